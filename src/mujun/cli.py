@@ -1,0 +1,220 @@
+"""The ``mujun`` command: a thin layer that parses options, calls the library, reports.
+
+Exit codes: 0 success (also when records were repaired or rejected; the summary says so),
+2 input or configuration that cannot be used, 3 an output exists (use --overwrite),
+4 a reconciliation failure (a bug: please report it with exports/run.json).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from mujun import __version__
+from mujun.config import available_presets, load_config
+from mujun.errors import MujunError, OutputExistsError, ReconciliationError
+from mujun.outputs import write_outputs
+from mujun.pipeline import RunResult, run
+
+__all__ = ["main"]
+
+_RUN_EPILOG = """\
+examples:
+  mujun run                                   # the bundled sample county -> ./maps, ./exports
+  mujun run --overwrite -v                    # again, replacing the previous outputs
+  mujun run --parcels cadastre.gpkg --filings filings.xlsx --parks parks.gpkg --out audit2023
+  mujun run --parcels parcels.shp --parcels-crs EPSG:4549 --filings tax.csv --encoding gbk
+  mujun run --config county.toml              # everything from a TOML file (see README)
+
+outputs (under --out):
+  maps/<name>.html          the planner's map (tax and value added per mu, vacant land, parks)
+  exports/parcels.geojson   RFC 7946 parcels with surveyed area and per-mu figures
+  exports/enterprises.csv   one row per enterprise and year
+  exports/units.csv         land units (parcels and firms evaluated together)
+  exports/ledger.csv        the fate of every input record, with the reason
+  exports/run.json          config, versions, input hashes, counts: enough to reproduce the run
+
+exit codes: 0 ok, 2 unusable input or config, 3 output exists, 4 reconciliation failure
+"""
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="mujun",
+        description="Per-mu (亩均) efficiency of industrial land on surveyed parcel areas: join "
+        "parcels to enterprise filings, compute tax and value added per mu, map it.",
+        epilog="examples:\n  mujun run\n  mujun run --parcels p.gpkg --filings f.csv --out out\n"
+        "  mujun presets\n\nrun 'mujun run --help' for every option.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"mujun {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    run_p = sub.add_parser(
+        "run",
+        help="run the whole job and write the map and exports",
+        description="Run the per-mu evaluation. With no --parcels/--filings it runs on the "
+        "bundled sample county (data/parcels/ of the source tree).",
+        epilog=_RUN_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _run_options(run_p)
+    presets_p = sub.add_parser(
+        "presets",
+        help="list the built-in method presets",
+        description="List the presets shipped with mujun; a config file extends one with "
+        'preset = "NAME".',
+        epilog="example:\n  mujun presets",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    presets_p.set_defaults(command="presets")
+    return parser
+
+
+def _run_options(p: argparse.ArgumentParser) -> None:
+    io = p.add_argument_group("inputs")
+    io.add_argument(
+        "--parcels",
+        type=Path,
+        help="parcel polygons (GeoPackage, Shapefile, GeoJSON, FlatGeobuf, GeoParquet, ...)",
+    )
+    io.add_argument("--filings", type=Path, help="enterprise filings (CSV or XLSX)")
+    io.add_argument("--parks", type=Path, help="park boundary polygons (optional)")
+    io.add_argument("--config", type=Path, help="TOML configuration file")
+    io.add_argument("--parcels-crs", help="CRS of a parcel file that has none, e.g. EPSG:4490")
+    io.add_argument(
+        "--encoding", help="encoding of a CSV filings file, e.g. gbk (default: UTF-8, then GB18030)"
+    )
+    io.add_argument("--sheet", help="sheet of an XLSX filings workbook (default: the first)")
+    io.add_argument("--year", type=int, help="evaluation year shown (default: the latest)")
+    how = p.add_argument_group("method and output")
+    how.add_argument(
+        "--working-crs",
+        help="projected CRS for area (default: CGCS2000 "
+        "3-degree Gauss-Kruger zone by longitude in China, else UTM)",
+    )
+    how.add_argument(
+        "--area-method",
+        choices=["plane", "ellipsoidal"],
+        help="plane area in the working CRS (default) or ellipsoidal area",
+    )
+    how.add_argument("--out", type=Path, help="output folder (default: current folder)")
+    how.add_argument("--map-name", help="map file name without .html (default: mujun)")
+    how.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    how.add_argument(
+        "--offline",
+        action="store_true",
+        help="embed the map's scripts and "
+        "styles so it draws without a network (basemap tiles still need one)",
+    )
+    talk = p.add_mutually_exclusive_group()
+    talk.add_argument("-v", "--verbose", action="count", default=0, help="more log output")
+    talk.add_argument("-q", "--quiet", action="store_true", help="errors only")
+
+
+def _overrides(args: argparse.Namespace) -> dict[str, Any]:
+    pairs = {
+        ("input", "parcels"): args.parcels,
+        ("input", "filings"): args.filings,
+        ("input", "parks"): args.parks,
+        ("input", "parcels_crs"): args.parcels_crs,
+        ("input", "encoding"): args.encoding,
+        ("input", "sheet"): args.sheet,
+        ("output", "year"): args.year,
+        ("area", "working_crs"): args.working_crs,
+        ("area", "method"): args.area_method,
+        ("output", "out_dir"): args.out,
+        ("output", "map_name"): args.map_name,
+        ("output", "overwrite"): True if args.overwrite else None,
+        ("map", "offline"): True if args.offline else None,
+    }
+    out: dict[str, dict[str, Any]] = {}
+    for (section, key), value in pairs.items():
+        if value is not None:
+            out.setdefault(section, {})[key] = str(value) if isinstance(value, Path) else value
+    return out
+
+
+def _num(value: float | None) -> str:
+    return "—" if value is None else f"{value:.2f}"
+
+
+def _report(result: RunResult, paths: dict[str, Path], seconds: float) -> str:
+    s = result.summary
+    p = s["parcels"]
+    county = s["county"].get(str(result.year), {})
+    col = result.unit.column("tax")
+    lines = [
+        f"mujun {__version__}: year {result.year}, working CRS {s['working_crs_name']}",
+        f"parcels: {p['count']} usable, {p['vacant']} vacant, {p['area_mu']:,.1f} mu surveyed; "
+        f"{p.get('declared_mismatch', 0)} differ from the declared area by more than "
+        f"{p.get('declared_tolerance_pct', 0):g} %",
+        f"area check: plane vs ellipsoidal {s['area_check']['total_diff_pct']:+.4f} % "
+        f"(worst parcel {s['area_check']['max_abs_diff_pct']:.4f} %)",
+        "enterprises: "
+        + "; ".join(
+            f"{y}: " + ", ".join(f"{k} {v}" for k, v in d.items())
+            for y, d in s["enterprises"].items()
+        ),
+        *(
+            f"county {col} ({group}): "
+            + ", ".join(f"{y} {_num(d[group].get(col))}" for y, d in s["county"].items())
+            + f" {result.unit.label}"
+            for group in county
+        ),
+        "ledger: "
+        + "; ".join(
+            f"{src}: " + ", ".join(f"{k} {v}" for k, v in d.items())
+            for src, d in s["ledger"].items()
+        ),
+        "wrote: " + ", ".join(str(v) for v in paths.values()),
+        f"done in {seconds:.1f} s",
+    ]
+    return "\n".join(line for line in lines if line)
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    started = datetime.now(UTC)
+    t0 = time.perf_counter()
+    config = load_config(args.config, overrides=_overrides(args))
+    result = run(config)
+    paths = write_outputs(result, started=started)
+    if not args.quiet:
+        print(_report(result, paths, time.perf_counter() - t0))
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``mujun`` command; returns the exit code."""
+    args = _parser().parse_args(argv)
+    level = logging.WARNING
+    if getattr(args, "quiet", False):
+        level = logging.ERROR
+    elif getattr(args, "verbose", 0):
+        level = logging.INFO if args.verbose == 1 else logging.DEBUG
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    logging.captureWarnings(True)
+    try:
+        if args.command == "presets":
+            print("\n".join(available_presets()))
+            return 0
+        return _cmd_run(args)
+    except OutputExistsError as err:
+        print(f"mujun: {err}", file=sys.stderr)
+        return 3
+    except ReconciliationError as err:
+        print(f"mujun: reconciliation failed (a bug, please report it): {err}", file=sys.stderr)
+        return 4
+    except MujunError as err:
+        print(f"mujun: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

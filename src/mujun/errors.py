@@ -1,0 +1,66 @@
+"""Exceptions and warnings raised by mujun.
+
+Every error that a problem in the user's data can cause is a :class:`MujunError`. Each one also
+inherits the builtin exception a caller would naturally catch (``ValueError`` for bad values,
+``OSError`` for unreadable files), so ``except ValueError`` keeps working for callers that do not
+know mujun. The CLI maps any ``MujunError`` to a message and exit code 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "CRSError",
+    "ConfigError",
+    "DataQualityWarning",
+    "InputError",
+    "InputFileError",
+    "JoinError",
+    "MujunError",
+    "OutputExistsError",
+    "ReconciliationError",
+    "SchemaError",
+]
+
+
+class MujunError(Exception):
+    """Base class of every error mujun raises on purpose."""
+
+
+class InputError(MujunError, ValueError):
+    """Input data that cannot be used as given (values, geometry, identifiers)."""
+
+
+class SchemaError(InputError):
+    """A required column is missing, ambiguous, or has no known unit."""
+
+
+class CRSError(InputError):
+    """A coordinate reference system is missing, unsuitable for area, or inconsistent."""
+
+
+class JoinError(InputError):
+    """Filings and parcels cannot be joined as configured."""
+
+
+class ConfigError(MujunError, ValueError):
+    """A configuration file or option is invalid."""
+
+
+class InputFileError(MujunError, OSError):
+    """An input file is missing or cannot be read in any supported format."""
+
+
+class OutputExistsError(MujunError, FileExistsError):
+    """An output file exists and ``overwrite`` was not requested."""
+
+
+class ReconciliationError(MujunError, RuntimeError):
+    """Record counts or money totals do not reconcile between input and output.
+
+    This signals a bug, not bad data: the run stops rather than publish numbers that lost or
+    double-counted something.
+    """
+
+
+class DataQualityWarning(UserWarning):
+    """Data were usable but suspicious (for example a credit code failing its check character)."""

@@ -1,0 +1,74 @@
+"""Scripts and stylesheets of the map, and the self-contained (offline) page.
+
+The map needs only Leaflet 1.9.3 (the version folium pins) and jQuery; folium's other defaults
+(Bootstrap, Font Awesome, awesome-markers) serve markers and widgets this map does not use, so
+they are left out. Online pages load the two libraries from the same CDN URLs folium uses.
+Offline pages embed them from the PyPI XStatic packages that mujun depends on
+(``xstatic-leaflet``, ``xstatic-jquery``), with Leaflet's images as data URIs: nothing is
+fetched at run time, and the page draws with the network cut (county intranets often are).
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+from pathlib import Path
+
+import xstatic.pkg.jquery
+import xstatic.pkg.leaflet
+
+from mujun.errors import MujunError
+
+__all__ = ["CDN_CSS", "CDN_JS", "inline_assets", "local_asset"]
+
+CDN_JS = {
+    "leaflet": "https://cdn.jsdelivr.net/npm/leaflet@1.9.3/dist/leaflet.js",
+    "jquery": "https://code.jquery.com/jquery-3.7.1.min.js",
+}
+CDN_CSS = {"leaflet_css": "https://cdn.jsdelivr.net/npm/leaflet@1.9.3/dist/leaflet.css"}
+
+
+def _xstatic_dir(name: str) -> Path:
+    pkg = {"leaflet": xstatic.pkg.leaflet, "jquery": xstatic.pkg.jquery}[name]
+    return Path(pkg.BASE_DIR)
+
+
+def local_asset(url: str) -> Path:
+    """The file an XStatic package ships for one of the CDN URLs above."""
+    files = {
+        CDN_JS["leaflet"]: _xstatic_dir("leaflet") / "leaflet.js",
+        CDN_CSS["leaflet_css"]: _xstatic_dir("leaflet") / "leaflet.css",
+        CDN_JS["jquery"]: _xstatic_dir("jquery") / "jquery.min.js",
+    }
+    return files[url]
+
+
+def _css_with_images(path: Path) -> str:
+    css = path.read_text(encoding="utf-8")
+
+    def data_uri(match: re.Match[str]) -> str:
+        image = path.parent / match.group(1)
+        if not image.exists():
+            return match.group(0)
+        encoded = base64.b64encode(image.read_bytes()).decode("ascii")
+        return f"url(data:image/{image.suffix.lstrip('.')};base64,{encoded})"
+
+    return re.sub(r"url\((images/[^)]+)\)", data_uri, css)
+
+
+def inline_assets(page: str) -> str:
+    """Replace the page's script and stylesheet links by their embedded content.
+
+    Raises :class:`MujunError` if any external script or stylesheet remains, so an "offline"
+    page can never silently depend on the network.
+    """
+    for url in CDN_JS.values():
+        code = local_asset(url).read_text(encoding="utf-8").replace("</script", "<\\/script")
+        page = page.replace(f'<script src="{url}"></script>', f"<script>{code}</script>")
+    for url in CDN_CSS.values():
+        css = _css_with_images(local_asset(url)).replace("</style", "<\\/style")
+        page = page.replace(f'<link rel="stylesheet" href="{url}"/>', f"<style>{css}</style>")
+    left = re.findall(r'<(?:script[^>]+src|link[^>]+href)="(https?://[^"]+)"', page)
+    if left:
+        raise MujunError(f"offline map still references {', '.join(left)}")
+    return page

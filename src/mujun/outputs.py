@@ -1,0 +1,142 @@
+"""Write a run's outputs: the planner's map, RFC 7946 GeoJSON, CSV tables, ledger, run.json.
+
+Layout under the output folder: ``maps/<name>.html`` and ``exports/{parcels.geojson,
+enterprises.csv, units.csv, ledger.csv, run.json}``. Every target is checked before anything is
+written, so a refused overwrite leaves no half-written run behind.
+"""
+
+from __future__ import annotations
+
+import platform
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pyogrio
+import pyproj
+
+from mujun.io.writers import check_writable, write_csv, write_geojson, write_json
+from mujun.maps import map_html, render_map
+from mujun.pipeline import RunResult
+
+__all__ = ["write_outputs"]
+
+_PARCEL_PROPS = [
+    "parcel_id",
+    "park",
+    "land_use",
+    "area_m2",
+    "area_mu",
+    "area_ha",
+    "area_acre",
+    "declared_area_mu",
+    "area_diff_pct",
+    "area_mismatch",
+    "year",
+    "vacant",
+    "unit",
+    "n_enterprises",
+    "enterprises",
+    "uscc",
+    "tax",
+    "value_added",
+    "revenue",
+]
+
+
+def _versions() -> dict[str, str]:
+    out = {"python": platform.python_version()}
+    for dist in (
+        "mujun",
+        "geopandas",
+        "shapely",
+        "pyproj",
+        "pyogrio",
+        "pandas",
+        "numpy",
+        "folium",
+        "mapclassify",
+        "scipy",
+    ):
+        try:
+            out[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            out[dist] = "not installed"
+    out["GDAL"] = pyogrio.__gdal_version_string__
+    out["PROJ"] = pyproj.proj_version_str
+    return out
+
+
+def _parcel_export(result: RunResult) -> pd.DataFrame:
+    parcels = result.parcels.assign(year=result.year)
+    per = [c for c in parcels.columns if f"_{result.unit.suffix}" in c]
+    cols = [c for c in _PARCEL_PROPS if c in parcels] + per
+    out = parcels[[*cols, "geometry"]].copy()
+    for col in (
+        "area_m2",
+        "area_mu",
+        "area_ha",
+        "area_acre",
+        "declared_area_mu",
+        "tax",
+        "value_added",
+        "revenue",
+    ):
+        if col in out:
+            out[col] = out[col].round(2)
+    for col in [*per, "area_diff_pct"]:
+        if col in out:
+            out[col] = out[col].round(4)
+    return out
+
+
+def write_outputs(result: RunResult, *, started: datetime | None = None) -> dict[str, Path]:
+    """Write the map and exports of ``result`` under ``result.config.output.out_dir``."""
+    cfg = result.config.output
+    base = Path(cfg.out_dir)
+    targets = {
+        "map": base / "maps" / f"{cfg.map_name}.html",
+        "parcels": base / "exports" / "parcels.geojson",
+        "enterprises": base / "exports" / "enterprises.csv",
+        "units": base / "exports" / "units.csv",
+        "ledger": base / "exports" / "ledger.csv",
+        "run": base / "exports" / "run.json",
+    }
+    for path in targets.values():
+        check_writable(path, overwrite=cfg.overwrite)
+    fmap = render_map(
+        result.parcels,
+        unit=result.unit,
+        cfg=result.config.map,
+        year=result.year,
+        parks=result.parks,
+    )
+    targets["map"].write_text(map_html(fmap, offline=result.config.map.offline), encoding="utf-8")
+    write_geojson(
+        _parcel_export(result),
+        targets["parcels"],
+        overwrite=True,
+        precision=cfg.coordinate_precision,
+    )
+    write_csv(result.enterprises, targets["enterprises"], overwrite=True)
+    write_csv(result.units, targets["units"], overwrite=True)
+    write_csv(result.ledger, targets["ledger"], overwrite=True)
+    record: dict[str, Any] = {
+        "mujun_run": 1,
+        "started_utc": (started or datetime.now(UTC)).isoformat(timespec="seconds"),
+        "finished_utc": datetime.now(UTC).isoformat(timespec="seconds"),
+        "config": result.config.to_dict(),
+        "versions": _versions(),
+        "inputs": result.inputs,
+        "units": {
+            "money": "yuan (inputs converted by their declared units)",
+            "area": "m2; mu = 10000/15 m2",
+            "per_area": result.unit.label,
+        },
+        "summary": result.summary,
+        "outputs": {k: str(v) for k, v in targets.items()},
+    }
+    write_json(record, targets["run"], overwrite=True)
+    return targets

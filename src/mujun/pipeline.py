@@ -1,0 +1,467 @@
+"""``run(config) -> RunResult``: the stages in order, with a one-line summary after each.
+
+read -> validate -> geodesy -> join -> indicators -> reconcile. ``write_outputs`` then writes the
+map and the exports from the result. Library code logs and never prints.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+from pyproj import CRS
+
+from mujun import geodesy
+from mujun.config import Config
+from mujun.errors import InputError, InputFileError, ReconciliationError
+from mujun.indicators import (
+    MONEY,
+    DisplayUnit,
+    display_unit,
+    enterprise_indicators,
+    parcel_indicators,
+    unit_table,
+)
+from mujun.io.readers import Table, read_filings, read_parcels, read_parks
+from mujun.join import Occupancy, occupancy
+from mujun.validate import Ledger, check_filings, check_parcels
+
+__all__ = ["RunResult", "find_sample", "run"]
+
+logger = logging.getLogger(__name__)
+
+SAMPLE_FILES = {"parcels": "parcels.gpkg", "filings": "filings.csv", "parks": "parks.gpkg"}
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """Everything a run computed; writers and the CLI consume it."""
+
+    config: Config
+    parcels: gpd.GeoDataFrame
+    """Usable parcels in the working CRS with area, evaluation-year results, flags."""
+    enterprises: pd.DataFrame
+    """One row per enterprise and year."""
+    units: pd.DataFrame
+    """One row per land unit (parcels and enterprises evaluated together) and year."""
+    ledger: pd.DataFrame
+    """One row per input record: source, record, key, fate, reason."""
+    parks: gpd.GeoDataFrame | None
+    working_crs: CRS
+    year: int
+    unit: DisplayUnit
+    summary: dict[str, Any] = field(default_factory=dict)
+    inputs: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+def find_sample() -> Path:
+    """Folder of the bundled sample county (``data/parcels`` of the source tree)."""
+    candidates = [
+        Path.cwd() / "data" / "parcels",
+        Path(__file__).resolve().parents[2] / "data" / "parcels",
+    ]
+    for folder in candidates:
+        if all((folder / name).exists() for name in SAMPLE_FILES.values()):
+            return folder
+    raise InputFileError(
+        "the bundled sample county (data/parcels/ of the mujun source tree) was not found; run "
+        "from a clone of the repository or give --parcels and --filings"
+    )
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _inputs(config: Config) -> dict[str, Path | None]:
+    cfg = config.input
+    if cfg.parcels is None and cfg.filings is None:
+        folder = find_sample()
+        return {k: folder / v for k, v in SAMPLE_FILES.items()}
+    if cfg.parcels is None or cfg.filings is None:
+        raise InputFileError("give both --parcels and --filings (or neither, for the sample)")
+    return {"parcels": cfg.parcels, "filings": cfg.filings, "parks": cfg.parks}
+
+
+def _stage(name: str, started: float, message: str, *args: object) -> float:
+    logger.info("[%s %.1fs] " + message, name, time.perf_counter() - started, *args)
+    return time.perf_counter()
+
+
+@dataclass(frozen=True)
+class _Read:
+    """What the read stage produced."""
+
+    paths: dict[str, Path | None]
+    parcels: gpd.GeoDataFrame
+    parcel_table: Table
+    filing_table: Table
+
+    @property
+    def p_src(self) -> str:
+        return self.parcel_table.path.name
+
+    @property
+    def f_src(self) -> str:
+        return self.filing_table.path.name
+
+
+def _read(config: Config, ledger: Ledger) -> _Read:
+    paths = _inputs(config)
+    parcels_path, filings_path = paths["parcels"], paths["filings"]
+    assert parcels_path is not None
+    assert filings_path is not None
+    parcels, parcel_table = read_parcels(
+        parcels_path,
+        layer=config.input.parcels_layer,
+        crs=config.input.parcels_crs,
+        columns=config.columns.get("parcels"),
+        units=config.units.get("parcels"),
+    )
+    filing_table = read_filings(
+        filings_path,
+        encoding=config.input.encoding,
+        sheet=config.input.sheet,
+        year=config.input.year,
+        columns=config.columns.get("filings"),
+        units=config.units.get("filings"),
+    )
+    ledger.register(parcels_path.name, parcels["record"], parcels["parcel_id"])
+    ledger.register(filings_path.name, filing_table.data["record"], filing_table.data["uscc"])
+    return _Read(paths, parcels, parcel_table, filing_table)
+
+
+def _validate(read: _Read, ledger: Ledger) -> tuple[gpd.GeoDataFrame, pd.DataFrame]:
+    parcels = check_parcels(read.parcels, ledger, source=read.p_src)
+    filings = check_filings(read.filing_table.data, ledger, source=read.f_src)
+    if parcels.empty:
+        reasons = ledger.frame()["reason"].value_counts().head(5).to_dict()
+        raise InputError(
+            f"{read.p_src}: none of its {len(read.parcels)} features is a usable parcel "
+            f"polygon ({reasons}); check the file and its layer"
+        )
+    return parcels, filings
+
+
+def _parks(read: _Read, config: Config, crs: CRS) -> gpd.GeoDataFrame | None:
+    path = read.paths.get("parks")
+    if path is None:
+        return None
+    parks = read_parks(path, crs=config.input.parks_crs, columns=config.columns.get("parks"))
+    return geodesy.to_working_crs(parks, crs, source=path.name)
+
+
+def run(config: Config) -> RunResult:
+    """Run the pipeline on the inputs named in ``config`` (the bundled sample if none)."""
+    ledger = Ledger()
+    t = time.perf_counter()
+    read = _read(config, ledger)
+    raw_filings = read.filing_table.data
+    t = _stage(
+        "read",
+        t,
+        "%d parcel features from %s; %d filing rows from %s",
+        len(read.parcels),
+        read.p_src,
+        len(raw_filings),
+        read.f_src,
+    )
+
+    parcels, filings = _validate(read, ledger)
+    t = _stage(
+        "validate", t, "%d usable parcels, %d usable filing rows", len(parcels), len(filings)
+    )
+
+    crs = geodesy.choose_working_crs(parcels, named=config.area.working_crs)
+    parcels = _measure(geodesy.to_working_crs(parcels, crs, source=read.p_src), config)
+    check = _geodesic_check(parcels, config)
+    parks = _parks(read, config, crs)
+    if parks is not None:
+        parcels = _assign_parks(parcels, parks)
+    t = _stage(
+        "geodesy",
+        t,
+        "working CRS %s; %.1f mu surveyed; plane vs ellipsoidal %+.4f %%",
+        crs.name,
+        parcels["area_mu"].sum(),
+        check["total_diff_pct"],
+    )
+
+    occ = occupancy(filings, pd.Index(parcels["parcel_id"]))
+    unit = display_unit(config.output.display_unit)
+    units = unit_table(occ, filings, parcels.set_index("parcel_id")["area_m2"], unit)
+    year = config.output.year or int(filings["year"].max())
+    t = _stage("join", t, "%d land units; %s", len(units), occ.land_status.value_counts().to_dict())
+
+    enterprises = enterprise_indicators(filings, occ, units, unit)
+    indexed = parcels.set_index("parcel_id", drop=False)
+    per_parcel = parcel_indicators(indexed, occ, units, filings, year=year, unit=unit)
+    parcels = gpd.GeoDataFrame(indexed.join(per_parcel), crs=crs).reset_index(drop=True)
+    _fates(ledger, read, parcels=parcels, filings=filings, occ=occ, year=year)
+    ledger.check({read.p_src: len(read.parcels), read.f_src: len(raw_filings)})
+    money = _reconcile(
+        raw_filings,
+        filings,
+        enterprises=enterprises,
+        parcels=parcels,
+        occ=occ,
+        year=year,
+        fates=ledger.fates(read.f_src),
+    )
+    _stage(
+        "indicators",
+        t,
+        "year %d: %d occupied and %d vacant parcels",
+        year,
+        int((~parcels["vacant"]).sum()),
+        int(parcels["vacant"].sum()),
+    )
+
+    summary = {
+        "year": year,
+        "years": sorted(int(y) for y in filings["year"].unique()),
+        "working_crs": crs.to_string(),
+        "working_crs_name": crs.name,
+        "area_method": config.area.method,
+        "area_check": check,
+        "parcels": _parcel_summary(parcels, config),
+        "enterprises": _enterprise_summary(enterprises),
+        "ledger": ledger.counts(),
+        "money": money,
+        "county": _county(occ, filings, parcels.set_index("parcel_id")["area_m2"], unit),
+    }
+    return RunResult(
+        config=config,
+        parcels=parcels,
+        enterprises=enterprises,
+        units=units.reset_index(),
+        ledger=ledger.frame(),
+        parks=parks,
+        working_crs=crs,
+        year=year,
+        unit=unit,
+        summary=summary,
+        inputs=_input_record(read),
+    )
+
+
+def _input_record(read: _Read) -> dict[str, dict[str, Any]]:
+    inputs = {
+        name: {"path": str(path), "sha256": _sha256(path), "bytes": path.stat().st_size}
+        for name, path in read.paths.items()
+        if path is not None
+    }
+    for name, table in (("parcels", read.parcel_table), ("filings", read.filing_table)):
+        inputs[name]["units"] = table.units
+        inputs[name]["columns"] = {m.header: m.canonical for m in table.mapping}
+    inputs["filings"]["encoding"] = read.filing_table.encoding
+    return inputs
+
+
+def _measure(parcels: gpd.GeoDataFrame, config: Config) -> gpd.GeoDataFrame:
+    if config.area.method == "ellipsoidal":
+        area = geodesy.ellipsoidal_area(parcels.geometry)
+    else:
+        area = geodesy.plane_area(parcels.geometry)
+    out = parcels.join(geodesy.area_columns(area.rename("area_m2")))
+    if "declared_area_mu" in out:
+        diff = (out["area_mu"] - out["declared_area_mu"]) / out["declared_area_mu"] * 100
+        out["area_diff_pct"] = diff.where(np.isfinite(diff))
+        out["area_mismatch"] = out["area_diff_pct"].abs() > config.area.declared_tolerance_pct
+    return out
+
+
+def _geodesic_check(parcels: gpd.GeoDataFrame, config: Config) -> dict[str, float]:
+    """Compare the area used with the other method (plane vs ellipsoidal), total and worst."""
+    plane = geodesy.plane_area(parcels.geometry)
+    ellipsoidal = geodesy.ellipsoidal_area(parcels.geometry)
+    rel = (plane - ellipsoidal) / ellipsoidal * 100
+    result = {
+        "plane_m2": float(plane.sum()),
+        "ellipsoidal_m2": float(ellipsoidal.sum()),
+        "total_diff_pct": float((plane.sum() - ellipsoidal.sum()) / ellipsoidal.sum() * 100),
+        "max_abs_diff_pct": float(rel.abs().max()),
+    }
+    if abs(result["total_diff_pct"]) > config.area.geodesic_check_pct:
+        logger.warning(
+            "plane and ellipsoidal areas differ by %.4f %% (> %.4f %%); check the working CRS",
+            result["total_diff_pct"],
+            config.area.geodesic_check_pct,
+        )
+    return result
+
+
+def _assign_parks(parcels: gpd.GeoDataFrame, parks: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """Fill ``park`` from the park polygon containing each parcel's representative point."""
+    points = gpd.GeoDataFrame(geometry=parcels.geometry.representative_point(), crs=parcels.crs)
+    hit = gpd.sjoin(points, parks[["park", "geometry"]], how="left", predicate="within")
+    located = hit.loc[~hit.index.duplicated(keep="first"), "park"]
+    out = parcels.copy()
+    if "park" in out:
+        out["park"] = out["park"].fillna(located.astype("string"))
+    else:
+        out["park"] = located.astype("string")
+    return out
+
+
+def _fates(
+    ledger: Ledger,
+    read: _Read,
+    *,
+    parcels: gpd.GeoDataFrame,
+    filings: pd.DataFrame,
+    occ: Occupancy,
+    year: int,
+) -> None:
+    """Give every parcel feature and filing row not yet settled its fate and reason."""
+    p_src, f_src = read.p_src, read.f_src
+    vacant = parcels["vacant"].to_numpy()
+    ledger.set_fate(p_src, parcels.loc[~vacant, "record"], "used", "occupied in " + str(year))
+    other = (
+        occ.links.loc[occ.links["year"] != year]
+        .groupby("parcel_id")["year"]
+        .agg(lambda s: ", ".join(str(y) for y in sorted(set(s))))
+    )
+    used_other = parcels.loc[vacant, "parcel_id"].map(other)
+    reasons = (
+        "no filing of "
+        + str(year)
+        + " names it"
+        + used_other.map(lambda y: f" (used in {y})" if isinstance(y, str) else "")
+    )
+    ledger.set_fate(p_src, parcels.loc[vacant, "record"], "vacant", reasons.astype("string"))
+
+    status = occ.land_status
+    records = filings["record"]
+    missing_text = occ.missing
+    orphan = (status == "orphan").to_numpy()
+    ledger.set_fate(
+        f_src,
+        records[orphan],
+        "orphan",
+        ("listed parcels not in the parcel layer: " + missing_text[orphan]).astype("string"),
+    )
+    lessee = (status == "lessee").to_numpy()
+    ledger.set_fate(
+        f_src,
+        records[lessee],
+        "used",
+        "lessee: lists no parcel; evaluated on the list of firms without land",
+    )
+    landed = ~(orphan | lessee)
+    reason = (
+        "land unit "
+        + occ.unit[landed].astype(str)
+        + pd.Series(
+            np.where(
+                occ.missing[landed] != "", "; parcels not found: " + missing_text[landed], ""
+            ).astype(str),
+            index=filings.index[landed],
+        )
+    )
+    ledger.set_fate(f_src, records[landed], "used", reason.astype("string"))
+
+
+def _reconcile(
+    raw: pd.DataFrame,
+    kept: pd.DataFrame,
+    *,
+    enterprises: pd.DataFrame,
+    parcels: gpd.GeoDataFrame,
+    occ: Occupancy,
+    year: int,
+    fates: pd.Series,
+) -> dict[str, Any]:
+    """Money in = money out + money set aside (duplicates, rejects), and parcels = filings."""
+    set_aside = raw.loc[raw["record"].map(fates).isin(["duplicate", "rejected"]).to_numpy()]
+    result: dict[str, Any] = {}
+    for figure in (m for m in MONEY if m in raw):
+        total_in = float(raw[figure].sum())
+        out = float(enterprises[figure].sum())
+        aside = float(set_aside[figure].sum())
+        landed = (occ.land_status.isin(["own", "shared"]) & (kept["year"] == year)).to_numpy()
+        on_land = float(kept.loc[landed, figure].sum())
+        on_parcels = float(parcels[figure].sum())
+        result[figure] = {
+            "input_yuan": total_in,
+            "enterprises_yuan": out,
+            "set_aside_yuan": aside,
+            f"on_land_{year}_yuan": on_land,
+            f"parcels_{year}_yuan": on_parcels,
+        }
+        scale = max(abs(total_in), 1.0)
+        if abs(total_in - out - aside) > 1e-9 * scale + 0.01:
+            raise ReconciliationError(
+                f"{figure}: input {total_in:.2f} != output {out:.2f} + set aside {aside:.2f} yuan"
+            )
+        if abs(on_land - on_parcels) > 1e-9 * scale + 0.01:
+            raise ReconciliationError(
+                f"{figure} {year}: filings on land {on_land:.2f} != "
+                f"parcel total {on_parcels:.2f} yuan"
+            )
+    return result
+
+
+def _parcel_summary(parcels: gpd.GeoDataFrame, config: Config) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "count": len(parcels),
+        "vacant": int(parcels["vacant"].sum()),
+        "area_mu": float(parcels["area_mu"].sum()),
+        "shared": int((parcels["n_enterprises"] > 1).sum()),
+    }
+    if "area_mismatch" in parcels:
+        out["declared_mismatch"] = int(parcels["area_mismatch"].sum())
+        out["declared_tolerance_pct"] = config.area.declared_tolerance_pct
+    return out
+
+
+def _enterprise_summary(enterprises: pd.DataFrame) -> dict[str, Any]:
+    counts = enterprises.groupby(["year", "land_status"]).size()
+    return {
+        str(y): {str(k): int(v) for k, v in counts.loc[y].items()}
+        for y in counts.index.get_level_values("year").unique()
+    }
+
+
+def _county(
+    occ: Occupancy, filings: pd.DataFrame, area_m2: pd.Series, unit: DisplayUnit
+) -> dict[str, Any]:
+    """County per-area figures per year, for all firms with land and by 规上/规下.
+
+    For a group of firms: their money over the surveyed area of the parcels they use, each
+    parcel counted once (a parcel shared by a 规上 and a 规下 firm counts in both groups).
+    """
+    links = occ.links.assign(area_m2=occ.links["parcel_id"].map(area_m2))
+    groups = {"all": pd.Series(True, index=filings.index)}
+    if "above_scale" in filings:
+        groups["above_scale"] = filings["above_scale"].astype(bool)
+        groups["below_scale"] = ~filings["above_scale"].astype(bool)
+    present = [m for m in MONEY if m in filings]
+    out: dict[str, Any] = {}
+    for year in sorted(links["year"].unique()):
+        entry: dict[str, Any] = {}
+        for name, member in groups.items():
+            rows = links.loc[(links["year"] == year) & links["filing"].map(member)]
+            area = float(rows.drop_duplicates("parcel_id")["area_m2"].sum())
+            firms = filings.loc[rows["filing"].unique()]
+            figures: dict[str, float | None] = {
+                "area_mu": area / geodesy.MU_M2,
+                "enterprises": len(firms),
+            }
+            for figure in present:
+                money = float(firms[figure].sum())
+                figures[unit.column(figure)] = money / area * unit.factor if area > 0 else None
+            entry[name] = figures
+        out[str(year)] = entry
+    return out

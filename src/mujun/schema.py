@@ -1,0 +1,489 @@
+"""Canonical columns, header aliases (Chinese and English) and unit parsing.
+
+Inside the pipeline every table uses canonical column names and canonical units: money in yuan,
+area in m², energy in tonnes of standard coal equivalent (tce), electricity in kWh, emissions
+in tonnes, people in persons. Input headers are matched to canonical names through built-in
+aliases (``税收``, ``实缴税金``, ``tax`` ...) or an explicit ``[columns]`` table in the config,
+and a unit in brackets of either width (``税收(万元)``, ``营业收入（亿元）``, ``land (m2)``)
+declares the unit.
+A quantity column whose unit cannot be known is an error that says how to declare it: a factor of
+10,000 between 元 and 万元 is never guessed.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from mujun.errors import SchemaError
+
+__all__ = [
+    "FILING_COLUMNS",
+    "MU_M2",
+    "PARCEL_COLUMNS",
+    "PARK_COLUMNS",
+    "ColumnSpec",
+    "MappedColumn",
+    "map_columns",
+    "normalize_header",
+    "parse_numbers",
+    "unit_factor",
+]
+
+MU_M2 = 10000.0 / 15.0
+"""One mu (亩) in square metres, exactly 10000/15."""
+
+ACRE_M2 = 4046.8564224
+"""One international acre in square metres, exactly."""
+
+# Unit families: unit spelling (after normalize_header) -> factor to the canonical unit.
+_UNITS: dict[str, dict[str, float]] = {
+    "money": {
+        "元": 1.0,
+        "yuan": 1.0,
+        "cny": 1.0,
+        "rmb": 1.0,
+        "千元": 1e3,
+        "万元": 1e4,
+        "万": 1e4,
+        "10kyuan": 1e4,
+        "百万元": 1e6,
+        "亿元": 1e8,
+        "亿": 1e8,
+        "usd": 1.0,
+        "$": 1.0,
+    },
+    "area": {
+        "m2": 1.0,
+        "平方米": 1.0,
+        "平米": 1.0,
+        "sqm": 1.0,
+        "亩": MU_M2,
+        "mu": MU_M2,
+        "公顷": 1e4,
+        "ha": 1e4,
+        "hectare": 1e4,
+        "hectares": 1e4,
+        "acre": ACRE_M2,
+        "acres": ACRE_M2,
+        "ac": ACRE_M2,
+        "km2": 1e6,
+        "平方公里": 1e6,
+        "平方千米": 1e6,
+    },
+    "energy": {
+        "吨标煤": 1.0,
+        "吨标准煤": 1.0,
+        "tce": 1.0,
+        "万吨标煤": 1e4,
+        "万吨标准煤": 1e4,
+        "千克标准煤": 1e-3,
+        "kgce": 1e-3,
+    },
+    "electricity": {
+        "kwh": 1.0,
+        "千瓦时": 1.0,
+        "度": 1.0,
+        "万千瓦时": 1e4,
+        "万kwh": 1e4,
+        "万度": 1e4,
+        "mwh": 1e3,
+        "兆瓦时": 1e3,
+        "亿千瓦时": 1e8,
+        "gwh": 1e6,
+    },
+    "mass": {
+        "吨": 1.0,
+        "t": 1.0,
+        "tonne": 1.0,
+        "tonnes": 1.0,
+        "kg": 1e-3,
+        "千克": 1e-3,
+        "公斤": 1e-3,
+    },
+    "count": {"人": 1.0, "persons": 1.0, "person": 1.0, "个": 1.0},
+}
+
+_CANONICAL_UNIT = {
+    "money": "元",
+    "area": "m2",
+    "energy": "tce",
+    "electricity": "kWh",
+    "mass": "t",
+    "count": "persons",
+}
+
+
+_BRACKETED = re.compile(r"^(?P<name>.*?)\s*[\(\[](?P<unit>[^\)\]]*)[\)\]]\s*$")
+
+
+def normalize_header(text: object) -> str:
+    """Normalise a header or unit for matching: NFKC width folding, lower case, no spaces.
+
+    Examples
+    --------
+    >>> normalize_header("营业收入（亿元）")
+    '营业收入(亿元)'
+    >>> normalize_header(" Tax (Yuan) ")
+    'tax(yuan)'
+    """
+    folded = unicodedata.normalize("NFKC", str(text)).strip().lower()
+    return re.sub(r"\s+", "", folded).replace("²", "2")
+
+
+@dataclass(frozen=True)
+class ColumnSpec:
+    """A canonical column: its kind and the header aliases that name it."""
+
+    name: str
+    kind: str  # "id", "text", "int", or a unit family of _UNITS
+    aliases: tuple[str, ...]
+    required: bool = False
+    help: str = ""
+
+
+@dataclass(frozen=True)
+class MappedColumn:
+    """How one input header was mapped: canonical name, unit and factor to canonical units."""
+
+    header: str
+    canonical: str
+    unit: str | None
+    factor: float
+
+
+def _spec(
+    name: str, kind: str, aliases: Iterable[str], *, required: bool = False, help: str = ""
+) -> ColumnSpec:
+    return ColumnSpec(name, kind, tuple(normalize_header(a) for a in aliases), required, help)
+
+
+FILING_COLUMNS: tuple[ColumnSpec, ...] = (
+    _spec(
+        "uscc",
+        "id",
+        [
+            "统一社会信用代码",
+            "社会信用代码",
+            "信用代码",
+            "统一代码",
+            "uscc",
+            "credit_code",
+            "creditcode",
+        ],
+        required=True,
+        help="unified social credit code (统一社会信用代码)",
+    ),
+    _spec(
+        "name",
+        "text",
+        ["企业名称", "单位名称", "纳税人名称", "名称", "name", "enterprise", "company"],
+        required=True,
+        help="enterprise name",
+    ),
+    _spec(
+        "year",
+        "int",
+        ["年份", "年度", "统计年度", "year"],
+        help="evaluation year; a file without it is one year, set [input] year",
+    ),
+    _spec(
+        "industry",
+        "text",
+        ["所属行业", "行业代码", "国民经济行业代码", "行业", "industry", "industry_code"],
+        help="GB/T 4754 industry code",
+    ),
+    _spec(
+        "scale",
+        "text",
+        ["规模", "企业规模", "规上规下", "是否规上", "scale"],
+        help="规上 (above designated size) or 规下",
+    ),
+    _spec(
+        "parcel_ids",
+        "text",
+        [
+            "宗地号",
+            "宗地编号",
+            "地块编号",
+            "地块号",
+            "宗地代码",
+            "parcel_id",
+            "parcel_ids",
+            "parcels",
+            "parcel",
+        ],
+        help="parcel ids the enterprise uses, separated by 、 , ; / or spaces; blank = lessee",
+    ),
+    _spec(
+        "tax",
+        "money",
+        ["税收", "实缴税金", "实缴税收", "税收总额", "税收实际贡献", "tax", "taxes"],
+        help="tax paid",
+    ),
+    _spec(
+        "value_added",
+        "money",
+        ["工业增加值", "增加值", "value_added", "va"],
+        help="industrial value added",
+    ),
+    _spec(
+        "revenue",
+        "money",
+        ["营业收入", "主营业务收入", "销售收入", "revenue", "sales"],
+        help="operating revenue",
+    ),
+    _spec(
+        "rd_spend",
+        "money",
+        ["研发经费支出", "研发经费", "研发费用", "研发投入", "r&d", "rd_spend", "rd"],
+        help="R&D spending",
+    ),
+    _spec(
+        "employees",
+        "count",
+        ["年平均职工人数", "从业人员", "年末从业人员", "从业人员数", "职工人数", "employees"],
+        help="average employees",
+    ),
+    _spec(
+        "energy_tce",
+        "energy",
+        ["综合能耗", "能耗", "energy", "energy_tce"],
+        help="total energy use (equivalent value)",
+    ),
+    _spec(
+        "electricity_kwh",
+        "electricity",
+        ["用电量", "总用电量", "工业用电量", "electricity", "electricity_kwh"],
+        help="electricity use",
+    ),
+    _spec(
+        "emissions",
+        "mass",
+        ["主要污染物排放量", "污染物排放量", "排放量", "emissions"],
+        help="main pollutant emissions",
+    ),
+    _spec(
+        "declared_area",
+        "area",
+        ["用地面积", "登记用地面积", "土地面积", "declared_area", "land_area", "land"],
+        help="declared land area",
+    ),
+)
+
+PARCEL_COLUMNS: tuple[ColumnSpec, ...] = (
+    _spec(
+        "parcel_id",
+        "id",
+        [
+            "宗地号",
+            "宗地编号",
+            "地块编号",
+            "地块号",
+            "宗地代码",
+            "parcel_id",
+            "parcel",
+            "pin",
+            "id",
+        ],
+        required=True,
+        help="unique parcel id",
+    ),
+    _spec("park", "text", ["园区", "园区名称", "所属园区", "park"], help="industrial park name"),
+    _spec(
+        "land_use",
+        "text",
+        ["用地性质", "土地用途", "用途", "地类", "land_use", "landuse"],
+        help="land use class such as M1/M2/M3",
+    ),
+    _spec(
+        "declared_area",
+        "area",
+        ["登记用地面积", "登记面积", "用地面积", "证载面积", "declared_area", "land_area"],
+        help="declared (certificate) area",
+    ),
+)
+
+PARK_COLUMNS: tuple[ColumnSpec, ...] = (
+    _spec(
+        "park",
+        "text",
+        ["园区名称", "园区", "名称", "park", "name"],
+        required=True,
+        help="park name",
+    ),
+    _spec("park_code", "text", ["园区代码", "代码", "park_code", "code"], help="park code"),
+)
+
+
+def split_unit(header: str) -> tuple[str, str | None]:
+    """Split ``'税收(万元)'`` into ``('税收', '万元')``; headers without brackets get ``None``."""
+    norm = normalize_header(header)
+    match = _BRACKETED.match(norm)
+    if match and match.group("name"):
+        return match.group("name"), match.group("unit") or None
+    return norm, None
+
+
+def unit_factor(kind: str, unit: str) -> float:
+    """Factor converting a value in ``unit`` to the canonical unit of ``kind``.
+
+    Examples
+    --------
+    >>> unit_factor("money", "万元")
+    10000.0
+    >>> round(unit_factor("area", "亩"), 4)
+    666.6667
+    """
+    table = _UNITS[kind]
+    key = normalize_header(unit)
+    if key not in table:
+        known = ", ".join(sorted(table))
+        raise SchemaError(f"unknown {kind} unit {unit!r}; known units: {known}")
+    return table[key]
+
+
+def _match_header(
+    headers: list[str], spec: ColumnSpec, explicit: str | None, source: str
+) -> str | None:
+    if explicit is not None:
+        if explicit in headers:
+            return explicit
+        wanted = normalize_header(explicit)
+        for header in headers:
+            if normalize_header(header) == wanted or split_unit(header)[0] == wanted:
+                return header
+        raise SchemaError(
+            f"{source}: [columns] {spec.name} = {explicit!r} names no column; "
+            f"the columns are: {', '.join(headers)}"
+        )
+    hits = [h for h in headers if split_unit(h)[0] in spec.aliases]
+    if len(hits) > 1:
+        # prefer the alias listed first (the most specific), e.g. 年平均职工人数 over 从业人员
+        ranked = sorted(hits, key=lambda h: spec.aliases.index(split_unit(h)[0]))
+        first = split_unit(ranked[0])[0]
+        if split_unit(ranked[1])[0] == first:
+            raise SchemaError(
+                f"{source}: columns {ranked[0]!r} and {ranked[1]!r} both look like "
+                f"{spec.name} ({spec.help}); name the one to use with [columns] "
+                f'{spec.name} = "..." in the config'
+            )
+        return ranked[0]
+    return hits[0] if hits else None
+
+
+def map_columns(
+    headers: list[str],
+    specs: tuple[ColumnSpec, ...],
+    *,
+    source: str,
+    columns: Mapping[str, str] | None = None,
+    units: Mapping[str, str] | None = None,
+) -> list[MappedColumn]:
+    """Map input headers to canonical columns and units, collecting every problem first.
+
+    ``columns`` maps canonical names to headers (the config's ``[columns]`` table) and wins over
+    the built-in aliases; ``units`` maps canonical names to unit strings (``[units]``) for headers
+    that carry none. Raises :class:`SchemaError` listing every missing column or unknown unit.
+    """
+    columns = dict(columns or {})
+    units = dict(units or {})
+    mapped: list[MappedColumn] = []
+    problems: list[str] = []
+    for spec in specs:
+        try:
+            header = _match_header(headers, spec, columns.get(spec.name), source)
+        except SchemaError as err:
+            problems.append(str(err))
+            continue
+        if header is None:
+            if spec.required:
+                problems.append(
+                    f"{source}: no column for {spec.name} ({spec.help}); expected one of "
+                    f'{", ".join(spec.aliases)} or [columns] {spec.name} = "<header>"'
+                )
+            continue
+        try:
+            mapped.append(_with_unit(header, spec, units.get(spec.name), source))
+        except SchemaError as err:
+            problems.append(str(err))
+    if problems:
+        raise SchemaError("\n".join(problems))
+    return mapped
+
+
+def _with_unit(header: str, spec: ColumnSpec, declared: str | None, source: str) -> MappedColumn:
+    if spec.kind not in _UNITS:
+        return MappedColumn(header, spec.name, None, 1.0)
+    from_header = split_unit(header)[1]
+    unit = declared if declared is not None else from_header
+    if unit is None:
+        if spec.kind == "count":
+            return MappedColumn(header, spec.name, "persons", 1.0)
+        examples = {
+            "money": "万元",
+            "area": "亩",
+            "energy": "吨标煤",
+            "electricity": "万千瓦时",
+            "mass": "吨",
+        }[spec.kind]
+        raise SchemaError(
+            f"{source}: column {header!r} ({spec.name}, {spec.help}) has no unit; rename the "
+            f"header to e.g. '{split_unit(header)[0]}({examples})' or set [units] "
+            f'{spec.name} = "{examples}" in the config (canonical unit: '
+            f"{_CANONICAL_UNIT[spec.kind]})"
+        )
+    try:
+        factor = unit_factor(spec.kind, unit)
+    except SchemaError as err:
+        raise SchemaError(f"{source}: column {header!r}: {err}") from err
+    return MappedColumn(header, spec.name, unit, factor)
+
+
+_BLANKS = frozenset({"", "-", "--", "—", "——", "–", "/", "nan", "none", "null", "n/a", "na"})
+
+
+def parse_numbers(values: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """Parse a column of numbers as people type them.
+
+    Handles thousands separators, full-width digits, surrounding spaces and the blanks
+    ``''``, ``-``, ``—`` (read as missing). Returns ``(numbers, bad)``: float values with NaN for
+    blanks, and a boolean mask of cells that were not blank but are not numbers either.
+
+    Examples
+    --------
+    >>> nums, bad = parse_numbers(pd.Series(["1,234.5", "１２", "—", "abc", 7]))
+    >>> nums.tolist()[:3], bad.tolist()
+    ([1234.5, 12.0, nan], [False, False, False, True, False])
+    """
+    if pd.api.types.is_numeric_dtype(values.dtype) and not pd.api.types.is_bool_dtype(values):
+        numbers = values.astype("float64")
+        return numbers, pd.Series(False, index=values.index)
+    text = (
+        values.astype("string")
+        .fillna("")
+        .map(lambda s: unicodedata.normalize("NFKC", s).strip().replace(",", "").replace(" ", ""))
+    )
+    blank = text.str.lower().isin(_BLANKS)
+    numbers = pd.to_numeric(text.where(~blank, None), errors="coerce").astype("float64")
+    bad = numbers.isna() & ~blank
+    return numbers, bad.astype(bool)
+
+
+def as_text(values: pd.Series) -> pd.Series:
+    """Strings with NFKC width folding and stripped spaces; missing stays missing (``<NA>``)."""
+    text = values.astype("string").str.strip()
+    text = text.map(lambda s: unicodedata.normalize("NFKC", s), na_action="ignore")
+    return text.mask(text == "").astype("string")
+
+
+def finite_or_nan(values: np.ndarray) -> np.ndarray:
+    """Replace +-inf by NaN (a division by a zero area or zero employees is not a number)."""
+    out = np.asarray(values, dtype="float64").copy()
+    out[~np.isfinite(out)] = np.nan
+    return out
