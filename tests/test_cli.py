@@ -1,0 +1,215 @@
+"""The ``mujun`` command end to end, on the bundled sample county and on bad input."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+
+from mujun.cli import main
+from mujun.schema import MU_M2
+from test_writers import check_rfc7946
+
+SAMPLE = Path(__file__).resolve().parents[1] / "data" / "parcels"
+
+
+@pytest.fixture(scope="module")
+def sample_run(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("sample")
+    assert main(["run", "--out", str(out), "-q"]) == 0
+    return out
+
+
+def _exports(out: Path, name: str) -> Path:
+    return out / "exports" / name
+
+
+@pytest.mark.slow
+def test_sample_outputs_exist(sample_run):
+    for rel in (
+        "maps/mujun.html",
+        "exports/parcels.geojson",
+        "exports/enterprises.csv",
+        "exports/ledger.csv",
+        "exports/run.json",
+        "exports/units.csv",
+    ):
+        assert (sample_run / rel).stat().st_size > 0, rel
+
+
+@pytest.mark.slow
+def test_sample_ledger_accounts_for_every_input_record(sample_run):
+    n_parcels = len(gpd.read_file(SAMPLE / "parcels.gpkg"))
+    n_filings = len(pd.read_csv(SAMPLE / "filings.csv", dtype=str))
+    ledger = pd.read_csv(_exports(sample_run, "ledger.csv"))
+    assert list(ledger.columns) == ["source", "record", "key", "fate", "reason"]
+    counts = ledger.groupby("source").size()
+    assert counts["parcels.gpkg"] == n_parcels == 2005
+    assert counts["filings.csv"] == n_filings == 2800
+    parcels_fates = ledger.loc[ledger["source"] == "parcels.gpkg", "fate"].value_counts()
+    assert parcels_fates["vacant"] == 227  # README of the sample: 227 vacant in 2021
+    assert ledger["reason"].notna().all()
+
+
+@pytest.mark.slow
+def test_sample_geojson_is_rfc7946_with_required_properties(sample_run):
+    doc = json.loads(_exports(sample_run, "parcels.geojson").read_text(encoding="utf-8"))
+    check_rfc7946(doc)
+    assert len(doc["features"]) == 2005
+    props = doc["features"][0]["properties"]
+    for key in (
+        "parcel_id",
+        "area_mu",
+        "declared_area_mu",
+        "tax_per_mu",
+        "value_added_per_mu",
+        "enterprises",
+        "park",
+    ):
+        assert key in props
+
+
+@pytest.mark.slow
+def test_sample_per_mu_matches_an_independent_computation(sample_run):
+    """Recompute tax per mu of every single-firm single-parcel holding from the raw files."""
+    raw = gpd.read_file(SAMPLE / "parcels.gpkg").to_crs(4549)
+    area_mu = pd.Series(raw.area.to_numpy() / MU_M2, index=raw["宗地号"])
+    filings = pd.read_csv(SAMPLE / "filings.csv", dtype={"宗地号": str})
+    f21 = filings[(filings["年份"] == 2021) & filings["宗地号"].notna()]
+    single = f21[~f21["宗地号"].str.contains("、")]
+    sole = single[
+        ~single["宗地号"].isin(
+            f21["宗地号"].str.split("、").explode().value_counts().loc[lambda s: s > 1].index
+        )
+    ]
+    expected = sole["实缴税金(万元)"].to_numpy() / area_mu[sole["宗地号"]].to_numpy()
+    doc = json.loads(_exports(sample_run, "parcels.geojson").read_text(encoding="utf-8"))
+    got = {f["properties"]["parcel_id"]: f["properties"]["tax_per_mu"] for f in doc["features"]}
+    assert len(sole) > 800
+    np.testing.assert_allclose([got[p] for p in sole["宗地号"]], expected, rtol=1e-3, atol=1e-4)
+
+
+@pytest.mark.slow
+def test_sample_run_json_reproduces_and_checks_area(sample_run):
+    run = json.loads(_exports(sample_run, "run.json").read_text(encoding="utf-8"))
+    assert run["summary"]["working_crs"] == "EPSG:4549"
+    assert abs(run["summary"]["area_check"]["total_diff_pct"]) < 0.01
+    assert run["summary"]["area_check"]["max_abs_diff_pct"] < 0.01
+    assert len(run["inputs"]["parcels"]["sha256"]) == 64
+    assert run["inputs"]["filings"]["units"]["tax"] == "万元"
+    assert run["versions"]["geopandas"]
+    money = run["summary"]["money"]["tax"]
+    raw_tax = pd.read_csv(SAMPLE / "filings.csv")["实缴税金(万元)"].sum() * 1e4
+    assert money["input_yuan"] == pytest.approx(raw_tax)
+    assert money["enterprises_yuan"] == pytest.approx(raw_tax)
+    assert money["on_land_2021_yuan"] == pytest.approx(money["parcels_2021_yuan"])
+
+
+@pytest.mark.slow
+def test_sample_enterprises_csv(sample_run):
+    ent = pd.read_csv(_exports(sample_run, "enterprises.csv"), encoding="utf-8-sig")
+    for col in (
+        "uscc",
+        "name",
+        "year",
+        "area_mu",
+        "tax_per_mu",
+        "value_added_per_mu",
+        "land_status",
+    ):
+        assert col in ent.columns
+    assert len(ent) == 2800
+    assert set(ent["land_status"]) == {"own", "shared", "lessee"}
+    assert ent.loc[ent["land_status"] == "lessee", "tax_per_mu"].isna().all()
+
+
+def test_existing_outputs_are_not_overwritten(sample_run, capsys):
+    assert main(["run", "--out", str(sample_run), "-q"]) == 3
+    assert "pass --overwrite" in capsys.readouterr().err
+
+
+def test_bad_input_exits_2_with_a_message_not_a_traceback(tmp_path, capsys):
+    csv = tmp_path / "f.csv"
+    csv.write_text("统一社会信用代码,企业名称,税收\nX,甲,1\n", encoding="utf-8")
+    code = main(
+        [
+            "run",
+            "--parcels",
+            str(SAMPLE / "parcels.gpkg"),
+            "--filings",
+            str(csv),
+            "--out",
+            str(tmp_path),
+        ]
+    )
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "has no unit" in err
+    assert "Traceback" not in err
+
+
+def test_missing_file_exits_2(tmp_path, capsys):
+    code = main(
+        [
+            "run",
+            "--parcels",
+            str(tmp_path / "nope.gpkg"),
+            "--filings",
+            str(tmp_path / "nope.csv"),
+            "--out",
+            str(tmp_path),
+        ]
+    )
+    assert code == 2
+    assert "nope.gpkg does not exist" in capsys.readouterr().err
+
+
+def test_help_is_complete_with_examples():
+    out = subprocess.run(
+        [sys.executable, "-m", "mujun.cli", "run", "--help"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    for text in (
+        "--parcels",
+        "--filings",
+        "--parks",
+        "--config",
+        "--out",
+        "--overwrite",
+        "--offline",
+        "examples:",
+        "mujun run --parcels",
+        "exit codes",
+    ):
+        assert text in out
+    top = subprocess.run(
+        [sys.executable, "-m", "mujun.cli", "--help"], capture_output=True, text=True, check=True
+    ).stdout
+    assert "run" in top
+    assert "presets" in top
+    assert "examples:" in top
+
+
+def test_presets_are_listed(capsys):
+    assert main(["presets"]) == 0
+    assert "zhejiang" in capsys.readouterr().out.split()
+
+
+@pytest.mark.slow
+def test_run_prints_a_summary_with_the_area_check(tmp_path, capsys):
+    assert main(["run", "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "parcels: 2005 usable, 227 vacant" in out
+    assert "area check: plane vs ellipsoidal" in out
+    assert "working CRS CGCS2000 / 3-degree Gauss-Kruger CM 120E" in out
+    # the sample is scaled to Changxing's published 规上 averages (METHOD.md section 4)
+    assert "county tax_per_mu (above_scale): 2016 9.40, 2021 33.40 万元/亩" in out
+    assert "county value_added_per_mu (above_scale)" not in out

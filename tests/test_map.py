@@ -1,0 +1,157 @@
+"""The planner's map: escaping of input strings, offline drawing, tooltips, in a real browser."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import geopandas as gpd
+import pandas as pd
+import pytest
+
+from browser import chromium  # noqa: F401  (fixture)
+from mujun.cli import main
+from mujun.maps.assets import CDN_CSS, CDN_JS, local_asset
+
+XSS_IMG = "<img src=x onerror=alert(1)>"
+XSS_SCRIPT = "</script><script>alert(2)</script>"
+XSS_PARK = "<b onmouseover=alert(3)>园</b>"
+
+
+@pytest.fixture
+def hostile_run(tiny_files, tmp_path: Path) -> dict[str, Path]:
+    """The tiny county with script-like text as enterprise, park and parcel names."""
+    frame = pd.read_csv(tiny_files["filings"], dtype=str, keep_default_na=False)
+    frame.loc[0, "企业名称"] = XSS_IMG
+    frame.loc[3, "企业名称"] = XSS_SCRIPT
+    frame.to_csv(tiny_files["filings"], index=False, encoding="utf-8-sig")
+    parcels = gpd.read_file(tiny_files["parcels"])
+    parcels.loc[0, "园区"] = XSS_PARK
+    parcels.to_file(tiny_files["parcels"], engine="pyogrio")
+    out = tmp_path / "out"
+    for offline in (False, True):
+        code = main(
+            [
+                "run",
+                "--parcels",
+                str(tiny_files["parcels"]),
+                "--filings",
+                str(tiny_files["filings"]),
+                "--out",
+                str(out),
+                "--overwrite",
+                "-q",
+                "--map-name",
+                "offline" if offline else "online",
+                *(["--offline"] if offline else []),
+            ]
+        )
+        assert code == 0
+    return {
+        "online": out / "maps" / "online.html",
+        "offline": out / "maps" / "offline.html",
+        "geojson": out / "exports" / "parcels.geojson",
+    }
+
+
+def test_input_strings_never_reach_the_page_as_markup(hostile_run):
+    for name in ("online", "offline"):
+        page = hostile_run[name].read_text(encoding="utf-8")
+        assert XSS_IMG not in page
+        assert XSS_SCRIPT not in page
+        assert "<b onmouseover" not in page
+        # present once per layer, HTML-escaped inside JSON-escaped data (& is \\u0026)
+        assert page.count("onerror=alert(1)") >= 1
+        assert page.count("onerror=alert(1)") == page.count("lt;img src=x onerror=alert(1)")
+
+
+def test_exports_keep_the_names_as_data(hostile_run):
+    doc = json.loads(hostile_run["geojson"].read_text(encoding="utf-8"))
+    names = {f["properties"]["enterprises"] for f in doc["features"]}
+    assert XSS_IMG in names  # text in JSON is data; escaping is the page's job
+
+
+def test_offline_page_embeds_everything(hostile_run):
+    page = hostile_run["offline"].read_text(encoding="utf-8")
+    assert not re.findall(r'<script[^>]+src="https?://', page)
+    assert not re.findall(r'<link[^>]+href="https?://', page)
+    assert "Leaflet 1.9.3" in page or "leaflet" in page.lower()
+
+
+def _open(browser, url: str, *, route_cdn: bool):
+    page = browser.new_page(viewport={"width": 1200, "height": 800})
+    dialogs: list[str] = []
+    external: list[str] = []
+    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    local = {u: local_asset(u) for u in [*CDN_JS.values(), *CDN_CSS.values()]}
+
+    def handle(route):
+        url_ = route.request.url
+        if url_.startswith("file:"):
+            return route.continue_()
+        external.append(url_)
+        if route_cdn and url_ in local:  # stand-in for the CDN: the same files, from PyPI
+            ctype = "text/css" if url_.endswith(".css") else "application/javascript"
+            return route.fulfill(path=str(local[url_]), content_type=ctype)
+        return route.abort()
+
+    page.route("**/*", handle)
+    page.goto(url)
+    page.wait_for_selector("path.leaflet-interactive", timeout=15_000)
+    return page, dialogs, external
+
+
+def _hover_parcel(page, parcel_id: str) -> str:
+    """Move the mouse over a parcel (found by its tooltip) and return the tooltip's text."""
+    point = page.evaluate(
+        """(pid) => {
+            const key = Object.keys(window).find(k => k.startsWith('map_'));
+            const map = window[key];
+            let found = null;
+            map.eachLayer(l => {
+                if (l.feature && l.feature.properties.tip.includes('宗地 ' + pid + '<')) {
+                    found = l.getBounds().getCenter();
+                }
+            });
+            if (found === null) return null;
+            map.setView(found, map.getZoom(), {animate: false});  // clear of the legend
+            found = map.latLngToContainerPoint(found);
+            const box = map.getContainer().getBoundingClientRect();
+            return found && {x: found.x + box.left, y: found.y + box.top};
+        }""",
+        parcel_id,
+    )
+    assert point is not None, f"parcel {parcel_id} not on the map"
+    page.mouse.move(point["x"] - 20, point["y"] - 20)
+    page.mouse.move(point["x"], point["y"], steps=5)
+    page.wait_for_selector(".leaflet-tooltip", timeout=5_000)
+    return page.inner_text(".leaflet-tooltip")
+
+
+@pytest.mark.browser
+def test_offline_map_draws_with_the_network_cut_and_shows_names_as_text(hostile_run, chromium):  # noqa: F811
+    page, dialogs, external = _open(chromium, hostile_run["offline"].as_uri(), route_cdn=False)
+    # 4 occupied parcels + 1 vacant + 0 park outlines (no parks file): 5 paths
+    assert page.locator("path.leaflet-interactive").count() == 5
+    assert not [u for u in external if "tile" not in u], "only basemap tiles may be requested"
+    text = _hover_parcel(page, "P1")
+    assert XSS_IMG in text  # shown literally, as text
+    assert page.evaluate("document.querySelectorAll('img[src=\"x\"]').length") == 0
+    text = _hover_parcel(page, "P4")
+    assert XSS_SCRIPT in text
+    page.wait_for_timeout(300)
+    assert dialogs == []
+    page.close()
+
+
+@pytest.mark.browser
+def test_online_map_draws_from_cdn_urls(hostile_run, chromium):  # noqa: F811
+    page, dialogs, external = _open(chromium, hostile_run["online"].as_uri(), route_cdn=True)
+    assert page.locator("path.leaflet-interactive").count() == 5
+    assert set(CDN_JS.values()) <= set(external)
+    legend = page.inner_text(".mj-legend")
+    assert "万元/亩" in legend
+    assert "空置地块（1 宗）" in legend
+    assert dialogs == []
+    page.close()
