@@ -26,9 +26,13 @@ from shapely.geometry import box
 
 X0, Y0 = 490_000.0, 3_430_000.0  # E/N in EPSG:4549, close to 119.9E 31.0N
 
-CODES = {  # valid GB 32100-2015 codes (check characters computed with mujun's own checker)
-    "A": "91330522MA2B000012",
-    "B": "91330522MA2B000020",
+CODES = {  # valid GB 32100-2015 codes (check characters from mujun.identifiers)
+    "A": "91330522MA2B00000M",
+    "B": "91330522MA2B00019J",
+    "C": "91330522MA2B00027D",
+    "D": "91330522MA2B000358",
+    "E": "91330522MA2B000433",
+    "F": "91330522MA2B00051X",
 }
 
 
@@ -56,7 +60,7 @@ def tiny_filings() -> pd.DataFrame:
     """Filings for 2021 (and A in 2016), money in 万元."""
     return pd.DataFrame(
         {
-            "统一社会信用代码": ["CODEA", "CODEB", "CODEC", "CODED", "CODEE", "CODEF", "CODEA"],
+            "统一社会信用代码": [CODES[k] for k in "ABCDEFA"],
             "企业名称": ["甲公司", "乙公司", "丙公司", "丁公司", "戊公司", "己公司", "甲公司"],
             "年份": [2021, 2021, 2021, 2021, 2021, 2021, 2016],
             "宗地号": ["P1", "P2、P3", "P4", "P4", "", "P99", "P1"],

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from shapely.geometry import box
 
 import mujun
-from conftest import X0, Y0
+from conftest import CODES, X0, Y0
 from mujun.errors import InputError, SchemaError
 from mujun.pipeline import RunResult
 
@@ -82,8 +82,8 @@ def test_ledger_accounts_for_every_record(result):
     ).all()
     fates = ledger.set_index(["source", "key"])["fate"]
     assert fates[("parcels.gpkg", "P5")] == "vacant"
-    assert (ledger.loc[ledger["key"] == "CODEF", "fate"] == "orphan").all()
-    assert "P99" in ledger.loc[ledger["key"] == "CODEF", "reason"].iloc[0]
+    assert (ledger.loc[ledger["key"] == CODES["F"], "fate"] == "orphan").all()
+    assert "P99" in ledger.loc[ledger["key"] == CODES["F"], "reason"].iloc[0]
     assert ledger["fate"].notna().all()
 
 

@@ -73,6 +73,12 @@ class InputConfig:
     """Sheet of an XLSX workbook holding the filings; default the first sheet."""
     year: int | None = None
     """Year of filings that have no year column."""
+    parcels_encoding: str | None = None
+    """Encoding of a Shapefile's DBF; None: its .cpg file, else UTF-8 if it decodes, else
+    GB18030."""
+    on_invalid: Literal["raise", "reject"] = "raise"
+    """A filing cell that is not a number: "raise" stops with a list of every such cell;
+    "reject" sets those rows aside in the ledger (fate rejected) and goes on."""
 
 
 @dataclass(frozen=True)
@@ -89,6 +95,9 @@ class AreaConfig:
     """Declared area differing from surveyed area by more than this percent is flagged."""
     geodesic_check_pct: float = 0.01
     """Warn when plane and ellipsoidal county totals differ by more than this percent."""
+    overlap_tolerance_m2: float = 1.0
+    """Parcels overlapping by more than this many m² are reported (digitising slivers below
+    it are ignored)."""
 
 
 @dataclass(frozen=True)

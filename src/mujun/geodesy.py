@@ -178,3 +178,70 @@ def plane_area(geoms: gpd.GeoSeries) -> pd.Series:
 def lonlat_transformer(crs: CRS) -> Transformer:
     """Transformer from ``crs`` to longitude/latitude (x = lon), for exports."""
     return Transformer.from_crs(crs, 4326, always_xy=True)
+
+
+def _gk3_kind(crs: CRS) -> tuple[str, int] | None:
+    """("zone", zone) for EPSG:4513-4533, ("cm", central meridian) for 4534-4554, else None."""
+    code = crs.to_epsg()
+    if code is None:
+        return None
+    if 4513 <= code <= 4533:
+        return "zone", code - 4513 + 25
+    if 4534 <= code <= 4554:
+        return "cm", 75 + 3 * (code - 4534)
+    return None
+
+
+def _looks_like(xmin: float, xmax: float, lo: float, hi: float) -> bool:
+    return lo <= xmin and xmax <= hi
+
+
+def fix_gauss_kruger(gdf: gpd.GeoDataFrame, *, source: str) -> tuple[gpd.GeoDataFrame, list[str]]:
+    """Reconcile CGCS2000 3-degree Gauss-Krüger data with the CRS they declare.
+
+    Chinese survey data often store northing as X and easting as Y (the surveying axis order
+    of EPSG:4513-4554), and may carry the zone number in front of the easting (EPSG:4528) or
+    not (EPSG:4549) whatever the file says. Eastings lie within about 500 km of 500 000 m (plus
+    zone x 1 000 000 when prefixed); northings of China lie between 1 500 000 and 6 000 000 m.
+    Coordinates that fit the other convention unambiguously are fixed and each fix is logged
+    and returned as a note; anything else is left as it is.
+    """
+    kind = _gk3_kind(CRS.from_user_input(gdf.crs)) if gdf.crs is not None else None
+    if kind is None or gdf.empty:
+        return gdf, []
+    notes: list[str] = []
+    x0, y0, x1, y1 = (float(v) for v in gdf.total_bounds)
+    north = (1_000_000.0, 6_500_000.0)
+
+    def is_easting(lo: float, hi: float) -> bool:
+        plain = _looks_like(lo, hi, 0.0, 1_000_000.0)
+        prefixed = 25 <= lo // 1_000_000 <= 45 and lo // 1_000_000 == hi // 1_000_000
+        return plain or prefixed
+
+    if (not is_easting(x0, x1) or not _looks_like(y0, y1, *north)) and (
+        is_easting(y0, y1) and _looks_like(x0, x1, *north)
+    ):
+        gdf = gdf.set_geometry(shapely.transform(gdf.geometry.array, lambda c: c[:, ::-1]))
+        x0, y0, x1, y1 = (float(v) for v in gdf.total_bounds)
+        notes.append(f"{source}: coordinates were northing-first (X = northing); axes swapped")
+    zone = int(x0 // 1_000_000)
+    if kind[0] == "cm" and 25 <= zone <= 45 and int(x1 // 1_000_000) == zone:
+        if 3 * zone != kind[1]:
+            raise CRSError(
+                f"{source} says {gdf.crs.name} (CM {kind[1]}°E) but its eastings "
+                f"carry zone number {zone} (CM {3 * zone}°E); fix the CRS"
+            )
+        gdf = gdf.set_crs(4513 + zone - 25, allow_override=True)
+        notes.append(
+            f"{source}: eastings carry the zone number {zone}: read as "
+            f"EPSG:{4513 + zone - 25} instead of the declared CM zone"
+        )
+    elif kind[0] == "zone" and _looks_like(x0, x1, 0.0, 1_000_000.0):
+        gdf = gdf.set_crs(4534 + (3 * kind[1] - 75) // 3, allow_override=True)
+        notes.append(
+            f"{source}: eastings have no zone number: read as "
+            f"EPSG:{4534 + (3 * kind[1] - 75) // 3} instead of the zone-prefixed CRS"
+        )
+    for note in notes:
+        logger.warning(note)
+    return gdf, notes

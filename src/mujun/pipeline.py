@@ -31,7 +31,7 @@ from mujun.indicators import (
 )
 from mujun.io.readers import Table, read_filings, read_parcels, read_parks
 from mujun.join import Occupancy, occupancy
-from mujun.validate import Ledger, check_filings, check_parcels
+from mujun.validate import Ledger, check_filings, check_parcels, reject_unusable
 
 __all__ = ["RunResult", "find_sample", "run"]
 
@@ -126,6 +126,7 @@ def _read(config: Config, ledger: Ledger) -> _Read:
         parcels_path,
         layer=config.input.parcels_layer,
         crs=config.input.parcels_crs,
+        encoding=config.input.parcels_encoding,
         columns=config.columns.get("parcels"),
         units=config.units.get("parcels"),
     )
@@ -136,22 +137,33 @@ def _read(config: Config, ledger: Ledger) -> _Read:
         year=config.input.year,
         columns=config.columns.get("filings"),
         units=config.units.get("filings"),
+        on_invalid=config.input.on_invalid,
     )
     ledger.register(parcels_path.name, parcels["record"], parcels["parcel_id"])
     ledger.register(filings_path.name, filing_table.data["record"], filing_table.data["uscc"])
     return _Read(paths, parcels, parcel_table, filing_table)
 
 
-def _validate(read: _Read, ledger: Ledger) -> tuple[gpd.GeoDataFrame, pd.DataFrame]:
-    parcels = check_parcels(read.parcels, ledger, source=read.p_src)
-    filings = check_filings(read.filing_table.data, ledger, source=read.f_src)
-    if parcels.empty:
+def _prepare_parcels(
+    read: _Read, ledger: Ledger, config: Config
+) -> tuple[gpd.GeoDataFrame, CRS, list[str]]:
+    """Reject unusable features, settle the CRS, reproject, repair, deduplicate, measure."""
+    usable = reject_unusable(read.parcels, ledger, source=read.p_src)
+    if usable.empty:
         reasons = ledger.frame()["reason"].value_counts().head(5).to_dict()
         raise InputError(
             f"{read.p_src}: none of its {len(read.parcels)} features is a usable parcel "
             f"polygon ({reasons}); check the file and its layer"
         )
-    return parcels, filings
+    usable, notes = geodesy.fix_gauss_kruger(usable, source=read.p_src)
+    crs = geodesy.choose_working_crs(usable, named=config.area.working_crs)
+    projected = geodesy.to_working_crs(usable, crs, source=read.p_src)
+    checked = check_parcels(
+        projected, ledger, source=read.p_src, overlap_tolerance_m2=config.area.overlap_tolerance_m2
+    )
+    if checked.empty:
+        raise InputError(f"{read.p_src}: no parcel polygon has any area; see the ledger")
+    return _measure(checked, config), crs, notes
 
 
 def _parks(read: _Read, config: Config, crs: CRS) -> gpd.GeoDataFrame | None:
@@ -178,13 +190,12 @@ def run(config: Config) -> RunResult:
         read.f_src,
     )
 
-    parcels, filings = _validate(read, ledger)
+    parcels, crs, crs_notes = _prepare_parcels(read, ledger, config)
+    filings = check_filings(raw_filings, ledger, source=read.f_src)
     t = _stage(
         "validate", t, "%d usable parcels, %d usable filing rows", len(parcels), len(filings)
     )
 
-    crs = geodesy.choose_working_crs(parcels, named=config.area.working_crs)
-    parcels = _measure(geodesy.to_working_crs(parcels, crs, source=read.p_src), config)
     check = _geodesic_check(parcels, config)
     parks = _parks(read, config, crs)
     if parks is not None:
@@ -233,6 +244,8 @@ def run(config: Config) -> RunResult:
         "years": sorted(int(y) for y in filings["year"].unique()),
         "working_crs": crs.to_string(),
         "working_crs_name": crs.name,
+        "crs_notes": crs_notes,
+        "notes": list(read.filing_table.notes),
         "area_method": config.area.method,
         "area_check": check,
         "parcels": _parcel_summary(parcels, config),

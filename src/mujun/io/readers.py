@@ -8,7 +8,11 @@ planner can find the record in the original file.
 
 from __future__ import annotations
 
+import csv
+import io
 import logging
+import re
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,10 +32,19 @@ from mujun.schema import (
     MappedColumn,
     as_text,
     map_columns,
+    normalize_header,
     parse_numbers,
+    split_unit,
 )
 
-__all__ = ["Table", "read_filings", "read_parcels", "read_parks"]
+__all__ = [
+    "Table",
+    "normalize_id",
+    "read_filings",
+    "read_parcels",
+    "read_parks",
+    "split_parcel_ids",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -47,11 +60,27 @@ class Table:
     path: Path
     mapping: tuple[MappedColumn, ...]
     encoding: str | None = None
+    header_row: int = 1
+    notes: tuple[str, ...] = ()
 
     @property
     def units(self) -> dict[str, str | None]:
         """Canonical column -> the unit the input declared (for run.json)."""
         return {m.canonical: m.unit for m in self.mapping}
+
+
+def normalize_id(value: object) -> str | None:
+    """Normalise an identifier: full-width to ASCII (NFKC), no spaces, upper case.
+
+    Examples
+    --------
+    >>> normalize_id(" ｃｘ－０００１ "), normalize_id("cx 0001"), normalize_id("")
+    ('CX-0001', 'CX0001', None)
+    """
+    if value is None or value is pd.NA or (isinstance(value, float) and np.isnan(value)):
+        return None
+    text = "".join(unicodedata.normalize("NFKC", str(value)).split()).upper()
+    return text.replace("－", "-") or None
 
 
 def _require_file(path: Path) -> None:
@@ -61,20 +90,46 @@ def _require_file(path: Path) -> None:
         raise InputFileError(f"{path} is a folder; give the file itself")
 
 
-def _read_vector(path: Path, *, layer: str | None) -> gpd.GeoDataFrame:
+def _dbf_encoding(path: Path) -> str | None:
+    """Encoding of a Shapefile's DBF without a .cpg file: UTF-8 if it decodes, else GB18030.
+
+    GDAL would otherwise read such a DBF as ISO-8859-1 and turn Chinese text into mojibake.
+    """
+    if path.suffix.lower() != ".shp" or path.with_suffix(".cpg").exists():
+        return None
+    dbf = next(
+        (p for p in (path.with_suffix(".dbf"), path.with_suffix(".DBF")) if p.exists()), None
+    )
+    if dbf is None:
+        return None
+    data = dbf.read_bytes()
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        logger.info("%s has no .cpg file and is not UTF-8: reading it as GB18030", dbf.name)
+        return "GB18030"
+    return "UTF-8"
+
+
+def _read_vector(path: Path, *, layer: str | None, encoding: str | None = None) -> gpd.GeoDataFrame:
     _require_file(path)
     try:
         if path.suffix.lower() in _PARQUET:
             return gpd.read_parquet(path)
-        return gpd.read_file(path, layer=layer, engine="pyogrio")
-    except (OSError, ValueError, RuntimeError) as err:
+        encoding = encoding or _dbf_encoding(path)
+        kwargs = {"encoding": encoding} if encoding else {}
+        return gpd.read_file(path, layer=layer, engine="pyogrio", **kwargs)
+    except (OSError, ValueError, RuntimeError, UnicodeDecodeError) as err:
         raise InputFileError(f"{path} cannot be read as a vector layer: {err}") from err
 
 
 def _assign_crs(gdf: gpd.GeoDataFrame, declared: str | None, path: Path) -> gpd.GeoDataFrame:
     if declared is None:
         return gdf
-    crs = CRS.from_user_input(declared)
+    try:
+        crs = CRS.from_user_input(declared)
+    except Exception as err:  # pyproj raises CRSError (not a ValueError) for unknown input
+        raise CRSError(f"--parcels-crs {declared!r} is not a CRS pyproj knows: {err}") from err
     if gdf.crs is None:
         logger.info("%s has no CRS; using the declared %s", path.name, crs.name)
         return gdf.set_crs(crs)
@@ -92,29 +147,37 @@ def _canonical_frame(
     specs: tuple[ColumnSpec, ...],
     *,
     source: str,
-    first_record: int,
+    on_invalid: str = "raise",
 ) -> pd.DataFrame:
+    """Canonical columns from ``raw``; ``record`` is ``raw``'s index (row or feature number)."""
     kinds = {s.name: s.kind for s in specs}
     out = pd.DataFrame(index=raw.index)
-    out["record"] = pd.RangeIndex(first_record, first_record + len(raw)).to_numpy()
-    problems: list[str] = []
+    out["record"] = raw.index.to_numpy(dtype="int64")
+    problem = pd.Series("", index=raw.index, dtype="string")
+    messages: list[str] = []
     for col in mapping:
         kind = kinds[col.canonical]
         if kind in {"id", "text"}:
             out[col.canonical] = as_text(raw[col.header])
-        else:
-            numbers, bad = parse_numbers(raw[col.header])
-            for idx in raw.index[bad.to_numpy()][:_MAX_LISTED]:
-                problems.append(
-                    f"{source} row {out.loc[idx, 'record']}, column {col.header!r}: "
-                    f"{raw.loc[idx, col.header]!r} is not a number; correct the cell or leave "
-                    "it blank (blank, - and — read as missing)"
+            continue
+        numbers, bad = parse_numbers(raw[col.header])
+        for idx in raw.index[bad.to_numpy()]:
+            text = f"column {col.header!r}: {raw.loc[idx, col.header]!r} is not a number"
+            problem[idx] = (problem[idx] + "; " if problem[idx] else "") + text
+            if len(messages) < _MAX_LISTED:
+                messages.append(
+                    f"{source} row {idx}, {text}; correct the cell or leave it "
+                    "blank (blank, - and — read as missing)"
                 )
-            if bad.sum() > _MAX_LISTED:
-                problems.append(f"... and {int(bad.sum()) - _MAX_LISTED} more such cells")
-            out[col.canonical] = numbers * col.factor if kind != "int" else numbers
-    if problems:
-        raise InputError("\n".join(problems))
+        out[col.canonical] = numbers * col.factor if kind != "int" else numbers
+    n_bad = int((problem != "").sum())
+    if n_bad and on_invalid == "raise":
+        more = f"\n... {n_bad} rows in all" if n_bad > len(messages) else ""
+        raise InputError(
+            "\n".join(messages) + more + "\n(or set [input] on_invalid = "
+            '"reject" to set such rows aside in the ledger and go on)'
+        )
+    out["problem"] = problem
     return out
 
 
@@ -123,26 +186,30 @@ def read_parcels(
     *,
     layer: str | None = None,
     crs: str | None = None,
+    encoding: str | None = None,
     columns: Mapping[str, str] | None = None,
     units: Mapping[str, str] | None = None,
 ) -> tuple[gpd.GeoDataFrame, Table]:
     """Read a parcel layer.
 
-    Returns the parcels with ``record``, ``parcel_id``, optional ``park``, ``land_use``,
-    ``declared_area_m2``/``declared_area_mu`` and geometry in the file's CRS (or ``crs`` when the
-    file has none), plus a :class:`Table` describing the mapping.
+    Returns the parcels with ``record`` (1-based feature number), ``parcel_id`` (normalised,
+    with the original in ``parcel_id_raw``), optional ``park``, ``land_use``,
+    ``declared_area_mu`` and geometry in the file's CRS (or ``crs`` when the file has none),
+    plus a :class:`Table` describing the mapping. ``encoding`` is for Shapefile DBFs; without it
+    a DBF that has no .cpg file is read as UTF-8 if it decodes as such, else as GB18030.
     """
     path = Path(path)
-    gdf = _assign_crs(_read_vector(path, layer=layer), crs, path)
-    headers = [c for c in gdf.columns if c != gdf.geometry.name]
+    gdf = _assign_crs(_read_vector(path, layer=layer, encoding=encoding), crs, path)
+    gdf.index = pd.RangeIndex(1, len(gdf) + 1)
+    headers = [str(c) for c in gdf.columns if c != gdf.geometry.name]
     mapping = map_columns(headers, PARCEL_COLUMNS, source=path.name, columns=columns, units=units)
-    frame = _canonical_frame(
-        pd.DataFrame(gdf[headers]), mapping, PARCEL_COLUMNS, source=path.name, first_record=1
-    )
+    raw = pd.DataFrame(gdf[headers]).astype(object)
+    frame = _canonical_frame(raw, mapping, PARCEL_COLUMNS, source=path.name)
+    frame["parcel_id_raw"] = frame["parcel_id"]
+    frame["parcel_id"] = frame["parcel_id"].map(normalize_id, na_action="ignore").astype("string")
     if "declared_area" in frame:
         frame["declared_area_mu"] = frame.pop("declared_area") / MU_M2
     out = gpd.GeoDataFrame(frame, geometry=gdf.geometry.array, crs=gdf.crs)
-    out = out.rename_geometry("geometry") if out.geometry.name != "geometry" else out
     return out, Table(pd.DataFrame(), path, tuple(mapping))
 
 
@@ -152,41 +219,114 @@ def read_parks(
     """Read park boundaries: ``park`` name, optional ``park_code``, polygon geometry."""
     path = Path(path)
     gdf = _assign_crs(_read_vector(path, layer=None), crs, path)
-    headers = [c for c in gdf.columns if c != gdf.geometry.name]
+    gdf.index = pd.RangeIndex(1, len(gdf) + 1)
+    headers = [str(c) for c in gdf.columns if c != gdf.geometry.name]
     mapping = map_columns(headers, PARK_COLUMNS, source=path.name, columns=columns)
     frame = _canonical_frame(
-        pd.DataFrame(gdf[headers]), mapping, PARK_COLUMNS, source=path.name, first_record=1
+        pd.DataFrame(gdf[headers]).astype(object), mapping, PARK_COLUMNS, source=path.name
     )
     return gpd.GeoDataFrame(frame, geometry=gdf.geometry.array, crs=gdf.crs)
 
 
 _ENCODINGS = ("utf-8-sig", "gb18030")
+_HEADER_SCAN = 15  # rows searched for the header (title rows above it are common)
+_TOTAL_WORDS = frozenset({"合计", "总计", "小计", "total", "sum", "合 计", "总 计"})
 
 
-def _read_csv(path: Path, encoding: str | None) -> tuple[pd.DataFrame, str]:
+def _decode(path: Path, encoding: str | None) -> tuple[str, str]:
+    data = path.read_bytes()
     tried = (encoding,) if encoding else _ENCODINGS
     for enc in tried:
         try:
-            frame = pd.read_csv(path, dtype=str, keep_default_na=False, encoding=enc)
+            return data.decode(enc), enc
         except UnicodeDecodeError:
             continue
-        except (pd.errors.ParserError, pd.errors.EmptyDataError) as err:
-            raise InputFileError(f"{path} is not a readable CSV table: {err}") from err
-        return frame, enc
+        except LookupError as err:
+            raise InputFileError(f"unknown encoding {enc!r} for {path}") from err
     raise InputFileError(
         f"{path} is not valid {' or '.join(tried)} text; save it as UTF-8 or declare its "
         "encoding with --encoding (e.g. --encoding gbk)"
     )
 
 
-def _read_xlsx(path: Path, sheet: str | None) -> pd.DataFrame:
+def _read_csv_rows(path: Path, encoding: str | None) -> tuple[pd.DataFrame, str]:
+    text, used = _decode(path, encoding)
+    text = text.removeprefix("\ufeff")
     try:
-        frame = pd.read_excel(path, sheet_name=sheet or 0, dtype=object, engine="calamine")
+        dialect: type[csv.Dialect] | csv.Dialect = csv.Sniffer().sniff(
+            text[:8192], delimiters=",\t;|"
+        )
+    except csv.Error:
+        dialect = csv.excel
+    try:
+        rows = list(csv.reader(io.StringIO(text), dialect))
+    except csv.Error as err:
+        raise InputFileError(f"{path} is not a readable CSV table: {err}") from err
+    width = max((len(r) for r in rows), default=0)
+    if width == 0:
+        raise InputFileError(f"{path} is empty")
+    return pd.DataFrame([r + [""] * (width - len(r)) for r in rows], dtype=object), used
+
+
+def _cell_text(value: object) -> str:
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return ""
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e15:
+        return str(int(value))
+    return str(value)
+
+
+def _read_xlsx_rows(path: Path, sheet: str | None) -> pd.DataFrame:
+    try:
+        frame = pd.read_excel(
+            path, sheet_name=sheet or 0, header=None, dtype=object, engine="calamine"
+        )
     except ValueError as err:
         raise InputFileError(f"{path}: {err}; choose the sheet with [input] sheet") from err
     except Exception as err:  # calamine raises its own error types for corrupt files
         raise InputFileError(f"{path} cannot be read as an XLSX workbook: {err}") from err
-    return frame.astype(object).where(frame.notna(), "")
+    return frame.map(_cell_text).astype(object)
+
+
+def _header_score(cells: list[str], specs: tuple[ColumnSpec, ...]) -> int:
+    names = {split_unit(c)[0] for c in cells if c}
+    return sum(1 for spec in specs if names & set(spec.aliases))
+
+
+def _locate_header(
+    rows: pd.DataFrame, specs: tuple[ColumnSpec, ...], columns: Mapping[str, str] | None
+) -> tuple[int, list[str]]:
+    """Find the header row below any title rows; merge a two-row header (merged cells).
+
+    The header is the row (among the first 15) naming the most canonical columns. If the row
+    above it has text where the header row is blank (a cell merged down over two rows) the two
+    are combined, e.g. 统一社会信用代码 merged over rows 2-3 beside 税收(万元) in row 3.
+    """
+    explicit = {normalize_header(v) for v in (columns or {}).values()}
+    best = (-1, 0, [""])
+    for r in range(min(_HEADER_SCAN, len(rows))):
+        cells = [str(c).strip() for c in rows.iloc[r]]
+        score = _header_score(cells, specs) + sum(
+            1
+            for c in cells
+            if c and (normalize_header(c) in explicit or split_unit(c)[0] in explicit)
+        )
+        if r > 0:
+            above = [str(c).strip() for c in rows.iloc[r - 1]]
+            merged = [c or a for c, a in zip(cells, above, strict=True)]
+            merged_score = _header_score(merged, specs)
+            if merged_score > score:
+                cells, score = merged, merged_score
+        if score > best[0]:
+            best = (score, r, cells)
+    _, row, cells = best
+    headers = [c if c else f"column {i + 1}" for i, c in enumerate(cells)]
+    seen: dict[str, int] = {}
+    for i, h in enumerate(headers):  # keep repeated headers distinct; map_columns reports them
+        seen[h] = seen.get(h, 0) + 1
+        if seen[h] > 1:
+            headers[i] = f"{h} ({seen[h]})"
+    return row, headers
 
 
 def read_filings(
@@ -197,27 +337,42 @@ def read_filings(
     year: int | None = None,
     columns: Mapping[str, str] | None = None,
     units: Mapping[str, str] | None = None,
+    on_invalid: str = "raise",
 ) -> Table:
     """Read enterprise filings (CSV or XLSX) into canonical columns and units.
 
     Money becomes yuan, land m², energy tce, electricity kWh, emissions t. ``parcel_ids``
-    becomes a tuple of parcel ids (split on 、 , ; / and spaces; empty for lessees). ``year``
-    fills a file that has no year column.
+    becomes a tuple of normalised parcel ids (split on 、 , ; / and spaces; empty for lessees).
+    ``year`` fills a file that has no year column. Title rows above the header and two-row
+    (merged) headers are recognised; ``record`` is the spreadsheet row number. Cells that are
+    not numbers raise :class:`InputError` listing them (``on_invalid="raise"``) or mark their
+    rows in ``problem`` so that validation rejects them (``on_invalid="reject"``).
     """
     path = Path(path)
     _require_file(path)
     used_encoding: str | None = None
-    if path.suffix.lower() in {".xlsx", ".xlsm", ".xls", ".ods"}:
-        raw = _read_xlsx(path, sheet)
+    if path.suffix.lower() in {".xlsx", ".xlsm", ".xls", ".xlsb", ".ods"}:
+        rows = _read_xlsx_rows(path, sheet)
     else:
-        raw, used_encoding = _read_csv(path, encoding)
-    raw.columns = [str(c) for c in raw.columns]
-    mapping = map_columns(
-        list(raw.columns), FILING_COLUMNS, source=path.name, columns=columns, units=units
+        rows, used_encoding = _read_csv_rows(path, encoding)
+    header_row, headers = _locate_header(rows, FILING_COLUMNS, columns)
+    raw = rows.iloc[header_row + 1 :].copy()
+    raw.columns = headers
+    raw.index = pd.RangeIndex(header_row + 2, header_row + 2 + len(raw))  # spreadsheet rows
+    mapping = map_columns(headers, FILING_COLUMNS, source=path.name, columns=columns, units=units)
+    frame = _canonical_frame(raw, mapping, FILING_COLUMNS, source=path.name, on_invalid=on_invalid)
+    frame = _finish_filings(frame, year=year, path=path, raw=raw)
+    notes = []
+    if header_row:
+        notes.append(f"header found on row {header_row + 1} (rows above it read as a title)")
+    return Table(
+        frame.reset_index(drop=True),
+        path,
+        tuple(mapping),
+        used_encoding,
+        header_row=header_row + 1,
+        notes=tuple(notes),
     )
-    frame = _canonical_frame(raw, mapping, FILING_COLUMNS, source=path.name, first_record=2)
-    frame = _finish_filings(frame, year=year, path=path)
-    return Table(frame.reset_index(drop=True), path, tuple(mapping), used_encoding)
 
 
 _SEPARATORS = r"[、,，;；/\s]+"
@@ -235,11 +390,14 @@ def split_parcel_ids(cell: object) -> tuple[str, ...]:
     """
     if cell is None or cell is pd.NA or (isinstance(cell, float) and pd.isna(cell)):
         return ()
-    parts = pd.Series([str(cell)]).str.split(_SEPARATORS, regex=True).iloc[0]
+    text = unicodedata.normalize("NFKC", str(cell))
+    parts = (normalize_id(p) for p in re.split(_SEPARATORS, text))
     return tuple(dict.fromkeys(p for p in parts if p))
 
 
-def _finish_filings(frame: pd.DataFrame, *, year: int | None, path: Path) -> pd.DataFrame:
+def _finish_filings(
+    frame: pd.DataFrame, *, year: int | None, path: Path, raw: pd.DataFrame
+) -> pd.DataFrame:
     if "year" not in frame:
         if year is None:
             raise InputError(
@@ -247,17 +405,20 @@ def _finish_filings(frame: pd.DataFrame, *, year: int | None, path: Path) -> pd.
                 "year = 2023 in the config"
             )
         frame["year"] = float(year)
-    missing_year = frame["year"].isna()
-    if missing_year.any():
-        rows = frame.loc[missing_year, "record"].head(_MAX_LISTED).tolist()
-        raise InputError(f"{path.name} rows {rows}: column year (年份) is blank; fill it in")
-    frame["year"] = frame["year"].astype("int64")
+    blank = _blank_rows(raw)
+    totals = _total_rows(raw) & ~blank
+    frame.loc[blank, "problem"] = "blank row"
+    frame.loc[totals, "problem"] = "a totals row (合计/总计), not an enterprise"
+    no_year = frame["year"].isna() & (frame["problem"] == "")
+    frame.loc[no_year, "problem"] = "column year (年份) is blank; fill it in"
+    frame["year"] = frame["year"].fillna(-1).astype("int64")
     if "uscc" in frame:
-        frame["uscc"] = frame["uscc"].str.upper()
-    if "parcel_ids" in frame:
-        cells = frame["parcel_ids"].to_numpy(dtype=object)
-    else:
-        cells = np.full(len(frame), None, dtype=object)
+        frame["uscc"] = frame["uscc"].map(normalize_id, na_action="ignore").astype("string")
+    cells = (
+        frame["parcel_ids"].to_numpy(dtype=object)
+        if "parcel_ids" in frame
+        else np.full(len(frame), None, dtype=object)
+    )
     # object dtype on purpose: pandas would infer an Arrow list type from tuples
     frame["parcel_ids"] = pd.Series(
         [split_parcel_ids(c) for c in cells], index=frame.index, dtype=object
@@ -267,7 +428,22 @@ def _finish_filings(frame: pd.DataFrame, *, year: int | None, path: Path) -> pd.
             frame["scale"]
             .fillna("")
             .str.lower()
-            .isin(["规上", "规模以上", "above", "yes", "是", "1", "true"])
+            .isin(["规上", "规模以上", "above", "yes", "是", "1", "true", "y"])
         )
         frame["above_scale"] = above.astype(bool)
     return frame
+
+
+def _blank_rows(raw: pd.DataFrame) -> pd.Series:
+    return raw.astype(str).apply(lambda col: col.str.strip() == "").all(axis=1)
+
+
+def _total_rows(raw: pd.DataFrame) -> pd.Series:
+    first = (
+        raw.iloc[:, :3]
+        .astype(str)
+        .apply(
+            lambda col: col.map(lambda v: "".join(unicodedata.normalize("NFKC", v).split()).lower())
+        )
+    )
+    return first.isin(_TOTAL_WORDS).any(axis=1)
