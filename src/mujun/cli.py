@@ -19,8 +19,10 @@ from typing import Any
 from mujun import __version__
 from mujun.config import available_presets, load_config
 from mujun.errors import MujunError, OutputExistsError, ReconciliationError
+from mujun.io.writers import check_writable, write_csv
 from mujun.outputs import write_outputs
-from mujun.pipeline import RunResult, run
+from mujun.pipeline import RunResult, run, validate
+from mujun.report import format_validation
 
 __all__ = ["main"]
 
@@ -44,13 +46,29 @@ exit codes: 0 ok, 2 unusable input or config, 3 output exists, 4 reconciliation 
 """
 
 
+_VALIDATE_EPILOG = """\
+examples:
+  mujun validate                                 # check the bundled sample county
+  mujun validate --parcels cadastre.shp --filings 2023.xlsx --sheet 规上企业
+  mujun validate --parcels p.gpkg --filings f.csv --encoding gbk --out check --overwrite
+
+The report lists, per file, how many records were used, fixed, vacant, orphaned, duplicated or
+rejected, then every kind of finding (rejected rows, repaired polygons, overlaps, failing credit
+codes, odd figures, ...) with its count and the first examples. The ledger
+(exports/ledger.csv) has the fate and reasons of every record.
+
+exit codes: 0 the inputs can be used (findings or not), 2 they cannot, 3 the ledger exists
+"""
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="mujun",
         description="Per-mu (亩均) efficiency of industrial land on surveyed parcel areas: join "
         "parcels to enterprise filings, compute tax and value added per mu, map it.",
         epilog="examples:\n  mujun run\n  mujun run --parcels p.gpkg --filings f.csv --out out\n"
-        "  mujun presets\n\nrun 'mujun run --help' for every option.",
+        "  mujun validate --parcels p.gpkg --filings f.csv\n  mujun presets\n\n"
+        "run 'mujun run --help' or 'mujun validate --help' for every option.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"mujun {__version__}")
@@ -65,6 +83,20 @@ def _parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     _run_options(run_p)
+    val_p = sub.add_parser(
+        "validate",
+        help="check the inputs and write the ledger, without computing results",
+        description="Read and check parcels and filings, join them, and print every problem "
+        "grouped by kind with counts and examples; write exports/ledger.csv. Nothing else is "
+        "computed or written.",
+        epilog=_VALIDATE_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _input_options(val_p)
+    val_p.add_argument("--out", type=Path, help="output folder (default: current folder)")
+    val_p.add_argument("--overwrite", action="store_true", help="replace an existing ledger")
+    val_p.add_argument("--examples", type=int, default=3, help="examples per kind (default 3)")
+    _talk_options(val_p)
     presets_p = sub.add_parser(
         "presets",
         help="list the built-in method presets",
@@ -77,7 +109,19 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _talk_options(p: argparse.ArgumentParser) -> None:
+    talk = p.add_mutually_exclusive_group()
+    talk.add_argument("-v", "--verbose", action="count", default=0, help="more log output")
+    talk.add_argument("-q", "--quiet", action="store_true", help="errors only")
+
+
 def _run_options(p: argparse.ArgumentParser) -> None:
+    _input_options(p)
+    _method_options(p)
+    _talk_options(p)
+
+
+def _input_options(p: argparse.ArgumentParser) -> None:
     io = p.add_argument_group("inputs")
     io.add_argument(
         "--parcels",
@@ -93,12 +137,27 @@ def _run_options(p: argparse.ArgumentParser) -> None:
     )
     io.add_argument("--sheet", help="sheet of an XLSX filings workbook (default: the first)")
     io.add_argument("--year", type=int, help="evaluation year shown (default: the latest)")
-    how = p.add_argument_group("method and output")
-    how.add_argument(
+    io.add_argument(
+        "--parcels-encoding",
+        help="encoding of a Shapefile DBF without .cpg "
+        "(default: UTF-8 if it decodes, else GB18030)",
+    )
+    io.add_argument(
+        "--on-invalid",
+        choices=["raise", "reject"],
+        help="a filing cell that is "
+        "not a number: stop with the list (raise, default) or set the row aside "
+        "in the ledger (reject)",
+    )
+    io.add_argument(
         "--working-crs",
         help="projected CRS for area (default: CGCS2000 "
         "3-degree Gauss-Kruger zone by longitude in China, else UTM)",
     )
+
+
+def _method_options(p: argparse.ArgumentParser) -> None:
+    how = p.add_argument_group("method and output")
     how.add_argument(
         "--area-method",
         choices=["plane", "ellipsoidal"],
@@ -113,12 +172,12 @@ def _run_options(p: argparse.ArgumentParser) -> None:
         help="embed the map's scripts and "
         "styles so it draws without a network (basemap tiles still need one)",
     )
-    talk = p.add_mutually_exclusive_group()
-    talk.add_argument("-v", "--verbose", action="count", default=0, help="more log output")
-    talk.add_argument("-q", "--quiet", action="store_true", help="errors only")
 
 
 def _overrides(args: argparse.Namespace) -> dict[str, Any]:
+    def opt(name: str) -> Any:
+        return getattr(args, name, None)
+
     pairs = {
         ("input", "parcels"): args.parcels,
         ("input", "filings"): args.filings,
@@ -128,11 +187,13 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
         ("input", "sheet"): args.sheet,
         ("output", "year"): args.year,
         ("area", "working_crs"): args.working_crs,
-        ("area", "method"): args.area_method,
+        ("input", "parcels_encoding"): args.parcels_encoding,
+        ("input", "on_invalid"): args.on_invalid,
+        ("area", "method"): opt("area_method"),
         ("output", "out_dir"): args.out,
-        ("output", "map_name"): args.map_name,
+        ("output", "map_name"): opt("map_name"),
         ("output", "overwrite"): True if args.overwrite else None,
-        ("map", "offline"): True if args.offline else None,
+        ("map", "offline"): True if opt("offline") else None,
     }
     out: dict[str, dict[str, Any]] = {}
     for (section, key), value in pairs.items():
@@ -179,6 +240,18 @@ def _report(result: RunResult, paths: dict[str, Path], seconds: float) -> str:
     return "\n".join(line for line in lines if line)
 
 
+def _cmd_validate(args: argparse.Namespace) -> int:
+    config = load_config(args.config, overrides=_overrides(args))
+    target = Path(config.output.out_dir) / "exports" / "ledger.csv"
+    check_writable(target, overwrite=config.output.overwrite)
+    result = validate(config)
+    write_csv(result.ledger, target, overwrite=True)
+    if not args.quiet:
+        print(format_validation(result, examples=args.examples))
+        print(f"wrote {target}")
+    return 0
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
     started = datetime.now(UTC)
     t0 = time.perf_counter()
@@ -204,6 +277,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "presets":
             print("\n".join(available_presets()))
             return 0
+        if args.command == "validate":
+            return _cmd_validate(args)
         return _cmd_run(args)
     except OutputExistsError as err:
         print(f"mujun: {err}", file=sys.stderr)

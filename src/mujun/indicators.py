@@ -118,7 +118,11 @@ def enterprise_indicators(
     combined parcels of a shared unit, whose per-area result all its enterprises share.
     Lessees and orphans have no area and no per-area figures.
     """
-    keep = [c for c in ("uscc", "name", "year", "industry", "scale", "above_scale") if c in filings]
+    keep = [
+        c
+        for c in ("uscc", "uscc_check", "name", "year", "industry", "scale", "above_scale")
+        if c in filings
+    ]
     out = filings[keep].copy()
     out["parcel_ids"] = filings["parcel_ids"].map("、".join)
     out["land_status"] = occ.land_status
@@ -134,7 +138,14 @@ def enterprise_indicators(
     for figure in present:
         out[figure] = filings[figure]
         out[unit.column(figure)] = occ.unit.map(units[unit.column(figure)]).astype("float64")
-    for extra in ("rd_spend", "employees", "energy_tce", "electricity_kwh", "emissions"):
+    for extra in (
+        "rd_spend",
+        "employees",
+        "energy_tce",
+        "electricity_kwh",
+        "emissions",
+        "data_flags",
+    ):
         if extra in filings:
             out[extra] = filings[extra]
     return out

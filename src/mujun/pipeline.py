@@ -33,7 +33,7 @@ from mujun.io.readers import Table, read_filings, read_parcels, read_parks
 from mujun.join import Occupancy, occupancy
 from mujun.validate import Ledger, check_filings, check_parcels, reject_unusable
 
-__all__ = ["RunResult", "find_sample", "run"]
+__all__ = ["RunResult", "Validation", "find_sample", "run", "validate"]
 
 logger = logging.getLogger(__name__)
 
@@ -148,6 +148,14 @@ def _prepare_parcels(
     read: _Read, ledger: Ledger, config: Config
 ) -> tuple[gpd.GeoDataFrame, CRS, list[str]]:
     """Reject unusable features, settle the CRS, reproject, repair, deduplicate, measure."""
+    fixed = read.parcels["read_fix"] != ""
+    ledger.set_fate(
+        read.p_src,
+        read.parcels.loc[fixed, "record"],
+        "fixed",
+        read.parcels.loc[fixed, "read_fix"],
+        check="fixed: unclosed ring",
+    )
     usable = reject_unusable(read.parcels, ledger, source=read.p_src)
     if usable.empty:
         reasons = ledger.frame()["reason"].value_counts().head(5).to_dict()
@@ -163,7 +171,21 @@ def _prepare_parcels(
     )
     if checked.empty:
         raise InputError(f"{read.p_src}: no parcel polygon has any area; see the ledger")
-    return _measure(checked, config), crs, notes
+    measured = _measure(checked, config)
+    if "area_mismatch" in measured:
+        off = measured.loc[measured["area_mismatch"].fillna(False).astype(bool)]
+        ledger.note(
+            read.p_src,
+            off["record"],
+            [
+                f"declared {d:.2f} mu, surveyed {a:.2f} mu ({p:+.1f} %)"
+                for d, a, p in zip(
+                    off["declared_area_mu"], off["area_mu"], off["area_diff_pct"], strict=True
+                )
+            ],
+            check=f"declared area differs by > {config.area.declared_tolerance_pct:g} %",
+        )
+    return measured, crs, notes
 
 
 def _parks(read: _Read, config: Config, crs: CRS) -> gpd.GeoDataFrame | None:
@@ -174,8 +196,33 @@ def _parks(read: _Read, config: Config, crs: CRS) -> gpd.GeoDataFrame | None:
     return geodesy.to_working_crs(parks, crs, source=path.name)
 
 
-def run(config: Config) -> RunResult:
-    """Run the pipeline on the inputs named in ``config`` (the bundled sample if none)."""
+@dataclass(frozen=True)
+class _Joined:
+    """Everything up to and including the join and the ledger's fates."""
+
+    read: _Read
+    ledger: Ledger
+    parcels: gpd.GeoDataFrame
+    filings: pd.DataFrame
+    crs: CRS
+    crs_notes: list[str]
+    check: dict[str, float]
+    parks: gpd.GeoDataFrame | None
+    occ: Occupancy
+    year: int
+
+
+@dataclass(frozen=True)
+class Validation:
+    """What ``mujun validate`` reports: the ledger and every finding, without indicators."""
+
+    ledger: pd.DataFrame
+    findings: pd.DataFrame
+    """One row per finding: source, record, key, fate, check, detail."""
+    summary: dict[str, Any]
+
+
+def _through_join(config: Config) -> _Joined:
     ledger = Ledger()
     t = time.perf_counter()
     read = _read(config, ledger)
@@ -189,13 +236,16 @@ def run(config: Config) -> RunResult:
         len(raw_filings),
         read.f_src,
     )
-
     parcels, crs, crs_notes = _prepare_parcels(read, ledger, config)
     filings = check_filings(raw_filings, ledger, source=read.f_src)
+    if filings.empty:
+        raise InputError(
+            f"{read.f_src}: no usable filing row; see the reasons in the ledger "
+            f"({ledger.frame()['reason'].value_counts().head(3).to_dict()})"
+        )
     t = _stage(
         "validate", t, "%d usable parcels, %d usable filing rows", len(parcels), len(filings)
     )
-
     check = _geodesic_check(parcels, config)
     parks = _parks(read, config, crs)
     if parks is not None:
@@ -208,21 +258,43 @@ def run(config: Config) -> RunResult:
         parcels["area_mu"].sum(),
         check["total_diff_pct"],
     )
-
     occ = occupancy(filings, pd.Index(parcels["parcel_id"]))
-    unit = display_unit(config.output.display_unit)
-    units = unit_table(occ, filings, parcels.set_index("parcel_id")["area_m2"], unit)
     year = config.output.year or int(filings["year"].max())
-    t = _stage("join", t, "%d land units; %s", len(units), occ.land_status.value_counts().to_dict())
-
-    enterprises = enterprise_indicators(filings, occ, units, unit)
-    indexed = parcels.set_index("parcel_id", drop=False)
-    per_parcel = parcel_indicators(indexed, occ, units, filings, year=year, unit=unit)
-    parcels = gpd.GeoDataFrame(indexed.join(per_parcel), crs=crs).reset_index(drop=True)
     _fates(ledger, read, parcels=parcels, filings=filings, occ=occ, year=year)
     ledger.check({read.p_src: len(read.parcels), read.f_src: len(raw_filings)})
+    _stage("join", t, "%s", occ.land_status.value_counts().to_dict())
+    return _Joined(read, ledger, parcels, filings, crs, crs_notes, check, parks, occ, year)
+
+
+def validate(config: Config) -> Validation:
+    """Read and check the inputs named in ``config`` and join them; compute no indicators."""
+    j = _through_join(config)
+    summary = {
+        "working_crs": j.crs.to_string(),
+        "working_crs_name": j.crs.name,
+        "crs_notes": j.crs_notes,
+        "notes": list(j.read.filing_table.notes),
+        "year": j.year,
+        "records": {j.read.p_src: len(j.read.parcels), j.read.f_src: len(j.read.filing_table.data)},
+        "ledger": j.ledger.counts(),
+        "area_check": j.check,
+    }
+    return Validation(ledger=j.ledger.frame(), findings=j.ledger.events(), summary=summary)
+
+
+def run(config: Config) -> RunResult:
+    """Run the pipeline on the inputs named in ``config`` (the bundled sample if none)."""
+    t = time.perf_counter()
+    j = _through_join(config)
+    read, ledger, filings, occ, year, crs = j.read, j.ledger, j.filings, j.occ, j.year, j.crs
+    unit = display_unit(config.output.display_unit)
+    units = unit_table(occ, filings, j.parcels.set_index("parcel_id")["area_m2"], unit)
+    enterprises = enterprise_indicators(filings, occ, units, unit)
+    indexed = j.parcels.set_index("parcel_id", drop=False)
+    per_parcel = parcel_indicators(indexed, occ, units, filings, year=year, unit=unit)
+    parcels = gpd.GeoDataFrame(indexed.join(per_parcel), crs=crs).reset_index(drop=True)
     money = _reconcile(
-        raw_filings,
+        read.filing_table.data,
         filings,
         enterprises=enterprises,
         parcels=parcels,
@@ -233,11 +305,13 @@ def run(config: Config) -> RunResult:
     _stage(
         "indicators",
         t,
-        "year %d: %d occupied and %d vacant parcels",
+        "year %d: %d land units, %d occupied and %d vacant parcels",
         year,
+        len(units),
         int((~parcels["vacant"]).sum()),
         int(parcels["vacant"].sum()),
     )
+    parks, check, crs_notes = j.parks, j.check, j.crs_notes
 
     summary = {
         "year": year,
@@ -339,7 +413,8 @@ def _fates(
 ) -> None:
     """Give every parcel feature and filing row not yet settled its fate and reason."""
     p_src, f_src = read.p_src, read.f_src
-    vacant = parcels["vacant"].to_numpy()
+    occupied = occ.links.loc[occ.links["year"] == year, "parcel_id"]
+    vacant = ~parcels["parcel_id"].isin(occupied).to_numpy()
     ledger.set_fate(p_src, parcels.loc[~vacant, "record"], "used", "occupied in " + str(year))
     other = (
         occ.links.loc[occ.links["year"] != year]
@@ -353,17 +428,23 @@ def _fates(
         + " names it"
         + used_other.map(lambda y: f" (used in {y})" if isinstance(y, str) else "")
     )
-    ledger.set_fate(p_src, parcels.loc[vacant, "record"], "vacant", reasons.astype("string"))
+    ledger.set_fate(
+        p_src,
+        parcels.loc[vacant, "record"],
+        "vacant",
+        reasons.astype("string"),
+        check="vacant parcel",
+    )
 
     status = occ.land_status
     records = filings["record"]
-    missing_text = occ.missing
     orphan = (status == "orphan").to_numpy()
     ledger.set_fate(
         f_src,
         records[orphan],
         "orphan",
-        ("listed parcels not in the parcel layer: " + missing_text[orphan]).astype("string"),
+        ("listed parcels not in the parcel layer: " + occ.missing[orphan]).astype("string"),
+        check="orphan: no listed parcel exists",
     )
     lessee = (status == "lessee").to_numpy()
     ledger.set_fate(
@@ -371,19 +452,22 @@ def _fates(
         records[lessee],
         "used",
         "lessee: lists no parcel; evaluated on the list of firms without land",
+        check="lessee (lists no parcel)",
     )
     landed = ~(orphan | lessee)
-    reason = (
-        "land unit "
-        + occ.unit[landed].astype(str)
-        + pd.Series(
-            np.where(
-                occ.missing[landed] != "", "; parcels not found: " + missing_text[landed], ""
-            ).astype(str),
-            index=filings.index[landed],
-        )
+    ledger.set_fate(
+        f_src,
+        records[landed],
+        "used",
+        ("land unit " + occ.unit[landed].astype(str)).astype("string"),
     )
-    ledger.set_fate(f_src, records[landed], "used", reason.astype("string"))
+    partial = landed & (occ.missing != "").to_numpy()
+    ledger.note(
+        f_src,
+        records[partial],
+        ("parcels not found: " + occ.missing[partial]).astype("string"),
+        check="some listed parcels do not exist",
+    )
 
 
 def _reconcile(

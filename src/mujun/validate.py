@@ -442,11 +442,11 @@ def check_filings(filings: pd.DataFrame, ledger: Ledger, *, source: str) -> pd.D
     if dup.any():
         _duplicates(rows, dup, ledger, source)
     kept = rows.loc[~dup.to_numpy()]
-    _flag_codes(kept, ledger, source)
+    status = _flag_codes(kept, ledger, source)
     flags = odd_figures(kept)
     odd = flags != ""
     ledger.note(source, kept.loc[odd, "record"], flags[odd], check="odd figures")
-    return kept.assign(data_flags=flags)
+    return kept.assign(data_flags=flags, uscc_check=status)
 
 
 def _duplicates(rows: pd.DataFrame, dup: pd.Series, ledger: Ledger, source: str) -> None:
@@ -471,7 +471,7 @@ def _duplicates(rows: pd.DataFrame, dup: pd.Series, ledger: Ledger, source: str)
         )
 
 
-def _flag_codes(filings: pd.DataFrame, ledger: Ledger, source: str) -> None:
+def _flag_codes(filings: pd.DataFrame, ledger: Ledger, source: str) -> pd.Series:
     status = uscc_status(filings["uscc"])
     bad = (status != "ok").to_numpy()
     if bad.any():
@@ -492,6 +492,7 @@ def _flag_codes(filings: pd.DataFrame, ledger: Ledger, source: str) -> None:
             DataQualityWarning,
             stacklevel=3,
         )
+    return status
 
 
 def odd_figures(filings: pd.DataFrame) -> pd.Series:

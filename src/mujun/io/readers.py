@@ -13,6 +13,7 @@ import io
 import logging
 import re
 import unicodedata
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +21,9 @@ from pathlib import Path
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pyogrio
+import shapely
+import shapely.errors
 from pyproj import CRS
 
 from mujun.errors import CRSError, InputError, InputFileError
@@ -112,15 +116,64 @@ def _dbf_encoding(path: Path) -> str | None:
 
 
 def _read_vector(path: Path, *, layer: str | None, encoding: str | None = None) -> gpd.GeoDataFrame:
+    """Read a vector layer; unclosed rings are closed and listed in ``attrs["closed_rings"]``.
+
+    GDAL accepts polygons whose rings are not closed (with a warning) but shapely cannot build
+    them; such features are read again with pyogrio's ``on_invalid="fix"`` and their positions
+    kept so that the ledger can say they were repaired.
+    """
     _require_file(path)
-    try:
-        if path.suffix.lower() in _PARQUET:
+    if path.suffix.lower() in _PARQUET:
+        try:
             return gpd.read_parquet(path)
-        encoding = encoding or _dbf_encoding(path)
-        kwargs = {"encoding": encoding} if encoding else {}
-        return gpd.read_file(path, layer=layer, engine="pyogrio", **kwargs)
-    except (OSError, ValueError, RuntimeError, UnicodeDecodeError) as err:
-        raise InputFileError(f"{path} cannot be read as a vector layer: {err}") from err
+        except (OSError, ValueError, RuntimeError) as err:
+            raise InputFileError(f"{path} cannot be read as GeoParquet: {err}") from err
+    encoding = encoding or _dbf_encoding(path)
+    kwargs: dict[str, object] = {"layer": layer, "engine": "pyogrio"}
+    if encoding:
+        kwargs["encoding"] = encoding
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Non closed ring", category=RuntimeWarning)
+        try:
+            try:
+                gdf = gpd.read_file(path, **kwargs)
+                closed = np.zeros(len(gdf), dtype=bool)
+            except shapely.errors.GEOSException:
+                gdf = gpd.read_file(path, on_invalid="fix", **kwargs)
+                raw = gpd.read_file(path, on_invalid="ignore", **kwargs)
+                closed = (raw.geometry.isna() & gdf.geometry.notna()).to_numpy()
+        except (
+            OSError,
+            ValueError,
+            RuntimeError,
+            UnicodeDecodeError,
+            shapely.errors.GEOSException,
+        ) as err:
+            raise InputFileError(f"{path} cannot be read as a vector layer: {err}") from err
+    gdf.attrs["closed_rings"] = closed
+    if gdf.crs is None and _is_topojson(path):
+        gdf = _topojson_crs(gdf, path)
+    return gdf
+
+
+def _is_topojson(path: Path) -> bool:
+    try:
+        return str(pyogrio.read_info(path).get("driver")) == "TopoJSON"
+    except (OSError, ValueError, RuntimeError):
+        return False
+
+
+def _topojson_crs(gdf: gpd.GeoDataFrame, path: Path) -> gpd.GeoDataFrame:
+    """TopoJSON has no CRS member; like GeoJSON (RFC 7946) its coordinates are lon/lat."""
+    x0, y0, x1, y1 = gdf.total_bounds
+    if not (-180 <= x0 <= x1 <= 180 and -90 <= y0 <= y1 <= 90):
+        raise CRSError(
+            f"{path} is TopoJSON whose coordinates are not longitude/latitude "
+            "(projected or quantised without a transform); declare its CRS with "
+            "--parcels-crs"
+        )
+    logger.info("%s is TopoJSON: coordinates read as longitude/latitude (EPSG:4326)", path.name)
+    return gdf.set_crs(4326)
 
 
 def _assign_crs(gdf: gpd.GeoDataFrame, declared: str | None, path: Path) -> gpd.GeoDataFrame:
@@ -200,6 +253,7 @@ def read_parcels(
     """
     path = Path(path)
     gdf = _assign_crs(_read_vector(path, layer=layer, encoding=encoding), crs, path)
+    closed = gdf.attrs.get("closed_rings", np.zeros(len(gdf), dtype=bool))
     gdf.index = pd.RangeIndex(1, len(gdf) + 1)
     headers = [str(c) for c in gdf.columns if c != gdf.geometry.name]
     mapping = map_columns(headers, PARCEL_COLUMNS, source=path.name, columns=columns, units=units)
@@ -209,6 +263,7 @@ def read_parcels(
     frame["parcel_id"] = frame["parcel_id"].map(normalize_id, na_action="ignore").astype("string")
     if "declared_area" in frame:
         frame["declared_area_mu"] = frame.pop("declared_area") / MU_M2
+    frame["read_fix"] = np.where(closed, "ring not closed: closed on reading", "")
     out = gpd.GeoDataFrame(frame, geometry=gdf.geometry.array, crs=gdf.crs)
     return out, Table(pd.DataFrame(), path, tuple(mapping))
 
