@@ -272,7 +272,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     elif getattr(args, "verbose", 0):
         level = logging.INFO if args.verbose == 1 else logging.DEBUG
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
-    logging.captureWarnings(True)
+    logging.captureWarnings(True)  # warnings become log lines, for this call only
+    try:
+        return _dispatch(args)
+    finally:
+        logging.captureWarnings(False)
+
+
+def _dispatch(args: argparse.Namespace) -> int:
     try:
         if args.command == "presets":
             print("\n".join(available_presets()))

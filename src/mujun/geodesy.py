@@ -129,13 +129,19 @@ def crs_hint(gdf: gpd.GeoDataFrame | gpd.GeoSeries) -> str:
     return "coordinate ranges match no CRS mujun knows"
 
 
-def to_working_crs(gdf: gpd.GeoDataFrame, crs: CRS, *, source: str) -> gpd.GeoDataFrame:
-    """Reproject ``gdf`` to the working CRS, logging what was done."""
+def require_crs(gdf: gpd.GeoDataFrame, *, source: str, flag: str = "--parcels-crs") -> None:
+    """Raise a :class:`CRSError` naming the likely CRS and the option to set if none is set."""
     if gdf.crs is None:
         raise CRSError(
-            f"{source} has no CRS; {crs_hint(gdf)}. Declare it with --parcels-crs "
-            "(or [input] parcels_crs in the config), e.g. --parcels-crs EPSG:4490"
+            f"{source} has no CRS; {crs_hint(gdf)}. Declare it with {flag} "
+            f"(or [input] {flag.strip('-').replace('-', '_')} in the config), e.g. "
+            f"{flag} EPSG:4490"
         )
+
+
+def to_working_crs(gdf: gpd.GeoDataFrame, crs: CRS, *, source: str) -> gpd.GeoDataFrame:
+    """Reproject ``gdf`` to the working CRS, logging what was done."""
+    require_crs(gdf, source=source)
     if CRS.from_user_input(gdf.crs) == crs:
         return gdf
     logger.info("reprojecting %s from %s to %s", source, gdf.crs.name, crs.name)

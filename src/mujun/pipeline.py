@@ -163,6 +163,7 @@ def _prepare_parcels(
             f"{read.p_src}: none of its {len(read.parcels)} features is a usable parcel "
             f"polygon ({reasons}); check the file and its layer"
         )
+    geodesy.require_crs(usable, source=read.p_src)
     usable, notes = geodesy.fix_gauss_kruger(usable, source=read.p_src)
     crs = geodesy.choose_working_crs(usable, named=config.area.working_crs)
     projected = geodesy.to_working_crs(usable, crs, source=read.p_src)

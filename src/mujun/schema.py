@@ -304,7 +304,16 @@ PARCEL_COLUMNS: tuple[ColumnSpec, ...] = (
     _spec(
         "declared_area",
         "area",
-        ["登记用地面积", "登记面积", "用地面积", "证载面积", "declared_area", "land_area"],
+        [
+            "登记用地面积",
+            "登记面积",
+            "用地面积",
+            "证载面积",
+            "declared_area",
+            "land_area",
+            "land",
+            "area",
+        ],
         help="declared (certificate) area",
     ),
 )

@@ -259,7 +259,8 @@ def read_parcels(
     mapping = map_columns(headers, PARCEL_COLUMNS, source=path.name, columns=columns, units=units)
     raw = pd.DataFrame(gdf[headers]).astype(object)
     frame = _canonical_frame(raw, mapping, PARCEL_COLUMNS, source=path.name)
-    frame["parcel_id_raw"] = frame["parcel_id"]
+    id_header = next(m.header for m in mapping if m.canonical == "parcel_id")
+    frame["parcel_id_raw"] = raw[id_header].astype("string")
     frame["parcel_id"] = frame["parcel_id"].map(normalize_id, na_action="ignore").astype("string")
     if "declared_area" in frame:
         frame["declared_area_mu"] = frame.pop("declared_area") / MU_M2
