@@ -39,10 +39,14 @@ from mujun.errors import ConfigError
 
 __all__ = [
     "AreaConfig",
+    "ClassConfig",
     "Config",
     "InputConfig",
     "MapConfig",
     "OutputConfig",
+    "PolicyConfig",
+    "ScoringConfig",
+    "StabilityConfig",
     "available_presets",
     "load_config",
 ]
@@ -136,6 +140,78 @@ class MapConfig:
 
 
 @dataclass(frozen=True)
+class ScoringConfig:
+    """How enterprises are scored (亩均综合评价). See docs/method.md for the sources."""
+
+    method: Literal["benchmark", "minmax"] = "benchmark"
+    """"benchmark": score = Σ w·x/B, so a firm at every benchmark scores 100 (Huangyan).
+    "minmax": w·[floor + (100 − floor)·(x − min)/(max − min)]/100 within the group (Jingde)."""
+    benchmark_source: Literal["group_mean", "industry_mean"] = "group_mean"
+    """Benchmark of an indicator the preset gives no number for: the group's average (total
+    numerator over total denominator, each land unit once), or that average per industry."""
+    industry_level: int = 2
+    """Digits of the GB/T 4754 code defining an industry for industry means (2 = 大类)."""
+    minmax_floor: float = 20.0
+    """Floor of the min-max method, in percent of the weight (Jingde: 20)."""
+    cap: float = 0.0
+    """Cap of x/B per indicator (e.g. 2 = at most twice the weight); 0 = no cap."""
+    below_scale_min_mu: float = 3.0
+    """规下 firms with at least this much land are scored on their own list (Cixi, Suichang)."""
+    weights: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
+    """Weights per list and indicator, e.g. weights["above_scale"]["tax_per_mu"] = 30."""
+    benchmarks: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
+    """Published benchmarks per list and indicator; indicators without one are computed."""
+    negative: tuple[str, ...] = ("emission_intensity", "energy_intensity")
+    """Indicators where less is better: x/B becomes max(0, 2 − x/B)."""
+    include_industries: tuple[str, ...] = ()
+    """GB/T 4754 code prefixes in scope (e.g. two-digit 13-43 for manufacturing); () = all."""
+    exclude_industries: tuple[str, ...] = ()
+    """GB/T 4754 code prefixes out of scope (utilities, ...): listed, not graded."""
+    exempt: tuple[str, ...] = ()
+    """Credit codes not graded this round (e.g. firms too new to grade): listed, not graded."""
+
+
+@dataclass(frozen=True)
+class ClassConfig:
+    """How scores become classes."""
+
+    method: Literal["shares", "thresholds", "none"] = "shares"
+    """By rank shares within each list, by score thresholds, or no classes."""
+    shares: tuple[float, ...] = (0.25, 0.45, 0.25, 0.05)
+    """Shares of A, B, C, D by rank (gu456: top 25 %, 26-70 %, 71-95 %, bottom 5 %)."""
+    thresholds: tuple[float, ...] = (90.0, 70.0, 50.0)
+    """Lowest score of A, B, C for the thresholds method; below the last is D."""
+    labels: tuple[str, ...] = ("A", "B", "C", "D")
+    names: tuple[str, ...] = ("优先发展", "提升发展", "调控帮扶", "倒逼整治")
+    tax_floor_per_mu: float = 0.0
+    """Hard rule: tax per mu (万元/亩) below this means the last class; 0 = no rule."""
+    streak_years: int = 3
+    """A firm in the last class this many evaluated years running is flagged."""
+
+
+@dataclass(frozen=True)
+class StabilityConfig:
+    """How solid a class is: re-score with randomly perturbed weights."""
+
+    draws: int = 300
+    spread: float = 0.2
+    """Each weight is multiplied by a uniform factor in [1 − spread, 1 + spread]."""
+    seed: int = 20240101
+    borderline_below: float = 0.9
+    """A firm whose class holds in fewer than this share of draws is borderline."""
+
+
+@dataclass(frozen=True)
+class PolicyConfig:
+    """Differentiated electricity prices attached to classes (Haining draft, METHOD.md 1.7)."""
+
+    surcharge: Mapping[str, float] = field(default_factory=dict)
+    """元/kWh by class label, e.g. {"D": 0.3}."""
+    streak_surcharge: float = 0.0
+    """元/kWh for a firm in the last class ClassConfig.streak_years running (replaces it)."""
+
+
+@dataclass(frozen=True)
 class Config:
     """The whole configuration of a run."""
 
@@ -144,6 +220,10 @@ class Config:
     area: AreaConfig = field(default_factory=AreaConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
     map: MapConfig = field(default_factory=MapConfig)
+    scoring: ScoringConfig = field(default_factory=ScoringConfig)
+    classes: ClassConfig = field(default_factory=ClassConfig)
+    stability: StabilityConfig = field(default_factory=StabilityConfig)
+    policy: PolicyConfig = field(default_factory=PolicyConfig)
     columns: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     """Header for each canonical column, per table: columns["filings"]["tax"] = "税收"."""
     units: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
@@ -157,6 +237,8 @@ class Config:
 def _plain(value: Any) -> Any:
     if isinstance(value, dict):
         return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, tuple | list):
+        return [_plain(v) for v in value]
     if isinstance(value, Path):
         return str(value)
     return value
@@ -263,6 +345,14 @@ def _coerce_plain(hint: Any, origin: Any, value: Any, where: str) -> Any:
         return value
     if hint is Path:
         return Path(value)
+    if origin is tuple:
+        if not isinstance(value, list | tuple):
+            raise ConfigError(f"{where} = {value!r} must be a list")
+        inner = args[0] if args else Any
+        return tuple(
+            _coerce(inner, v, f"{where}[{i}]") if inner is not Any else v
+            for i, v in enumerate(value)
+        )
     if origin is not None and issubclass(origin, Mapping):
         if not isinstance(value, Mapping):
             raise ConfigError(f"{where} must be a table")

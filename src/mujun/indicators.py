@@ -17,15 +17,30 @@ from mujun.schema import ACRE_M2, MU_M2
 
 __all__ = [
     "MONEY",
+    "QUANTITIES",
     "DisplayUnit",
     "display_unit",
     "enterprise_indicators",
+    "evaluation_basis",
     "parcel_indicators",
     "unit_table",
 ]
 
-MONEY = ("tax", "value_added", "revenue")
+MONEY = ("tax", "value_added", "revenue", "assessed_value")
 """Money figures reported per unit of surveyed land."""
+
+QUANTITIES = (
+    "tax",
+    "value_added",
+    "revenue",
+    "assessed_value",
+    "rd_spend",
+    "employees",
+    "energy_tce",
+    "electricity_kwh",
+    "emissions",
+)
+"""Additive quantities of a filing: a land unit's value is the sum over its firms."""
 
 
 @dataclass(frozen=True)
@@ -86,7 +101,7 @@ def unit_table(
     parcels = links.drop_duplicates(["unit", "parcel_id"])
     area = parcels.assign(area_m2=parcels["parcel_id"].map(area_m2)).groupby("unit")["area_m2"]
     firms = links.drop_duplicates(["unit", "filing"])
-    present = [c for c in MONEY if c in filings]
+    present = [c for c in QUANTITIES if c in filings]
     money = (
         filings.loc[firms["filing"], present]
         .set_axis(firms.index)
@@ -103,10 +118,35 @@ def unit_table(
         }
     )
     table = table.join(money)
-    for figure in present:
+    for figure in (m for m in MONEY if m in present):
         table[unit.column(figure)] = _per_area(table[figure], table["area_m2"], unit)
     table.index.name = "unit"
     return table
+
+
+def evaluation_basis(filings: pd.DataFrame, occ: Occupancy, units: pd.DataFrame) -> pd.DataFrame:
+    """The quantities each enterprise-year is evaluated on, aligned to ``filings``.
+
+    A firm on land is evaluated on its land unit (sums over the unit's firms, the unit's
+    surveyed area); a lessee or orphan on its own figures, without area. ``unit_key``
+    identifies the evaluated entity (each land unit once in averages); ``own_electricity_kwh``
+    is the firm's own use, for its electricity surcharge.
+    """
+    present = [c for c in QUANTITIES if c in filings]
+    basis = filings[present].astype("float64").copy()
+    landed = occ.unit.notna().to_numpy()
+    for col in present:
+        basis.loc[landed, col] = occ.unit[landed].map(units[col]).astype("float64").to_numpy()
+    area = occ.unit.map(units["area_m2"]).astype("float64")
+    basis["area_m2"] = area
+    basis["area_mu"] = area / MU_M2
+    basis["area_acre"] = area / ACRE_M2
+    basis["unit_key"] = occ.unit.astype("string").fillna(
+        pd.Series("F" + filings.index.astype(str), index=filings.index)
+    )
+    if "electricity_kwh" in filings:
+        basis["own_electricity_kwh"] = filings["electricity_kwh"]
+    return basis
 
 
 def enterprise_indicators(

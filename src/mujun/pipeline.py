@@ -26,11 +26,13 @@ from mujun.indicators import (
     DisplayUnit,
     display_unit,
     enterprise_indicators,
+    evaluation_basis,
     parcel_indicators,
     unit_table,
 )
 from mujun.io.readers import Table, read_filings, read_parcels, read_parks
 from mujun.join import Occupancy, occupancy
+from mujun.scoring import evaluate
 from mujun.validate import Ledger, check_filings, check_parcels, reject_unusable
 
 __all__ = ["RunResult", "Validation", "find_sample", "run", "validate"]
@@ -291,6 +293,16 @@ def run(config: Config) -> RunResult:
     unit = display_unit(config.output.display_unit)
     units = unit_table(occ, filings, j.parcels.set_index("parcel_id")["area_m2"], unit)
     enterprises = enterprise_indicators(filings, occ, units, unit)
+    basis = evaluation_basis(filings, occ, units)
+    scores = evaluate(
+        enterprises,
+        basis,
+        scoring=config.scoring,
+        classes=config.classes,
+        stability=config.stability,
+        policy=config.policy,
+    )
+    enterprises = enterprises.drop(columns=[c for c in scores if c in enterprises]).join(scores)
     indexed = j.parcels.set_index("parcel_id", drop=False)
     per_parcel = parcel_indicators(indexed, occ, units, filings, year=year, unit=unit)
     parcels = gpd.GeoDataFrame(indexed.join(per_parcel), crs=crs).reset_index(drop=True)

@@ -239,6 +239,20 @@ FILING_COLUMNS: tuple[ColumnSpec, ...] = (
         help="operating revenue",
     ),
     _spec(
+        "assessed_value",
+        "money",
+        [
+            "评估价值",
+            "评估值",
+            "assessed_value",
+            "assessedvalue",
+            "total_value",
+            "totalvalue",
+            "value",
+        ],
+        help="assessed (taxable) value, for value-per-acre analyses",
+    ),
+    _spec(
         "rd_spend",
         "money",
         ["研发经费支出", "研发经费", "研发费用", "研发投入", "r&d", "rd_spend", "rd"],

@@ -1,0 +1,424 @@
+"""Indicators, scores and classes of the 亩均 comprehensive evaluation.
+
+Every enterprise-year belongs to one list: ``above_scale`` (规上), ``below_scale`` (规下 with at
+least ``below_scale_min_mu`` of land), ``below_scale_small`` (规下 with less) or ``lessee`` (no
+land of its own, Cixi's fourth list); ``parcels`` in the value-per-acre mode. Firms out of scope
+(industry, exemptions) are listed but not graded. Scores and classes are computed per list and
+year.
+
+Land-based and other indicators of a firm on land are those of its **land unit** (the firms
+sharing parcels are "combined with the parcel and share one evaluation result", Suichang; a
+firm alone on its parcels is its own unit), so every firm of a shared unit gets the same score.
+
+Benchmark method (Huangyan): sub-score = w · min(cap, max(0, x / B)); score = Σ sub-scores, so
+a firm at every benchmark scores exactly 100. For an indicator where less is better, x / B is
+replaced by max(0, 2 − x / B) (at the benchmark the firm still earns the weight). A missing
+indicator (no data, or a zero or negative denominator) takes the list's average x / B and is
+flagged. Min-max method (Jingde): sub-score = w · [f + (100 − f) · (x − min) / (max − min)] / 100.
+
+Classes by rank shares within a list (ties broken by tax per mu, then credit code: documented
+and deterministic), or by score thresholds; a hard tax floor sends a firm to the last class.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from mujun.config import ClassConfig, PolicyConfig, ScoringConfig, StabilityConfig
+from mujun.errors import ConfigError
+from mujun.schema import ACRE_M2, MU_M2
+
+__all__ = [
+    "INDICATORS",
+    "Indicator",
+    "assign_classes",
+    "class_stability",
+    "compute_indicators",
+    "evaluate",
+    "list_of",
+    "score_list",
+]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Indicator:
+    """An indicator: numerator / denominator × factor, in ``unit``."""
+
+    numerator: str
+    denominator: str
+    factor: float
+    unit: str
+    label_zh: str
+    label_en: str
+
+
+INDICATORS: dict[str, Indicator] = {
+    "tax_per_mu": Indicator("tax", "area_mu", 1e-4, "万元/亩", "亩均税收", "tax per mu"),
+    "value_added_per_mu": Indicator(
+        "value_added", "area_mu", 1e-4, "万元/亩", "亩均增加值", "value added per mu"
+    ),
+    "revenue_per_mu": Indicator(
+        "revenue", "area_mu", 1e-4, "万元/亩", "亩均营业收入", "revenue per mu"
+    ),
+    "value_added_per_tce": Indicator(
+        "value_added", "energy_tce", 1e-4, "万元/吨标煤", "单位能耗增加值", "value added per tce"
+    ),
+    "value_added_per_emission": Indicator(
+        "value_added",
+        "emissions",
+        1e-4,
+        "万元/吨",
+        "单位排放增加值",
+        "value added per t of emissions",
+    ),
+    "labour_productivity": Indicator(
+        "value_added", "employees", 1e-4, "万元/人", "全员劳动生产率", "labour productivity"
+    ),
+    "rd_share": Indicator(
+        "rd_spend", "revenue", 1.0, "比值", "研发经费占营业收入比", "R&D share of revenue"
+    ),
+    "tax_per_kwh": Indicator(
+        "tax", "electricity_kwh", 1.0, "元/千瓦时", "单位电耗税收", "tax per kWh"
+    ),
+    "energy_intensity": Indicator(
+        "energy_tce", "value_added", 1e4, "吨标煤/万元", "单位增加值能耗", "energy per value added"
+    ),
+    "emission_intensity": Indicator(
+        "emissions", "value_added", 1e4, "吨/万元", "单位增加值排放", "emissions per value added"
+    ),
+    "tax_per_acre": Indicator("tax", "area_acre", 1.0, "USD/acre", "每英亩税收", "tax per acre"),
+    "assessed_value_per_acre": Indicator(
+        "assessed_value", "area_acre", 1.0, "USD/acre", "每英亩评估价值", "assessed value per acre"
+    ),
+}
+
+LISTS = ("above_scale", "below_scale", "below_scale_small", "lessee", "parcels")
+LIST_NAMES_ZH = {
+    "above_scale": "规上企业",
+    "below_scale": "规下企业（用地≥阈值）",
+    "below_scale_small": "规下企业（用地<阈值）",
+    "lessee": "租赁企业",
+    "parcels": "地块",
+}
+
+
+def compute_indicators(basis: pd.DataFrame, names: list[str]) -> pd.DataFrame:
+    """Indicator values per row of ``basis`` (money in yuan, area, energy, ...).
+
+    A zero or negative denominator, or a missing numerator, gives NaN (the indicator is left
+    out for that row, never the row); a negative numerator (a refund) gives a negative value.
+    """
+    out = pd.DataFrame(index=basis.index)
+    for name in names:
+        ind = INDICATORS[name]
+        if ind.numerator not in basis or ind.denominator not in basis:
+            out[name] = np.nan
+            continue
+        num = basis[ind.numerator].to_numpy(dtype="float64")
+        den = basis[ind.denominator].to_numpy(dtype="float64")
+        with np.errstate(divide="ignore", invalid="ignore"):
+            value = np.where(den > 0, num / den * ind.factor, np.nan)
+        out[name] = value
+    return out
+
+
+def list_of(frame: pd.DataFrame, cfg: ScoringConfig) -> pd.Series:
+    """The list (group) of each enterprise-year: above_scale, below_scale, ..., lessee."""
+    above = frame.get("above_scale", pd.Series(False, index=frame.index)).fillna(False)
+    landed = frame["land_status"].isin(["own", "shared"])
+    small = frame["area_mu"].fillna(0) < cfg.below_scale_min_mu
+    group = np.select(
+        [~landed, above.astype(bool), small],
+        ["lessee", "above_scale", "below_scale_small"],
+        default="below_scale",
+    )
+    return pd.Series(group, index=frame.index, dtype="string")
+
+
+def in_scope(frame: pd.DataFrame, cfg: ScoringConfig) -> pd.Series:
+    """Whether each row is graded: industry in scope, not exempt, land status not orphan."""
+    industry = frame.get("industry", pd.Series(pd.NA, index=frame.index)).astype("string")
+    code = industry.str.replace(r"^[A-Za-z]", "", regex=True).fillna("")
+    ok = pd.Series(True, index=frame.index)
+    if cfg.include_industries:
+        ok &= code.map(lambda c: any(c.startswith(p) for p in cfg.include_industries))
+    if cfg.exclude_industries:
+        ok &= ~code.map(lambda c: any(c.startswith(p) for p in cfg.exclude_industries))
+    if cfg.exempt:
+        ok &= ~frame["uscc"].isin(cfg.exempt)
+    ok &= frame["land_status"] != "orphan"
+    return ok.astype(bool)
+
+
+def _benchmarks(
+    basis: pd.DataFrame,
+    names: list[str],
+    given: dict[str, float],
+    cfg: ScoringConfig,
+    industry: pd.Series,
+) -> pd.DataFrame:
+    """Benchmark per row and indicator: the published one, else the list's (industry) average.
+
+    The average is total numerator over total denominator over the list, each land unit
+    counted once (the per-mu convention of published averages), not a mean of ratios.
+    """
+    out = pd.DataFrame(index=basis.index)
+    unit_key = basis["unit_key"]
+    for name in names:
+        if name in given:
+            out[name] = float(given[name])
+            continue
+        ind = INDICATORS[name]
+        if ind.numerator not in basis or ind.denominator not in basis:
+            out[name] = np.nan
+            continue
+        parts = basis[[ind.numerator, ind.denominator]].copy()
+        parts["key"] = unit_key
+        parts["group"] = industry if cfg.benchmark_source == "industry_mean" else "all"
+        valid = parts[parts[ind.denominator] > 0].dropna(subset=[ind.numerator])
+        once = valid.drop_duplicates("key")
+        sums = once.groupby("group")[[ind.numerator, ind.denominator]].sum()
+        mean = sums[ind.numerator] / sums[ind.denominator] * ind.factor
+        out[name] = parts["group"].map(mean).astype("float64")
+    return out
+
+
+def score_list(
+    values: pd.DataFrame, weights: dict[str, float], benchmarks: pd.DataFrame, cfg: ScoringConfig
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Sub-scores of one list; returns ``(ratios, imputed)``.
+
+    ``ratios`` holds each firm's normalised indicator r (sub-score = weight · r), with missing
+    values replaced by the list average of r; ``imputed`` marks those replacements.
+    """
+    names = list(weights)
+    x = values[names]
+    if cfg.method == "benchmark":
+        b = benchmarks[names]
+        ratio = x / b
+        for name in names:
+            if name in cfg.negative:
+                ratio[name] = 2.0 - ratio[name]
+        ratio = ratio.clip(lower=0.0)
+        if cfg.cap > 0:
+            ratio = ratio.clip(upper=cfg.cap)
+    else:
+        lo, hi = x.min(), x.max()
+        span = (hi - lo).replace(0.0, np.nan)
+        frac = (x - lo) / span
+        for name in names:
+            if name in cfg.negative:
+                frac[name] = 1.0 - frac[name]
+        frac = frac.fillna(
+            pd.DataFrame(np.where(x.notna(), 1.0, np.nan), index=x.index, columns=names)
+        )
+        ratio = (cfg.minmax_floor + (100.0 - cfg.minmax_floor) * frac) / 100.0
+    imputed = ratio.isna()
+    ratio = ratio.fillna(ratio.mean()).fillna(0.0)
+    return ratio, imputed
+
+
+def assign_classes(
+    score: pd.Series, tiebreak: pd.Series, key: pd.Series, cfg: ClassConfig
+) -> tuple[pd.Series, pd.Series]:
+    """Rank (1 = best) and class label of each firm of one list.
+
+    Ranks: score descending, then ``tiebreak`` descending (tax per mu), then ``key`` ascending
+    (credit code). Shares: the first round(n · cumulative share) ranks get each class, so each
+    class count is within one firm of its share.
+    """
+    order = (
+        pd.DataFrame(
+            {"s": -score.fillna(-np.inf), "t": -tiebreak.fillna(-np.inf), "k": key.astype(str)}
+        )
+        .sort_values(["s", "t", "k"])
+        .index
+    )
+    rank = pd.Series(np.arange(1, len(order) + 1), index=order).reindex(score.index)
+    labels = list(cfg.labels)
+    if cfg.method == "none" or len(score) == 0:
+        return rank, pd.Series(pd.NA, index=score.index, dtype="string")
+    if cfg.method == "thresholds":
+        idx = np.searchsorted(-np.asarray(cfg.thresholds), -score.to_numpy(), side="right")
+        cls = np.asarray(labels)[np.clip(idx, 0, len(labels) - 1)]
+        return rank, pd.Series(cls, index=score.index, dtype="string")
+    return rank, pd.Series(_by_shares(rank.to_numpy(), cfg), index=score.index, dtype="string")
+
+
+def _by_shares(rank: np.ndarray, cfg: ClassConfig) -> np.ndarray:
+    n = len(rank)
+    bounds = np.rint(np.cumsum(cfg.shares) / sum(cfg.shares) * n).astype(int)
+    idx = np.searchsorted(bounds, rank, side="left")
+    return np.asarray(cfg.labels)[np.clip(idx, 0, len(cfg.labels) - 1)]
+
+
+def class_stability(
+    ratios: pd.DataFrame,
+    weights: dict[str, float],
+    base_class: pd.Series,
+    tiebreak: pd.Series,
+    *,
+    cfg: StabilityConfig,
+    classes: ClassConfig,
+    seed_offset: int = 0,
+) -> pd.Series:
+    """Share of weight draws (each weight × U[1 − spread, 1 + spread], renormalised) in which
+    each firm keeps its class. Vectorised: scores of all draws are one matrix product."""
+    if classes.method == "none" or ratios.empty or cfg.draws <= 0:
+        return pd.Series(np.nan, index=ratios.index)
+    rng = np.random.default_rng(cfg.seed + seed_offset)
+    w = np.array([weights[c] for c in ratios.columns], dtype="float64")
+    factors = rng.uniform(1 - cfg.spread, 1 + cfg.spread, size=(cfg.draws, len(w)))
+    draws = w * factors
+    draws *= w.sum() / draws.sum(axis=1, keepdims=True)
+    scores = ratios.to_numpy() @ draws.T  # firms x draws
+    n = len(ratios)
+    tie = tiebreak.fillna(-np.inf).to_numpy()
+    kept = np.zeros(n)
+    labels = np.asarray(classes.labels)
+    base = base_class.to_numpy(dtype=object)
+    for d in range(cfg.draws):
+        if classes.method == "thresholds":
+            idx = np.searchsorted(-np.asarray(classes.thresholds), -scores[:, d], side="right")
+            cls = labels[np.clip(idx, 0, len(labels) - 1)]
+        else:
+            order = np.lexsort((-tie, -scores[:, d]))
+            rank = np.empty(n, dtype=int)
+            rank[order] = np.arange(1, n + 1)
+            cls = _by_shares(rank, classes)
+        kept += cls == base
+    return pd.Series(kept / cfg.draws, index=ratios.index)
+
+
+def _weights_for(group: str, cfg: ScoringConfig) -> dict[str, float]:
+    weights = {k: float(v) for k, v in cfg.weights.get(group, {}).items()}
+    unknown = sorted(set(weights) - set(INDICATORS))
+    if unknown:
+        raise ConfigError(
+            f"[scoring.weights.{group}] names unknown indicators "
+            f"{', '.join(unknown)}; known: {', '.join(INDICATORS)}"
+        )
+    return weights
+
+
+def evaluate(
+    frame: pd.DataFrame,
+    basis: pd.DataFrame,
+    *,
+    scoring: ScoringConfig,
+    classes: ClassConfig,
+    stability: StabilityConfig,
+    policy: PolicyConfig,
+) -> pd.DataFrame:
+    """Score and class every enterprise-year of ``frame`` on its evaluation ``basis``.
+
+    ``frame`` has uscc, year, land_status, area_mu, above_scale, industry; ``basis`` (same
+    index) has the quantities of each firm's land unit (or its own, for lessees) and
+    ``unit_key``. Returns group, graded, every indicator, sub-scores ``score_<indicator>``,
+    score, rank, class, class_name, class_stability, borderline, imputed, d_streak, surcharges.
+    """
+    names = sorted({n for g in LISTS for n in _weights_for(g, scoring)} | {"tax_per_mu"})
+    values = compute_indicators(basis, names)
+    out = pd.DataFrame(index=frame.index)
+    out["group"] = (
+        list_of(frame, scoring)
+        if "parcels" not in scoring.weights
+        else pd.Series("parcels", index=frame.index, dtype="string")
+    )
+    out["graded"] = in_scope(frame, scoring)
+    for name in names:
+        out[name] = values[name]
+    cols = ["score", "rank", "class", "class_stability"]
+    out[cols] = np.nan
+    out["class"] = out["class"].astype("string")
+    out["imputed"] = ""
+    code = frame.get("industry", pd.Series("", index=frame.index)).astype("string")
+    industry = code.str.replace(r"^[A-Za-z]", "", regex=True).str[: scoring.industry_level]
+    graded = out.index[out["graded"].to_numpy()]
+    keys = pd.MultiIndex.from_arrays([out.loc[graded, "group"], frame.loc[graded, "year"]])
+    ctx = _Context(frame, basis, values, industry, scoring, classes, stability)
+    for key in keys.unique():
+        _score_group(out, graded[keys == key], str(key[0]), int(key[1]), ctx)
+    out["rank"] = out["rank"].astype("Int64")
+    out["borderline"] = out["class_stability"] < stability.borderline_below
+    names_map = dict(zip(classes.labels, classes.names, strict=False))
+    out["class_name"] = out["class"].map(names_map).astype("string")
+    out["d_streak"] = _streaks(frame, out["class"], classes)
+    _surcharge(out, basis, classes, policy)
+    return out
+
+
+@dataclass(frozen=True)
+class _Context:
+    frame: pd.DataFrame
+    basis: pd.DataFrame
+    indicators: pd.DataFrame
+    industry: pd.Series
+    scoring: ScoringConfig
+    classes: ClassConfig
+    stability: StabilityConfig
+
+
+def _score_group(out: pd.DataFrame, idx: pd.Index, group: str, year: int, ctx: _Context) -> None:
+    """Score, rank and class the firms ``idx`` of one list and year, in place in ``out``."""
+    weights = _weights_for(group, ctx.scoring)
+    if not weights or len(idx) == 0:
+        return
+    given = {k: float(v) for k, v in ctx.scoring.benchmarks.get(group, {}).items()}
+    bench = _benchmarks(
+        ctx.basis.loc[idx], list(weights), given, ctx.scoring, ctx.industry.loc[idx]
+    )
+    ratios, imputed = score_list(ctx.indicators.loc[idx], weights, bench, ctx.scoring)
+    for name, w in weights.items():
+        out.loc[idx, f"score_{name}"] = w * ratios[name]
+        out.loc[idx, f"benchmark_{name}"] = bench[name]
+    score = (ratios * pd.Series(weights)).sum(axis=1)
+    tiebreak = ctx.indicators.loc[idx, "tax_per_mu"]
+    rank, cls = assign_classes(score, tiebreak, ctx.frame.loc[idx, "uscc"], ctx.classes)
+    if ctx.classes.tax_floor_per_mu > 0 and ctx.classes.method != "none":
+        low = (tiebreak < ctx.classes.tax_floor_per_mu).to_numpy()
+        cls[low] = ctx.classes.labels[-1]
+    out.loc[idx, "score"] = score
+    out.loc[idx, "rank"] = rank
+    out.loc[idx, "class"] = cls
+    out.loc[idx, "imputed"] = [
+        ", ".join(c for c in imputed.columns if row[c]) for _, row in imputed.iterrows()
+    ]
+    out.loc[idx, "class_stability"] = class_stability(
+        ratios, weights, cls, tiebreak, cfg=ctx.stability, classes=ctx.classes, seed_offset=year
+    )
+    logger.info("scored %d firms of list %s, %d", len(idx), group, year)
+
+
+def _streaks(frame: pd.DataFrame, cls: pd.Series, classes: ClassConfig) -> pd.Series:
+    """Consecutive evaluated years in the last class, up to and including each year."""
+    last = classes.labels[-1] if classes.labels else "D"
+    data = pd.DataFrame(
+        {"uscc": frame["uscc"], "year": frame["year"], "d": (cls == last).fillna(False).astype(int)}
+    )
+    data = data.sort_values(["uscc", "year"])
+    breaks = (data["d"] == 0).groupby(data["uscc"]).cumsum()
+    streak = data.groupby([data["uscc"], breaks])["d"].cumsum()
+    return streak.reindex(frame.index).astype("int64")
+
+
+def _surcharge(
+    out: pd.DataFrame, basis: pd.DataFrame, classes: ClassConfig, policy: PolicyConfig
+) -> None:
+    rate = out["class"].map({k: float(v) for k, v in policy.surcharge.items()}).astype("float64")
+    if policy.streak_surcharge > 0:
+        rate = rate.where(out["d_streak"] < classes.streak_years, policy.streak_surcharge)
+    out["surcharge_per_kwh"] = rate.fillna(0.0)
+    own_kwh = basis.get("own_electricity_kwh", pd.Series(np.nan, index=out.index))
+    out["surcharge_yuan"] = out["surcharge_per_kwh"] * own_kwh.fillna(0.0)
+
+
+def unit_area_factor(name: str) -> float:
+    """m² per unit of an area denominator (area_mu, area_acre)."""
+    return {"area_mu": MU_M2, "area_acre": ACRE_M2, "area_m2": 1.0}[name]

@@ -1,0 +1,411 @@
+"""Scoring and classes against hand-computed expectations, presets, properties."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import mujun
+from mujun.config import ClassConfig, PolicyConfig, ScoringConfig, StabilityConfig, load_config
+from mujun.errors import ConfigError
+from mujun.scoring import assign_classes, compute_indicators, evaluate, score_list
+
+HUANGYAN_B = {
+    "tax_per_mu": 24.097,
+    "value_added_per_mu": 136.16,
+    "value_added_per_tce": 2.694,
+    "value_added_per_emission": 4929.81,
+    "labour_productivity": 18.14,
+    "rd_share": 0.0302,
+}
+HUANGYAN_W = {
+    "tax_per_mu": 30,
+    "value_added_per_mu": 20,
+    "value_added_per_tce": 20,
+    "value_added_per_emission": 10,
+    "labour_productivity": 10,
+    "rd_share": 10,
+}
+
+
+def _firms(rows: list[dict]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Frame and basis for firms given as dicts of 万元 / mu / tce / t / persons."""
+    frame = pd.DataFrame(
+        [
+            {
+                "uscc": r.get("uscc", f"U{i}"),
+                "year": r.get("year", 2022),
+                "land_status": r.get("land_status", "own"),
+                "area_mu": r.get("area_mu", 10.0),
+                "above_scale": r.get("above_scale", True),
+                "industry": r.get("industry", "3484"),
+            }
+            for i, r in enumerate(rows)
+        ]
+    )
+    basis = pd.DataFrame(
+        {
+            "tax": [r.get("tax", np.nan) * 1e4 for r in rows],
+            "value_added": [r.get("va", np.nan) * 1e4 for r in rows],
+            "revenue": [r.get("revenue", np.nan) * 1e4 for r in rows],
+            "rd_spend": [r.get("rd", np.nan) * 1e4 for r in rows],
+            "employees": [r.get("employees", np.nan) for r in rows],
+            "energy_tce": [r.get("tce", np.nan) for r in rows],
+            "emissions": [r.get("emissions", np.nan) for r in rows],
+            "electricity_kwh": [r.get("kwh", np.nan) for r in rows],
+            "area_mu": frame["area_mu"],
+            "unit_key": [f"K{i}" for i in range(len(rows))],
+            "own_electricity_kwh": [r.get("kwh", np.nan) for r in rows],
+        }
+    )
+    return frame, basis
+
+
+def _at_benchmark(area_mu: float = 10.0, **overrides) -> dict:
+    """A 规上 firm whose every indicator equals Huangyan's 2022 benchmark."""
+    va = 136.16 * area_mu
+    firm = {
+        "area_mu": area_mu,
+        "tax": 24.097 * area_mu,
+        "va": va,
+        "tce": va / 2.694,
+        "emissions": va / 4929.81,
+        "employees": va / 18.14,
+        "revenue": 10_000.0,
+        "rd": 0.0302 * 10_000.0,
+    }
+    firm.update(overrides)
+    return firm
+
+
+def _huangyan() -> mujun.Config:
+    return load_config(
+        preset="huangyan-2022",
+        overrides={"stability": {"draws": 50}, "classes": {"method": "none"}},
+    )
+
+
+def test_huangyan_preset_has_the_published_numbers():
+    cfg = _huangyan()
+    assert dict(cfg.scoring.benchmarks["above_scale"]) == HUANGYAN_B
+    assert dict(cfg.scoring.weights["above_scale"]) == HUANGYAN_W
+    assert sum(cfg.scoring.weights["above_scale"].values()) == 100
+    assert cfg.scoring.benchmarks["below_scale"]["tax_per_kwh"] == 0.2352
+
+
+def test_a_firm_at_every_benchmark_scores_exactly_100():
+    cfg = _huangyan()
+    frame, basis = _firms([_at_benchmark(), _at_benchmark(area_mu=55.5)])
+    out = evaluate(
+        frame,
+        basis,
+        scoring=cfg.scoring,
+        classes=cfg.classes,
+        stability=cfg.stability,
+        policy=cfg.policy,
+    )
+    np.testing.assert_allclose(out["score"], [100.0, 100.0], rtol=1e-12)
+    np.testing.assert_allclose(out["score_tax_per_mu"], [30.0, 30.0])
+
+
+def test_a_hand_computed_firm_matches():
+    # tax 48.194/mu (2 B) -> 60; VA/mu 68.08 (B/2) -> 10; VA/tce 2.694 -> 20;
+    # emissions missing -> list average x/B; labour 36.28 (2 B) -> 20; R&D 0 -> 0
+    cfg = _huangyan()
+    va = 68.08 * 10
+    firm = {
+        "area_mu": 10.0,
+        "tax": 481.94,
+        "va": va,
+        "tce": va / 2.694,
+        "employees": va / 36.28,
+        "revenue": 5000.0,
+        "rd": 0.0,
+    }
+    other = _at_benchmark(emissions=_at_benchmark()["va"] / (4929.81 * 1.5))  # x/B = 1.5
+    frame, basis = _firms([firm, other])
+    out = evaluate(
+        frame,
+        basis,
+        scoring=cfg.scoring,
+        classes=cfg.classes,
+        stability=cfg.stability,
+        policy=cfg.policy,
+    )
+    # the missing emission ratio takes the list's average: only the other firm has one, 1.5
+    expected = 60 + 10 + 20 + 10 * 1.5 + 20 + 0
+    assert out.loc[0, "score"] == pytest.approx(expected)
+    assert out.loc[0, "imputed"] == "value_added_per_emission"
+    assert out.loc[1, "score"] == pytest.approx(100 + 10 * 0.5)
+
+
+def test_negative_values_floor_at_zero_and_cap_limits():
+    cfg = ScoringConfig(cap=2.0)
+    values = pd.DataFrame({"tax_per_mu": [-5.0, 10.0, 100.0]})
+    bench = pd.DataFrame({"tax_per_mu": [10.0, 10.0, 10.0]})
+    ratios, imputed = score_list(values, {"tax_per_mu": 100}, bench, cfg)
+    np.testing.assert_allclose(ratios["tax_per_mu"], [0.0, 1.0, 2.0])
+    assert not imputed.any().any()
+
+
+def test_negative_direction_indicator():
+    cfg = ScoringConfig()
+    values = pd.DataFrame({"emission_intensity": [0.0, 1.0, 1.5, 3.0]})
+    bench = pd.DataFrame({"emission_intensity": [1.0] * 4})
+    ratios, _ = score_list(values, {"emission_intensity": 10}, bench, cfg)
+    np.testing.assert_allclose(ratios["emission_intensity"], [2.0, 1.0, 0.5, 0.0])
+
+
+def test_minmax_with_floor_jingde():
+    cfg = ScoringConfig(method="minmax", minmax_floor=20)
+    values = pd.DataFrame({"tax_per_mu": [0.0, 5.0, 10.0]})
+    ratios, _ = score_list(values, {"tax_per_mu": 40}, pd.DataFrame(), cfg)
+    # w·[20 + 80·(x − min)/(max − min)]/100: 8, 24, 40
+    np.testing.assert_allclose(40 * ratios["tax_per_mu"], [8.0, 24.0, 40.0])
+
+
+def test_computed_benchmark_is_the_list_total_ratio():
+    cfg = ScoringConfig(weights={"above_scale": {"tax_per_mu": 100}})
+    frame, basis = _firms([{"tax": 10.0, "area_mu": 10.0}, {"tax": 90.0, "area_mu": 30.0}])
+    out = evaluate(
+        frame,
+        basis,
+        scoring=cfg,
+        classes=ClassConfig(method="none"),
+        stability=StabilityConfig(draws=0),
+        policy=PolicyConfig(),
+    )
+    # benchmark = (10 + 90) / (10 + 30) = 2.5 万元/亩; firms at 1.0 and 3.0
+    np.testing.assert_allclose(out["benchmark_tax_per_mu"], [2.5, 2.5])
+    np.testing.assert_allclose(out["score"], [40.0, 120.0])
+
+
+def test_industry_mean_benchmarks():
+    cfg = ScoringConfig(
+        weights={"above_scale": {"tax_per_mu": 100}},
+        benchmark_source="industry_mean",
+        industry_level=2,
+    )
+    frame, basis = _firms(
+        [
+            {"tax": 10.0, "industry": "3484"},
+            {"tax": 30.0, "industry": "3499"},
+            {"tax": 50.0, "industry": "C2669"},
+        ]
+    )
+    out = evaluate(
+        frame,
+        basis,
+        scoring=cfg,
+        classes=ClassConfig(method="none"),
+        stability=StabilityConfig(draws=0),
+        policy=PolicyConfig(),
+    )
+    np.testing.assert_allclose(out["benchmark_tax_per_mu"], [2.0, 2.0, 5.0])
+    np.testing.assert_allclose(out["score"], [50.0, 150.0, 100.0])
+
+
+def test_zero_denominator_left_out_of_that_indicator_only():
+    basis = pd.DataFrame({"value_added": [1e6, 1e6], "employees": [0.0, 10.0]})
+    got = compute_indicators(basis, ["labour_productivity"])
+    assert np.isnan(got.loc[0, "labour_productivity"])
+    assert got.loc[1, "labour_productivity"] == pytest.approx(10.0)
+
+
+def test_classes_by_shares_ties_and_hard_floor():
+    score = pd.Series([90.0, 90.0, 80.0, 70.0, 60.0, 50.0, 40.0, 30.0, 20.0, 10.0])
+    tax = pd.Series([1.0, 2.0, 5, 5, 5, 5, 5, 5, 5, 5])
+    key = pd.Series([f"K{i}" for i in range(10)])
+    rank, cls = assign_classes(score, tax, key, ClassConfig(shares=(0.2, 0.5, 0.2, 0.1)))
+    assert rank.tolist() == [2, 1, 3, 4, 5, 6, 7, 8, 9, 10]  # tie broken by tax per mu
+    assert cls.tolist() == ["A", "A", "B", "B", "B", "B", "B", "C", "C", "D"]
+    _, cls = assign_classes(
+        score, tax, key, ClassConfig(method="thresholds", thresholds=(85, 55, 35))
+    )
+    assert cls.tolist() == ["A", "A", "B", "B", "B", "C", "C", "D", "D", "D"]
+
+
+def test_hard_tax_floor_sends_to_d():
+    cfg = ScoringConfig(weights={"above_scale": {"value_added_per_mu": 100}})
+    frame, basis = _firms(
+        [
+            {"tax": 1.0, "va": 900.0},
+            {"tax": 100.0, "va": 100.0},
+            {"tax": 100.0, "va": 50.0},
+            {"tax": 100.0, "va": 10.0},
+        ]
+    )
+    out = evaluate(
+        frame,
+        basis,
+        scoring=cfg,
+        classes=ClassConfig(shares=(0.25, 0.5, 0.25, 0.0), tax_floor_per_mu=4.0),
+        stability=StabilityConfig(draws=0),
+        policy=PolicyConfig(),
+    )
+    assert out.loc[0, "rank"] == 1
+    assert out.loc[0, "class"] == "D"  # best by value added, but tax 0.1 万元/亩 < 4
+
+
+def test_d_streak_and_surcharge():
+    cfg = ScoringConfig(weights={"above_scale": {"tax_per_mu": 100}})
+    rows = []
+    for year in (2019, 2020, 2021):
+        rows += [
+            {"uscc": "LOW", "year": year, "tax": 1.0, "kwh": 1e6},
+            {"uscc": "HIGH", "year": year, "tax": 100.0, "kwh": 1e6},
+        ]
+    frame, basis = _firms(rows)
+    out = evaluate(
+        frame,
+        basis,
+        scoring=cfg,
+        classes=ClassConfig(shares=(0.5, 0, 0, 0.5)),
+        stability=StabilityConfig(draws=0),
+        policy=PolicyConfig(surcharge={"D": 0.3}, streak_surcharge=0.4),
+    )
+    low = out[frame["uscc"] == "LOW"]
+    assert low["d_streak"].tolist() == [1, 2, 3]
+    np.testing.assert_allclose(low["surcharge_per_kwh"], [0.3, 0.3, 0.4])
+    np.testing.assert_allclose(low["surcharge_yuan"], [300_000, 300_000, 400_000])
+    assert out.loc[frame["uscc"] == "HIGH", "surcharge_yuan"].sum() == 0
+
+
+def test_stability_flags_borderline_firms():
+    cfg = ScoringConfig(weights={"above_scale": {"tax_per_mu": 50, "value_added_per_mu": 50}})
+    # firm 0 is top on tax, bottom on VA: which of 0/1 is A depends on the weights
+    frame, basis = _firms(
+        [
+            {"tax": 20.0, "va": 100.0},
+            {"tax": 10.0, "va": 201.0},
+            {"tax": 1.0, "va": 10.0},
+            {"tax": 1.0, "va": 5.0},
+        ]
+    )
+    out = evaluate(
+        frame,
+        basis,
+        scoring=cfg,
+        classes=ClassConfig(shares=(0.25, 0.5, 0.25, 0)),
+        stability=StabilityConfig(draws=400, spread=0.2),
+        policy=PolicyConfig(),
+    )
+    assert out.loc[[0, 1], "borderline"].all()
+    assert 0.05 < out.loc[0, "class_stability"] < 0.95
+    assert out.loc[3, "class_stability"] == 1.0
+
+
+def test_scope_rules_list_but_do_not_grade():
+    cfg = ScoringConfig(
+        weights={"above_scale": {"tax_per_mu": 100}}, exclude_industries=("44",), exempt=("NEW",)
+    )
+    frame, basis = _firms(
+        [{"tax": 10.0, "industry": "4411"}, {"uscc": "NEW", "tax": 10.0}, {"tax": 10.0}]
+    )
+    out = evaluate(
+        frame,
+        basis,
+        scoring=cfg,
+        classes=ClassConfig(),
+        stability=StabilityConfig(draws=0),
+        policy=PolicyConfig(),
+    )
+    assert out["graded"].tolist() == [False, False, True]
+    assert out.loc[[0, 1], "score"].isna().all()
+
+
+def test_unknown_indicator_in_weights_is_a_config_error(tmp_path: Path):
+    path = tmp_path / "county.toml"
+    path.write_text("[scoring.weights.above_scale]\ntax_per_hectare = 100\n", encoding="utf-8")
+    cfg = load_config(path)
+    frame, basis = _firms([{"tax": 1.0}])
+    with pytest.raises(ConfigError, match="unknown indicators tax_per_hectare"):
+        evaluate(
+            frame,
+            basis,
+            scoring=cfg.scoring,
+            classes=cfg.classes,
+            stability=cfg.stability,
+            policy=cfg.policy,
+        )
+
+
+def test_user_toml_extends_a_preset(tmp_path: Path):
+    path = tmp_path / "county.toml"
+    path.write_text(
+        'preset = "huangyan-2022"\n[scoring.benchmarks.above_scale]\n'
+        "tax_per_mu = 30.0\n[classes]\nnames = ['一类', '二类', '三类', '四类']\n",
+        encoding="utf-8",
+    )
+    cfg = load_config(path)
+    assert cfg.preset == "huangyan-2022"
+    assert cfg.scoring.benchmarks["above_scale"]["tax_per_mu"] == 30.0
+    assert cfg.scoring.benchmarks["above_scale"]["rd_share"] == 0.0302  # kept from the preset
+    assert cfg.classes.names[0] == "一类"
+
+
+# ---------------------------------------------------------------- properties
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.floats(0.1, 500), st.floats(0.1, 3000), st.floats(1, 1000)),
+        min_size=2,
+        max_size=25,
+    ),
+    st.integers(0, 24),
+    st.sampled_from(["tax", "va"]),
+    st.floats(1.01, 5),
+)
+def test_improving_a_positive_indicator_never_lowers_the_score(firms, pick, what, factor):
+    """Holds with published benchmarks and with list averages (x/(S/A) grows with x)."""
+    rows = [
+        {
+            "tax": t,
+            "va": v,
+            "tce": v / 2.5,
+            "employees": v / 18,
+            "emissions": v / 4000,
+            "revenue": 3 * v,
+            "rd": 0.03 * v,
+            "area_mu": a,
+            "kwh": 1e5,
+        }
+        for t, v, a in firms
+    ]
+    pick %= len(rows)
+    better = [dict(r) for r in rows]
+    better[pick][what] *= factor
+    for preset in ("zhejiang", "huangyan-2022"):
+        cfg = load_config(
+            preset=preset, overrides={"stability": {"draws": 0}, "classes": {"method": "none"}}
+        )
+        kw = {
+            "scoring": cfg.scoring,
+            "classes": cfg.classes,
+            "stability": cfg.stability,
+            "policy": cfg.policy,
+        }
+        before = evaluate(*_firms(rows), **kw)
+        after = evaluate(*_firms(better), **kw)
+        assert after.loc[pick, "score"] >= before.loc[pick, "score"] - 1e-9
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.floats(0, 1000), min_size=1, max_size=200), st.integers(0, 10_000))
+def test_class_shares_within_one_firm(scores, seed):
+    shares = (0.25, 0.45, 0.25, 0.05)
+    s = pd.Series(scores)
+    rng = np.random.default_rng(seed)
+    _, cls = assign_classes(
+        s, pd.Series(rng.random(len(s))), pd.Series(range(len(s))), ClassConfig(shares=shares)
+    )
+    counts = cls.value_counts()
+    for label, share in zip("ABCD", shares, strict=True):
+        assert abs(counts.get(label, 0) - share * len(s)) <= 1
