@@ -120,6 +120,8 @@ class OutputConfig:
     """Evaluation year shown on the map and in parcels.geojson; None: the latest year."""
     coordinate_precision: int = 7
     """Decimals of longitude/latitude in GeoJSON (7 is about 1 cm)."""
+    lang: Literal["zh", "en"] = "zh"
+    """Language of the result workbook's headers (and of the map, later)."""
 
 
 @dataclass(frozen=True)

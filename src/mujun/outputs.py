@@ -18,7 +18,9 @@ import pyogrio
 import pyproj
 
 from mujun.io.writers import check_writable, write_csv, write_geojson, write_json
+from mujun.io.xlsx import write_enterprise_workbook
 from mujun.maps import map_html, render_map
+from mujun.maps.render import ClassLegend
 from mujun.pipeline import RunResult
 
 __all__ = ["write_outputs"]
@@ -101,17 +103,31 @@ def write_outputs(result: RunResult, *, started: datetime | None = None) -> dict
         "parcels": base / "exports" / "parcels.geojson",
         "enterprises": base / "exports" / "enterprises.csv",
         "units": base / "exports" / "units.csv",
+        "workbook": base / "exports" / "enterprises.xlsx",
+        "county": base / "exports" / "county.csv",
+        "parks": base / "exports" / "parks.csv",
+        "industries": base / "exports" / "industries.csv",
+        "changes": base / "exports" / "changes.csv",
         "ledger": base / "exports" / "ledger.csv",
         "run": base / "exports" / "run.json",
     }
     for path in targets.values():
         check_writable(path, overwrite=cfg.overwrite)
+    legend = None
+    if result.config.classes.method != "none":
+        graded = result.enterprises.loc[result.enterprises["year"] == result.year, "class"]
+        legend = ClassLegend(
+            labels=tuple(result.config.classes.labels),
+            names=tuple(result.config.classes.names),
+            firms={str(k): int(v) for k, v in graded.value_counts().items()},
+        )
     fmap = render_map(
         result.parcels,
         unit=result.unit,
         cfg=result.config.map,
         year=result.year,
         parks=result.parks,
+        classes=legend,
     )
     targets["map"].write_text(map_html(fmap, offline=result.config.map.offline), encoding="utf-8")
     write_geojson(
@@ -122,6 +138,16 @@ def write_outputs(result: RunResult, *, started: datetime | None = None) -> dict
     )
     write_csv(result.enterprises, targets["enterprises"], overwrite=True)
     write_csv(result.units, targets["units"], overwrite=True)
+    write_enterprise_workbook(
+        result.enterprises,
+        targets["workbook"],
+        year=result.year,
+        weights={k: dict(v) for k, v in result.config.scoring.weights.items()},
+        lang=cfg.lang,
+        overwrite=True,
+    )
+    for name in ("county", "parks", "industries", "changes"):
+        write_csv(result.tables[name], targets[name], overwrite=True)
     write_csv(result.ledger, targets["ledger"], overwrite=True)
     record: dict[str, Any] = {
         "mujun_run": 1,

@@ -33,6 +33,7 @@ from mujun.indicators import (
 from mujun.io.readers import Table, read_filings, read_parcels, read_parks
 from mujun.join import Occupancy, occupancy
 from mujun.scoring import evaluate
+from mujun.tables import aggregate, changes, enterprise_parks, parcel_classes
 from mujun.validate import Ledger, check_filings, check_parcels, reject_unusable
 
 __all__ = ["RunResult", "Validation", "find_sample", "run", "validate"]
@@ -61,6 +62,8 @@ class RunResult:
     unit: DisplayUnit
     summary: dict[str, Any] = field(default_factory=dict)
     inputs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    tables: dict[str, pd.DataFrame] = field(default_factory=dict)
+    """county, parks, industries (per year) and changes (per enterprise between years)."""
 
 
 def find_sample() -> Path:
@@ -303,9 +306,31 @@ def run(config: Config) -> RunResult:
         policy=config.policy,
     )
     enterprises = enterprises.drop(columns=[c for c in scores if c in enterprises]).join(scores)
+    enterprises.insert(
+        list(enterprises.columns).index("land_status") + 1,
+        "park",
+        enterprise_parks(occ, j.parcels, enterprises.index),
+    )
     indexed = j.parcels.set_index("parcel_id", drop=False)
     per_parcel = parcel_indicators(indexed, occ, units, filings, year=year, unit=unit)
+    per_parcel = per_parcel.join(parcel_classes(occ, enterprises, year, config.classes.labels))
     parcels = gpd.GeoDataFrame(indexed.join(per_parcel), crs=crs).reset_index(drop=True)
+    labels = config.classes.labels
+    tables = {
+        "county": aggregate(enterprises, None, labels=labels),
+        "parks": aggregate(enterprises, "park", labels=labels),
+        "industries": aggregate(
+            enterprises.assign(
+                industry2=enterprises.get("industry", pd.Series(dtype="string"))
+                .astype("string")
+                .str.replace(r"^[A-Za-z]", "", regex=True)
+                .str[:2]
+            ),
+            "industry2",
+            labels=labels,
+        ),
+        "changes": changes(enterprises),
+    }
     money = _reconcile(
         read.filing_table.data,
         filings,
@@ -353,6 +378,7 @@ def run(config: Config) -> RunResult:
         unit=unit,
         summary=summary,
         inputs=_input_record(read),
+        tables=tables,
     )
 
 

@@ -24,7 +24,7 @@ from mujun.config import MapConfig
 from mujun.indicators import DisplayUnit
 from mujun.maps.assets import CDN_CSS, CDN_JS, inline_assets
 
-__all__ = ["map_html", "render_map"]
+__all__ = ["ClassLegend", "map_html", "render_map"]
 
 
 class _PlannerMap(folium.Map):
@@ -105,6 +105,8 @@ def _tooltips(parcels: pd.DataFrame, unit: DisplayUnit) -> list[str]:
             lines.append(f"登记面积：{_fmt(declared)} 亩（差 {_fmt(r.get('area_diff_pct'), 1)} %）")
         for figure, col in per.items():
             lines.append(f"{_FIGURES[figure]}：{_fmt(r[col])} {esc(unit.label)}")
+        if isinstance(r.get("classes"), str):
+            lines.append(f"综合评价分类：{esc(r['classes'])}")
         rows.append("<br>".join(lines))
     return rows
 
@@ -184,12 +186,13 @@ def render_map(
     cfg: MapConfig,
     year: int,
     parks: gpd.GeoDataFrame | None = None,
+    classes: ClassLegend | None = None,
 ) -> folium.Map:
     """Build the planner's map for ``year``.
 
     ``parcels`` is the parcel result (any CRS) with ``parcel_id``, ``area_mu``, ``vacant``,
-    ``enterprises`` and the per-area columns of ``unit``. Returns a :class:`folium.Map`; save
-    it with ``.save(path)``.
+    ``enterprises``, the per-area columns of ``unit`` and, for the class layer, ``class``.
+    Returns a :class:`folium.Map`; save it with :func:`map_html`.
     """
     lonlat = parcels.geometry.to_crs(4326)
     west, south, east, north = lonlat.total_bounds
@@ -204,10 +207,14 @@ def render_map(
         if col not in parcels:
             continue
         values = parcels[col].where(~parcels["vacant"])
-        classes = _classify(values, cfg)
+        bins = _classify(values, cfg)
         name = f"{_FIGURES[figure]}（{unit.label}，{year} 年）"
-        _choropleth(display, classes, name=name, show=show).add_to(fmap)
-        legends.append(_legend_html(name, classes, values, unit, n_vacant))
+        _choropleth(display, bins, name=name, show=show).add_to(fmap)
+        legends.append(_legend_html(name, bins, values, unit, n_vacant))
+    if classes is not None and "class" in parcels:
+        name = f"综合评价分类（{year} 年）"
+        _class_layer(display, parcels["class"], classes, name=name).add_to(fmap)
+        legends.append(_class_legend_html(name, parcels["class"], classes))
     _vacant_layer(display.loc[parcels["vacant"].to_numpy()]).add_to(fmap)
     if parks is not None and len(parks):
         _park_layer(parks).add_to(fmap)
@@ -221,6 +228,62 @@ def render_map(
         )
     )
     return fmap
+
+
+@dataclass(frozen=True)
+class ClassLegend:
+    """Class labels, names and the number of graded enterprises in each (evaluation year)."""
+
+    labels: tuple[str, ...]
+    names: tuple[str, ...]
+    firms: dict[str, int]
+
+
+_CLASS_COLOURS = ["#1a9641", "#a6d96a", "#fdae61", "#d7191c", "#7b3294", "#008837"]
+
+
+def _class_colour(labels: tuple[str, ...]) -> dict[str, str]:
+    if len(labels) == 4:
+        return dict(zip(labels, _CLASS_COLOURS[:4], strict=True))
+    return dict(zip(labels, _PALETTES.get(len(labels), _CLASS_COLOURS)[::-1], strict=False))
+
+
+def _class_layer(
+    display: gpd.GeoDataFrame, cls: pd.Series, legend: ClassLegend, *, name: str
+) -> folium.FeatureGroup:
+    group = folium.FeatureGroup(name=name, show=False)
+    colours = _class_colour(legend.labels)
+    has = cls.notna().to_numpy()
+    data = display.loc[has].assign(fill=[colours.get(c, "#777777") for c in cls[has]])
+    if len(data):
+        folium.GeoJson(
+            data,
+            style_function=lambda f: {
+                "fillColor": f["properties"]["fill"],
+                "color": "#555555",
+                "weight": 0.6,
+                "fillOpacity": 0.85,
+            },
+            highlight_function=lambda _f: {"weight": 2.5, "color": "#000000"},
+            tooltip=folium.GeoJsonTooltip(fields=["tip"], labels=False, sticky=True),
+        ).add_to(group)
+    return group
+
+
+def _class_legend_html(title: str, cls: pd.Series, legend: ClassLegend) -> str:
+    colours = _class_colour(legend.labels)
+    parcels = cls.value_counts()
+    rows = []
+    for label, cname in zip(legend.labels, legend.names, strict=False):
+        rows.append(
+            f'<div><span style="background:{colours[label]}" class="mj-sw"></span>'
+            f"{html.escape(label)} {html.escape(cname)}（{legend.firms.get(label, 0)} 家，"
+            f"{int(parcels.get(label, 0))} 宗）</div>"
+        )
+    return (
+        f'<div class="mj-legend-block"><b>{html.escape(title)}</b>'
+        f'<div class="mj-unit">企业数，地块数</div>{"".join(rows)}</div>'
+    )
 
 
 def _vacant_layer(display: gpd.GeoDataFrame) -> folium.FeatureGroup:

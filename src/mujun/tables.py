@@ -1,0 +1,99 @@
+"""Tables for planners: county, park and industry aggregates, changes between years, and the
+parcel's class.
+
+Aggregates add up firms' own money over their share of land: a firm alone on its land unit
+has the whole unit; firms sharing a unit split its area equally *for aggregation only* (their
+evaluation shares one result, see ``join``). Summed over all firms this is each parcel once,
+so the county figure equals total money over total occupied land.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from mujun.join import Occupancy
+
+__all__ = ["aggregate", "changes", "enterprise_parks", "parcel_classes"]
+
+
+def enterprise_parks(occ: Occupancy, parcels: pd.DataFrame, index: pd.Index) -> pd.Series:
+    """Park of each enterprise-year: the park holding most of its land unit's area."""
+    if "park" not in parcels:
+        return pd.Series(pd.NA, index=index, dtype="string")
+    links = occ.links.merge(parcels[["parcel_id", "park", "area_m2"]], on="parcel_id")
+    by_park = links.groupby(["filing", "park"])["area_m2"].sum().reset_index()
+    best = by_park.sort_values(["filing", "area_m2", "park"], ascending=[True, False, True])
+    park = best.drop_duplicates("filing").set_index("filing")["park"]
+    return park.reindex(index).astype("string")
+
+
+def _land_share(enterprises: pd.DataFrame) -> pd.Series:
+    n = enterprises["unit_enterprises"].astype("float64")
+    return (enterprises["area_mu"] / n).fillna(0.0)
+
+
+def aggregate(
+    enterprises: pd.DataFrame, by: str | None, *, labels: tuple[str, ...]
+) -> pd.DataFrame:
+    """Per year (and per ``by``: ``park`` or ``industry2``): firms, graded firms, land (mu),
+    money (万元), per-mu figures (万元/亩) and the count in each class."""
+    data = enterprises.assign(land_mu=_land_share(enterprises))
+    keys = ["year"] if by is None else ["year", by]
+    if by is not None:
+        data[by] = data[by].astype("string").fillna("（无）")
+    grouped = data.groupby(keys, dropna=False)
+    out = pd.DataFrame(
+        {
+            "enterprises": grouped.size(),
+            "graded": grouped["graded"].sum() if "graded" in data else 0,
+            "lessees": grouped["land_status"].apply(lambda s: int((s == "lessee").sum())),
+            "land_mu": grouped["land_mu"].sum(),
+        }
+    )
+    for money in ("tax", "value_added", "revenue"):
+        if money in data:
+            on_land = data[money].where(data["land_mu"] > 0)
+            out[f"{money}_wan"] = grouped[money].sum() / 1e4
+            land_money = on_land.groupby([data[k] for k in keys], dropna=False).sum() / 1e4
+            out[f"{money}_per_mu"] = land_money / out["land_mu"].replace(0, np.nan)
+    if "class" in data:
+        counts = data.groupby([*keys, "class"], dropna=False).size().unstack("class")  # noqa: PD010
+        for label in labels:
+            column = counts[label] if label in counts else pd.Series(0, index=out.index)
+            out[f"class_{label}"] = column.reindex(out.index).fillna(0).astype("int64")
+    return out.reset_index()
+
+
+def changes(enterprises: pd.DataFrame) -> pd.DataFrame:
+    """Per enterprise, its first and last evaluated year: tax per mu, score and class."""
+    cols = [c for c in ("tax_per_mu", "value_added_per_mu", "score", "class") if c in enterprises]
+    data = enterprises.sort_values(["uscc", "year"])
+    first = data.groupby("uscc").first()
+    last = data.groupby("uscc").last()
+    several = first["year"] != last["year"]
+    out = pd.DataFrame({"name": last["name"], "year_from": first["year"], "year_to": last["year"]})
+    for col in cols:
+        out[f"{col}_from"] = first[col]
+        out[f"{col}_to"] = last[col]
+        if col != "class":
+            out[f"{col}_change"] = last[col] - first[col]
+    return out.loc[several].reset_index()
+
+
+def parcel_classes(
+    occ: Occupancy, enterprises: pd.DataFrame, year: int, labels: tuple[str, ...]
+) -> pd.DataFrame:
+    """Class of each occupied parcel in ``year``: its firms' class (the lowest if they differ,
+    e.g. a 规上 and a 规下 firm sharing a unit), and all of them in ``classes``."""
+    links = occ.links.loc[occ.links["year"] == year, ["filing", "parcel_id"]]
+    cls = links.assign(cls=links["filing"].map(enterprises["class"])).dropna(subset=["cls"])
+    if cls.empty:
+        return pd.DataFrame(columns=["class", "classes"])
+    order = {label: i for i, label in enumerate(labels)}
+    cls["order"] = cls["cls"].map(order)
+    worst = cls.sort_values("order").groupby("parcel_id")["cls"].last()
+    listed = cls.groupby("parcel_id")["cls"].agg(
+        lambda s: "、".join(sorted(set(s), key=lambda v: order.get(v, 99)))
+    )
+    return pd.DataFrame({"class": worst.astype("string"), "classes": listed.astype("string")})
