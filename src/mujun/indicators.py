@@ -225,6 +225,8 @@ def parcel_indicators(
     for figure in present:
         out[figure] = out["unit"].map(units[figure]).astype("float64") * share
         out[unit.column(figure)] = out["unit"].map(units[unit.column(figure)]).astype("float64")
+    if unit.column("tax") not in units:
+        return out
     for other in sorted(links["year"].unique()):
         links_y = links.loc[links["year"] == other].drop_duplicates("parcel_id")
         per = links_y.set_index("parcel_id")["unit"].map(units[unit.column("tax")])

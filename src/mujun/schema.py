@@ -486,7 +486,8 @@ def parse_numbers(values: pd.Series) -> tuple[pd.Series, pd.Series]:
     """
     if pd.api.types.is_numeric_dtype(values.dtype) and not pd.api.types.is_bool_dtype(values):
         numbers = values.astype("float64")
-        return numbers, pd.Series(False, index=values.index)
+        infinite = pd.Series(np.isinf(numbers.to_numpy()), index=values.index)
+        return numbers.mask(infinite), infinite
     text = (
         values.astype("string")
         .fillna("")
@@ -494,7 +495,9 @@ def parse_numbers(values: pd.Series) -> tuple[pd.Series, pd.Series]:
     )
     blank = text.str.lower().isin(_BLANKS)
     numbers = pd.to_numeric(text.where(~blank, None), errors="coerce").astype("float64")
-    bad = numbers.isna() & ~blank
+    infinite = pd.Series(np.isinf(numbers.to_numpy()), index=numbers.index)  # "inf", "1e400"
+    numbers = numbers.mask(infinite)
+    bad = (numbers.isna() & ~blank) | infinite
     return numbers, bad.astype(bool)
 
 

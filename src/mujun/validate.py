@@ -214,6 +214,15 @@ def reject_unusable(parcels: gpd.GeoDataFrame, ledger: Ledger, *, source: str) -
     empty = (shapely.is_missing(geoms) | shapely.is_empty(geoms)) & ~missing_id
     polygonal = np.isin(shapely.get_type_id(geoms), [3, 6])  # Polygon, MultiPolygon
     wrong = ~empty & ~polygonal & ~missing_id
+    bad_xy = ~(missing_id | empty | wrong) & ~finite_coordinates(geoms)
+    _reject(
+        ledger,
+        source,
+        parcels,
+        bad_xy,
+        "coordinates are not finite numbers (NaN or inf)",
+        check="rejected: bad coordinates",
+    )
     _reject(
         ledger,
         source,
@@ -235,12 +244,21 @@ def reject_unusable(parcels: gpd.GeoDataFrame, ledger: Ledger, *, source: str) -
             reasons,
             check="rejected: not a polygon",
         )
-    keep = parcels.loc[~(missing_id | empty | wrong)]
+    keep = parcels.loc[~(missing_id | empty | wrong | bad_xy)]
     has_z = shapely.has_z(keep.geometry.array)
     if has_z.any():
         logger.info("%s: Z coordinates dropped from %d features", source, int(has_z.sum()))
         keep = keep.set_geometry(shapely.force_2d(keep.geometry.array))
     return keep
+
+
+def finite_coordinates(geoms: np.ndarray) -> np.ndarray:
+    """Per geometry: all coordinates are finite (missing geometries count as finite)."""
+    coords, index = shapely.get_coordinates(geoms, return_index=True)
+    bad = np.unique(index[~np.isfinite(coords).all(axis=1)])
+    ok = np.ones(len(geoms), dtype=bool)
+    ok[bad] = False
+    return ok
 
 
 def check_parcels(
@@ -254,7 +272,16 @@ def check_parcels(
     :class:`DataQualityWarning` if their geometries differ). Overlaps between different
     parcels larger than ``overlap_tolerance_m2`` are noted on both records and warned about.
     """
-    out = _repair(parcels, ledger, source)
+    lost = ~finite_coordinates(parcels.geometry.array)
+    _reject(
+        ledger,
+        source,
+        parcels,
+        lost,
+        "coordinates fall outside the working CRS (not finite after reprojection)",
+        check="rejected: bad coordinates",
+    )
+    out = _repair(parcels.loc[~lost], ledger, source)
     out = _dedupe_parcels(out, ledger, source)
     find_overlaps(out, ledger, source=source, tolerance_m2=overlap_tolerance_m2)
     return out
@@ -512,7 +539,7 @@ def odd_figures(filings: pd.DataFrame) -> pd.Series:
             parts.append(
                 pd.Series(np.where(filings[col] == 0, f"zero {col}", ""), index=filings.index)
             )
-    if not parts:
+    if not parts or filings.empty:
         return pd.Series("", index=filings.index, dtype="string")
     joined = pd.concat(parts, axis=1).apply(lambda r: "; ".join(v for v in r if v), axis=1)
     return joined.astype("string")

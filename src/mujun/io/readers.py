@@ -126,7 +126,7 @@ def _read_vector(path: Path, *, layer: str | None, encoding: str | None = None) 
     if path.suffix.lower() in _PARQUET:
         try:
             return gpd.read_parquet(path)
-        except (OSError, ValueError, RuntimeError) as err:
+        except Exception as err:
             raise InputFileError(f"{path} cannot be read as GeoParquet: {err}") from err
     encoding = encoding or _dbf_encoding(path)
     kwargs: dict[str, object] = {"layer": layer, "engine": "pyogrio"}
@@ -142,13 +142,7 @@ def _read_vector(path: Path, *, layer: str | None, encoding: str | None = None) 
                 gdf = gpd.read_file(path, on_invalid="fix", **kwargs)
                 raw = gpd.read_file(path, on_invalid="ignore", **kwargs)
                 closed = (raw.geometry.isna() & gdf.geometry.notna()).to_numpy()
-        except (
-            OSError,
-            ValueError,
-            RuntimeError,
-            UnicodeDecodeError,
-            shapely.errors.GEOSException,
-        ) as err:
+        except Exception as err:
             raise InputFileError(f"{path} cannot be read as a vector layer: {err}") from err
     gdf.attrs["closed_rings"] = closed
     if gdf.crs is None and _is_topojson(path):
@@ -467,7 +461,15 @@ def _finish_filings(
     frame.loc[totals, "problem"] = "a totals row (合计/总计), not an enterprise"
     no_year = frame["year"].isna() & (frame["problem"] == "")
     frame.loc[no_year, "problem"] = "column year (年份) is blank; fill it in"
-    frame["year"] = frame["year"].fillna(-1).astype("int64")
+    year_value = frame["year"].fillna(-1)
+    odd = (
+        ~no_year
+        & frame["year"].notna()
+        & ((year_value % 1 != 0) | (year_value < 1900) | (year_value > 2200))
+        & (frame["problem"] == "")
+    )
+    frame.loc[odd, "problem"] = "column year (年份) is not a year such as 2023"
+    frame["year"] = year_value.where(~odd, -1).astype("int64")
     if "uscc" in frame:
         frame["uscc"] = frame["uscc"].map(normalize_id, na_action="ignore").astype("string")
     cells = (
@@ -491,15 +493,16 @@ def _finish_filings(
 
 
 def _blank_rows(raw: pd.DataFrame) -> pd.Series:
-    return raw.astype(str).apply(lambda col: col.str.strip() == "").all(axis=1)
+    text = raw.astype(str).to_numpy()
+    blank = np.char.strip(text.astype(str)) == "" if text.size else np.zeros((len(raw), 0), bool)
+    return pd.Series(blank.all(axis=1) if len(raw) else [], index=raw.index, dtype=bool)
 
 
 def _total_rows(raw: pd.DataFrame) -> pd.Series:
-    first = (
-        raw.iloc[:, :3]
-        .astype(str)
-        .apply(
-            lambda col: col.map(lambda v: "".join(unicodedata.normalize("NFKC", v).split()).lower())
-        )
-    )
-    return first.isin(_TOTAL_WORDS).any(axis=1)
+    first = raw.iloc[:, :3].astype(str).to_numpy().astype(str)
+    if first.size == 0:
+        return pd.Series(False, index=raw.index, dtype=bool)
+    folded = np.vectorize(
+        lambda v: "".join(unicodedata.normalize("NFKC", v).split()).lower(), otypes=[str]
+    )(first)
+    return pd.Series(np.isin(folded, list(_TOTAL_WORDS)).any(axis=1), index=raw.index)
