@@ -412,12 +412,14 @@ def _geodesic_check(parcels: gpd.GeoDataFrame, config: Config) -> dict[str, floa
     """Compare the area used with the other method (plane vs ellipsoidal), total and worst."""
     plane = geodesy.plane_area(parcels.geometry)
     ellipsoidal = geodesy.ellipsoidal_area(parcels.geometry)
-    rel = (plane - ellipsoidal) / ellipsoidal * 100
+    sized = ellipsoidal >= 1.0  # relative differences of sub-m² slivers mean nothing
+    rel = (plane[sized] - ellipsoidal[sized]) / ellipsoidal[sized] * 100
+    total_e = float(ellipsoidal.sum())
     result = {
         "plane_m2": float(plane.sum()),
-        "ellipsoidal_m2": float(ellipsoidal.sum()),
-        "total_diff_pct": float((plane.sum() - ellipsoidal.sum()) / ellipsoidal.sum() * 100),
-        "max_abs_diff_pct": float(rel.abs().max()),
+        "ellipsoidal_m2": total_e,
+        "total_diff_pct": (float(plane.sum()) - total_e) / total_e * 100 if total_e > 0 else 0.0,
+        "max_abs_diff_pct": float(rel.abs().max()) if len(rel) else 0.0,
     }
     if abs(result["total_diff_pct"]) > config.area.geodesic_check_pct:
         logger.warning(

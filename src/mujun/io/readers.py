@@ -144,10 +144,24 @@ def _read_vector(path: Path, *, layer: str | None, encoding: str | None = None) 
                 closed = (raw.geometry.isna() & gdf.geometry.notna()).to_numpy()
         except Exception as err:
             raise InputFileError(f"{path} cannot be read as a vector layer: {err}") from err
+    _check_complete(path, layer, len(gdf))
     gdf.attrs["closed_rings"] = closed
     if gdf.crs is None and _is_topojson(path):
         gdf = _topojson_crs(gdf, path)
     return gdf
+
+
+def _check_complete(path: Path, layer: str | None, n_read: int) -> None:
+    """Refuse a file that declares more features than could be read (truncated, corrupt)."""
+    try:
+        declared = int(pyogrio.read_info(path, layer=layer).get("features", -1))
+    except Exception:
+        return
+    if declared >= 0 and declared != n_read:
+        raise InputFileError(
+            f"{path} declares {declared} features but {n_read} could be read: "
+            "the file is truncated or corrupt; export it again"
+        )
 
 
 def _is_topojson(path: Path) -> bool:
