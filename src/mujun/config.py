@@ -80,6 +80,9 @@ class InputConfig:
     parcels_encoding: str | None = None
     """Encoding of a Shapefile's DBF; None: its .cpg file, else UTF-8 if it decodes, else
     GB18030."""
+    mode: Literal["filings", "parcel_values"] = "filings"
+    """"filings": one row per enterprise and year, keyed by credit code. "parcel_values": rows
+    keyed by parcel id only (value-per-acre tables); rows on one parcel are summed."""
     on_invalid: Literal["raise", "reject"] = "raise"
     """A filing cell that is not a number: "raise" stops with a list of every such cell;
     "reject" sets those rows aside in the ledger (fate rejected) and goes on."""

@@ -143,6 +143,7 @@ def _read(config: Config, ledger: Ledger) -> _Read:
         columns=config.columns.get("filings"),
         units=config.units.get("filings"),
         on_invalid=config.input.on_invalid,
+        mode=config.input.mode,
     )
     ledger.register(parcels_path.name, parcels["record"], parcels["parcel_id"])
     ledger.register(filings_path.name, filing_table.data["record"], filing_table.data["uscc"])
@@ -243,7 +244,9 @@ def _through_join(config: Config) -> _Joined:
         read.f_src,
     )
     parcels, crs, crs_notes = _prepare_parcels(read, ledger, config)
-    filings = check_filings(raw_filings, ledger, source=read.f_src)
+    filings = check_filings(
+        raw_filings, ledger, source=read.f_src, check_codes=config.input.mode == "filings"
+    )
     if filings.empty:
         raise InputError(
             f"{read.f_src}: no usable filing row; see the reasons in the ledger "

@@ -217,6 +217,7 @@ FILING_COLUMNS: tuple[ColumnSpec, ...] = (
             "parcel_ids",
             "parcels",
             "parcel",
+            "pin",
         ],
         help="parcel ids the enterprise uses, separated by 、 , ; / or spaces; blank = lessee",
     ),

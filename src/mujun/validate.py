@@ -430,7 +430,9 @@ _MONEY = ("tax", "value_added", "revenue", "rd_spend")
 _COUNTS = ("employees", "energy_tce", "electricity_kwh")
 
 
-def check_filings(filings: pd.DataFrame, ledger: Ledger, *, source: str) -> pd.DataFrame:
+def check_filings(
+    filings: pd.DataFrame, ledger: Ledger, *, source: str, check_codes: bool = True
+) -> pd.DataFrame:
     """Reject unusable filing rows, resolve duplicates, flag odd figures and credit codes.
 
     Rejected: rows marked while reading (blank rows, totals rows, cells that are not numbers
@@ -469,7 +471,11 @@ def check_filings(filings: pd.DataFrame, ledger: Ledger, *, source: str) -> pd.D
     if dup.any():
         _duplicates(rows, dup, ledger, source)
     kept = rows.loc[~dup.to_numpy()]
-    status = _flag_codes(kept, ledger, source)
+    status = (
+        _flag_codes(kept, ledger, source)
+        if check_codes
+        else pd.Series("not checked", index=kept.index, dtype="string")
+    )
     flags = odd_figures(kept)
     odd = flags != ""
     ledger.note(source, kept.loc[odd, "record"], flags[odd], check="odd figures")

@@ -9,6 +9,7 @@ planner can find the record in the original file.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import logging
 import re
@@ -402,6 +403,7 @@ def read_filings(
     columns: Mapping[str, str] | None = None,
     units: Mapping[str, str] | None = None,
     on_invalid: str = "raise",
+    mode: str = "filings",
 ) -> Table:
     """Read enterprise filings (CSV or XLSX) into canonical columns and units.
 
@@ -423,8 +425,13 @@ def read_filings(
     raw = rows.iloc[header_row + 1 :].copy()
     raw.columns = headers
     raw.index = pd.RangeIndex(header_row + 2, header_row + 2 + len(raw))  # spreadsheet rows
-    mapping = map_columns(headers, FILING_COLUMNS, source=path.name, columns=columns, units=units)
+    specs = FILING_COLUMNS
+    if mode == "parcel_values":  # rows keyed by parcel, no enterprise: ids are made up
+        specs = tuple(dataclasses.replace(s, required=s.name == "parcel_ids") for s in specs)
+    mapping = map_columns(headers, specs, source=path.name, columns=columns, units=units)
     frame = _canonical_frame(raw, mapping, FILING_COLUMNS, source=path.name, on_invalid=on_invalid)
+    if mode == "parcel_values":
+        frame = _parcel_value_rows(frame, year=year)
     frame = _finish_filings(frame, year=year, path=path, raw=raw)
     notes = []
     if header_row:
@@ -459,6 +466,24 @@ def split_parcel_ids(cell: object) -> tuple[str, ...]:
     return tuple(dict.fromkeys(p for p in parts if p))
 
 
+def _parcel_value_rows(frame: pd.DataFrame, *, year: int | None) -> pd.DataFrame:
+    """Value-per-acre tables: each row is a record on one parcel (no enterprise).
+
+    The row number stands in for the credit code and the parcel id for the name; a table
+    without a year column is one evaluation, labelled ``year`` or 0.
+    """
+    frame = frame.copy()
+    frame["uscc"] = ("ROW" + frame["record"].astype(str)).astype("string")
+    if "name" not in frame:
+        frame["name"] = frame["parcel_ids"]
+    if "year" not in frame:
+        frame["year"] = float(year or 0)
+    frame.loc[frame["parcel_ids"].isna() & (frame["problem"] == ""), "problem"] = (
+        "no parcel id: a value-per-acre row must name its parcel"
+    )
+    return frame
+
+
 def _finish_filings(
     frame: pd.DataFrame, *, year: int | None, path: Path, raw: pd.DataFrame
 ) -> pd.DataFrame:
@@ -481,6 +506,7 @@ def _finish_filings(
         & frame["year"].notna()
         & ((year_value % 1 != 0) | (year_value < 1900) | (year_value > 2200))
         & (frame["problem"] == "")
+        & (year_value != 0)  # 0: a value-per-acre table without years
     )
     frame.loc[odd, "problem"] = "column year (年份) is not a year such as 2023"
     frame["year"] = year_value.where(~odd, -1).astype("int64")

@@ -43,7 +43,12 @@ _PALETTES = {
     7: ["#d73027", "#fc8d59", "#fee08b", "#ffffbf", "#d9ef8b", "#91cf60", "#1a9850"],
 }
 _VACANT = "#9e9e9e"
-_FIGURES = {"tax": "亩均税收", "value_added": "亩均增加值", "revenue": "亩均营业收入"}
+_FIGURES = {
+    "tax": "亩均税收",
+    "value_added": "亩均增加值",
+    "revenue": "亩均营业收入",
+    "assessed_value": "单位面积评估价值",
+}
 
 
 @dataclass(frozen=True)
@@ -80,6 +85,13 @@ def _palette(n: int) -> list[str]:
     if n < 3:
         return [_PALETTES[3][0], _PALETTES[3][-1]][-n:] if n == 2 else [_PALETTES[3][-1]]
     return _PALETTES[max(_PALETTES)][:n]
+
+
+def _year(year: int, sep: str = "") -> str:
+    """ " 2021 年" for the labels; nothing for a table without years (year 0)."""
+    if not year:
+        return ""
+    return f"{sep}{year} 年" if sep else f"（{year} 年）"
 
 
 def _fmt(value: float | None, digits: int = 2) -> str:
@@ -202,17 +214,18 @@ def render_map(
     display = _display_frame(parcels, unit)
     legends: list[str] = []
     n_vacant = int(parcels["vacant"].sum())
-    for figure, show in (("tax", True), ("value_added", False)):
+    first = next((f for f in ("tax", "assessed_value") if unit.column(f) in parcels), "tax")
+    for figure, show in ((first, True), ("value_added", False)):
         col = unit.column(figure)
         if col not in parcels:
             continue
         values = parcels[col].where(~parcels["vacant"])
         bins = _classify(values, cfg)
-        name = f"{_FIGURES[figure]}（{unit.label}，{year} 年）"
+        name = f"{_FIGURES[figure]}（{unit.label}{_year(year, '，')}）"
         _choropleth(display, bins, name=name, show=show).add_to(fmap)
         legends.append(_legend_html(name, bins, values, unit, n_vacant))
     if classes is not None and "class" in parcels:
-        name = f"综合评价分类（{year} 年）"
+        name = f"综合评价分类{_year(year)}"
         _class_layer(display, parcels["class"], classes, name=name).add_to(fmap)
         legends.append(_class_legend_html(name, parcels["class"], classes))
     _vacant_layer(display.loc[parcels["vacant"].to_numpy()]).add_to(fmap)
@@ -223,7 +236,7 @@ def render_map(
     root.header.add_child(branca.element.Element(_LEGEND_CSS))
     root.html.add_child(
         branca.element.Element(
-            f'<div class="mj-title">{html.escape(cfg.title)}（{year} 年）</div>'
+            f'<div class="mj-title">{html.escape(cfg.title)}{_year(year)}</div>'
             f'<div class="mj-legend">{"".join(legends)}</div>'
         )
     )
