@@ -39,6 +39,11 @@ def test_sample_outputs_exist(sample_run):
         "exports/ledger.csv",
         "exports/run.json",
         "exports/units.csv",
+        "exports/enterprises.xlsx",
+        "exports/county.csv",
+        "exports/parks.csv",
+        "exports/industries.csv",
+        "exports/changes.csv",
     ):
         assert (sample_run / rel).stat().st_size > 0, rel
 
@@ -213,3 +218,17 @@ def test_run_prints_a_summary_with_the_area_check(tmp_path, capsys):
     # the sample is scaled to Changxing's published 规上 averages (METHOD.md section 4)
     assert "county tax_per_mu (above_scale): 2016 9.40, 2021 33.40 万元/亩" in out
     assert "county value_added_per_mu (above_scale)" not in out
+
+
+@pytest.mark.slow
+def test_sample_classes_follow_the_shares(sample_run):
+    ent = pd.read_csv(_exports(sample_run, "enterprises.csv"))
+    above = ent[(ent["year"] == 2021) & (ent["group"] == "above_scale")]
+    counts = above["class"].value_counts()
+    n = len(above)
+    for label, share in zip("ABCD", (0.25, 0.45, 0.25, 0.05), strict=True):
+        assert abs(counts[label] - share * n) <= 1
+    assert above["class_stability"].between(0, 1).all()
+    assert 0 < above["borderline"].mean() < 0.5
+    parks = pd.read_csv(_exports(sample_run, "parks.csv"))
+    assert set(parks["park"]) >= {"东区工业园", "南湖产业园", "西山工业园", "北港智造园"}
