@@ -10,9 +10,8 @@ import pandas as pd
 import pytest
 
 import mujun
-from mujun.cli import main
-
 from conftest import CODES
+from mujun.cli import main
 
 
 @pytest.fixture
