@@ -205,7 +205,10 @@ def test_help_is_complete_with_examples():
 
 def test_presets_are_listed(capsys):
     assert main(["presets"]) == 0
-    assert "zhejiang" in capsys.readouterr().out.split()
+    out = capsys.readouterr().out
+    assert "zhejiang" in out.split()
+    assert "huangyan-2022" in out.split()
+    assert "value-per-acre" in out.split()
 
 
 @pytest.mark.slow

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from mujun import __version__
-from mujun.config import available_presets, load_config
+from mujun.config import available_presets, load_config, preset_description
 from mujun.errors import MujunError, OutputExistsError, ReconciliationError
 from mujun.io.writers import check_writable, write_csv
 from mujun.outputs import write_outputs
@@ -282,7 +282,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _dispatch(args: argparse.Namespace) -> int:
     try:
         if args.command == "presets":
-            print("\n".join(available_presets()))
+            for name in available_presets():
+                print(f"{name:16s} {preset_description(name)}")
             return 0
         if args.command == "validate":
             return _cmd_validate(args)

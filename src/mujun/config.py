@@ -48,6 +48,7 @@ __all__ = [
     "ScoringConfig",
     "StabilityConfig",
     "available_presets",
+    "preset_description",
     "load_config",
 ]
 
@@ -255,6 +256,15 @@ def available_presets() -> list[str]:
     return sorted(
         p.name.removesuffix(".toml") for p in folder.iterdir() if p.name.endswith(".toml")
     )
+
+
+def preset_description(name: str) -> str:
+    """The first comment line of a preset's TOML file (what ``mujun presets`` prints)."""
+    text = (resources.files("mujun") / "presets" / f"{name}.toml").read_text("utf-8")
+    for line in text.splitlines():
+        if line.startswith("#"):
+            return line.lstrip("# ").strip()
+    return ""
 
 
 def _read_preset(name: str) -> dict[str, Any]:
