@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -115,3 +116,16 @@ def test_map_has_a_class_layer_with_counts(out):
     page = (out / "maps" / "mujun.html").read_text(encoding="utf-8")
     assert "综合评价分类（2021 年）" in page
     assert "企业数，地块数" in page
+
+
+def test_parcel_change_between_years_and_park_changes(out):
+
+    doc = json.loads((out / "exports" / "parcels.geojson").read_text(encoding="utf-8"))
+    props = {f["properties"]["parcel_id"]: f["properties"] for f in doc["features"]}
+    assert props["P1"]["tax_per_mu_2016"] == pytest.approx(1.0)
+    assert props["P1"]["tax_per_mu_change"] == pytest.approx(1.0)
+    assert props["P4"]["tax_per_mu_change"] is None  # not used in 2016
+    assert props["P4"]["class"] in {"A", "B", "C", "D"}
+    park = pd.read_csv(out / "exports" / "park_changes.csv").set_index("park")
+    assert park.loc["东区", "tax_per_mu_from"] == pytest.approx(1.0)  # A alone in 2016
+    assert park.loc["东区", "tax_per_mu_to"] == pytest.approx(2.0)

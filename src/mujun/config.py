@@ -48,8 +48,8 @@ __all__ = [
     "ScoringConfig",
     "StabilityConfig",
     "available_presets",
-    "preset_description",
     "load_config",
+    "preset_description",
 ]
 
 AreaMethod = Literal["plane", "ellipsoidal"]

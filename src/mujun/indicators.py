@@ -227,8 +227,12 @@ def parcel_indicators(
         out[unit.column(figure)] = out["unit"].map(units[unit.column(figure)]).astype("float64")
     if unit.column("tax") not in units:
         return out
-    for other in sorted(links["year"].unique()):
+    years = sorted(links["year"].unique())
+    for other in years:
         links_y = links.loc[links["year"] == other].drop_duplicates("parcel_id")
         per = links_y.set_index("parcel_id")["unit"].map(units[unit.column("tax")])
         out[f"{unit.column('tax')}_{other}"] = per.reindex(out.index).astype("float64")
+    if len(years) > 1:
+        first, last = (f"{unit.column('tax')}_{y}" for y in (years[0], years[-1]))
+        out[f"{unit.column('tax')}_change"] = out[last] - out[first]
     return out

@@ -45,6 +45,8 @@ _PARCEL_PROPS = [
     "tax",
     "value_added",
     "revenue",
+    "class",
+    "classes",
 ]
 
 
@@ -108,6 +110,7 @@ def write_outputs(result: RunResult, *, started: datetime | None = None) -> dict
         "parks": base / "exports" / "parks.csv",
         "industries": base / "exports" / "industries.csv",
         "changes": base / "exports" / "changes.csv",
+        "park_changes": base / "exports" / "park_changes.csv",
         "ledger": base / "exports" / "ledger.csv",
         "run": base / "exports" / "run.json",
     }
@@ -146,7 +149,7 @@ def write_outputs(result: RunResult, *, started: datetime | None = None) -> dict
         lang=cfg.lang,
         overwrite=True,
     )
-    for name in ("county", "parks", "industries", "changes"):
+    for name in ("county", "parks", "industries", "changes", "park_changes"):
         write_csv(result.tables[name], targets[name], overwrite=True)
     write_csv(result.ledger, targets["ledger"], overwrite=True)
     record: dict[str, Any] = {

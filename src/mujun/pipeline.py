@@ -33,7 +33,13 @@ from mujun.indicators import (
 from mujun.io.readers import Table, read_filings, read_parcels, read_parks
 from mujun.join import Occupancy, occupancy
 from mujun.scoring import evaluate
-from mujun.tables import aggregate, changes, enterprise_parks, parcel_classes
+from mujun.tables import (
+    aggregate,
+    changes,
+    enterprise_parks,
+    parcel_classes,
+    park_changes,
+)
 from mujun.validate import Ledger, check_filings, check_parcels, reject_unusable
 
 __all__ = ["RunResult", "Validation", "find_sample", "run", "validate"]
@@ -334,6 +340,7 @@ def run(config: Config) -> RunResult:
         ),
         "changes": changes(enterprises),
     }
+    tables["park_changes"] = park_changes(tables["parks"])
     money = _reconcile(
         read.filing_table.data,
         filings,

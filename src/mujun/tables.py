@@ -14,7 +14,7 @@ import pandas as pd
 
 from mujun.join import Occupancy
 
-__all__ = ["aggregate", "changes", "enterprise_parks", "parcel_classes"]
+__all__ = ["aggregate", "changes", "enterprise_parks", "parcel_classes", "park_changes"]
 
 
 def enterprise_parks(occ: Occupancy, parcels: pd.DataFrame, index: pd.Index) -> pd.Series:
@@ -97,3 +97,17 @@ def parcel_classes(
         lambda s: "、".join(sorted(set(s), key=lambda v: order.get(v, 99)))
     )
     return pd.DataFrame({"class": worst.astype("string"), "classes": listed.astype("string")})
+
+
+def park_changes(parks: pd.DataFrame) -> pd.DataFrame:
+    """Per park, per-mu tax and value added in its first and last year, and the change."""
+    cols = [c for c in ("tax_per_mu", "value_added_per_mu", "land_mu", "enterprises") if c in parks]
+    data = parks.sort_values(["park", "year"])
+    first = data.groupby("park").first()
+    last = data.groupby("park").last()
+    out = pd.DataFrame({"year_from": first["year"], "year_to": last["year"]})
+    for col in cols:
+        out[f"{col}_from"] = first[col]
+        out[f"{col}_to"] = last[col]
+        out[f"{col}_change"] = last[col] - first[col]
+    return out.loc[out["year_from"] != out["year_to"]].reset_index()
