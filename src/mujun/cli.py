@@ -206,6 +206,18 @@ def _num(value: float | None) -> str:
     return "—" if value is None else f"{value:.2f}"
 
 
+def _underuse_line(u: dict[str, Any]) -> str:
+    if not u:
+        return ""
+    reasons = ", ".join(f"{k} {v}" for k, v in u["by_reason"].items() if v)
+    return (
+        f"underused: {u['underused_parcels']} parcels, {u['underused_mu']:,.1f} mu ({reasons}); "
+        f"{u['zones']} consolidation zones, {u['zone_mu']:,.1f} mu, potential gain "
+        f"{u['zone_gain_wan']:,.0f} 万元/year"
+        + (f"; {u['cold_spots']} cold-spot parcels" if "cold_spots" in u else "")
+    )
+
+
 def _report(result: RunResult, paths: dict[str, Path], seconds: float) -> str:
     s = result.summary
     p = s["parcels"]
@@ -229,6 +241,7 @@ def _report(result: RunResult, paths: dict[str, Path], seconds: float) -> str:
             + f" {result.unit.label}"
             for group in county
         ),
+        _underuse_line(s.get("underuse", {})),
         "ledger: "
         + "; ".join(
             f"{src}: " + ", ".join(f"{k} {v}" for k, v in d.items())

@@ -47,6 +47,7 @@ __all__ = [
     "PolicyConfig",
     "ScoringConfig",
     "StabilityConfig",
+    "UnderuseConfig",
     "available_presets",
     "load_config",
     "preset_description",
@@ -72,6 +73,11 @@ class InputConfig:
     """CRS to assume for parcel files that carry none (e.g. "EPSG:4549"). Never guessed."""
     parks_crs: str | None = None
     """CRS to assume for a park file that carries none."""
+    buildings: Path | None = None
+    """Optional building footprints (polygons with floors and/or height), for coverage and FAR."""
+    builtup: Path | None = None
+    """Optional built-up raster (GeoTIFF, any CRS; 1 = built), for coverage where no
+    footprints are given."""
     encoding: str | None = None
     """Encoding of CSV filings; None tries UTF-8 (with or without BOM), then GB18030."""
     sheet: str | None = None
@@ -124,6 +130,9 @@ class OutputConfig:
     """Evaluation year shown on the map and in parcels.geojson; None: the latest year."""
     coordinate_precision: int = 7
     """Decimals of longitude/latitude in GeoJSON (7 is about 1 cm)."""
+    surface_m: float = 0.0
+    """Write exports/tax_per_mu.tif, tax per mu rasterised at this many metres in the working
+    CRS (for GIS users); 0 = off."""
     lang: Literal["zh", "en"] = "zh"
     """Language of the result workbook's headers (and of the map, later)."""
 
@@ -218,6 +227,35 @@ class PolicyConfig:
 
 
 @dataclass(frozen=True)
+class UnderuseConfig:
+    """Underused land: each flag configurable and reported separately (METHOD.md section 2)."""
+
+    coverage_min: float = 0.30
+    """Building coverage (建筑系数) below this is flagged (national control indicator: ≥ 30 %)."""
+    far_min: Mapping[str, float] = field(default_factory=dict)
+    """Minimum FAR (容积率) by two-digit GB/T 4754-2017 industry code; missing codes: no flag."""
+    storey_double_m: float = 8.0
+    """A storey higher than this counts twice for FAR (national rule)."""
+    tax_floor_per_mu: float = 4.0
+    """Tax per mu (万元/亩) under this is flagged (Changxing's low-efficiency line)."""
+    benchmark_share: float = 0.0
+    """Tax per mu under this share of the county's tax per mu is flagged; 0 = off."""
+    flag_last_class: bool = True
+    """Flag parcels whose firms are in the last class (D)."""
+    streak_years: int = 3
+    """Flag parcels whose firms were in the last class this many evaluated years running."""
+    zone_gap_m: float = 30.0
+    """Underused parcels within this distance of each other form one consolidation zone."""
+    zones_within_parks: bool = True
+    """Zones never mix parcels of different parks (or parks and land outside them)."""
+    cold_spots: bool = True
+    """Compute local Moran's I of tax per mu (esda) and mark low-low clusters."""
+    cold_spot_p: float = 0.05
+    permutations: int = 999
+    seed: int = 20240101
+
+
+@dataclass(frozen=True)
 class Config:
     """The whole configuration of a run."""
 
@@ -230,6 +268,7 @@ class Config:
     classes: ClassConfig = field(default_factory=ClassConfig)
     stability: StabilityConfig = field(default_factory=StabilityConfig)
     policy: PolicyConfig = field(default_factory=PolicyConfig)
+    underuse: UnderuseConfig = field(default_factory=UnderuseConfig)
     columns: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     """Header for each canonical column, per table: columns["filings"]["tax"] = "税收"."""
     units: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
@@ -296,7 +335,7 @@ def _merge(base: dict[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
 
 def _resolve_paths(data: dict[str, Any], base: Path) -> None:
     """Make relative input paths in a config file relative to that file's folder."""
-    for key in ("parcels", "filings", "parks"):
+    for key in ("parcels", "filings", "parks", "buildings", "builtup"):
         value = data.get("input", {}).get(key)
         if isinstance(value, str) and not Path(value).is_absolute():
             data["input"][key] = str(base / value)

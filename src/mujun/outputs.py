@@ -47,6 +47,18 @@ _PARCEL_PROPS = [
     "revenue",
     "class",
     "classes",
+    "coverage",
+    "builtup_fraction",
+    "far",
+    "n_buildings",
+    "industry2",
+    "underused",
+    "underuse_reasons",
+    "zone_id",
+    "moran_i",
+    "moran_p",
+    "moran_quadrant",
+    "cold_spot",
 ]
 
 
@@ -96,6 +108,14 @@ def _parcel_export(result: RunResult) -> pd.DataFrame:
     return out
 
 
+def _rounded(frame: pd.DataFrame) -> pd.DataFrame:
+    out = frame.copy()
+    for col in out.columns:
+        if col != "geometry" and pd.api.types.is_float_dtype(out[col]):
+            out[col] = out[col].round(4)
+    return out
+
+
 def write_outputs(result: RunResult, *, started: datetime | None = None) -> dict[str, Path]:
     """Write the map and exports of ``result`` under ``result.config.output.out_dir``."""
     cfg = result.config.output
@@ -111,6 +131,7 @@ def write_outputs(result: RunResult, *, started: datetime | None = None) -> dict
         "industries": base / "exports" / "industries.csv",
         "changes": base / "exports" / "changes.csv",
         "park_changes": base / "exports" / "park_changes.csv",
+        "zones": base / "exports" / "zones.geojson",
         "ledger": base / "exports" / "ledger.csv",
         "run": base / "exports" / "run.json",
     }
@@ -131,6 +152,7 @@ def write_outputs(result: RunResult, *, started: datetime | None = None) -> dict
         year=result.year,
         parks=result.parks,
         classes=legend,
+        zones=result.tables.get("zones"),
     )
     targets["map"].write_text(map_html(fmap, offline=result.config.map.offline), encoding="utf-8")
     write_geojson(
@@ -151,6 +173,23 @@ def write_outputs(result: RunResult, *, started: datetime | None = None) -> dict
     )
     for name in ("county", "parks", "industries", "changes", "park_changes"):
         write_csv(result.tables[name], targets[name], overwrite=True)
+    zones = result.tables.get("zones")
+    if zones is not None and len(zones):
+        write_geojson(
+            _rounded(zones), targets["zones"], overwrite=True, precision=cfg.coordinate_precision
+        )
+    else:
+        targets.pop("zones")
+    if cfg.surface_m > 0 and result.unit.column("tax") in result.parcels:
+        from mujun.raster import efficiency_surface  # noqa: PLC0415 - rasterio when used
+
+        targets["surface"] = efficiency_surface(
+            result.parcels,
+            result.parcels[result.unit.column("tax")],
+            base / "exports" / f"{result.unit.column('tax')}.tif",
+            resolution=cfg.surface_m,
+            overwrite=cfg.overwrite,
+        )
     write_csv(result.ledger, targets["ledger"], overwrite=True)
     record: dict[str, Any] = {
         "mujun_run": 1,

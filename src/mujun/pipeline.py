@@ -16,6 +16,7 @@ from typing import Any
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import shapely
 from pyproj import CRS
 
 from mujun import geodesy
@@ -30,7 +31,7 @@ from mujun.indicators import (
     parcel_indicators,
     unit_table,
 )
-from mujun.io.readers import Table, read_filings, read_parcels, read_parks
+from mujun.io.readers import Table, read_buildings, read_filings, read_parcels, read_parks
 from mujun.join import Occupancy, occupancy
 from mujun.scoring import evaluate
 from mujun.tables import (
@@ -40,13 +41,16 @@ from mujun.tables import (
     parcel_classes,
     park_changes,
 )
+from mujun.underuse import footprint_metrics, underuse_flags
 from mujun.validate import Ledger, check_filings, check_parcels, reject_unusable
+from mujun.zones import cold_spots, consolidation_zones, park_summary
 
 __all__ = ["RunResult", "Validation", "find_sample", "run", "validate"]
 
 logger = logging.getLogger(__name__)
 
 SAMPLE_FILES = {"parcels": "parcels.gpkg", "filings": "filings.csv", "parks": "parks.gpkg"}
+SAMPLE_OPTIONAL = {"buildings": "buildings.gpkg", "builtup": "builtup.tif"}
 
 
 @dataclass(frozen=True)
@@ -99,10 +103,19 @@ def _inputs(config: Config) -> dict[str, Path | None]:
     cfg = config.input
     if cfg.parcels is None and cfg.filings is None:
         folder = find_sample()
-        return {k: folder / v for k, v in SAMPLE_FILES.items()}
+        found: dict[str, Path | None] = {k: folder / v for k, v in SAMPLE_FILES.items()}
+        for key, name in SAMPLE_OPTIONAL.items():
+            found[key] = folder / name if (folder / name).exists() else None
+        return found
     if cfg.parcels is None or cfg.filings is None:
         raise InputFileError("give both --parcels and --filings (or neither, for the sample)")
-    return {"parcels": cfg.parcels, "filings": cfg.filings, "parks": cfg.parks}
+    return {
+        "parcels": cfg.parcels,
+        "filings": cfg.filings,
+        "parks": cfg.parks,
+        "buildings": cfg.buildings,
+        "builtup": cfg.builtup,
+    }
 
 
 def _stage(name: str, started: float, message: str, *args: object) -> float:
@@ -341,6 +354,11 @@ def run(config: Config) -> RunResult:
         "changes": changes(enterprises),
     }
     tables["park_changes"] = park_changes(tables["parks"])
+    parcels, zones, park_land = _underuse(j, parcels, enterprises, config)
+    tables["zones"] = zones
+    tables["parks"] = tables["parks"].merge(
+        park_land.assign(year=year), on=["year", "park"], how="outer"
+    )
     money = _reconcile(
         read.filing_table.data,
         filings,
@@ -374,6 +392,7 @@ def run(config: Config) -> RunResult:
         "enterprises": _enterprise_summary(enterprises),
         "ledger": ledger.counts(),
         "money": money,
+        "underuse": _underuse_summary(parcels, tables["zones"]),
         "county": _county(occ, filings, parcels.set_index("parcel_id")["area_m2"], unit),
     }
     return RunResult(
@@ -390,6 +409,124 @@ def run(config: Config) -> RunResult:
         inputs=_input_record(read),
         tables=tables,
     )
+
+
+def _buildings(j: _Joined, parcels: gpd.GeoDataFrame, config: Config) -> pd.DataFrame | None:
+    """Coverage and FAR from footprints, else coverage from a built-up raster, else None."""
+    paths = j.read.paths
+    if paths.get("buildings") is not None:
+        path = paths["buildings"]
+        assert path is not None
+        raw = read_buildings(
+            path, columns=config.columns.get("buildings"), units=config.units.get("buildings")
+        )
+        src = path.name
+        j.ledger.register(src, raw["record"], raw["record"].astype(str))
+        raw = raw.assign(
+            parcel_id=raw["record"].astype(str).astype("string"),
+            parcel_id_raw=raw["record"].astype(str).astype("string"),
+        )
+        usable = reject_unusable(raw, j.ledger, source=src)
+        geodesy.require_crs(usable, source=src, flag="--buildings-crs")
+        usable = geodesy.to_working_crs(usable, j.crs, source=src)
+        usable = usable.set_geometry(shapely.make_valid(usable.geometry.array))
+        metrics = footprint_metrics(parcels, usable, double_above_m=config.underuse.storey_double_m)
+        inside = parcels.sindex.query(usable.geometry.array, predicate="intersects")[0]
+        counted = np.zeros(len(usable), dtype=bool)
+        counted[inside] = True
+        j.ledger.set_fate(
+            src, usable.loc[counted, "record"], "used", "counted in its parcel's coverage and FAR"
+        )
+        j.ledger.set_fate(
+            src,
+            usable.loc[~counted, "record"],
+            "orphan",
+            "outside every parcel",
+            check="building outside every parcel",
+        )
+        j.ledger.check({src: len(raw)})
+        return metrics[["coverage", "far", "n_buildings"]]
+    if paths.get("builtup") is not None:
+        path = paths["builtup"]
+        assert path is not None
+        from mujun.raster import builtup_fraction  # noqa: PLC0415 - rasterio only when used
+
+        coverage = builtup_fraction(parcels, path)
+        return pd.DataFrame({"coverage": coverage, "far": np.nan}, index=parcels.index)
+    return None
+
+
+def _underuse(
+    j: _Joined, parcels: gpd.GeoDataFrame, enterprises: pd.DataFrame, config: Config
+) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame, pd.DataFrame]:
+    """Coverage, FAR, underuse flags, consolidation zones, cold spots, park land summary."""
+    metrics = _buildings(j, parcels, config)
+    if metrics is not None:
+        parcels = parcels.join(metrics)
+    raster_path = j.read.paths.get("builtup")
+    if raster_path is not None and metrics is not None and "n_buildings" in metrics:
+        from mujun.raster import builtup_fraction  # noqa: PLC0415 - rasterio only when used
+
+        # both given: footprints measure coverage, the raster is kept beside it as a check
+        parcels["builtup_fraction"] = builtup_fraction(parcels, raster_path)
+    this_year = j.occ.links.loc[j.occ.links["year"] == j.year]
+    firms = this_year.assign(
+        industry=this_year["filing"]
+        .map(enterprises.get("industry", pd.Series(dtype="string")))
+        .astype("string")
+        .str.replace(r"^[A-Za-z]", "", regex=True)
+        .str[:2],
+        tax=this_year["filing"].map(enterprises["tax"]) if "tax" in enterprises else 0.0,
+        streak=this_year["filing"].map(enterprises["d_streak"]),
+    )
+    main = firms.sort_values("tax", ascending=False).drop_duplicates("parcel_id")
+    parcels["industry2"] = parcels["parcel_id"].map(main.set_index("parcel_id")["industry"])
+    streaks = firms.groupby("parcel_id")["streak"].max()
+    occupied_mu = float(parcels.loc[~parcels["vacant"], "area_mu"].sum())
+    county_tax = (
+        float(parcels["tax"].sum()) / occupied_mu
+        if "tax" in parcels and occupied_mu > 0
+        else np.nan
+    )
+    flags = underuse_flags(
+        parcels,
+        cfg=config.underuse,
+        county_tax_per_mu=county_tax,
+        last_class=config.classes.labels[-1],
+        streaks=parcels["parcel_id"].map(streaks),
+    )
+    parcels = parcels.join(flags)
+    if "tax_per_mu" not in parcels:  # e.g. value per acre: no tax to measure a gain by
+        empty = gpd.GeoDataFrame(
+            {"zone_id": [], "park": [], "area_mu": [], "gain_wan": []}, geometry=[], crs=parcels.crs
+        )
+        return parcels, empty, park_summary(parcels, empty)
+    zones, zone_of = consolidation_zones(parcels, cfg=config.underuse)
+    parcels["zone_id"] = zone_of
+    if config.underuse.cold_spots and "tax_per_mu" in parcels:
+        parcels = parcels.join(cold_spots(parcels, cfg=config.underuse))
+    return parcels, zones, park_summary(parcels, zones)
+
+
+def _underuse_summary(parcels: gpd.GeoDataFrame, zones: pd.DataFrame) -> dict[str, Any]:
+    if "underused" not in parcels:
+        return {}
+    flags = [c for c in parcels.columns if c.startswith("flag_")]
+    out: dict[str, Any] = {
+        "underused_parcels": int(parcels["underused"].sum()),
+        "underused_mu": float(parcels.loc[parcels["underused"], "area_mu"].sum()),
+        "by_reason": {c.removeprefix("flag_"): int(parcels[c].sum()) for c in flags},
+        "zones": len(zones),
+        "zone_mu": float(zones["area_mu"].sum()) if len(zones) else 0.0,
+        "zone_gain_wan": float(zones["gain_wan"].clip(lower=0).sum()) if len(zones) else 0.0,
+    }
+    if "cold_spot" in parcels:
+        out["cold_spots"] = int(parcels["cold_spot"].sum())
+    if "coverage" in parcels:
+        occupied = parcels.loc[~parcels["vacant"]]
+        out["median_coverage"] = float(occupied["coverage"].median())
+        out["median_far"] = float(occupied["far"].median())
+    return out
 
 
 def _input_record(read: _Read) -> dict[str, dict[str, Any]]:

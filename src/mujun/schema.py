@@ -106,11 +106,22 @@ _UNITS: dict[str, dict[str, float]] = {
         "千克": 1e-3,
         "公斤": 1e-3,
     },
-    "count": {"人": 1.0, "persons": 1.0, "person": 1.0, "个": 1.0},
+    "count": {"人": 1.0, "persons": 1.0, "person": 1.0, "个": 1.0, "层": 1.0},
+    "length": {
+        "m": 1.0,
+        "米": 1.0,
+        "metre": 1.0,
+        "meter": 1.0,
+        "cm": 0.01,
+        "厘米": 0.01,
+        "ft": 0.3048,
+        "feet": 0.3048,
+    },
 }
 
 _CANONICAL_UNIT = {
     "money": "元",
+    "length": "m",
     "area": "m2",
     "energy": "tce",
     "electricity": "kWh",
@@ -333,6 +344,16 @@ PARCEL_COLUMNS: tuple[ColumnSpec, ...] = (
     ),
 )
 
+BUILDING_COLUMNS: tuple[ColumnSpec, ...] = (
+    _spec(
+        "floors",
+        "count",
+        ["楼层", "层数", "地上层数", "floors", "storeys", "stories"],
+        help="number of storeys above ground",
+    ),
+    _spec("height", "length", ["高度", "建筑高度", "height"], help="building height"),
+)
+
 PARK_COLUMNS: tuple[ColumnSpec, ...] = (
     _spec(
         "park",
@@ -451,6 +472,7 @@ def _with_unit(header: str, spec: ColumnSpec, declared: str | None, source: str)
             return MappedColumn(header, spec.name, "persons", 1.0)
         examples = {
             "money": "万元",
+            "length": "米",
             "area": "亩",
             "energy": "吨标煤",
             "electricity": "万千瓦时",

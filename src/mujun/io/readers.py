@@ -29,6 +29,7 @@ from pyproj import CRS
 
 from mujun.errors import CRSError, InputError, InputFileError
 from mujun.schema import (
+    BUILDING_COLUMNS,
     FILING_COLUMNS,
     MU_M2,
     PARCEL_COLUMNS,
@@ -45,6 +46,7 @@ from mujun.schema import (
 __all__ = [
     "Table",
     "normalize_id",
+    "read_buildings",
     "read_filings",
     "read_parcels",
     "read_parks",
@@ -276,6 +278,25 @@ def read_parcels(
     frame["read_fix"] = np.where(closed, "ring not closed: closed on reading", "")
     out = gpd.GeoDataFrame(frame, geometry=gdf.geometry.array, crs=gdf.crs)
     return out, Table(pd.DataFrame(), path, tuple(mapping))
+
+
+def read_buildings(
+    path: str | Path,
+    *,
+    crs: str | None = None,
+    columns: Mapping[str, str] | None = None,
+    units: Mapping[str, str] | None = None,
+) -> gpd.GeoDataFrame:
+    """Read building footprints: ``record``, optional ``floors`` and ``height`` (m), polygons."""
+    path = Path(path)
+    gdf = _assign_crs(_read_vector(path, layer=None), crs, path)
+    gdf.index = pd.RangeIndex(1, len(gdf) + 1)
+    headers = [str(c) for c in gdf.columns if c != gdf.geometry.name]
+    mapping = map_columns(headers, BUILDING_COLUMNS, source=path.name, columns=columns, units=units)
+    frame = _canonical_frame(
+        pd.DataFrame(gdf[headers]).astype(object), mapping, BUILDING_COLUMNS, source=path.name
+    )
+    return gpd.GeoDataFrame(frame, geometry=gdf.geometry.array, crs=gdf.crs)
 
 
 def read_parks(

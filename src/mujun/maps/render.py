@@ -119,6 +119,18 @@ def _tooltips(parcels: pd.DataFrame, unit: DisplayUnit) -> list[str]:
             lines.append(f"{_FIGURES[figure]}：{_fmt(r[col])} {esc(unit.label)}")
         if isinstance(r.get("classes"), str):
             lines.append(f"综合评价分类：{esc(r['classes'])}")
+        if r.get("coverage") is not None and not pd.isna(r.get("coverage")):
+            far = r.get("far")
+            lines.append(
+                f"建筑系数：{_fmt(100 * r['coverage'], 1)} %"
+                + ("" if far is None or pd.isna(far) else f"，容积率：{_fmt(far)}")
+            )
+        reasons = r.get("underuse_reasons")
+        if isinstance(reasons, str) and reasons:
+            text = "、".join(_REASON_ZH.get(c, c) for c in reasons.split("; "))
+            lines.append(f"低效原因：{esc(text)}")
+        if isinstance(r.get("zone_id"), str):
+            lines.append(f"整合片区：{esc(r['zone_id'])}")
         rows.append("<br>".join(lines))
     return rows
 
@@ -199,6 +211,7 @@ def render_map(
     year: int,
     parks: gpd.GeoDataFrame | None = None,
     classes: ClassLegend | None = None,
+    zones: gpd.GeoDataFrame | None = None,
 ) -> folium.Map:
     """Build the planner's map for ``year``.
 
@@ -229,6 +242,16 @@ def render_map(
         _class_layer(display, parcels["class"], classes, name=name).add_to(fmap)
         legends.append(_class_legend_html(name, parcels["class"], classes))
     _vacant_layer(display.loc[parcels["vacant"].to_numpy()]).add_to(fmap)
+    if "underused" in parcels:
+        for layer in _underuse_layers(display, parcels):
+            layer.add_to(fmap)
+    if zones is not None and len(zones):
+        _zone_layer(zones).add_to(fmap)
+    if "cold_spot" in parcels and parcels["cold_spot"].any():
+        cold = display.loc[parcels["cold_spot"].fillna(False).astype(bool).to_numpy()]
+        _outline_layer(cold, name=f"低产出集聚（冷点，{len(cold)} 宗）", colour="#2c7bb6").add_to(
+            fmap
+        )
     if parks is not None and len(parks):
         _park_layer(parks).add_to(fmap)
     folium.LayerControl(collapsed=False).add_to(fmap)
@@ -297,6 +320,87 @@ def _class_legend_html(title: str, cls: pd.Series, legend: ClassLegend) -> str:
         f'<div class="mj-legend-block"><b>{html.escape(title)}</b>'
         f'<div class="mj-unit">企业数，地块数</div>{"".join(rows)}</div>'
     )
+
+
+_REASON_ZH = {
+    "vacant": "空置",
+    "unused_buildings": "闲置建筑",
+    "low_coverage": "建筑系数<标准",
+    "low_far": "容积率<行业标准",
+    "low_tax": "亩均税收<底线",
+    "below_benchmark": "亩均税收<基准",
+    "class_d": "末档企业",
+    "d_streak": "连续末档",
+}
+
+
+def _outline_layer(display: gpd.GeoDataFrame, *, name: str, colour: str) -> folium.FeatureGroup:
+    group = folium.FeatureGroup(name=name, show=False)
+    if len(display):
+        folium.GeoJson(
+            display,
+            style_function=lambda _f, c=colour: {
+                "fillColor": c,
+                "color": c,
+                "weight": 2,
+                "fillOpacity": 0.35,
+            },
+            tooltip=folium.GeoJsonTooltip(fields=["tip"], labels=False, sticky=True),
+        ).add_to(group)
+    return group
+
+
+def _underuse_layers(
+    display: gpd.GeoDataFrame, parcels: gpd.GeoDataFrame
+) -> list[folium.FeatureGroup]:
+    """One layer of all underused parcels, and one per reason (a parcel may be in several)."""
+    under = parcels["underused"].fillna(False).astype(bool).to_numpy()
+    layers = [
+        _outline_layer(
+            display.loc[under], name=f"低效用地（全部，{int(under.sum())} 宗）", colour="#b2182b"
+        )
+    ]
+    for code, label in _REASON_ZH.items():
+        col = f"flag_{code}"
+        if col in parcels and parcels[col].any():
+            mask = parcels[col].fillna(False).astype(bool).to_numpy()
+            layers.append(
+                _outline_layer(
+                    display.loc[mask],
+                    name=f"低效：{label}（{int(mask.sum())} 宗）",
+                    colour="#d6604d",
+                )
+            )
+    return layers
+
+
+def _zone_layer(zones: gpd.GeoDataFrame) -> folium.FeatureGroup:
+    group = folium.FeatureGroup(name=f"整合提升片区（{len(zones)} 个）", show=False)
+    esc = html.escape
+    tips = [
+        f"<b>片区 {esc(str(z.zone_id))}（第 {int(z.rank)} 位）</b><br>园区：{esc(str(z.park))}"
+        f"<br>地块：{int(z.n_parcels)} 宗，{_fmt(z.area_mu)} 亩<br>企业：{int(z.n_enterprises)} 家"
+        f"<br>现状税收：{_fmt(z.tax_wan)} 万元<br>达到园区中位亩均税收可增："
+        f"{_fmt(z.gain_wan)} 万元<br>宗地：{esc(str(z.parcel_ids))}"
+        for z in zones.itertuples(index=False)
+    ]
+    frame = gpd.GeoDataFrame(
+        {"tip": tips},
+        geometry=shapely.transform(zones.geometry.to_crs(4326).array, lambda xy: np.round(xy, 6)),
+        crs=4326,
+    )
+    folium.GeoJson(
+        frame,
+        style_function=lambda _f: {
+            "fill": True,
+            "fillOpacity": 0.1,
+            "color": "#6a3d9a",
+            "weight": 3,
+            "dashArray": "6 4",
+        },
+        tooltip=folium.GeoJsonTooltip(fields=["tip"], labels=False, sticky=True),
+    ).add_to(group)
+    return group
 
 
 def _vacant_layer(display: gpd.GeoDataFrame) -> folium.FeatureGroup:

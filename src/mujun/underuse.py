@@ -1,0 +1,160 @@
+"""Underused land: building coverage and FAR, and underuse flags with their reasons.
+
+Coverage (建筑系数) = footprint area inside the parcel / parcel area. FAR (容积率) = Σ footprint
+area inside the parcel × counted storeys / parcel area, where a storey higher than 8 m counts
+twice (national 工业项目建设用地控制指标, METHOD.md 2.2). Footprints are intersected with parcels in
+the working (projected) CRS, so a building across a parcel line counts on each side for its own
+part. With a built-up raster instead of footprints, coverage is the parcel's built-up fraction
+(:func:`mujun.raster.builtup_fraction`) and FAR is unknown.
+
+Flags (each configurable, all of a parcel's reasons kept):
+
+``vacant``            no enterprise files on it and no building stands on it;
+``unused_buildings``  no enterprise files on it but buildings stand on it (idle built land);
+``low_coverage``      coverage under ``coverage_min`` (30 %);
+``low_far``           FAR under the minimum of its main firm's industry;
+``low_tax``           tax per mu under ``tax_floor_per_mu`` (Changxing: 4 万元/亩);
+``below_benchmark``   tax per mu under ``benchmark_share`` of the county's;
+``class_d``           its firms are in the last class;
+``d_streak``          a firm on it has been in the last class ``streak_years`` running.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+from mujun.config import UnderuseConfig
+
+__all__ = ["REASONS", "footprint_metrics", "storeys", "underuse_flags"]
+
+logger = logging.getLogger(__name__)
+
+REASONS: dict[str, tuple[str, str]] = {
+    "vacant": ("空置（无企业、无建筑）", "vacant (no firm, no building)"),
+    "unused_buildings": ("闲置（无企业、有建筑）", "idle buildings (no firm)"),
+    "low_coverage": ("建筑系数偏低", "low building coverage"),
+    "low_far": ("容积率低于行业标准", "FAR below the industry minimum"),
+    "low_tax": ("亩均税收低于底线", "tax per mu under the floor"),
+    "below_benchmark": ("亩均税收低于基准", "tax per mu under the benchmark share"),
+    "class_d": ("评价为末档", "in the last class"),
+    "d_streak": ("连续末档", "in the last class years running"),
+}
+
+
+def storeys(floors: pd.Series, height: pd.Series, *, double_above_m: float = 8.0) -> pd.Series:
+    """Storeys counted for FAR: a storey higher than ``double_above_m`` counts twice.
+
+    With floors and height, storeys are taken as equally high (height / floors). With height
+    only, every started ``double_above_m`` of height counts as one storey (a 12 m single-storey
+    shed counts 2; a lower bound for multi-storey buildings). With neither, 1.
+
+    Examples
+    --------
+    >>> storeys(pd.Series([1, 1, 3, None]), pd.Series([6.0, 12.0, 13.5, 12.0])).tolist()
+    [1.0, 2.0, 3.0, 2.0]
+    """
+    f = pd.to_numeric(floors, errors="coerce").astype("float64")
+    h = pd.to_numeric(height, errors="coerce").astype("float64")
+    per = h / f
+    both = np.where(per > double_above_m, 2 * f, f)
+    height_only = np.ceil(h / double_above_m)
+    out = np.where(
+        f.notna() & (f > 0),
+        np.where(h.notna(), both, f),
+        np.where(h.notna() & (h > 0), height_only, 1.0),
+    )
+    return pd.Series(out, index=floors.index, dtype="float64")
+
+
+def footprint_metrics(
+    parcels: gpd.GeoDataFrame, buildings: gpd.GeoDataFrame, *, double_above_m: float = 8.0
+) -> pd.DataFrame:
+    """Coverage and FAR per parcel from building footprints (both in the same projected CRS).
+
+    ``buildings`` needs ``floors`` and/or ``height`` columns (either may be missing). Returns
+    ``built_m2``, ``floor_area_m2``, ``coverage``, ``far``, ``n_buildings`` aligned to
+    ``parcels.index``; parcels without buildings get 0.
+    """
+    counted = storeys(
+        buildings.get("floors", pd.Series(np.nan, index=buildings.index)),
+        buildings.get("height", pd.Series(np.nan, index=buildings.index)),
+        double_above_m=double_above_m,
+    )
+    p_geoms, b_geoms = parcels.geometry.array, buildings.geometry.array
+    b_idx, p_idx = parcels.sindex.query(b_geoms, predicate="intersects")
+    part = shapely.area(shapely.intersection(b_geoms[b_idx], p_geoms[p_idx]))
+    keep = part > 0
+    frame = pd.DataFrame(
+        {
+            "parcel": p_idx[keep],
+            "built": part[keep],
+            "floor": part[keep] * counted.to_numpy()[b_idx[keep]],
+            "building": b_idx[keep],
+        }
+    )
+    sums = frame.groupby("parcel").agg(
+        built_m2=("built", "sum"),
+        floor_area_m2=("floor", "sum"),
+        n_buildings=("building", "nunique"),
+    )
+    sums = sums.reindex(range(len(parcels)), fill_value=0)
+    sums.index = parcels.index
+    area = shapely.area(p_geoms)
+    sums["coverage"] = sums["built_m2"] / area
+    sums["far"] = sums["floor_area_m2"] / area
+    return sums
+
+
+def underuse_flags(
+    parcels: pd.DataFrame,
+    *,
+    cfg: UnderuseConfig,
+    county_tax_per_mu: float,
+    last_class: str,
+    streaks: pd.Series | None = None,
+) -> pd.DataFrame:
+    """Underuse reasons per parcel: ``underused`` (bool) and ``underuse_reasons`` (codes).
+
+    ``parcels`` needs ``vacant`` and, where known, ``coverage``, ``far``, ``industry2``,
+    ``tax_per_mu``, ``class``; ``streaks`` is the longest last-class streak of the firms on
+    each parcel. Each reason is also a boolean column ``flag_<reason>``.
+    """
+    idx = parcels.index
+    vacant = parcels["vacant"].astype(bool)
+    coverage = parcels.get("coverage", pd.Series(np.nan, index=idx)).astype("float64")
+    built = coverage.fillna(0) > 0
+    far = parcels.get("far", pd.Series(np.nan, index=idx)).astype("float64")
+    tax = parcels.get("tax_per_mu", pd.Series(np.nan, index=idx)).astype("float64")
+    industry = parcels.get("industry2", pd.Series(pd.NA, index=idx)).astype("string")
+    far_min = industry.map({str(k): float(v) for k, v in cfg.far_min.items()}).astype("float64")
+    flags = pd.DataFrame(index=idx)
+    flags["vacant"] = vacant & ~built
+    flags["unused_buildings"] = vacant & built
+    flags["low_coverage"] = ~vacant & (coverage < cfg.coverage_min)
+    flags["low_far"] = ~vacant & (far < far_min)
+    flags["low_tax"] = ~vacant & (tax < cfg.tax_floor_per_mu) if cfg.tax_floor_per_mu > 0 else False
+    share = cfg.benchmark_share * county_tax_per_mu
+    flags["below_benchmark"] = ~vacant & (tax < share) if cfg.benchmark_share > 0 else False
+    cls = parcels.get("class", pd.Series(pd.NA, index=idx)).astype("string")
+    flags["class_d"] = (cls == last_class).fillna(False) if cfg.flag_last_class else False
+    streak = streaks.reindex(idx).fillna(0) if streaks is not None else pd.Series(0, index=idx)
+    flags["d_streak"] = streak >= cfg.streak_years
+    flags = flags.astype(bool)
+    out = pd.DataFrame(index=idx)
+    out["underused"] = flags.any(axis=1)
+    codes = np.array(list(flags.columns))
+    out["underuse_reasons"] = ["; ".join(codes[row]) for row in flags.to_numpy()]
+    for col in flags:
+        out[f"flag_{col}"] = flags[col]
+    logger.info(
+        "underused parcels: %d of %d (%s)",
+        int(out["underused"].sum()),
+        len(out),
+        flags.sum().to_dict(),
+    )
+    return out
