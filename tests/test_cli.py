@@ -11,6 +11,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pytest
+import rasterio
 
 from mujun.cli import main
 from mujun.schema import MU_M2
@@ -235,3 +236,59 @@ def test_sample_classes_follow_the_shares(sample_run):
     assert 0 < above["borderline"].mean() < 0.5
     parks = pd.read_csv(_exports(sample_run, "parks.csv"))
     assert set(parks["park"]) >= {"东区工业园", "南湖产业园", "西山工业园", "北港智造园"}
+
+
+@pytest.mark.slow
+def test_sample_underuse_and_zones(sample_run):
+    doc = json.loads(_exports(sample_run, "parcels.geojson").read_text(encoding="utf-8"))
+    props = pd.DataFrame([f["properties"] for f in doc["features"]])
+    for col in (
+        "underused",
+        "underuse_reasons",
+        "coverage",
+        "far",
+        "zone_id",
+        "cold_spot",
+        "builtup_fraction",
+    ):
+        assert col in props.columns
+    occupied = props[~props["vacant"]]
+    # footprints and the independent 10 m raster agree on coverage (the raster has noise)
+    assert np.corrcoef(occupied["coverage"], occupied["builtup_fraction"])[0, 1] > 0.8
+    assert (props.loc[props["underused"], "underuse_reasons"] != "").all()
+    assert (props.loc[~props["underused"], "underuse_reasons"].fillna("") == "").all()
+    zones = json.loads(_exports(sample_run, "zones.geojson").read_text(encoding="utf-8"))
+    check_rfc7946(zones)
+    z = pd.DataFrame([f["properties"] for f in zones["features"]])
+    assert z["rank"].tolist() == list(range(1, len(z) + 1))
+    assert z["gain_wan"].is_monotonic_decreasing
+    # every underused parcel is in exactly one zone
+    in_zones = z["parcel_ids"].str.split("、").explode()
+    assert in_zones.is_unique
+    assert set(in_zones) == set(props.loc[props["underused"], "parcel_id"])
+    ledger = pd.read_csv(_exports(sample_run, "ledger.csv"))
+    assert (ledger["source"] == "buildings.gpkg").sum() == 5450
+
+
+def test_surface_geotiff_written(tiny_files, tmp_path):
+    code = main(
+        [
+            "run",
+            "--parcels",
+            str(tiny_files["parcels"]),
+            "--filings",
+            str(tiny_files["filings"]),
+            "--out",
+            str(tmp_path),
+            "--surface-m",
+            "10",
+            "-q",
+        ]
+    )
+    assert code == 0
+    with rasterio.open(tmp_path / "exports" / "tax_per_mu.tif") as src:
+        assert src.crs.to_epsg() == 4549
+        assert src.res == (10.0, 10.0)
+        values = src.read(1)
+        assert src.nodata == -9999.0
+    assert set(np.unique(values[values != -9999.0]).round(6)) == {2.0, 3.0}

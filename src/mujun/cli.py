@@ -33,12 +33,16 @@ examples:
   mujun run --parcels cadastre.gpkg --filings filings.xlsx --parks parks.gpkg --out audit2023
   mujun run --parcels parcels.shp --parcels-crs EPSG:4549 --filings tax.csv --encoding gbk
   mujun run --config county.toml              # everything from a TOML file (see README)
+  mujun run --buildings footprints.gpkg --builtup builtup.tif --surface-m 10 --overwrite
 
 outputs (under --out):
   maps/<name>.html          the planner's map (tax and value added per mu, vacant land, parks)
   exports/parcels.geojson   RFC 7946 parcels with surveyed area and per-mu figures
   exports/enterprises.csv   one row per enterprise and year
   exports/units.csv         land units (parcels and firms evaluated together)
+  exports/enterprises.xlsx  the evaluation result table, one sheet per list
+  exports/zones.geojson     consolidation zones of underused parcels, ranked by potential gain
+  exports/parks.csv         per park and year: land, firms, per-mu figures, classes, underuse
   exports/ledger.csv        the fate of every input record, with the reason
   exports/run.json          config, versions, input hashes, counts: enough to reproduce the run
 
@@ -130,6 +134,17 @@ def _input_options(p: argparse.ArgumentParser) -> None:
     )
     io.add_argument("--filings", type=Path, help="enterprise filings (CSV or XLSX)")
     io.add_argument("--parks", type=Path, help="park boundary polygons (optional)")
+    io.add_argument(
+        "--buildings",
+        type=Path,
+        help="building footprints with 楼层/高度 (optional; coverage and FAR)",
+    )
+    io.add_argument(
+        "--builtup",
+        type=Path,
+        help="built-up raster, GeoTIFF in any CRS "
+        "(optional; coverage where footprints are missing, else a cross-check)",
+    )
     io.add_argument("--config", type=Path, help="TOML configuration file")
     io.add_argument("--parcels-crs", help="CRS of a parcel file that has none, e.g. EPSG:4490")
     io.add_argument(
@@ -165,6 +180,12 @@ def _method_options(p: argparse.ArgumentParser) -> None:
     )
     how.add_argument("--out", type=Path, help="output folder (default: current folder)")
     how.add_argument("--map-name", help="map file name without .html (default: mujun)")
+    how.add_argument(
+        "--surface-m",
+        type=float,
+        help="also write exports/tax_per_mu.tif, tax "
+        "per mu rasterised at this resolution in metres (e.g. 10)",
+    )
     how.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     how.add_argument(
         "--offline",
@@ -182,6 +203,9 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
         ("input", "parcels"): args.parcels,
         ("input", "filings"): args.filings,
         ("input", "parks"): args.parks,
+        ("input", "buildings"): args.buildings,
+        ("input", "builtup"): args.builtup,
+        ("output", "surface_m"): opt("surface_m"),
         ("input", "parcels_crs"): args.parcels_crs,
         ("input", "encoding"): args.encoding,
         ("input", "sheet"): args.sheet,

@@ -49,7 +49,9 @@ def rfc7946_geometries(geoms: gpd.GeoSeries, *, precision: int = 7) -> np.ndarra
     if geoms.crs is None:
         raise CRSError("cannot export geometries without a CRS")
     lonlat = geoms.to_crs(4326).array
-    rounded = shapely.transform(lonlat, lambda xy: np.round(xy, precision))
+    # snap-rounding to the grid keeps polygons valid, where rounding each coordinate alone can
+    # make shared edges of a merged zone cross
+    rounded = shapely.set_precision(lonlat, 10.0**-precision)
     return shapely.orient_polygons(rounded, exterior_cw=False)
 
 
