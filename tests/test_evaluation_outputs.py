@@ -80,7 +80,7 @@ def test_county_park_and_industry_tables(out):
     assert parks.loc[(2021, "西区"), "tax_per_mu"] == pytest.approx(3.0)
     classes = parks.loc[2021].loc[["东区", "西区"], ["class_A", "class_B", "class_C", "class_D"]]
     assert classes.to_numpy().sum() == 4  # the four graded firms on land
-    assert parks.loc[(2021, "（无）"), "lessees"] == 1  # the lessee has no park
+    assert parks.loc[(2021, "（无用地）"), "lessees"] == 1  # the lessee has no park
 
 
 def test_changes_between_years(out):

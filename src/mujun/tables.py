@@ -14,6 +14,11 @@ import pandas as pd
 
 from mujun.join import Occupancy
 
+OUTSIDE_PARKS = "（园区外）"
+"""Park label of land outside every park."""
+NO_LAND = "（无用地）"
+"""Park label of firms without land (lessees, orphans)."""
+
 __all__ = ["aggregate", "changes", "enterprise_parks", "parcel_classes", "park_changes"]
 
 
@@ -22,6 +27,7 @@ def enterprise_parks(occ: Occupancy, parcels: pd.DataFrame, index: pd.Index) -> 
     if "park" not in parcels:
         return pd.Series(pd.NA, index=index, dtype="string")
     links = occ.links.merge(parcels[["parcel_id", "park", "area_m2"]], on="parcel_id")
+    links["park"] = links["park"].astype("string").fillna(OUTSIDE_PARKS)
     by_park = links.groupby(["filing", "park"])["area_m2"].sum().reset_index()
     best = by_park.sort_values(["filing", "area_m2", "park"], ascending=[True, False, True])
     park = best.drop_duplicates("filing").set_index("filing")["park"]
@@ -41,7 +47,7 @@ def aggregate(
     data = enterprises.assign(land_mu=_land_share(enterprises))
     keys = ["year"] if by is None else ["year", by]
     if by is not None:
-        data[by] = data[by].astype("string").fillna("（无）")
+        data[by] = data[by].astype("string").fillna(NO_LAND if by == "park" else "（无）")
     grouped = data.groupby(keys, dropna=False)
     out = pd.DataFrame(
         {

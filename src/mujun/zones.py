@@ -30,7 +30,7 @@ __all__ = ["cold_spots", "consolidation_zones", "park_summary"]
 
 logger = logging.getLogger(__name__)
 
-_OUTSIDE = "（园区外）"
+_OUTSIDE = "（园区外）"  # the same label as mujun.tables.OUTSIDE_PARKS
 
 
 def _components(geoms: np.ndarray, groups: np.ndarray, gap: float) -> np.ndarray:
@@ -136,10 +136,15 @@ def park_summary(parcels: pd.DataFrame, zones: pd.DataFrame) -> pd.DataFrame:
     )
     out["underused_share"] = out["underused_mu"] / out["parcel_land_mu"]
     if len(zones):
-        z = zones.groupby("park").agg(
-            zones=("zone_id", "size"),
-            zone_mu=("area_mu", "sum"),
-            potential_gain_wan=("gain_wan", "sum"),
+        # zones already above the park median (flagged for coverage or FAR) add no gain
+        z = (
+            zones.assign(_gain=zones["gain_wan"].clip(lower=0))
+            .groupby("park")
+            .agg(
+                zones=("zone_id", "size"),
+                zone_mu=("area_mu", "sum"),
+                potential_gain_wan=("_gain", "sum"),
+            )
         )
         out = out.join(z)
     out.index.name = "park"
