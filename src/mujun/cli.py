@@ -188,6 +188,16 @@ def _method_options(p: argparse.ArgumentParser) -> None:
     )
     how.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     how.add_argument(
+        "--lang",
+        choices=["zh", "en"],
+        help="language of the map (default zh; en with the value-per-acre preset)",
+    )
+    how.add_argument(
+        "--profile",
+        choices=["internal", "public"],
+        help="public: a map without confidential figures (no tax, value added, revenue or scores)",
+    )
+    how.add_argument(
         "--offline",
         action="store_true",
         help="embed the map's scripts and "
@@ -218,6 +228,8 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
         ("output", "map_name"): opt("map_name"),
         ("output", "overwrite"): True if args.overwrite else None,
         ("map", "offline"): True if opt("offline") else None,
+        ("map", "lang"): opt("lang"),
+        ("map", "profile"): opt("profile"),
     }
     out: dict[str, dict[str, Any]] = {}
     for (section, key), value in pairs.items():

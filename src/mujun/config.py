@@ -149,6 +149,11 @@ class MapConfig:
     """Title shown on the map."""
     basemap: str = "OpenStreetMap"
     """Basemap tiles (folium tile name), or "none"."""
+    lang: Literal["zh", "en"] = "zh"
+    """Language of the map: layer names, legends, tooltips (Chinese by default)."""
+    profile: Literal["internal", "public"] = "internal"
+    """"public": no tax, value added, revenue, scores or reasons derived from them (classes,
+    areas, vacancy, coverage and zones only); "internal": everything."""
     offline: bool = False
     """Embed Leaflet and jQuery in the page (from the XStatic packages) so it draws without a
     network; basemap tiles still need one."""

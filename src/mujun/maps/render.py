@@ -23,6 +23,7 @@ import shapely
 from mujun.config import MapConfig
 from mujun.indicators import DisplayUnit
 from mujun.maps.assets import CDN_CSS, CDN_JS, inline_assets
+from mujun.maps.text import Texts
 
 __all__ = ["ClassLegend", "map_html", "render_map"]
 
@@ -43,12 +44,9 @@ _PALETTES = {
     7: ["#d73027", "#fc8d59", "#fee08b", "#ffffbf", "#d9ef8b", "#91cf60", "#1a9850"],
 }
 _VACANT = "#9e9e9e"
-_FIGURES = {
-    "tax": "亩均税收",
-    "value_added": "亩均增加值",
-    "revenue": "亩均营业收入",
-    "assessed_value": "单位面积评估价值",
-}
+_FIGURES = ("tax", "value_added", "revenue", "assessed_value")
+_CONFIDENTIAL_REASONS = ("low_tax", "below_benchmark", "class_d", "d_streak")
+"""Reasons that reveal a firm's tax or score: left out of public maps."""
 
 
 @dataclass(frozen=True)
@@ -87,59 +85,71 @@ def _palette(n: int) -> list[str]:
     return _PALETTES[max(_PALETTES)][:n]
 
 
-def _year(year: int, sep: str = "") -> str:
-    """ " 2021 年" for the labels; nothing for a table without years (year 0)."""
+def _year(year: int, tx: Texts, sep: str = "") -> str:
+    """The year for labels; nothing for a table without years (year 0)."""
     if not year:
         return ""
-    return f"{sep}{year} 年" if sep else f"（{year} 年）"
+    return f"{sep}{tx('year_in', y=year)}" if sep else tx("title_year", y=year)
+
+
+def _paren(tx: Texts, text: str) -> str:
+    """``（text）`` in Chinese, `` (text)`` in English."""
+    return f"（{text}）" if tx.lang == "zh" else f" ({text})"
 
 
 def _fmt(value: float | None, digits: int = 2) -> str:
     return "—" if value is None or pd.isna(value) else f"{value:,.{digits}f}"
 
 
-def _tooltips(parcels: pd.DataFrame, unit: DisplayUnit) -> list[str]:
+def _tooltips(parcels: pd.DataFrame, unit: DisplayUnit, tx: Texts, *, public: bool) -> list[str]:
     esc = html.escape
     rows = []
-    per = {f: unit.column(f) for f in _FIGURES if unit.column(f) in parcels}
+    per = {} if public else {f: unit.column(f) for f in _FIGURES if unit.column(f) in parcels}
     records = cast(
         list[dict[str, Any]], pd.DataFrame(parcels).drop(columns="geometry").to_dict("records")
     )
     for r in records:
-        lines = [f"<b>宗地 {esc(str(r['parcel_id']))}</b>"]
+        lines = [f"<b>{tx('parcel', id=esc(str(r['parcel_id'])))}</b>"]
         if isinstance(r.get("park"), str):
-            lines.append(f"园区：{esc(r['park'])}")
+            lines.append(tx("park", v=esc(r["park"])))
         firms = r.get("enterprises")
-        lines.append("企业：" + (esc(firms) if isinstance(firms, str) and firms else "（空置）"))
-        lines.append(f"实测面积：{_fmt(r['area_mu'])} 亩")
+        names = esc(firms) if isinstance(firms, str) and firms else tx("no_firm")
+        lines.append(tx("firms", v=names))
+        lines.append(tx("surveyed", v=_fmt(r["area_mu"])))
         declared = r.get("declared_area_mu")
         if declared is not None and not pd.isna(declared):
-            lines.append(f"登记面积：{_fmt(declared)} 亩（差 {_fmt(r.get('area_diff_pct'), 1)} %）")
+            lines.append(tx("declared", v=_fmt(declared), d=_fmt(r.get("area_diff_pct"), 1)))
         for figure, col in per.items():
-            lines.append(f"{_FIGURES[figure]}：{_fmt(r[col])} {esc(unit.label)}")
+            lines.append(tx("figure", label=tx(figure), v=_fmt(r[col]), unit=esc(unit.label)))
         if isinstance(r.get("classes"), str):
-            lines.append(f"综合评价分类：{esc(r['classes'])}")
+            lines.append(tx("class", v=esc(r["classes"])))
         if r.get("coverage") is not None and not pd.isna(r.get("coverage")):
             far = r.get("far")
             lines.append(
-                f"建筑系数：{_fmt(100 * r['coverage'], 1)} %"
-                + ("" if far is None or pd.isna(far) else f"，容积率：{_fmt(far)}")
+                tx("coverage", v=_fmt(100 * r["coverage"], 1))
+                + ("" if far is None or pd.isna(far) else tx("far", v=_fmt(far)))
             )
         reasons = r.get("underuse_reasons")
         if isinstance(reasons, str) and reasons:
-            text = "、".join(_REASON_ZH.get(c, c) for c in reasons.split("; "))
-            lines.append(f"低效原因：{esc(text)}")
+            codes = [c for c in reasons.split("; ") if not (public and c in _CONFIDENTIAL_REASONS)]
+            if codes:
+                lines.append(tx("reasons", v=esc(tx("sep").join(tx(c) for c in codes))))
         if isinstance(r.get("zone_id"), str):
-            lines.append(f"整合片区：{esc(r['zone_id'])}")
+            lines.append(tx("zone", v=esc(r["zone_id"])))
         rows.append("<br>".join(lines))
     return rows
 
 
-def _display_frame(parcels: gpd.GeoDataFrame, unit: DisplayUnit) -> gpd.GeoDataFrame:
+def _display_frame(
+    parcels: gpd.GeoDataFrame, unit: DisplayUnit, tx: Texts, *, public: bool
+) -> gpd.GeoDataFrame:
     geoms = parcels.geometry.to_crs(4326).array
     geoms = shapely.transform(geoms, lambda xy: np.round(xy, 6))  # 6 decimals ≈ 0.1 m
     return gpd.GeoDataFrame(
-        {"tip": _tooltips(parcels, unit)}, geometry=geoms, crs=4326, index=parcels.index
+        {"tip": _tooltips(parcels, unit, tx, public=public)},
+        geometry=geoms,
+        crs=4326,
+        index=parcels.index,
     )
 
 
@@ -165,7 +175,13 @@ def _choropleth(
 
 
 def _legend_html(
-    title: str, classes: _Classes, values: pd.Series, unit: DisplayUnit, n_vacant: int
+    title: str,
+    classes: _Classes,
+    values: pd.Series,
+    unit: DisplayUnit,
+    n_vacant: int,
+    *,
+    tx: Texts,
 ) -> str:
     lo = values.min()
     rows = []
@@ -174,12 +190,13 @@ def _legend_html(
     for i, (upper, color) in enumerate(zip(classes.bins, classes.colors, strict=True)):
         rows.append(
             f'<div><span style="background:{color}" class="mj-sw"></span>'
-            f"{_fmt(lower)} – {_fmt(upper)}（{int(counts.get(i, 0))} 宗）</div>"
+            f"{_fmt(lower)} – {_fmt(upper)}"
+            f"{_paren(tx, tx('parcels_n', n=int(counts.get(i, 0))))}</div>"
         )
         lower = upper
     rows.append(
         f'<div><span style="background:{_VACANT}" class="mj-sw"></span>'
-        f"空置地块（{n_vacant} 宗）</div>"
+        f"{tx('vacant_legend', n=n_vacant)}</div>"
     )
     return (
         f'<div class="mj-legend-block"><b>{html.escape(title)}</b>'
@@ -224,42 +241,43 @@ def render_map(
     tiles = None if cfg.basemap.lower() == "none" else cfg.basemap
     fmap = _PlannerMap(tiles=tiles, control_scale=True, prefer_canvas=False)
     fmap.fit_bounds([[south, west], [north, east]])
-    display = _display_frame(parcels, unit)
+    tx = Texts(cfg.lang)
+    public = cfg.profile == "public"
+    display = _display_frame(parcels, unit, tx, public=public)
     legends: list[str] = []
     n_vacant = int(parcels["vacant"].sum())
     first = next((f for f in ("tax", "assessed_value") if unit.column(f) in parcels), "tax")
-    for figure, show in ((first, True), ("value_added", False)):
+    for figure, show in () if public else ((first, True), ("value_added", False)):
         col = unit.column(figure)
         if col not in parcels:
             continue
         values = parcels[col].where(~parcels["vacant"])
         bins = _classify(values, cfg)
-        name = f"{_FIGURES[figure]}（{unit.label}{_year(year, '，')}）"
+        sep = "，" if cfg.lang == "zh" else ", "
+        name = f"{tx(figure)}{_paren(tx, unit.label + _year(year, tx, sep))}"
         _choropleth(display, bins, name=name, show=show).add_to(fmap)
-        legends.append(_legend_html(name, bins, values, unit, n_vacant))
+        legends.append(_legend_html(name, bins, values, unit, n_vacant, tx=tx))
     if classes is not None and "class" in parcels:
-        name = f"综合评价分类{_year(year)}"
-        _class_layer(display, parcels["class"], classes, name=name).add_to(fmap)
-        legends.append(_class_legend_html(name, parcels["class"], classes))
-    _vacant_layer(display.loc[parcels["vacant"].to_numpy()]).add_to(fmap)
+        name = f"{tx('class_layer')}{_year(year, tx)}"
+        _class_layer(display, parcels["class"], classes, name=name, show=public).add_to(fmap)
+        legends.append(_class_legend_html(name, parcels["class"], classes, tx))
+    _vacant_layer(display.loc[parcels["vacant"].to_numpy()], tx).add_to(fmap)
     if "underused" in parcels:
-        for layer in _underuse_layers(display, parcels):
+        for layer in _underuse_layers(display, parcels, tx, public=public):
             layer.add_to(fmap)
     if zones is not None and len(zones):
-        _zone_layer(zones).add_to(fmap)
-    if "cold_spot" in parcels and parcels["cold_spot"].any():
+        _zone_layer(zones, tx, public=public).add_to(fmap)
+    if not public and "cold_spot" in parcels and parcels["cold_spot"].any():
         cold = display.loc[parcels["cold_spot"].fillna(False).astype(bool).to_numpy()]
-        _outline_layer(cold, name=f"低产出集聚（冷点，{len(cold)} 宗）", colour="#2c7bb6").add_to(
-            fmap
-        )
+        _outline_layer(cold, name=tx("cold", n=len(cold)), colour="#2c7bb6").add_to(fmap)
     if parks is not None and len(parks):
-        _park_layer(parks).add_to(fmap)
+        _park_layer(parks, tx).add_to(fmap)
     folium.LayerControl(collapsed=False).add_to(fmap)
     root = cast(branca.element.Figure, fmap.get_root())
     root.header.add_child(branca.element.Element(_LEGEND_CSS))
     root.html.add_child(
         branca.element.Element(
-            f'<div class="mj-title">{html.escape(cfg.title)}{_year(year)}</div>'
+            f'<div class="mj-title">{html.escape(cfg.title)}{_year(year, tx)}</div>'
             f'<div class="mj-legend">{"".join(legends)}</div>'
         )
     )
@@ -285,9 +303,14 @@ def _class_colour(labels: tuple[str, ...]) -> dict[str, str]:
 
 
 def _class_layer(
-    display: gpd.GeoDataFrame, cls: pd.Series, legend: ClassLegend, *, name: str
+    display: gpd.GeoDataFrame,
+    cls: pd.Series,
+    legend: ClassLegend,
+    *,
+    name: str,
+    show: bool = False,
 ) -> folium.FeatureGroup:
-    group = folium.FeatureGroup(name=name, show=False)
+    group = folium.FeatureGroup(name=name, show=show)
     colours = _class_colour(legend.labels)
     has = cls.notna().to_numpy()
     data = display.loc[has].assign(fill=[colours.get(c, "#777777") for c in cls[has]])
@@ -306,32 +329,38 @@ def _class_layer(
     return group
 
 
-def _class_legend_html(title: str, cls: pd.Series, legend: ClassLegend) -> str:
+def _class_legend_html(title: str, cls: pd.Series, legend: ClassLegend, tx: Texts) -> str:
     colours = _class_colour(legend.labels)
     parcels = cls.value_counts()
     rows = []
     for label, cname in zip(legend.labels, legend.names, strict=False):
         rows.append(
             f'<div><span style="background:{colours[label]}" class="mj-sw"></span>'
-            f"{html.escape(label)} {html.escape(cname)}（{legend.firms.get(label, 0)} 家，"
-            f"{int(parcels.get(label, 0))} 宗）</div>"
+            + tx(
+                "class_row",
+                label=html.escape(label),
+                name=html.escape(cname),
+                firms=legend.firms.get(label, 0),
+                parcels=int(parcels.get(label, 0)),
+            )
+            + "</div>"
         )
     return (
         f'<div class="mj-legend-block"><b>{html.escape(title)}</b>'
-        f'<div class="mj-unit">企业数，地块数</div>{"".join(rows)}</div>'
+        f'<div class="mj-unit">{tx("class_counts")}</div>{"".join(rows)}</div>'
     )
 
 
-_REASON_ZH = {
-    "vacant": "空置",
-    "unused_buildings": "闲置建筑",
-    "low_coverage": "建筑系数<标准",
-    "low_far": "容积率<行业标准",
-    "low_tax": "亩均税收<底线",
-    "below_benchmark": "亩均税收<基准",
-    "class_d": "末档企业",
-    "d_streak": "连续末档",
-}
+_REASONS = (
+    "vacant",
+    "unused_buildings",
+    "low_coverage",
+    "low_far",
+    "low_tax",
+    "below_benchmark",
+    "class_d",
+    "d_streak",
+)
 
 
 def _outline_layer(display: gpd.GeoDataFrame, *, name: str, colour: str) -> folium.FeatureGroup:
@@ -351,39 +380,48 @@ def _outline_layer(display: gpd.GeoDataFrame, *, name: str, colour: str) -> foli
 
 
 def _underuse_layers(
-    display: gpd.GeoDataFrame, parcels: gpd.GeoDataFrame
+    display: gpd.GeoDataFrame, parcels: gpd.GeoDataFrame, tx: Texts, *, public: bool
 ) -> list[folium.FeatureGroup]:
     """One layer of all underused parcels, and one per reason (a parcel may be in several)."""
     under = parcels["underused"].fillna(False).astype(bool).to_numpy()
     layers = [
         _outline_layer(
-            display.loc[under], name=f"低效用地（全部，{int(under.sum())} 宗）", colour="#b2182b"
+            display.loc[under], name=tx("under_all", n=int(under.sum())), colour="#b2182b"
         )
     ]
-    for code, label in _REASON_ZH.items():
+    for code in _REASONS:
+        if public and code in _CONFIDENTIAL_REASONS:
+            continue
         col = f"flag_{code}"
         if col in parcels and parcels[col].any():
             mask = parcels[col].fillna(False).astype(bool).to_numpy()
             layers.append(
                 _outline_layer(
                     display.loc[mask],
-                    name=f"低效：{label}（{int(mask.sum())} 宗）",
+                    name=tx("under_one", label=tx(code), n=int(mask.sum())),
                     colour="#d6604d",
                 )
             )
     return layers
 
 
-def _zone_layer(zones: gpd.GeoDataFrame) -> folium.FeatureGroup:
-    group = folium.FeatureGroup(name=f"整合提升片区（{len(zones)} 个）", show=False)
+def _zone_tip(z: Any, tx: Texts, *, public: bool) -> str:
     esc = html.escape
-    tips = [
-        f"<b>片区 {esc(str(z.zone_id))}（第 {int(z.rank)} 位）</b><br>园区：{esc(str(z.park))}"
-        f"<br>地块：{int(z.n_parcels)} 宗，{_fmt(z.area_mu)} 亩<br>企业：{int(z.n_enterprises)} 家"
-        f"<br>现状税收：{_fmt(z.tax_wan)} 万元<br>达到园区中位亩均税收可增："
-        f"{_fmt(z.gain_wan)} 万元<br>宗地：{esc(str(z.parcel_ids))}"
-        for z in zones.itertuples(index=False)
+    lines = [
+        f"<b>{tx('zone_tip_head', id=esc(str(z.zone_id)), rank=int(z.rank))}</b>",
+        tx("park", v=esc(str(z.park))),
+        tx("zone_tip_land", n=int(z.n_parcels), mu=_fmt(z.area_mu)),
+        tx("zone_tip_firms", n=int(z.n_enterprises)),
     ]
+    if not public:
+        lines += [tx("zone_tip_tax", v=_fmt(z.tax_wan)), tx("zone_tip_gain", v=_fmt(z.gain_wan))]
+    lines.append(tx("zone_tip_ids", v=esc(str(z.parcel_ids))))
+    return "<br>".join(lines)
+
+
+def _zone_layer(zones: gpd.GeoDataFrame, tx: Texts, *, public: bool) -> folium.FeatureGroup:
+    group = folium.FeatureGroup(name=tx("zones", n=len(zones)), show=False)
+    tips = [_zone_tip(z, tx, public=public) for z in zones.itertuples(index=False)]
     frame = gpd.GeoDataFrame(
         {"tip": tips},
         geometry=shapely.transform(zones.geometry.to_crs(4326).array, lambda xy: np.round(xy, 6)),
@@ -403,8 +441,8 @@ def _zone_layer(zones: gpd.GeoDataFrame) -> folium.FeatureGroup:
     return group
 
 
-def _vacant_layer(display: gpd.GeoDataFrame) -> folium.FeatureGroup:
-    group = folium.FeatureGroup(name=f"空置地块（{len(display)} 宗）", show=True)
+def _vacant_layer(display: gpd.GeoDataFrame, tx: Texts) -> folium.FeatureGroup:
+    group = folium.FeatureGroup(name=tx("vacant_layer", n=len(display)), show=True)
     if len(display):
         folium.GeoJson(
             display,
@@ -420,8 +458,8 @@ def _vacant_layer(display: gpd.GeoDataFrame) -> folium.FeatureGroup:
     return group
 
 
-def _park_layer(parks: gpd.GeoDataFrame) -> folium.FeatureGroup:
-    group = folium.FeatureGroup(name="园区边界", show=True)
+def _park_layer(parks: gpd.GeoDataFrame, tx: Texts) -> folium.FeatureGroup:
+    group = folium.FeatureGroup(name=tx("parks"), show=True)
     frame = gpd.GeoDataFrame(
         {"tip": ["<b>" + html.escape(str(p)) + "</b>" for p in parks["park"]]},
         geometry=shapely.transform(parks.geometry.to_crs(4326).array, lambda xy: np.round(xy, 6)),

@@ -1,0 +1,75 @@
+"""The words of the map in Chinese and English (``[map] lang`` / ``--lang``).
+
+Every label the page shows is looked up here, so a translation is one table, not a search
+through the code. Values are ``str.format`` templates.
+"""
+
+from __future__ import annotations
+
+__all__ = ["TEXT", "Texts"]
+
+TEXT: dict[str, tuple[str, str]] = {
+    "parcel": ("宗地 {id}", "Parcel {id}"),
+    "park": ("园区：{v}", "Park: {v}"),
+    "firms": ("企业：{v}", "Enterprises: {v}"),
+    "no_firm": ("（空置）", "(vacant)"),
+    "surveyed": ("实测面积：{v} 亩", "Surveyed area: {v} mu"),
+    "declared": ("登记面积：{v} 亩（差 {d} %）", "Declared area: {v} mu ({d} % off)"),
+    "figure": ("{label}：{v} {unit}", "{label}: {v} {unit}"),
+    "class": ("综合评价分类：{v}", "Class: {v}"),
+    "coverage": ("建筑系数：{v} %", "Building coverage: {v} %"),
+    "far": ("，容积率：{v}", ", FAR: {v}"),
+    "reasons": ("低效原因：{v}", "Underused: {v}"),
+    "zone": ("整合片区：{v}", "Consolidation zone: {v}"),
+    "tax": ("亩均税收", "Tax per area"),
+    "value_added": ("亩均增加值", "Value added per area"),
+    "revenue": ("亩均营业收入", "Revenue per area"),
+    "assessed_value": ("单位面积评估价值", "Assessed value per area"),
+    "year_in": ("{y} 年", "{y}"),
+    "parcels_n": ("{n} 宗", "{n} parcels"),
+    "vacant_layer": ("空置地块（{n} 宗）", "Vacant parcels ({n})"),
+    "vacant_legend": ("空置地块（{n} 宗）", "Vacant ({n} parcels)"),
+    "class_layer": ("综合评价分类", "Evaluation class"),
+    "class_counts": ("企业数，地块数", "enterprises, parcels"),
+    "class_row": (
+        "{label} {name}（{firms} 家，{parcels} 宗）",
+        "{label} {name} ({firms} firms, {parcels} parcels)",
+    ),
+    "under_all": ("低效用地（全部，{n} 宗）", "Underused land (all, {n})"),
+    "under_one": ("低效：{label}（{n} 宗）", "Underused: {label} ({n})"),
+    "zones": ("整合提升片区（{n} 个）", "Consolidation zones ({n})"),
+    "cold": ("低产出集聚（冷点，{n} 宗）", "Low-yield clusters (cold spots, {n})"),
+    "parks": ("园区边界", "Park boundaries"),
+    "zone_tip_head": ("片区 {id}（第 {rank} 位）", "Zone {id} (rank {rank})"),
+    "zone_tip_land": ("地块：{n} 宗，{mu} 亩", "Parcels: {n}, {mu} mu"),
+    "zone_tip_firms": ("企业：{n} 家", "Enterprises: {n}"),
+    "zone_tip_tax": ("现状税收：{v} 万元", "Tax now: {v} 10k yuan"),
+    "zone_tip_gain": (
+        "达到园区中位亩均税收可增：{v} 万元",
+        "Gain at the park's median tax per mu: {v} 10k yuan",
+    ),
+    "zone_tip_ids": ("宗地：{v}", "Parcels: {v}"),
+    "title_year": ("（{y} 年）", " ({y})"),
+    "vacant": ("空置", "vacant"),
+    "unused_buildings": ("闲置建筑", "idle buildings"),
+    "low_coverage": ("建筑系数<标准", "coverage under the minimum"),
+    "low_far": ("容积率<行业标准", "FAR under the industry minimum"),
+    "low_tax": ("亩均税收<底线", "tax per mu under the floor"),
+    "below_benchmark": ("亩均税收<基准", "tax per mu under the benchmark"),
+    "class_d": ("末档企业", "last class"),
+    "d_streak": ("连续末档", "last class years running"),
+    "sep": ("、", ", "),
+}
+
+
+class Texts:
+    """Look up the map's words in one language: ``tx("parcels_n", n=3)``."""
+
+    def __init__(self, lang: str) -> None:
+        if lang not in ("zh", "en"):
+            raise ValueError(f"unknown map language {lang!r}; use zh or en")
+        self.lang = lang
+        self._i = 0 if lang == "zh" else 1
+
+    def __call__(self, key: str, **values: object) -> str:
+        return TEXT[key][self._i].format(**values)

@@ -1,0 +1,108 @@
+"""The map in English, and the public map that carries no confidential figure."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from browser import chromium  # noqa: F401  (fixture)
+from mujun.cli import main
+
+# distinctive figures: 37.13 万元 on 15 mu, 91.7 万元 on 45 mu, 123.45 万元 + 66.6 万元 on 30 mu
+TAX = ["37.13", "91.7", "123.45", "66.6", "5", "7", "15"]
+
+
+@pytest.fixture
+def maps(tiny_files, tmp_path: Path) -> dict[str, Path]:
+    frame = pd.read_csv(tiny_files["filings"], dtype=str, keep_default_na=False)
+    frame["实缴税金(万元)"] = TAX
+    frame.to_csv(tiny_files["filings"], index=False, encoding="utf-8-sig")
+    out = tmp_path / "out"
+    paths = {}
+    for name, extra in {
+        "internal": [],
+        "public": ["--profile", "public"],
+        "english": ["--lang", "en"],
+    }.items():
+        assert (
+            main(
+                [
+                    "run",
+                    "--parcels",
+                    str(tiny_files["parcels"]),
+                    "--filings",
+                    str(tiny_files["filings"]),
+                    "--out",
+                    str(out),
+                    "--overwrite",
+                    "-q",
+                    "--offline",
+                    "--map-name",
+                    name,
+                    *extra,
+                ]
+            )
+            == 0
+        )
+        paths[name] = out / "maps" / f"{name}.html"
+    paths["enterprises"] = out / "exports" / "enterprises.csv"
+    return paths
+
+
+def _confidential(enterprises: Path) -> set[str]:
+    """Every tax, value added, revenue and score figure as the map would print it."""
+    ent = pd.read_csv(enterprises)
+    numbers: set[str] = set()
+    for col in ent.columns:
+        if col.startswith(("tax", "value_added", "revenue", "score")):
+            for v in ent[col].dropna():
+                numbers.add(f"{v:,.2f}")
+    return {n for n in numbers if n not in {"0.00", "1.00", "2.00", "3.00"}}
+
+
+def test_internal_map_shows_the_figures(maps):
+    page = maps["internal"].read_text(encoding="utf-8")
+    # 37.13 万元 on 15 mu = 2.4753 万元/亩
+    assert "2.48" in page
+    assert "亩均税收" in page
+
+
+def test_public_map_has_no_confidential_number(maps):
+    page = maps["public"].read_text(encoding="utf-8")
+    secret = _confidential(maps["enterprises"])
+    assert len(secret) > 10
+    leaked = sorted(n for n in secret if n in page)
+    assert leaked == []
+    internal = maps["internal"].read_text(encoding="utf-8")
+    assert len([n for n in secret if n in internal]) >= 5  # the check does find figures
+    for word in ("亩均税收", "亩均增加值", "综合得分", "现状税收"):
+        assert word not in page
+    assert "综合评价分类" in page  # classes and areas remain
+
+
+def test_english_map(maps):
+    page = maps["english"].read_text(encoding="utf-8")
+    assert "Tax per area (万元/亩, 2021)" in page
+    assert "Vacant parcels (1)" in page
+    assert "Surveyed area: 15.00 mu" in page
+    assert not re.search(r"实测面积|空置地块", page)
+
+
+@pytest.mark.browser
+def test_public_map_tooltip_in_browser(maps, chromium):  # noqa: F811
+    page = chromium.new_page(viewport={"width": 1000, "height": 700})
+    page.route("**/*", lambda r: r.continue_() if r.request.url.startswith("file:") else r.abort())
+    page.goto(maps["public"].as_uri())
+    page.wait_for_selector("path.leaflet-interactive")
+    texts = page.evaluate("""() => {
+        const key = Object.keys(window).find(k => k.startsWith('map_'));
+        const out = [];
+        window[key].eachLayer(l => { if (l.feature) out.push(l.feature.properties.tip); });
+        return out.join('\\n');
+    }""")
+    assert "实测面积" in texts
+    assert "亩均" not in texts
+    page.close()
