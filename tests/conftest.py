@@ -79,3 +79,7 @@ def tiny_files(tmp_path: Path) -> dict[str, Path]:
     filings = tmp_path / "filings.csv"
     tiny_filings().to_csv(filings, index=False, encoding="utf-8-sig")
     return {"parcels": parcels, "filings": filings}
+
+
+# The browser for the browser tests: one headless Chromium per session (see tests/browser.py).
+from browser import chromium  # noqa: E402, F401

@@ -10,7 +10,6 @@ import geopandas as gpd
 import pandas as pd
 import pytest
 
-from browser import chromium  # noqa: F401  (fixture)
 from mujun.cli import main
 from mujun.maps.assets import CDN_CSS, CDN_JS, local_asset
 
@@ -130,7 +129,7 @@ def _hover_parcel(page, parcel_id: str) -> str:
 
 
 @pytest.mark.browser
-def test_offline_map_draws_with_the_network_cut_and_shows_names_as_text(hostile_run, chromium):  # noqa: F811
+def test_offline_map_draws_with_the_network_cut_and_shows_names_as_text(hostile_run, chromium):
     page, dialogs, external = _open(chromium, hostile_run["offline"].as_uri(), route_cdn=False)
     # 4 occupied parcels + 1 vacant + 0 park outlines (no parks file): 5 paths
     assert page.locator("path.leaflet-interactive").count() == 5
@@ -146,7 +145,7 @@ def test_offline_map_draws_with_the_network_cut_and_shows_names_as_text(hostile_
 
 
 @pytest.mark.browser
-def test_online_map_draws_from_cdn_urls(hostile_run, chromium):  # noqa: F811
+def test_online_map_draws_from_cdn_urls(hostile_run, chromium):
     page, dialogs, external = _open(chromium, hostile_run["online"].as_uri(), route_cdn=True)
     assert page.locator("path.leaflet-interactive").count() == 5
     assert set(CDN_JS.values()) <= set(external)

@@ -8,7 +8,6 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from browser import chromium  # noqa: F401  (fixture)
 from mujun.cli import main
 
 # distinctive figures: 37.13 万元 on 15 mu, 91.7 万元 on 45 mu, 123.45 万元 + 66.6 万元 on 30 mu
@@ -92,7 +91,7 @@ def test_english_map(maps):
 
 
 @pytest.mark.browser
-def test_public_map_tooltip_in_browser(maps, chromium):  # noqa: F811
+def test_public_map_tooltip_in_browser(maps, chromium):
     page = chromium.new_page(viewport={"width": 1000, "height": 700})
     page.route("**/*", lambda r: r.continue_() if r.request.url.startswith("file:") else r.abort())
     page.goto(maps["public"].as_uri())

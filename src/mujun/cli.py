@@ -188,6 +188,15 @@ def _method_options(p: argparse.ArgumentParser) -> None:
     )
     how.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     how.add_argument(
+        "--basemap",
+        help="osm (default), tianditu-vec, tianditu-img (key: "
+        "TIANDITU_KEY), amap (overlays shifted to GCJ-02 for display), "
+        "esri-imagery, none",
+    )
+    how.add_argument(
+        "--orthophoto", type=Path, help="your own orthophoto GeoTIFF, embedded as an image overlay"
+    )
+    how.add_argument(
         "--lang",
         choices=["zh", "en"],
         help="language of the map (default zh; en with the value-per-acre preset)",
@@ -229,6 +238,8 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
         ("output", "overwrite"): True if args.overwrite else None,
         ("map", "offline"): True if opt("offline") else None,
         ("map", "lang"): opt("lang"),
+        ("map", "basemap"): opt("basemap"),
+        ("map", "orthophoto"): opt("orthophoto"),
         ("map", "profile"): opt("profile"),
     }
     out: dict[str, dict[str, Any]] = {}

@@ -147,8 +147,15 @@ class MapConfig:
     """Number of classes."""
     title: str = "亩均效益地图"
     """Title shown on the map."""
-    basemap: str = "OpenStreetMap"
-    """Basemap tiles (folium tile name), or "none"."""
+    basemap: str = "osm"
+    """osm, tianditu-vec, tianditu-img, amap (overlays shifted to GCJ-02 for display only),
+    esri-imagery or none (see mujun.maps.basemaps)."""
+    tianditu_key: str | None = None
+    """Tianditu ``tk`` key; None: the TIANDITU_KEY environment variable."""
+    orthophoto: Path | None = None
+    """The planner's own orthophoto GeoTIFF, embedded as an image overlay."""
+    orthophoto_max_px: int = 2048
+    """Longest side of the embedded orthophoto, in pixels."""
     lang: Literal["zh", "en"] = "zh"
     """Language of the map: layer names, legends, tooltips (Chinese by default)."""
     profile: Literal["internal", "public"] = "internal"

@@ -23,6 +23,8 @@ import shapely
 from mujun.config import MapConfig
 from mujun.indicators import DisplayUnit
 from mujun.maps.assets import CDN_CSS, CDN_JS, inline_assets
+from mujun.maps.basemaps import Basemap, add_basemap, add_orthophoto
+from mujun.maps.gcj02 import shift_geometries
 from mujun.maps.text import Texts
 
 __all__ = ["ClassLegend", "map_html", "render_map"]
@@ -220,6 +222,21 @@ _LEGEND_CSS = """
 """
 
 
+def _base_map(cfg: MapConfig) -> tuple[folium.Map, Basemap]:
+    fmap = _PlannerMap(tiles=None, control_scale=True, prefer_canvas=False)
+    base = add_basemap(fmap, cfg.basemap, tianditu_key=cfg.tianditu_key)
+    if cfg.orthophoto is not None:
+        add_orthophoto(fmap, cfg.orthophoto, max_px=cfg.orthophoto_max_px)
+    return fmap, base
+
+
+def _shifted(frame: gpd.GeoDataFrame | None) -> gpd.GeoDataFrame | None:
+    if frame is None or len(frame) == 0:
+        return frame
+    lonlat = frame.to_crs(4326)
+    return lonlat.set_geometry(shift_geometries(lonlat.geometry.array))
+
+
 def render_map(
     parcels: gpd.GeoDataFrame,
     *,
@@ -238,12 +255,15 @@ def render_map(
     """
     lonlat = parcels.geometry.to_crs(4326)
     west, south, east, north = lonlat.total_bounds
-    tiles = None if cfg.basemap.lower() == "none" else cfg.basemap
-    fmap = _PlannerMap(tiles=tiles, control_scale=True, prefer_canvas=False)
+    fmap, base = _base_map(cfg)
     fmap.fit_bounds([[south, west], [north, east]])
     tx = Texts(cfg.lang)
     public = cfg.profile == "public"
     display = _display_frame(parcels, unit, tx, public=public)
+    if base.gcj02:  # AMap tiles are drawn in GCJ-02: shift what is drawn, never what is exported
+        display = display.set_geometry(shift_geometries(display.geometry.array))
+        parks = _shifted(parks)
+        zones = _shifted(zones)
     legends: list[str] = []
     n_vacant = int(parcels["vacant"].sum())
     first = next((f for f in ("tax", "assessed_value") if unit.column(f) in parcels), "tax")
