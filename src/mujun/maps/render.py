@@ -19,11 +19,14 @@ import mapclassify
 import numpy as np
 import pandas as pd
 import shapely
+import shapely.geometry
 
 from mujun.config import MapConfig
 from mujun.indicators import DisplayUnit
+from mujun.io.writers import rfc7946_geometries
 from mujun.maps.assets import CDN_CSS, CDN_JS, inline_assets
 from mujun.maps.basemaps import Basemap, add_basemap, add_orthophoto
+from mujun.maps.controls import FilterControl
 from mujun.maps.gcj02 import shift_geometries
 from mujun.maps.text import Texts
 
@@ -142,17 +145,44 @@ def _tooltips(parcels: pd.DataFrame, unit: DisplayUnit, tx: Texts, *, public: bo
     return rows
 
 
+_DATA_COLUMNS = (
+    "parcel_id",
+    "park",
+    "class",
+    "industry2",
+    "enterprises",
+    "uscc",
+    "area_mu",
+    "vacant",
+    "underused",
+    "zone_id",
+)
+_INTERNAL_COLUMNS = ("tax_per_mu", "value_added_per_mu", "revenue_per_mu")
+
+
 def _display_frame(
     parcels: gpd.GeoDataFrame, unit: DisplayUnit, tx: Texts, *, public: bool
 ) -> gpd.GeoDataFrame:
-    geoms = parcels.geometry.to_crs(4326).array
-    geoms = shapely.transform(geoms, lambda xy: np.round(xy, 6))  # 6 decimals ≈ 0.1 m
-    return gpd.GeoDataFrame(
-        {"tip": _tooltips(parcels, unit, tx, public=public)},
-        geometry=geoms,
-        crs=4326,
-        index=parcels.index,
-    )
+    """What the page draws: RFC 7946 geometry at 6 decimals (~0.1 m), the tooltip, and plain
+    data properties for search, filters and export (no confidential figure when public)."""
+    geoms = rfc7946_geometries(parcels.geometry, precision=6)
+    data = pd.DataFrame(index=parcels.index)
+    for col in (*_DATA_COLUMNS, *(() if public else _INTERNAL_COLUMNS)):
+        if col in parcels:
+            values = parcels[col]
+            if pd.api.types.is_float_dtype(values):
+                values = values.round(4)
+            data[col] = values.astype(object).where(values.notna(), None)
+    if "underuse_reasons" in parcels:
+        drop = _CONFIDENTIAL_REASONS if public else ()
+        data["reasons"] = [
+            "; ".join(c for c in str(r).split("; ") if c and c not in drop)
+            if isinstance(r, str)
+            else ""
+            for r in parcels["underuse_reasons"]
+        ]
+    data["tip"] = _tooltips(parcels, unit, tx, public=public)
+    return gpd.GeoDataFrame(data, geometry=geoms, crs=4326, index=parcels.index)
 
 
 def _choropleth(
@@ -169,8 +199,7 @@ def _choropleth(
             "weight": 0.6,
             "fillOpacity": 0.8,
         },
-        highlight_function=lambda _f: {"weight": 2.5, "color": "#000000"},
-        tooltip=folium.GeoJsonTooltip(fields=["tip"], labels=False, sticky=True),
+        interactive=False,  # the base layer underneath shows the tooltip
         zoom_on_click=False,
     ).add_to(group)
     return group
@@ -259,11 +288,19 @@ def render_map(
     fmap.fit_bounds([[south, west], [north, east]])
     tx = Texts(cfg.lang)
     public = cfg.profile == "public"
-    display = _display_frame(parcels, unit, tx, public=public)
+    full = _display_frame(parcels, unit, tx, public=public)
+    true_geometries = None
     if base.gcj02:  # AMap tiles are drawn in GCJ-02: shift what is drawn, never what is exported
-        display = display.set_geometry(shift_geometries(display.geometry.array))
+        true_geometries = {
+            str(pid): shapely.geometry.mapping(g)
+            for pid, g in zip(full["parcel_id"], full.geometry.array, strict=True)
+        }
+        full = full.set_geometry(shift_geometries(full.geometry.array))
         parks = _shifted(parks)
         zones = _shifted(zones)
+    # every parcel once with its data (search, filters, export); other layers carry the id only
+    _base_layer(full, tx).add_to(fmap)
+    display = full[["parcel_id", "geometry"]]
     legends: list[str] = []
     n_vacant = int(parcels["vacant"].sum())
     first = next((f for f in ("tax", "assessed_value") if unit.column(f) in parcels), "tax")
@@ -293,6 +330,7 @@ def render_map(
     if parks is not None and len(parks):
         _park_layer(parks, tx).add_to(fmap)
     folium.LayerControl(collapsed=False).add_to(fmap)
+    FilterControl(tx, true_geometries=true_geometries).add_to(fmap)
     root = cast(branca.element.Figure, fmap.get_root())
     root.header.add_child(branca.element.Element(_LEGEND_CSS))
     root.html.add_child(
@@ -343,8 +381,7 @@ def _class_layer(
                 "weight": 0.6,
                 "fillOpacity": 0.85,
             },
-            highlight_function=lambda _f: {"weight": 2.5, "color": "#000000"},
-            tooltip=folium.GeoJsonTooltip(fields=["tip"], labels=False, sticky=True),
+            interactive=False,  # the base layer underneath shows the tooltip
         ).add_to(group)
     return group
 
@@ -394,7 +431,7 @@ def _outline_layer(display: gpd.GeoDataFrame, *, name: str, colour: str) -> foli
                 "weight": 2,
                 "fillOpacity": 0.35,
             },
-            tooltip=folium.GeoJsonTooltip(fields=["tip"], labels=False, sticky=True),
+            interactive=False,  # the base layer underneath shows the tooltip
         ).add_to(group)
     return group
 
@@ -461,6 +498,21 @@ def _zone_layer(zones: gpd.GeoDataFrame, tx: Texts, *, public: bool) -> folium.F
     return group
 
 
+def _base_layer(full: gpd.GeoDataFrame, tx: Texts) -> folium.FeatureGroup:
+    group = folium.FeatureGroup(name=tx("all_parcels", n=len(full)), show=True)
+    folium.GeoJson(
+        full.assign(_d=1),
+        style_function=lambda _f: {
+            "color": "#757575",
+            "weight": 0.5,
+            "fill": True,
+            "fillOpacity": 0.0,
+        },
+        tooltip=folium.GeoJsonTooltip(fields=["tip"], labels=False, sticky=True),
+    ).add_to(group)
+    return group
+
+
 def _vacant_layer(display: gpd.GeoDataFrame, tx: Texts) -> folium.FeatureGroup:
     group = folium.FeatureGroup(name=tx("vacant_layer", n=len(display)), show=True)
     if len(display):
@@ -473,7 +525,7 @@ def _vacant_layer(display: gpd.GeoDataFrame, tx: Texts) -> folium.FeatureGroup:
                 "dashArray": "4 3",
                 "fillOpacity": 0.55,
             },
-            tooltip=folium.GeoJsonTooltip(fields=["tip"], labels=False, sticky=True),
+            interactive=False,  # the base layer underneath shows the tooltip
         ).add_to(group)
     return group
 

@@ -27,6 +27,7 @@ TEXT: dict[str, tuple[str, str]] = {
     "assessed_value": ("单位面积评估价值", "Assessed value per area"),
     "year_in": ("{y} 年", "{y}"),
     "parcels_n": ("{n} 宗", "{n} parcels"),
+    "all_parcels": ("全部地块（{n} 宗）", "All parcels ({n})"),
     "vacant_layer": ("空置地块（{n} 宗）", "Vacant parcels ({n})"),
     "vacant_legend": ("空置地块（{n} 宗）", "Vacant ({n} parcels)"),
     "class_layer": ("综合评价分类", "Evaluation class"),

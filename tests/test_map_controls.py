@@ -1,0 +1,97 @@
+"""Search, filters and export in the page, driven in headless Chromium (no server)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from mujun.cli import main
+from test_writers import check_rfc7946
+
+XSS = "<img src=x onerror=alert(1)>"
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture
+def page_and_data(tiny_files, tmp_path: Path, chromium):
+    frame = pd.read_csv(tiny_files["filings"], dtype=str, keep_default_na=False)
+    frame.loc[0, "企业名称"] = XSS
+    frame.to_csv(tiny_files["filings"], index=False, encoding="utf-8-sig")
+    out = tmp_path / "out"
+    assert (
+        main(
+            [
+                "run",
+                "--parcels",
+                str(tiny_files["parcels"]),
+                "--filings",
+                str(tiny_files["filings"]),
+                "--out",
+                str(out),
+                "-q",
+                "--offline",
+            ]
+        )
+        == 0
+    )
+    parcels = json.loads((out / "exports" / "parcels.geojson").read_text(encoding="utf-8"))
+    props = pd.DataFrame([f["properties"] for f in parcels["features"]]).set_index("parcel_id")
+    context = chromium.new_context(accept_downloads=True)
+    page = context.new_page()
+    dialogs: list[str] = []
+    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    page.route("**/*", lambda r: r.continue_() if r.request.url.startswith("file:") else r.abort())
+    page.goto((out / "maps" / "mujun.html").as_uri())
+    page.wait_for_selector(".mj-panel .mj-count")
+    yield page, props, dialogs, tmp_path
+    context.close()
+
+
+def test_search_finds_a_firm_and_shows_names_as_text(page_and_data):
+    page, _, dialogs, _ = page_and_data
+    page.fill(".mj-search", "丙公司")
+    hits = page.locator(".mj-hit").all_inner_texts()
+    assert hits == ["P4 · 丁公司、丙公司"]
+    page.fill(".mj-search", "img")
+    assert page.locator(".mj-hit").all_inner_texts() == [f"P1 · {XSS}"]
+    assert page.evaluate("document.querySelectorAll('img[src=\"x\"]').length") == 0
+    page.locator(".mj-hit").first.click()
+    page.wait_for_timeout(300)
+    assert dialogs == []
+
+
+def test_filters_change_the_count(page_and_data):
+    page, props, _, _ = page_and_data
+    assert page.get_attribute(".mj-count", "data-n") == str(len(props))
+    cls = props["class"].dropna()
+    label = cls.value_counts().index[0]
+    page.select_option(".mj-filter[data-field='class']", label)
+    assert page.get_attribute(".mj-count", "data-n") == str(int((cls == label).sum()))
+    page.select_option(".mj-filter[data-field='class']", "")
+    page.select_option(".mj-filter[data-field='reasons']", "vacant")
+    assert page.get_attribute(".mj-count", "data-n") == "1"  # P5
+
+
+def test_export_downloads_exactly_the_filtered_parcels(page_and_data):
+    page, props, _, tmp = page_and_data
+    page.select_option(".mj-filter[data-field='park']", "东区")
+    expected = sorted(props.index[props["park"] == "东区"])
+    with page.expect_download() as info:
+        page.click(".mj-export-geojson")
+    path = tmp / "filtered.geojson"
+    info.value.save_as(path)
+    doc = json.loads(path.read_text(encoding="utf-8"))
+    check_rfc7946(doc, precision=6)
+    assert sorted(f["properties"]["parcel_id"] for f in doc["features"]) == expected
+    assert all("tip" not in f["properties"] for f in doc["features"])
+    with page.expect_download() as info:
+        page.click(".mj-export-csv")
+    csv = tmp / "filtered.csv"
+    info.value.save_as(csv)
+    assert csv.read_bytes().startswith(b"\xef\xbb\xbf")
+    table = pd.read_csv(csv, encoding="utf-8-sig")
+    assert sorted(table["parcel_id"]) == expected
+    assert XSS in set(table["enterprises"].dropna())
