@@ -16,18 +16,27 @@ from mujun.maps.assets import CDN_CSS, CDN_JS, local_asset
 XSS_IMG = "<img src=x onerror=alert(1)>"
 XSS_SCRIPT = "</script><script>alert(2)</script>"
 XSS_PARK = "<b onmouseover=alert(3)>园</b>"
+XSS_OTHER = "<svg onload=alert(4)>"
+XSS_ID = "<i>P5</i>"
+XSS_TITLE = "<img src=y onerror=alert(6)>"
 
 
 @pytest.fixture
 def hostile_run(tiny_files, tmp_path: Path) -> dict[str, Path]:
-    """The tiny county with script-like text as enterprise, park and parcel names."""
+    """The tiny county with script-like text in every text field: enterprise names, industry,
+    park, parcel id, land use, and the map title from the config."""
     frame = pd.read_csv(tiny_files["filings"], dtype=str, keep_default_na=False)
     frame.loc[0, "企业名称"] = XSS_IMG
     frame.loc[3, "企业名称"] = XSS_SCRIPT
+    frame["所属行业"] = [XSS_OTHER] * len(frame)
     frame.to_csv(tiny_files["filings"], index=False, encoding="utf-8-sig")
     parcels = gpd.read_file(tiny_files["parcels"])
     parcels.loc[0, "园区"] = XSS_PARK
+    parcels.loc[4, "宗地号"] = XSS_ID
+    parcels["用地性质"] = XSS_OTHER
     parcels.to_file(tiny_files["parcels"], engine="pyogrio")
+    config = tmp_path / "hostile.toml"
+    config.write_text(f'[map]\ntitle = "{XSS_TITLE}"\n', encoding="utf-8")
     out = tmp_path / "out"
     for offline in (False, True):
         code = main(
@@ -41,6 +50,8 @@ def hostile_run(tiny_files, tmp_path: Path) -> dict[str, Path]:
                 str(out),
                 "--overwrite",
                 "-q",
+                "--config",
+                str(config),
                 "--map-name",
                 "offline" if offline else "online",
                 *(["--offline"] if offline else []),
@@ -60,6 +71,8 @@ def test_input_strings_never_reach_the_page_as_markup(hostile_run):
         assert XSS_IMG not in page
         assert XSS_SCRIPT not in page
         assert "<b onmouseover" not in page
+        for raw in (XSS_OTHER, XSS_TITLE, XSS_ID.upper(), "<script>alert"):
+            assert raw not in page, raw
         # only escaped: HTML-escaped in tooltips (&lt; inside JSON: \\u0026lt;), and
         # JSON-escaped (\\u003c) in the data the search and export read as text
         html_escaped = page.count("lt;img src=x onerror=alert(1)")
@@ -144,6 +157,11 @@ def test_offline_map_draws_with_the_network_cut_and_shows_names_as_text(hostile_
     assert page.evaluate("document.querySelectorAll('img[src=\"x\"]').length") == 0
     text = _hover_parcel(page, "P4")
     assert XSS_SCRIPT in text
+    page.fill(".mj-search", "P5")  # the hostile parcel id, found and listed as text
+    assert page.locator(".mj-hit").all_inner_texts() == [XSS_ID.upper()]
+    for selector in ("svg[onload]", "img[src='y']", "b[onmouseover]", "i"):
+        assert page.locator(selector).count() == 0, selector
+    assert XSS_TITLE in page.inner_text(".mj-title")
     page.wait_for_timeout(300)
     assert dialogs == []
     page.close()

@@ -47,6 +47,7 @@ _PARCEL_PROPS = [
     "revenue",
     "class",
     "classes",
+    "class_change",
     "coverage",
     "builtup_fraction",
     "far",

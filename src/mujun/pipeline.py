@@ -336,6 +336,12 @@ def run(config: Config) -> RunResult:
     indexed = j.parcels.set_index("parcel_id", drop=False)
     per_parcel = parcel_indicators(indexed, occ, units, filings, year=year, unit=unit)
     per_parcel = per_parcel.join(parcel_classes(occ, enterprises, year, config.classes.labels))
+    first_year = int(filings["year"].min())
+    if first_year != year and config.classes.method != "none":
+        before = parcel_classes(occ, enterprises, first_year, config.classes.labels)["class"]
+        per_parcel["class_change"] = (
+            before.reindex(per_parcel.index).fillna("—") + "→" + per_parcel["class"].fillna("—")
+        ).where(before.reindex(per_parcel.index).notna() | per_parcel["class"].notna())
     parcels = gpd.GeoDataFrame(indexed.join(per_parcel), crs=crs).reset_index(drop=True)
     labels = config.classes.labels
     tables = {

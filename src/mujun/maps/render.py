@@ -128,17 +128,12 @@ def _tooltips(parcels: pd.DataFrame, unit: DisplayUnit, tx: Texts, *, public: bo
             lines.append(tx("figure", label=tx(figure), v=_fmt(r[col]), unit=esc(unit.label)))
         if isinstance(r.get("classes"), str):
             lines.append(tx("class", v=esc(r["classes"])))
-        if r.get("coverage") is not None and not pd.isna(r.get("coverage")):
-            far = r.get("far")
-            lines.append(
-                tx("coverage", v=_fmt(100 * r["coverage"], 1))
-                + ("" if far is None or pd.isna(far) else tx("far", v=_fmt(far)))
-            )
-        reasons = r.get("underuse_reasons")
-        if isinstance(reasons, str) and reasons:
-            codes = [c for c in reasons.split("; ") if not (public and c in _CONFIDENTIAL_REASONS)]
-            if codes:
-                lines.append(tx("reasons", v=esc(tx("sep").join(tx(c) for c in codes))))
+        change = r.get(f"{unit.column('tax')}_change")
+        if not public and change is not None and not pd.isna(change):
+            lines.append(tx("change", v=f"{change:+,.2f}", unit=esc(unit.label)))
+        if isinstance(r.get("class_change"), str):
+            lines.append(tx("class_change", v=esc(r["class_change"])))
+        lines += _land_lines(r, tx, public=public)
         if isinstance(r.get("zone_id"), str):
             lines.append(tx("zone", v=esc(r["zone_id"])))
         rows.append("<br>".join(lines))
@@ -158,6 +153,24 @@ _DATA_COLUMNS = (
     "zone_id",
 )
 _INTERNAL_COLUMNS = ("tax_per_mu", "value_added_per_mu", "revenue_per_mu")
+
+
+def _land_lines(r: dict[str, Any], tx: Texts, *, public: bool) -> list[str]:
+    """Tooltip lines on buildings and underuse."""
+    esc = html.escape
+    lines = []
+    if r.get("coverage") is not None and not pd.isna(r.get("coverage")):
+        far = r.get("far")
+        lines.append(
+            tx("coverage", v=_fmt(100 * r["coverage"], 1))
+            + ("" if far is None or pd.isna(far) else tx("far", v=_fmt(far)))
+        )
+    reasons = r.get("underuse_reasons")
+    if isinstance(reasons, str) and reasons:
+        codes = [c for c in reasons.split("; ") if not (public and c in _CONFIDENTIAL_REASONS)]
+        if codes:
+            lines.append(tx("reasons", v=esc(tx("sep").join(tx(c) for c in codes))))
+    return lines
 
 
 def _display_frame(
@@ -251,6 +264,47 @@ _LEGEND_CSS = """
 """
 
 
+def _figure_layers(
+    fmap: folium.Map,
+    display: gpd.GeoDataFrame,
+    parcels: gpd.GeoDataFrame,
+    *,
+    unit: DisplayUnit,
+    cfg: MapConfig,
+    year: int,
+    tx: Texts,
+) -> list[str]:
+    """Choropleths of per-area money (internal maps only) and of its change between years;
+    returns their legends."""
+    legends = []
+    n_vacant = int(parcels["vacant"].sum())
+    first = next((f for f in ("tax", "assessed_value") if unit.column(f) in parcels), "tax")
+    sep = "，" if cfg.lang == "zh" else ", "
+    for figure, show in ((first, True), ("value_added", False)):
+        col = unit.column(figure)
+        if col not in parcels:
+            continue
+        values = parcels[col].where(~parcels["vacant"])
+        bins = _classify(values, cfg)
+        name = f"{tx(figure)}{_paren(tx, unit.label + _year(year, tx, sep))}"
+        _choropleth(display, bins, name=name, show=show).add_to(fmap)
+        legends.append(_legend_html(name, bins, values, unit, n_vacant, tx=tx))
+    change_col = f"{unit.column('tax')}_change"
+    if change_col in parcels and parcels[change_col].notna().any():
+        values = parcels[change_col]
+        bins = _classify(values, cfg)
+        prefix = f"{unit.column('tax')}_"
+        years = [
+            c.removeprefix(prefix)
+            for c in parcels.columns
+            if c.startswith(prefix) and c.removeprefix(prefix).isdigit()
+        ]
+        name = tx("change_layer", a=min(years), b=max(years), unit=unit.label)
+        _choropleth(display, bins, name=name, show=False).add_to(fmap)
+        legends.append(_legend_html(name, bins, values, unit, n_vacant, tx=tx))
+    return legends
+
+
 def _base_map(cfg: MapConfig) -> tuple[folium.Map, Basemap]:
     fmap = _PlannerMap(tiles=None, control_scale=True, prefer_canvas=False)
     base = add_basemap(fmap, cfg.basemap, tianditu_key=cfg.tianditu_key)
@@ -301,19 +355,11 @@ def render_map(
     # every parcel once with its data (search, filters, export); other layers carry the id only
     _base_layer(full, tx).add_to(fmap)
     display = full[["parcel_id", "geometry"]]
-    legends: list[str] = []
-    n_vacant = int(parcels["vacant"].sum())
-    first = next((f for f in ("tax", "assessed_value") if unit.column(f) in parcels), "tax")
-    for figure, show in () if public else ((first, True), ("value_added", False)):
-        col = unit.column(figure)
-        if col not in parcels:
-            continue
-        values = parcels[col].where(~parcels["vacant"])
-        bins = _classify(values, cfg)
-        sep = "，" if cfg.lang == "zh" else ", "
-        name = f"{tx(figure)}{_paren(tx, unit.label + _year(year, tx, sep))}"
-        _choropleth(display, bins, name=name, show=show).add_to(fmap)
-        legends.append(_legend_html(name, bins, values, unit, n_vacant, tx=tx))
+    legends = (
+        []
+        if public
+        else _figure_layers(fmap, display, parcels, unit=unit, cfg=cfg, year=year, tx=tx)
+    )
     if classes is not None and "class" in parcels:
         name = f"{tx('class_layer')}{_year(year, tx)}"
         _class_layer(display, parcels["class"], classes, name=name, show=public).add_to(fmap)
