@@ -22,7 +22,7 @@ from mujun.maps.text import Texts
 __all__ = ["FilterControl"]
 
 _CSS = """
-.mj-panel{position:fixed;top:52px;left:12px;z-index:9999;background:#fff;padding:8px 10px;
+.mj-panel{position:fixed;top:52px;left:54px;z-index:9999;background:#fff;padding:8px 10px;
  width:260px;border-radius:4px;box-shadow:0 1px 4px rgba(0,0,0,.35);font:12px/1.5
  "Noto Sans CJK SC","Microsoft YaHei",sans-serif}
 .mj-panel input,.mj-panel select{width:100%;box-sizing:border-box;margin:2px 0;font-size:12px}
@@ -174,6 +174,7 @@ _JS_SOURCE = """
     }));
     download("parcels-filtered.csv", "text/csv", "\\ufeff" + lines.join("\\n") + "\\n");
   });
+  L.control.scale({imperial: false, position: "bottomright"}).addTo(map);  // metres only
   fields.forEach(function(f) { selects[f].addEventListener("change", apply); });
   map.on("overlayadd", apply);
   fill();

@@ -306,7 +306,7 @@ def _figure_layers(
 
 
 def _base_map(cfg: MapConfig) -> tuple[folium.Map, Basemap]:
-    fmap = _PlannerMap(tiles=None, control_scale=True, prefer_canvas=False)
+    fmap = _PlannerMap(tiles=None, control_scale=False, prefer_canvas=False)
     base = add_basemap(fmap, cfg.basemap, tianditu_key=cfg.tianditu_key)
     if cfg.orthophoto is not None:
         add_orthophoto(fmap, cfg.orthophoto, max_px=cfg.orthophoto_max_px)
