@@ -95,3 +95,12 @@ def test_export_downloads_exactly_the_filtered_parcels(page_and_data):
     table = pd.read_csv(csv, encoding="utf-8-sig")
     assert sorted(table["parcel_id"]) == expected
     assert XSS in set(table["enterprises"].dropna())
+
+
+def test_legends_follow_their_layers(page_and_data):
+    page, _, _, _ = page_and_data
+    block = page.locator(".mj-legend-block", has_text="亩均增加值")
+    assert block.is_hidden()  # value added is off at first
+    assert page.locator(".mj-legend-block", has_text="亩均税收（").first.is_visible()
+    page.locator(".leaflet-control-layers-overlays label", has_text="亩均增加值").click()
+    assert block.is_visible()

@@ -175,6 +175,19 @@ _JS_SOURCE = """
     download("parcels-filtered.csv", "text/csv", "\\ufeff" + lines.join("\\n") + "\\n");
   });
   L.control.scale({imperial: false, position: "bottomright"}).addTo(map);  // metres only
+  function syncLegends() {  // a legend block shows while its layer is on
+    var on = {};
+    document.querySelectorAll(".leaflet-control-layers-overlays label").forEach(function(lab) {
+      var box = lab.querySelector("input");
+      if (box) { on[lab.textContent.trim()] = box.checked; }
+    });
+    document.querySelectorAll(".mj-legend-block").forEach(function(block) {
+      var title = block.querySelector("b").textContent.trim();
+      if (title in on) { block.style.display = on[title] ? "" : "none"; }
+    });
+  }
+  map.on("overlayadd overlayremove", function() { setTimeout(syncLegends, 0); });
+  syncLegends();
   fields.forEach(function(f) { selects[f].addEventListener("change", apply); });
   map.on("overlayadd", apply);
   fill();
