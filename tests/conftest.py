@@ -81,5 +81,24 @@ def tiny_files(tmp_path: Path) -> dict[str, Path]:
     return {"parcels": parcels, "filings": filings}
 
 
+def run_mujun(files: dict[str, Path], out: Path, *extra: str) -> int:
+    """``mujun run`` on ``files`` (parcels, filings) into ``out``, quietly; the exit code."""
+    from mujun.cli import main  # noqa: PLC0415 - keep conftest importable without the CLI
+
+    return main(
+        [
+            "run",
+            "--parcels",
+            str(files["parcels"]),
+            "--filings",
+            str(files["filings"]),
+            "--out",
+            str(out),
+            "-q",
+            *extra,
+        ]
+    )
+
+
 # The browser for the browser tests: one headless Chromium per session (see tests/browser.py).
 from browser import chromium  # noqa: E402, F401

@@ -11,26 +11,12 @@ import rasterio
 from affine import Affine
 from pyproj import Geod
 
-from conftest import X0, Y0
-from mujun.cli import main
+from conftest import X0, Y0, run_mujun
 from mujun.maps.gcj02 import wgs84_to_gcj02
 
 
 def _run(files: dict[str, Path], out: Path, *extra: str) -> int:
-    return main(
-        [
-            "run",
-            "--parcels",
-            str(files["parcels"]),
-            "--filings",
-            str(files["filings"]),
-            "--out",
-            str(out),
-            "--overwrite",
-            "-q",
-            *extra,
-        ]
-    )
+    return run_mujun(files, out, "--overwrite", *extra)
 
 
 def test_gcj02_shift_in_changxing_is_about_510_m():

@@ -11,28 +11,13 @@ import pandas as pd
 import pytest
 
 import mujun
-from conftest import CODES
-from mujun.cli import main
+from conftest import CODES, run_mujun
 
 
 @pytest.fixture
 def out(tiny_files, tmp_path: Path) -> Path:
     folder = tmp_path / "out"
-    assert (
-        main(
-            [
-                "run",
-                "--parcels",
-                str(tiny_files["parcels"]),
-                "--filings",
-                str(tiny_files["filings"]),
-                "--out",
-                str(folder),
-                "-q",
-            ]
-        )
-        == 0
-    )
+    assert run_mujun(tiny_files, folder) == 0
     return folder
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from mujun.cli import main
+from conftest import run_mujun
 from test_writers import check_rfc7946
 
 XSS = "<img src=x onerror=alert(1)>"
@@ -21,22 +21,7 @@ def page_and_data(tiny_files, tmp_path: Path, chromium):
     frame.loc[0, "企业名称"] = XSS
     frame.to_csv(tiny_files["filings"], index=False, encoding="utf-8-sig")
     out = tmp_path / "out"
-    assert (
-        main(
-            [
-                "run",
-                "--parcels",
-                str(tiny_files["parcels"]),
-                "--filings",
-                str(tiny_files["filings"]),
-                "--out",
-                str(out),
-                "-q",
-                "--offline",
-            ]
-        )
-        == 0
-    )
+    assert run_mujun(tiny_files, out, "--offline") == 0
     parcels = json.loads((out / "exports" / "parcels.geojson").read_text(encoding="utf-8"))
     props = pd.DataFrame([f["properties"] for f in parcels["features"]]).set_index("parcel_id")
     context = chromium.new_context(accept_downloads=True)

@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from mujun.cli import main
+from conftest import run_mujun
 
 # distinctive figures: 37.13 万元 on 15 mu, 91.7 万元 on 45 mu, 123.45 万元 + 66.6 万元 on 30 mu
 TAX = ["37.13", "91.7", "123.45", "66.6", "5", "7", "15"]
@@ -27,22 +27,14 @@ def maps(tiny_files, tmp_path: Path) -> dict[str, Path]:
         "english": ["--lang", "en"],
     }.items():
         assert (
-            main(
-                [
-                    "run",
-                    "--parcels",
-                    str(tiny_files["parcels"]),
-                    "--filings",
-                    str(tiny_files["filings"]),
-                    "--out",
-                    str(out),
-                    "--overwrite",
-                    "-q",
-                    "--offline",
-                    "--map-name",
-                    name,
-                    *extra,
-                ]
+            run_mujun(
+                tiny_files,
+                out,
+                "--overwrite",
+                "--offline",
+                "--map-name",
+                name,
+                *extra,
             )
             == 0
         )
