@@ -1,0 +1,380 @@
+"""Benchmark: the planner's HTML map at scale, against a plain folium script.
+
+Generates ``--n`` synthetic parcels (irregular quadrilaterals of 2-300 mu, log-uniform, packed
+in shelves in EPSG:4549) with the columns :func:`mujun.maps.render_map` reads, then, in the
+same run:
+
+- mujun: ``render_map(parcels, ...)`` and ``map_html(fmap, offline=True)`` written to a file
+  (all of mujun's layers, tooltips, search and filters; Leaflet and jQuery embedded),
+- baseline: a plain folium script, ``folium.Map()`` with one ``folium.GeoJson`` layer of the
+  parcels in EPSG:4326 with a ``GeoJsonTooltip`` of a few columns, then ``save()``.
+
+Build time is the wall-clock time of building and writing the page (the baseline's includes
+its reprojection to EPSG:4326). Each page is then opened in headless Chromium through
+Playwright, with the network cut (only file:// pages; the baseline's Leaflet, jQuery and
+Bootstrap CDN URLs are served from the XStatic packages, other CDN scripts and stylesheets
+get an empty answer, tiles are refused). Draw time runs from the navigation until the SVG
+overlay pane holds every path the page draws at load; response time is that of a zoom in
+(``setZoom`` without animation, until ``zoomend`` and two animation frames). Each browser wait
+is capped (``--timeout``, 300 s).
+
+Needs Playwright and a Chromium (``--chromium``, default ``/usr/bin/chromium``)::
+
+    python bench/map.py --n 10000
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import platform
+import shlex
+import sys
+import tempfile
+import time
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+
+import folium
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+import xstatic.pkg.jquery
+import xstatic.pkg.leaflet
+
+MU_M2 = 10_000 / 15
+CRS = "EPSG:4549"
+ORIGIN = (490_000.0, 3_430_000.0)  # south-west corner, EPSG:4549 metres
+YEAR = 2021
+LABELS = ("A", "B", "C", "D")
+NAMES = ("优先发展", "提升发展", "调控帮扶", "倒逼整治")
+REASONS = (
+    "vacant",
+    "unused_buildings",
+    "low_coverage",
+    "low_far",
+    "low_tax",
+    "below_benchmark",
+    "class_d",
+    "d_streak",
+)
+PARKS = ("经济开发区", "高新区", "临港产业园", "城西工业园", "滨江工业园")
+INDUSTRIES = ("13", "17", "26", "29", "33", "34", "35", "38", "39")
+PLACES = ("浙江", "嘉兴", "湖州", "杭州", "绍兴", "宁波", "海宁", "桐乡")
+WORDS = ("恒", "达", "华", "盛", "新", "丰", "鑫", "源", "宏", "泰", "嘉", "瑞", "科", "普")
+TRADES = ("纺织", "机械", "电子", "化工", "新材料", "五金", "汽车零部件", "光伏", "包装")
+FORMS = ("有限公司", "股份有限公司", "科技有限公司", "制造有限公司")
+BASELINE_FIELDS = ["parcel_id", "park", "enterprises", "area_mu", "tax_per_mu", "class"]
+ZOOM_JS = """async () => {
+  const map = Object.values(window).find(v => v instanceof L.Map);
+  const t0 = performance.now();
+  await new Promise(r => {
+    map.once('zoomend', r);
+    map.setZoom(map.getZoom() + 1, {animate: false});
+  });
+  await new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)));
+  return (performance.now() - t0) / 1000;
+}"""
+PATHS = "document.querySelectorAll('.leaflet-overlay-pane path').length"
+
+
+def make_parcels(n: int, rng: np.random.Generator) -> gpd.GeoDataFrame:
+    """``n`` irregular quadrilaterals of 2-300 mu (log-uniform), packed in shelves."""
+    area = np.exp(rng.uniform(math.log(2), math.log(300), n)) * MU_M2
+    side = np.sort(np.sqrt(area))[::-1]
+    cell = 1.6 * side
+    row_width = math.sqrt(float((cell**2).sum()))
+    centres = np.empty((n, 2))
+    x = y = row_height = 0.0
+    for i, c in enumerate(cell):
+        if x + c > row_width and x > 0:
+            x, y, row_height = 0.0, y + row_height, 0.0
+        row_height = max(row_height, c)
+        centres[i] = (ORIGIN[0] + x + c / 2, ORIGIN[1] + y + c / 2)
+        x += c
+    square = np.array([[-0.5, -0.5], [0.5, -0.5], [0.5, 0.5], [-0.5, 0.5]])
+    corners = square[None] + rng.uniform(-0.2, 0.2, (n, 4, 2))  # each corner in its quadrant
+    quads = shapely.polygons(corners * side[:, None, None] + centres[:, None, :])
+    scale = np.sqrt(np.sort(area)[::-1] / shapely.area(quads))
+    quads = shapely.polygons(corners * (side * scale)[:, None, None] + centres[:, None, :])
+    order = rng.permutation(n)  # parcel ids not in size order
+    return gpd.GeoDataFrame(geometry=quads[order], crs=CRS)
+
+
+def _firm_name(rng: np.random.Generator) -> str:
+    place, trade, form = (str(rng.choice(a)) for a in (PLACES, TRADES, FORMS))
+    return f"{place}{''.join(rng.choice(WORDS, 2))}{trade}{form}"
+
+
+def _uscc(rng: np.random.Generator) -> str:
+    chars = "0123456789ABCDEFGHJKLMNPQRTUWXY"
+    return "91330" + "".join(rng.choice(list(chars), 13))
+
+
+def add_columns(gdf: gpd.GeoDataFrame, rng: np.random.Generator) -> gpd.GeoDataFrame:
+    """The columns ``render_map`` reads, with plausible synthetic values (10 % vacant)."""
+    n = len(gdf)
+    out = gdf.copy()
+    out.insert(0, "parcel_id", [f"P{i:07d}" for i in range(n)])
+    out["park"] = rng.choice(PARKS, n)
+    out["area_mu"] = (out.geometry.area / MU_M2).round(2)
+    declared = out["area_mu"] * rng.normal(1.0, 0.03, n)
+    declared[rng.random(n) < 0.3] = np.nan
+    out["declared_area_mu"] = declared.round(2)
+    out["area_diff_pct"] = (100 * (out["declared_area_mu"] / out["area_mu"] - 1)).round(1)
+    vacant = rng.random(n) < 0.10
+    out["vacant"] = vacant
+    firms: list[str | None] = []
+    codes: list[str | None] = []
+    for v in vacant:
+        k = 0 if v else int(rng.choice([1, 1, 1, 2, 3]))
+        firms.append("、".join(sorted({_firm_name(rng) for _ in range(k)})) or None)
+        codes.append("、".join(sorted(_uscc(rng) for _ in range(k))) or None)
+    out["enterprises"] = firms
+    out["uscc"] = codes
+    tax = np.exp(rng.normal(math.log(15), 0.9, n))
+    out["tax_per_mu"] = np.where(vacant, np.nan, tax).round(4)
+    out["value_added_per_mu"] = np.where(vacant, np.nan, tax * rng.uniform(3, 8, n)).round(4)
+    out["revenue_per_mu"] = np.where(vacant, np.nan, tax * rng.uniform(20, 60, n)).round(4)
+    cls = pd.Series(rng.choice(LABELS, n, p=[0.2, 0.4, 0.3, 0.1]), index=out.index)
+    out["class"] = cls.where(~vacant, None)
+    second = pd.Series(rng.choice(LABELS, n), index=out.index)
+    both = pd.Series(rng.random(n) < 0.1, index=out.index)
+    out["classes"] = out["class"].where(~both, out["class"] + "、" + second)
+    out["industry2"] = pd.Series(rng.choice(INDUSTRIES, n), index=out.index).where(~vacant, None)
+    flags = pd.DataFrame(False, index=out.index, columns=list(REASONS))
+    flags["vacant"] = vacant & (rng.random(n) < 0.7)
+    flags["unused_buildings"] = vacant & ~flags["vacant"]
+    flags["low_coverage"] = ~vacant & (rng.random(n) < 0.08)
+    flags["low_far"] = ~vacant & (rng.random(n) < 0.12)
+    flags["low_tax"] = ~vacant & (out["tax_per_mu"] < 3)
+    flags["below_benchmark"] = ~vacant & (out["tax_per_mu"] < 6)
+    flags["class_d"] = (out["class"] == "D").fillna(False).astype(bool)
+    flags["d_streak"] = flags["class_d"] & (rng.random(n) < 0.3)
+    out["underused"] = flags.any(axis=1)
+    names = np.array(REASONS)
+    out["underuse_reasons"] = ["; ".join(names[row]) for row in flags.to_numpy()]
+    for col in REASONS:
+        out[f"flag_{col}"] = flags[col]
+    out["zone_id"] = None
+    return out
+
+
+def build_mujun(parcels: gpd.GeoDataFrame, path: Path) -> float:
+    """Build and write mujun's map; its seconds."""
+    from mujun.config import MapConfig  # noqa: PLC0415
+    from mujun.indicators import display_unit  # noqa: PLC0415
+    from mujun.maps import map_html, render_map  # noqa: PLC0415
+    from mujun.maps.render import ClassLegend  # noqa: PLC0415
+
+    firms = parcels.loc[~parcels["vacant"], "class"].value_counts()
+    legend = ClassLegend(labels=LABELS, names=NAMES, firms={k: int(v) for k, v in firms.items()})
+    start = time.perf_counter()
+    fmap = render_map(
+        parcels,
+        unit=display_unit("万元/亩"),
+        cfg=MapConfig(offline=True),
+        year=YEAR,
+        classes=legend,
+    )
+    path.write_text(map_html(fmap, offline=True), encoding="utf-8")
+    return time.perf_counter() - start
+
+
+def build_baseline(parcels: gpd.GeoDataFrame, path: Path) -> float:
+    """Build and save the plain folium map; its seconds."""
+    start = time.perf_counter()
+    gdf = parcels[[*BASELINE_FIELDS, "geometry"]].to_crs(4326)
+    fmap = folium.Map()
+    folium.GeoJson(gdf, tooltip=folium.GeoJsonTooltip(fields=BASELINE_FIELDS)).add_to(fmap)
+    fmap.save(str(path))
+    return time.perf_counter() - start
+
+
+def expected_paths(parcels: gpd.GeoDataFrame) -> dict[str, int]:
+    """SVG paths each page draws at load.
+
+    mujun: the base layer (every parcel), the tax choropleth (parcels with a value) and the
+    vacant layer are shown at load; the other layers are off. Baseline: every parcel.
+    """
+    n = len(parcels)
+    shown = n + int(parcels["tax_per_mu"].notna().sum()) + int(parcels["vacant"].sum())
+    return {"mujun": shown, "baseline": n}
+
+
+def _local_assets() -> dict[str, Path]:
+    leaflet = Path(xstatic.pkg.leaflet.BASE_DIR)
+    jquery = Path(xstatic.pkg.jquery.BASE_DIR) / "jquery.min.js"
+    return {
+        "leaflet.js": leaflet / "leaflet.js",
+        "leaflet.css": leaflet / "leaflet.css",
+        "jquery": jquery,
+    }
+
+
+def _route(route: Any) -> None:
+    """Only file:// pages; the CDN's Leaflet and jQuery from disk; no other network."""
+    url = route.request.url
+    if url.startswith("file://"):
+        route.continue_()
+        return
+    assets = _local_assets()
+    name = url.rsplit("/", 1)[-1].split("?", 1)[0]
+    if "leaflet" in url and name in ("leaflet.js", "leaflet.css"):
+        route.fulfill(path=assets[name])
+    elif "jquery" in name and name.endswith(".js"):
+        route.fulfill(path=assets["jquery"])
+    elif route.request.resource_type in ("script", "stylesheet", "font"):
+        route.fulfill(status=200, body="")  # bootstrap, font awesome, awesome-markers...
+    else:
+        route.abort()  # tiles and anything else
+
+
+def browse(page_path: Path, expected: int, *, chromium: str, timeout: float) -> dict[str, Any]:
+    """Draw and response times of one page in a fresh headless Chromium."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout  # noqa: PLC0415
+    from playwright.sync_api import sync_playwright  # noqa: PLC0415
+
+    result: dict[str, Any] = {"draw": None, "response": None, "paths": None}
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(
+            executable_path=chromium,
+            headless=True,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 800})
+            page.route("**/*", _route)
+            page.set_default_timeout(timeout * 1000)
+            start = time.perf_counter()
+            try:
+                page.goto(page_path.as_uri(), wait_until="commit", timeout=timeout * 1000)
+                left = max(1.0, timeout - (time.perf_counter() - start))
+                page.wait_for_function(
+                    f"() => {PATHS} >= {expected}", timeout=left * 1000, polling=100
+                )
+                result["draw"] = time.perf_counter() - start
+            except PlaywrightTimeout:
+                return result  # the page may still be busy: no count, no zoom
+            result["paths"] = _count(page)
+            result["response"] = page.evaluate(ZOOM_JS)
+        finally:
+            browser.close()
+    return result
+
+
+def _count(page: Any) -> int | None:
+    try:
+        return int(page.evaluate(PATHS))
+    except Exception:  # a hung page: no count
+        return None
+
+
+def machine(chromium: str) -> str:
+    cpu = "unknown CPU"
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        for line in cpuinfo.read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    libs = ", ".join(
+        f"{p} {version(p)}" for p in ("folium", "geopandas", "shapely", "pandas", "playwright")
+    )
+    browser = Path(chromium).name
+    try:
+        import subprocess  # noqa: PLC0415
+
+        browser = subprocess.run(
+            [chromium, "--version"], capture_output=True, text=True, check=False, timeout=30
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        pass
+    return (
+        f"{platform.system()} {platform.machine()}, {os.cpu_count()} cores ({cpu}), "
+        f"Python {platform.python_version()}; {libs}; {browser} (headless)"
+    )
+
+
+def _secs(value: float | None, timeout: float) -> str:
+    return f"> {timeout:.0f}" if value is None else f"{value:.2f}"
+
+
+def _ratio(value: float | None, ref: float | None) -> str:
+    if value is None or ref is None or ref == 0:
+        return "—"
+    return f"{value / ref:.2f}"
+
+
+def table(n: int, results: dict[str, dict[str, Any]], timeout: float) -> str:
+    ref = results["baseline"]
+    lines = [
+        "| N | tool | HTML (MB) | build (s) | draw (s) | response (s) "
+        "| size vs baseline | build vs baseline | draw vs baseline | response vs baseline |",
+        "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for tool in ("mujun", "baseline"):
+        r = results[tool]
+        response = "—" if r["draw"] is None else _secs(r["response"], timeout)
+        lines.append(
+            f"| {n:,} | {tool} | {r['mb']:.1f} | {r['build']:.1f} | "
+            f"{_secs(r['draw'], timeout)} | {response} | "
+            f"{_ratio(r['mb'], ref['mb'])} | {_ratio(r['build'], ref['build'])} | "
+            f"{_ratio(r['draw'], ref['draw'])} | {_ratio(r['response'], ref['response'])} |"
+        )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--n", type=int, default=100_000, help="number of parcels")
+    parser.add_argument("--seed", type=int, default=20240601)
+    parser.add_argument("--timeout", type=float, default=300.0, help="cap per browser wait (s)")
+    parser.add_argument("--chromium", default="/usr/bin/chromium", help="Chromium executable")
+    parser.add_argument("--workdir", type=Path, help="keep the pages here (default: a temp dir)")
+    args = parser.parse_args(argv)
+
+    with tempfile.TemporaryDirectory(prefix="mujun-bench-map-") as tmp:
+        workdir = args.workdir or Path(tmp)
+        workdir.mkdir(parents=True, exist_ok=True)
+        rng = np.random.default_rng(args.seed)
+        start = time.perf_counter()
+        parcels = add_columns(make_parcels(args.n, rng), rng)
+        print(
+            f"generated {args.n:,} parcels ({parcels['area_mu'].sum():,.0f} mu, "
+            f"{int(parcels['vacant'].sum()):,} vacant) in {time.perf_counter() - start:.1f} s",
+            flush=True,
+        )
+        expected = expected_paths(parcels)
+        results: dict[str, dict[str, Any]] = {}
+        for tool, build in (("mujun", build_mujun), ("baseline", build_baseline)):
+            path = workdir / f"{tool}.html"
+            seconds = build(parcels, path)
+            mb = path.stat().st_size / 1e6
+            print(f"{tool}: built {mb:.1f} MB in {seconds:.1f} s", flush=True)
+            res = browse(path, expected[tool], chromium=args.chromium, timeout=args.timeout)
+            print(
+                f"{tool}: drawn in {_secs(res['draw'], args.timeout)} s "
+                f"({res['paths']} of {expected[tool]:,} paths), "
+                f"zoom response {res['response']} s",
+                flush=True,
+            )
+            results[tool] = {"mb": mb, "build": seconds, **res}
+
+    command = " ".join(shlex.quote(a) for a in [Path(sys.executable).name, *sys.argv])
+    print()
+    print(f"Command: `{command}`")
+    print(f"Machine: {machine(args.chromium)}")
+    print(
+        f"Paths drawn at load: mujun {expected['mujun']:,} (all parcels, tax choropleth, "
+        f"vacant), baseline {expected['baseline']:,}"
+    )
+    print()
+    print(table(args.n, results, args.timeout))
+
+
+if __name__ == "__main__":
+    main()
