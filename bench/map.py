@@ -41,11 +41,12 @@ import folium
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-import shapely
 import xstatic.pkg.jquery
 import xstatic.pkg.leaflet
+from _parcels import shelf_quadrilaterals
 
-MU_M2 = 10_000 / 15
+from mujun.schema import MU_M2
+
 CRS = "EPSG:4549"
 ORIGIN = (490_000.0, 3_430_000.0)  # south-west corner, EPSG:4549 metres
 YEAR = 2021
@@ -83,23 +84,7 @@ PATHS = "document.querySelectorAll('.leaflet-overlay-pane path').length"
 
 def make_parcels(n: int, rng: np.random.Generator) -> gpd.GeoDataFrame:
     """``n`` irregular quadrilaterals of 2-300 mu (log-uniform), packed in shelves."""
-    area = np.exp(rng.uniform(math.log(2), math.log(300), n)) * MU_M2
-    side = np.sort(np.sqrt(area))[::-1]
-    cell = 1.6 * side
-    row_width = math.sqrt(float((cell**2).sum()))
-    centres = np.empty((n, 2))
-    x = y = row_height = 0.0
-    for i, c in enumerate(cell):
-        if x + c > row_width and x > 0:
-            x, y, row_height = 0.0, y + row_height, 0.0
-        row_height = max(row_height, c)
-        centres[i] = (ORIGIN[0] + x + c / 2, ORIGIN[1] + y + c / 2)
-        x += c
-    square = np.array([[-0.5, -0.5], [0.5, -0.5], [0.5, 0.5], [-0.5, 0.5]])
-    corners = square[None] + rng.uniform(-0.2, 0.2, (n, 4, 2))  # each corner in its quadrant
-    quads = shapely.polygons(corners * side[:, None, None] + centres[:, None, :])
-    scale = np.sqrt(np.sort(area)[::-1] / shapely.area(quads))
-    quads = shapely.polygons(corners * (side * scale)[:, None, None] + centres[:, None, :])
+    quads = shelf_quadrilaterals(n, rng, ORIGIN)
     order = rng.permutation(n)  # parcel ids not in size order
     return gpd.GeoDataFrame(geometry=quads[order], crs=CRS)
 

@@ -37,10 +37,11 @@ from pathlib import Path
 import geopandas as gpd
 import numpy as np
 import rasterio
-import shapely
+from _parcels import shelf_quadrilaterals
 from affine import Affine
 
-MU_M2 = 10_000 / 15
+from mujun.schema import MU_M2
+
 CRS = "EPSG:4549"
 ORIGIN = (440_000.0, 3_380_000.0)  # south-west corner, EPSG:4549 metres (northern Zhejiang)
 METHODS = ("baseline", "mujun", "exactextract", "rasterstats")
@@ -50,24 +51,7 @@ BLOCK = 4  # pixels per side of one built/open patch (8 m at 2 m pixels)
 
 def make_parcels(n: int, rng: np.random.Generator) -> gpd.GeoDataFrame:
     """``n`` irregular quadrilaterals of 2-300 mu (log-uniform), packed in shelves."""
-    area = np.exp(rng.uniform(math.log(2), math.log(300), n)) * MU_M2
-    side = np.sort(np.sqrt(area))[::-1]
-    cell = 1.6 * side
-    row_width = math.sqrt(float((cell**2).sum()))
-    centres = np.empty((n, 2))
-    x = y = row_height = 0.0
-    for i, c in enumerate(cell):
-        if x + c > row_width and x > 0:
-            x, y, row_height = 0.0, y + row_height, 0.0
-        row_height = max(row_height, c)
-        centres[i] = (ORIGIN[0] + x + c / 2, ORIGIN[1] + y + c / 2)
-        x += c
-    square = np.array([[-0.5, -0.5], [0.5, -0.5], [0.5, 0.5], [-0.5, 0.5]])
-    corners = square[None] + rng.uniform(-0.2, 0.2, (n, 4, 2))  # each corner in its quadrant
-    quads = shapely.polygons(corners * side[:, None, None] + centres[:, None, :])
-    scale = np.sqrt(np.sort(area)[::-1] / shapely.area(quads))
-    shifted = corners * (side * scale)[:, None, None]
-    quads = shapely.polygons(shifted + centres[:, None, :])
+    quads = shelf_quadrilaterals(n, rng, ORIGIN)
     return gpd.GeoDataFrame({"parcel": np.arange(n)}, geometry=quads, crs=CRS)
 
 

@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 import rasterio
 
+from conftest import run_mujun
 from mujun.cli import main
 from mujun.schema import MU_M2
 from test_writers import check_rfc7946
@@ -271,20 +272,7 @@ def test_sample_underuse_and_zones(sample_run):
 
 
 def test_surface_geotiff_written(tiny_files, tmp_path):
-    code = main(
-        [
-            "run",
-            "--parcels",
-            str(tiny_files["parcels"]),
-            "--filings",
-            str(tiny_files["filings"]),
-            "--out",
-            str(tmp_path),
-            "--surface-m",
-            "10",
-            "-q",
-        ]
-    )
+    code = run_mujun(tiny_files, tmp_path, "--surface-m", "10")
     assert code == 0
     with rasterio.open(tmp_path / "exports" / "tax_per_mu.tif") as src:
         assert src.crs.to_epsg() == 4549

@@ -10,7 +10,7 @@ import geopandas as gpd
 import pandas as pd
 import pytest
 
-from mujun.cli import main
+from conftest import run_mujun
 from mujun.maps.assets import CDN_CSS, CDN_JS, local_asset
 
 XSS_IMG = "<img src=x onerror=alert(1)>"
@@ -39,23 +39,15 @@ def hostile_run(tiny_files, tmp_path: Path) -> dict[str, Path]:
     config.write_text(f'[map]\ntitle = "{XSS_TITLE}"\n', encoding="utf-8")
     out = tmp_path / "out"
     for offline in (False, True):
-        code = main(
-            [
-                "run",
-                "--parcels",
-                str(tiny_files["parcels"]),
-                "--filings",
-                str(tiny_files["filings"]),
-                "--out",
-                str(out),
-                "--overwrite",
-                "-q",
-                "--config",
-                str(config),
-                "--map-name",
-                "offline" if offline else "online",
-                *(["--offline"] if offline else []),
-            ]
+        code = run_mujun(
+            tiny_files,
+            out,
+            "--overwrite",
+            "--config",
+            str(config),
+            "--map-name",
+            "offline" if offline else "online",
+            *(["--offline"] if offline else []),
         )
         assert code == 0
     return {

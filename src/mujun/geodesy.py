@@ -16,7 +16,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
-from pyproj import CRS, Geod, Transformer
+from pyproj import CRS, Geod
 from pyproj.aoi import AreaOfInterest
 from pyproj.database import query_utm_crs_info
 
@@ -179,11 +179,6 @@ def plane_area(geoms: gpd.GeoSeries) -> pd.Series:
         raise CRSError("area needs a CRS")
     _check_area_crs(geoms.crs, f"CRS {geoms.crs.name}")
     return pd.Series(shapely.area(geoms.array), index=geoms.index, dtype="float64", name="area_m2")
-
-
-def lonlat_transformer(crs: CRS) -> Transformer:
-    """Transformer from ``crs`` to longitude/latitude (x = lon), for exports."""
-    return Transformer.from_crs(crs, 4326, always_xy=True)
 
 
 def _gk3_kind(crs: CRS) -> tuple[str, int] | None:

@@ -529,10 +529,3 @@ def as_text(values: pd.Series) -> pd.Series:
     text = values.astype("string").str.strip()
     text = text.map(lambda s: unicodedata.normalize("NFKC", s), na_action="ignore")
     return text.mask(text == "").astype("string")
-
-
-def finite_or_nan(values: np.ndarray) -> np.ndarray:
-    """Replace +-inf by NaN (a division by a zero area or zero employees is not a number)."""
-    out = np.asarray(values, dtype="float64").copy()
-    out[~np.isfinite(out)] = np.nan
-    return out

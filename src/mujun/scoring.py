@@ -30,7 +30,6 @@ import pandas as pd
 
 from mujun.config import ClassConfig, PolicyConfig, ScoringConfig, StabilityConfig
 from mujun.errors import ConfigError
-from mujun.schema import ACRE_M2, MU_M2
 
 __all__ = [
     "INDICATORS",
@@ -417,8 +416,3 @@ def _surcharge(
     out["surcharge_per_kwh"] = rate.fillna(0.0)
     own_kwh = basis.get("own_electricity_kwh", pd.Series(np.nan, index=out.index))
     out["surcharge_yuan"] = out["surcharge_per_kwh"] * own_kwh.fillna(0.0)
-
-
-def unit_area_factor(name: str) -> float:
-    """m² per unit of an area denominator (area_mu, area_acre)."""
-    return {"area_mu": MU_M2, "area_acre": ACRE_M2, "area_m2": 1.0}[name]

@@ -549,8 +549,3 @@ def odd_figures(filings: pd.DataFrame) -> pd.Series:
         return pd.Series("", index=filings.index, dtype="string")
     joined = pd.concat(parts, axis=1).apply(lambda r: "; ".join(v for v in r if v), axis=1)
     return joined.astype("string")
-
-
-def money_total(frame: pd.DataFrame) -> dict[str, float]:
-    """Sum of each money column present (yuan), NaN treated as 0."""
-    return {c: float(frame[c].sum(skipna=True)) for c in _MONEY if c in frame}

@@ -198,24 +198,37 @@ def _display_frame(
     return gpd.GeoDataFrame(data, geometry=geoms, crs=4326, index=parcels.index)
 
 
+def _filled_layer(
+    display: gpd.GeoDataFrame, fills: pd.Series, *, name: str, show: bool, opacity: float = 0.8
+) -> folium.FeatureGroup:
+    """Parcels filled with the colour in ``fills`` (missing: not drawn); not interactive, so
+    the base layer underneath shows the tooltip."""
+    group = folium.FeatureGroup(name=name, show=show)
+    has = fills.notna().to_numpy()
+    data = display.loc[has].assign(fill=fills[has].to_numpy())
+    if len(data):
+        folium.GeoJson(
+            data,
+            style_function=lambda f: {
+                "fillColor": f["properties"]["fill"],
+                "color": "#555555",
+                "weight": 0.6,
+                "fillOpacity": opacity,
+            },
+            interactive=False,
+            zoom_on_click=False,
+        ).add_to(group)
+    return group
+
+
 def _choropleth(
     display: gpd.GeoDataFrame, classes: _Classes, *, name: str, show: bool
 ) -> folium.FeatureGroup:
-    group = folium.FeatureGroup(name=name, show=show)
-    has = classes.index >= 0
-    data = display.loc[has.to_numpy()].assign(fill=[classes.colors[i] for i in classes.index[has]])
-    folium.GeoJson(
-        data,
-        style_function=lambda f: {
-            "fillColor": f["properties"]["fill"],
-            "color": "#555555",
-            "weight": 0.6,
-            "fillOpacity": 0.8,
-        },
-        interactive=False,  # the base layer underneath shows the tooltip
-        zoom_on_click=False,
-    ).add_to(group)
-    return group
+    colours = np.asarray(classes.colors, dtype=object)
+    fills = pd.Series(
+        [colours[i] if i >= 0 else None for i in classes.index], index=classes.index, dtype=object
+    )
+    return _filled_layer(display, fills, name=name, show=show)
 
 
 def _legend_html(
@@ -414,22 +427,9 @@ def _class_layer(
     name: str,
     show: bool = False,
 ) -> folium.FeatureGroup:
-    group = folium.FeatureGroup(name=name, show=show)
     colours = _class_colour(legend.labels)
-    has = cls.notna().to_numpy()
-    data = display.loc[has].assign(fill=[colours.get(c, "#777777") for c in cls[has]])
-    if len(data):
-        folium.GeoJson(
-            data,
-            style_function=lambda f: {
-                "fillColor": f["properties"]["fill"],
-                "color": "#555555",
-                "weight": 0.6,
-                "fillOpacity": 0.85,
-            },
-            interactive=False,  # the base layer underneath shows the tooltip
-        ).add_to(group)
-    return group
+    fills = cls.map(lambda c: colours.get(c, "#777777"), na_action="ignore").astype(object)
+    return _filled_layer(display, fills, name=name, show=show, opacity=0.85)
 
 
 def _class_legend_html(title: str, cls: pd.Series, legend: ClassLegend, tx: Texts) -> str:
