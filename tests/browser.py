@@ -40,3 +40,36 @@ def chromium() -> Iterator[object]:
         browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
         yield browser
         browser.close()
+
+
+def wait_for_map(page, timeout: float = 15_000) -> None:
+    """Wait until the page's script has decoded the data and drawn the layers."""
+    page.wait_for_function("window.mujunMap !== undefined", timeout=timeout)
+
+
+def drawn(page) -> dict[str, int]:
+    """Shapes drawn by each layer that is on, by layer id."""
+    return page.evaluate("mujunMap.drawn()")
+
+
+def hover_parcel(page, parcel_id: str) -> str:
+    """Centre the map on a parcel, move the mouse over it, return the tooltip's text."""
+    point = page.evaluate(
+        """(pid) => {
+            const app = window.mujunMap, P = app.parcels, b = P.box;
+            let i = -1;
+            for (let k = 0; k < P.n; k++) { if (P.col.parcel_id(k) === pid) { i = k; } }
+            if (i < 0) return null;
+            const c = app.map.unproject([(b[4*i] + b[4*i+2]) / 2, (b[4*i+1] + b[4*i+3]) / 2], 0);
+            app.map.setView(c, app.map.getZoom(), {animate: false});  // clear of the legend
+            const p = app.map.latLngToContainerPoint(c);
+            const box = app.map.getContainer().getBoundingClientRect();
+            return {x: p.x + box.left, y: p.y + box.top};
+        }""",
+        parcel_id,
+    )
+    assert point is not None, f"parcel {parcel_id} not on the map"
+    page.mouse.move(point["x"] - 20, point["y"] - 20)
+    page.mouse.move(point["x"], point["y"], steps=5)
+    page.wait_for_selector(".leaflet-tooltip", timeout=5_000)
+    return page.inner_text(".leaflet-tooltip")

@@ -100,5 +100,24 @@ def run_mujun(files: dict[str, Path], out: Path, *extra: str) -> int:
     )
 
 
+def page_data(page: str) -> dict:
+    """The data a map page's script draws from (its ``mj-data`` element, unpacked)."""
+    import re  # noqa: PLC0415
+
+    from mujun.maps.encode import unpack  # noqa: PLC0415
+
+    found = re.search(r'<script [^>]*id="mj-data"[^>]*>(.*?)</script>', page, re.S)
+    assert found, "no map data in the page"
+    return unpack(found.group(1).strip())
+
+
+def page_shapes(page: str, *, display: bool = False, name: str = "parcels") -> list:
+    """Rings of each shape of a map page (``display``: as drawn, e.g. GCJ-02 shifted)."""
+    from mujun.maps.encode import decode_shapes  # noqa: PLC0415
+
+    enc = page_data(page)["sets"][name]["shapes"]
+    return decode_shapes(enc, display=display and "xy_display" in enc)
+
+
 # The browser for the browser tests: one headless Chromium per session (see tests/browser.py).
 from browser import chromium  # noqa: E402, F401

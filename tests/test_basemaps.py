@@ -8,10 +8,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import rasterio
+import shapely
 from affine import Affine
 from pyproj import Geod
 
-from conftest import X0, Y0, run_mujun
+from conftest import X0, Y0, page_shapes, run_mujun
 from mujun.maps.gcj02 import wgs84_to_gcj02
 
 
@@ -37,17 +38,24 @@ def test_amap_shifts_the_drawing_not_the_export(tiny_files, tmp_path):
         (tmp_path / b / "exports" / "parcels.geojson").read_bytes() for b in ("osm", "amap")
     ]
     assert exported[0] == exported[1]
-    ring = json.loads(exported[0])["features"][0]["geometry"]["coordinates"][0]
-    lon, lat = (round(v, 6) for v in ring[0])
+    ring = np.array(json.loads(exported[0])["features"][0]["geometry"]["coordinates"][0])
     osm = (tmp_path / "osm" / "maps" / "mujun.html").read_text(encoding="utf-8")
     amap = (tmp_path / "amap" / "maps" / "mujun.html").read_text(encoding="utf-8")
     assert "autonavi.com" in amap
     assert "autonavi.com" not in osm
-    assert f"{lon}" in osm
-    # in the AMap page the unshifted outline is kept once, for the export button only
-    assert amap.count(f"{lon}") < osm.count(f"{lon}")
-    slon, _ = wgs84_to_gcj02(np.array([lon]), np.array([lat]))
-    assert f"{round(float(slon[0]), 6)}"[:9] in amap
+    drawn_osm, drawn_amap = (page_shapes(p, display=True)[0][0] for p in (osm, amap))
+    kept_amap = page_shapes(amap)[0][0]  # what the export button writes
+    assert _same_ring(drawn_osm, ring)  # drawn where it is
+    assert _same_ring(kept_amap, ring)  # exported unshifted
+    slon, slat = wgs84_to_gcj02(ring[:, 0], ring[:, 1])
+    assert _same_ring(drawn_amap, np.c_[slon, slat])  # drawn in GCJ-02
+    assert not _same_ring(drawn_amap, ring, tol=0.002)  # shifted ~500 m, not a rounding
+
+
+def _same_ring(a: np.ndarray, b: np.ndarray, tol: float = 1e-6) -> bool:
+    """The same ring to ``tol`` degrees, whichever vertex it starts at."""
+    pa, pb = (shapely.Polygon(r).normalize() for r in (a, b))
+    return bool(pa.equals_exact(pb, tolerance=tol))
 
 
 def test_tianditu_needs_a_key(tiny_files, tmp_path, capsys, monkeypatch):

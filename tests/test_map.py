@@ -10,7 +10,8 @@ import geopandas as gpd
 import pandas as pd
 import pytest
 
-from conftest import run_mujun
+from browser import drawn, hover_parcel, wait_for_map
+from conftest import page_data, run_mujun
 from mujun.maps.assets import CDN_CSS, CDN_JS, local_asset
 
 XSS_IMG = "<img src=x onerror=alert(1)>"
@@ -65,13 +66,10 @@ def test_input_strings_never_reach_the_page_as_markup(hostile_run):
         assert "<b onmouseover" not in page
         for raw in (XSS_OTHER, XSS_TITLE, XSS_ID.upper(), "<script>alert"):
             assert raw not in page, raw
-        # only escaped: HTML-escaped in tooltips (&lt; inside JSON: \\u0026lt;), and
-        # JSON-escaped (\\u003c) in the data the search and export read as text
-        html_escaped = page.count("lt;img src=x onerror=alert(1)")
-        json_escaped = page.count("\\u003cimg src=x onerror=alert(1)")
-        assert html_escaped >= 1
-        assert json_escaped >= 1
-        assert page.count("onerror=alert(1)") == html_escaped + json_escaped
+        assert "onerror=alert(1)" not in page  # names are only in the packed data...
+        data = page_data(page)["sets"]["parcels"]["cols"]
+        assert XSS_IMG in data["enterprises"]["v"]  # ...as text, for textContent
+        assert XSS_ID.upper() in data["parcel_id"]["v"]
 
 
 def test_exports_keep_the_names_as_data(hostile_run):
@@ -106,48 +104,20 @@ def _open(browser, url: str, *, route_cdn: bool):
 
     page.route("**/*", handle)
     page.goto(url)
-    page.wait_for_selector("path.leaflet-interactive", timeout=15_000)
+    wait_for_map(page)
     return page, dialogs, external
-
-
-def _hover_parcel(page, parcel_id: str) -> str:
-    """Move the mouse over a parcel (found by its tooltip) and return the tooltip's text."""
-    point = page.evaluate(
-        """(pid) => {
-            const key = Object.keys(window).find(k => k.startsWith('map_'));
-            const map = window[key];
-            let found = null;
-            map.eachLayer(l => {
-                if (l.feature && l.feature.properties._d &&
-                    l.feature.properties.tip.includes('宗地 ' + pid + '<')) {
-                    found = l.getBounds().getCenter();
-                }
-            });
-            if (found === null) return null;
-            map.setView(found, map.getZoom(), {animate: false});  // clear of the legend
-            found = map.latLngToContainerPoint(found);
-            const box = map.getContainer().getBoundingClientRect();
-            return found && {x: found.x + box.left, y: found.y + box.top};
-        }""",
-        parcel_id,
-    )
-    assert point is not None, f"parcel {parcel_id} not on the map"
-    page.mouse.move(point["x"] - 20, point["y"] - 20)
-    page.mouse.move(point["x"], point["y"], steps=5)
-    page.wait_for_selector(".leaflet-tooltip", timeout=5_000)
-    return page.inner_text(".leaflet-tooltip")
 
 
 @pytest.mark.browser
 def test_offline_map_draws_with_the_network_cut_and_shows_names_as_text(hostile_run, chromium):
     page, dialogs, external = _open(chromium, hostile_run["offline"].as_uri(), route_cdn=False)
-    # 4 occupied parcels + 1 vacant + 0 park outlines (no parks file): 5 paths
-    assert page.locator("path.leaflet-interactive").count() == 5
+    # 5 parcels outlined, 4 occupied ones coloured by tax per mu, 1 vacant; no parks file
+    assert drawn(page) == {"all": 5, "tax": 4, "vacant": 1}
     assert not [u for u in external if "tile" not in u], "only basemap tiles may be requested"
-    text = _hover_parcel(page, "P1")
+    text = hover_parcel(page, "P1")
     assert XSS_IMG in text  # shown literally, as text
     assert page.evaluate("document.querySelectorAll('img[src=\"x\"]').length") == 0
-    text = _hover_parcel(page, "P4")
+    text = hover_parcel(page, "P4")
     assert XSS_SCRIPT in text
     page.fill(".mj-search", "P5")  # the hostile parcel id, found and listed as text
     assert page.locator(".mj-hit").all_inner_texts() == [XSS_ID.upper()]
@@ -162,7 +132,7 @@ def test_offline_map_draws_with_the_network_cut_and_shows_names_as_text(hostile_
 @pytest.mark.browser
 def test_online_map_draws_from_cdn_urls(hostile_run, chromium):
     page, dialogs, external = _open(chromium, hostile_run["online"].as_uri(), route_cdn=True)
-    assert page.locator("path.leaflet-interactive").count() == 5
+    assert drawn(page) == {"all": 5, "tax": 4, "vacant": 1}
     assert set(CDN_JS.values()) <= set(external)
     legend = page.inner_text(".mj-legend")
     assert "万元/亩" in legend

@@ -8,6 +8,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from browser import wait_for_map
 from conftest import run_mujun
 from test_writers import check_rfc7946
 
@@ -30,7 +31,7 @@ def page_and_data(tiny_files, tmp_path: Path, chromium):
     page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
     page.route("**/*", lambda r: r.continue_() if r.request.url.startswith("file:") else r.abort())
     page.goto((out / "maps" / "mujun.html").as_uri())
-    page.wait_for_selector(".mj-panel .mj-count")
+    wait_for_map(page)
     yield page, props, dialogs, tmp_path
     context.close()
 

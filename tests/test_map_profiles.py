@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from conftest import run_mujun
+from browser import drawn, hover_parcel, wait_for_map
+from conftest import page_data, run_mujun
 
 # distinctive figures: 37.13 万元 on 15 mu, 91.7 万元 on 45 mu, 123.45 万元 + 66.6 万元 on 30 mu
 TAX = ["37.13", "91.7", "123.45", "66.6", "5", "7", "15"]
@@ -50,24 +52,32 @@ def _confidential(enterprises: Path) -> set[str]:
     for col in ent.columns:
         if col.startswith(("tax", "value_added", "revenue", "score")):
             for v in ent[col].dropna():
-                numbers.add(f"{v:,.2f}")
-    return {n for n in numbers if n not in {"0.00", "1.00", "2.00", "3.00"}}
+                numbers.add(f"{v:,.2f}")  # as a tooltip shows it
+                numbers.add(json.dumps(round(float(v), 2)))  # as the page's data holds it
+    small = {"0.00", "1.00", "2.00", "3.00", "0.0", "1.0", "2.0", "3.0"}
+    return {n for n in numbers if n not in small and len(n) > 2}
+
+
+def _page_text(path: Path) -> str:
+    """The page and the data packed in it, as text."""
+    page = path.read_text(encoding="utf-8")
+    return page + json.dumps(page_data(page), ensure_ascii=False)
 
 
 def test_internal_map_shows_the_figures(maps):
-    page = maps["internal"].read_text(encoding="utf-8")
+    page = _page_text(maps["internal"])
     # 37.13 万元 on 15 mu = 2.4753 万元/亩
     assert "2.48" in page
     assert "亩均税收" in page
 
 
 def test_public_map_has_no_confidential_number(maps):
-    page = maps["public"].read_text(encoding="utf-8")
+    page = _page_text(maps["public"])
     secret = _confidential(maps["enterprises"])
     assert len(secret) > 10
     leaked = sorted(n for n in secret if n in page)
     assert leaked == []
-    internal = maps["internal"].read_text(encoding="utf-8")
+    internal = _page_text(maps["internal"])
     assert len([n for n in secret if n in internal]) >= 5  # the check does find figures
     for word in ("亩均税收", "亩均增加值", "综合得分", "现状税收"):
         assert word not in page
@@ -75,25 +85,26 @@ def test_public_map_has_no_confidential_number(maps):
 
 
 def test_english_map(maps):
-    page = maps["english"].read_text(encoding="utf-8")
+    page = _page_text(maps["english"])
     assert "Tax per area (万元/亩, 2021)" in page
     assert "Vacant parcels (1)" in page
-    assert "Surveyed area: 15.00 mu" in page
+    assert "Surveyed area: {v} mu" in page
     assert not re.search(r"实测面积|空置地块", page)
 
 
 @pytest.mark.browser
-def test_public_map_tooltip_in_browser(maps, chromium):
+def test_public_and_english_tooltips_in_browser(maps, chromium):
     page = chromium.new_page(viewport={"width": 1000, "height": 700})
     page.route("**/*", lambda r: r.continue_() if r.request.url.startswith("file:") else r.abort())
     page.goto(maps["public"].as_uri())
-    page.wait_for_selector("path.leaflet-interactive")
-    texts = page.evaluate("""() => {
-        const key = Object.keys(window).find(k => k.startsWith('map_'));
-        const out = [];
-        window[key].eachLayer(l => { if (l.feature) out.push(l.feature.properties.tip); });
-        return out.join('\\n');
-    }""")
-    assert "实测面积" in texts
-    assert "亩均" not in texts
+    wait_for_map(page)
+    assert set(drawn(page)) == {"all", "class", "vacant"}  # no tax layer on a public map
+    text = hover_parcel(page, "P1")
+    assert "实测面积：15.00 亩" in text
+    assert "亩均" not in text
+    page.goto(maps["english"].as_uri())
+    wait_for_map(page)
+    text = hover_parcel(page, "P1")
+    assert "Surveyed area: 15.00 mu" in text
+    assert "Tax per area: 2.48 万元/亩" in text
     page.close()

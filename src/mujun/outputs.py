@@ -154,6 +154,7 @@ def write_outputs(result: RunResult, *, started: datetime | None = None) -> dict
         parks=result.parks,
         classes=legend,
         zones=result.tables.get("zones"),
+        firms=result.enterprises.loc[result.enterprises["year"] == result.year],
     )
     targets["map"].write_text(map_html(fmap, offline=result.config.map.offline), encoding="utf-8")
     write_geojson(

@@ -1,11 +1,11 @@
 """Scripts and stylesheets of the map, and the self-contained (offline) page.
 
-The map needs only Leaflet 1.9.3 (the version folium pins) and jQuery; folium's other defaults
-(Bootstrap, Font Awesome, awesome-markers) serve markers and widgets this map does not use, so
-they are left out. Online pages load the two libraries from the same CDN URLs folium uses.
-Offline pages embed them from the PyPI XStatic packages that mujun depends on
-(``xstatic-leaflet``, ``xstatic-jquery``), with Leaflet's images as data URIs: nothing is
-fetched at run time, and the page draws with the network cut (county intranets often are).
+The map needs only Leaflet 1.9.3 (the version folium pins); folium's other defaults (jQuery,
+Bootstrap, Font Awesome, awesome-markers) serve popups with HTML, markers and widgets this map
+does not use, so they are left out. Online pages load Leaflet from the CDN URL folium uses.
+Offline pages embed it from the PyPI XStatic package mujun depends on (``xstatic-leaflet``),
+with Leaflet's images as data URIs: nothing is fetched at run time, and the page draws with the
+network cut (county intranets often are).
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ import base64
 import re
 from pathlib import Path
 
-import xstatic.pkg.jquery
 import xstatic.pkg.leaflet
 
 from mujun.errors import MujunError
@@ -23,13 +22,12 @@ __all__ = ["CDN_CSS", "CDN_JS", "inline_assets", "local_asset"]
 
 CDN_JS = {
     "leaflet": "https://cdn.jsdelivr.net/npm/leaflet@1.9.3/dist/leaflet.js",
-    "jquery": "https://code.jquery.com/jquery-3.7.1.min.js",
 }
 CDN_CSS = {"leaflet_css": "https://cdn.jsdelivr.net/npm/leaflet@1.9.3/dist/leaflet.css"}
 
 
 def _xstatic_dir(name: str) -> Path:
-    pkg = {"leaflet": xstatic.pkg.leaflet, "jquery": xstatic.pkg.jquery}[name]
+    pkg = {"leaflet": xstatic.pkg.leaflet}[name]
     return Path(pkg.BASE_DIR)
 
 
@@ -38,7 +36,6 @@ def local_asset(url: str) -> Path:
     files = {
         CDN_JS["leaflet"]: _xstatic_dir("leaflet") / "leaflet.js",
         CDN_CSS["leaflet_css"]: _xstatic_dir("leaflet") / "leaflet.css",
-        CDN_JS["jquery"]: _xstatic_dir("jquery") / "jquery.min.js",
     }
     return files[url]
 

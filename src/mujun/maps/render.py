@@ -1,8 +1,13 @@
-"""Assemble the planner's folium map: per-mu choropleths, vacant land, parks, legends.
+"""Assemble the planner's map: per-mu choropleths, classes, vacant and underused land, zones,
+parks, legends, and the in-page search, filters and export.
 
-Every string that came from input data (names, parcel ids, park names, the title) is escaped
-with :func:`html.escape` before it reaches the page, and the tooltip is built here from escaped
-parts, because folium's GeoJSON tooltips insert property values into the page as HTML.
+folium gives the page (Leaflet, basemaps, the layer control); the parcels are not folium
+layers. Each shape set (parcels, zones, parks) goes into the page once, compactly encoded
+(:mod:`mujun.maps.encode`), with its table; every layer is a canvas that the page's script
+(``mujun.js``) paints from that one copy. Strings from input data reach the page only inside
+that JSON, which is escaped so that no value can close its script element, and the script
+shows them with ``textContent``. The legends and the title, written here as HTML, escape them
+with :func:`html.escape`.
 """
 
 from __future__ import annotations
@@ -23,10 +28,16 @@ import shapely.geometry
 
 from mujun.config import MapConfig
 from mujun.indicators import DisplayUnit
-from mujun.io.writers import rfc7946_geometries
 from mujun.maps.assets import CDN_CSS, CDN_JS, inline_assets
 from mujun.maps.basemaps import Basemap, add_basemap, add_orthophoto
-from mujun.maps.controls import FilterControl
+from mujun.maps.controls import ParcelScript
+from mujun.maps.encode import (
+    encode_column,
+    encode_shapes,
+    encode_varints,
+    pack,
+    simplify_coverage,
+)
 from mujun.maps.gcj02 import shift_geometries
 from mujun.maps.text import Texts
 
@@ -34,7 +45,7 @@ __all__ = ["ClassLegend", "map_html", "render_map"]
 
 
 class _PlannerMap(folium.Map):
-    """folium.Map loading only what this map uses (Leaflet, jQuery): see maps.assets."""
+    """folium.Map loading only what this map uses (Leaflet): see maps.assets."""
 
     default_js = list(CDN_JS.items())  # noqa: RUF012 (folium reads these class attributes)
     default_css = list(CDN_CSS.items())  # noqa: RUF012
@@ -106,131 +117,6 @@ def _fmt(value: float | None, digits: int = 2) -> str:
     return "—" if value is None or pd.isna(value) else f"{value:,.{digits}f}"
 
 
-def _tooltips(parcels: pd.DataFrame, unit: DisplayUnit, tx: Texts, *, public: bool) -> list[str]:
-    esc = html.escape
-    rows = []
-    per = {} if public else {f: unit.column(f) for f in _FIGURES if unit.column(f) in parcels}
-    records = cast(
-        list[dict[str, Any]], pd.DataFrame(parcels).drop(columns="geometry").to_dict("records")
-    )
-    for r in records:
-        lines = [f"<b>{tx('parcel', id=esc(str(r['parcel_id'])))}</b>"]
-        if isinstance(r.get("park"), str):
-            lines.append(tx("park", v=esc(r["park"])))
-        firms = r.get("enterprises")
-        names = esc(firms) if isinstance(firms, str) and firms else tx("no_firm")
-        lines.append(tx("firms", v=names))
-        lines.append(tx("surveyed", v=_fmt(r["area_mu"])))
-        declared = r.get("declared_area_mu")
-        if declared is not None and not pd.isna(declared):
-            lines.append(tx("declared", v=_fmt(declared), d=_fmt(r.get("area_diff_pct"), 1)))
-        for figure, col in per.items():
-            lines.append(tx("figure", label=tx(figure), v=_fmt(r[col]), unit=esc(unit.label)))
-        if isinstance(r.get("classes"), str):
-            lines.append(tx("class", v=esc(r["classes"])))
-        change = r.get(f"{unit.column('tax')}_change")
-        if not public and change is not None and not pd.isna(change):
-            lines.append(tx("change", v=f"{change:+,.2f}", unit=esc(unit.label)))
-        if isinstance(r.get("class_change"), str):
-            lines.append(tx("class_change", v=esc(r["class_change"])))
-        lines += _land_lines(r, tx, public=public)
-        if isinstance(r.get("zone_id"), str):
-            lines.append(tx("zone", v=esc(r["zone_id"])))
-        rows.append("<br>".join(lines))
-    return rows
-
-
-_DATA_COLUMNS = (
-    "parcel_id",
-    "park",
-    "class",
-    "industry2",
-    "enterprises",
-    "uscc",
-    "area_mu",
-    "vacant",
-    "underused",
-    "zone_id",
-)
-_INTERNAL_COLUMNS = ("tax_per_mu", "value_added_per_mu", "revenue_per_mu")
-
-
-def _land_lines(r: dict[str, Any], tx: Texts, *, public: bool) -> list[str]:
-    """Tooltip lines on buildings and underuse."""
-    esc = html.escape
-    lines = []
-    if r.get("coverage") is not None and not pd.isna(r.get("coverage")):
-        far = r.get("far")
-        lines.append(
-            tx("coverage", v=_fmt(100 * r["coverage"], 1))
-            + ("" if far is None or pd.isna(far) else tx("far", v=_fmt(far)))
-        )
-    reasons = r.get("underuse_reasons")
-    if isinstance(reasons, str) and reasons:
-        codes = [c for c in reasons.split("; ") if not (public and c in _CONFIDENTIAL_REASONS)]
-        if codes:
-            lines.append(tx("reasons", v=esc(tx("sep").join(tx(c) for c in codes))))
-    return lines
-
-
-def _display_frame(
-    parcels: gpd.GeoDataFrame, unit: DisplayUnit, tx: Texts, *, public: bool
-) -> gpd.GeoDataFrame:
-    """What the page draws: RFC 7946 geometry at 6 decimals (~0.1 m), the tooltip, and plain
-    data properties for search, filters and export (no confidential figure when public)."""
-    geoms = rfc7946_geometries(parcels.geometry, precision=6)
-    data = pd.DataFrame(index=parcels.index)
-    for col in (*_DATA_COLUMNS, *(() if public else _INTERNAL_COLUMNS)):
-        if col in parcels:
-            values = parcels[col]
-            if pd.api.types.is_float_dtype(values):
-                values = values.round(4)
-            data[col] = values.astype(object).where(values.notna(), None)
-    if "underuse_reasons" in parcels:
-        drop = _CONFIDENTIAL_REASONS if public else ()
-        data["reasons"] = [
-            "; ".join(c for c in str(r).split("; ") if c and c not in drop)
-            if isinstance(r, str)
-            else ""
-            for r in parcels["underuse_reasons"]
-        ]
-    data["tip"] = _tooltips(parcels, unit, tx, public=public)
-    return gpd.GeoDataFrame(data, geometry=geoms, crs=4326, index=parcels.index)
-
-
-def _filled_layer(
-    display: gpd.GeoDataFrame, fills: pd.Series, *, name: str, show: bool, opacity: float = 0.8
-) -> folium.FeatureGroup:
-    """Parcels filled with the colour in ``fills`` (missing: not drawn); not interactive, so
-    the base layer underneath shows the tooltip."""
-    group = folium.FeatureGroup(name=name, show=show)
-    has = fills.notna().to_numpy()
-    data = display.loc[has].assign(fill=fills[has].to_numpy())
-    if len(data):
-        folium.GeoJson(
-            data,
-            style_function=lambda f: {
-                "fillColor": f["properties"]["fill"],
-                "color": "#555555",
-                "weight": 0.6,
-                "fillOpacity": opacity,
-            },
-            interactive=False,
-            zoom_on_click=False,
-        ).add_to(group)
-    return group
-
-
-def _choropleth(
-    display: gpd.GeoDataFrame, classes: _Classes, *, name: str, show: bool
-) -> folium.FeatureGroup:
-    colours = np.asarray(classes.colors, dtype=object)
-    fills = pd.Series(
-        [colours[i] if i >= 0 else None for i in classes.index], index=classes.index, dtype=object
-    )
-    return _filled_layer(display, fills, name=name, show=show)
-
-
 def _legend_html(
     title: str,
     classes: _Classes,
@@ -273,23 +159,64 @@ _LEGEND_CSS = """
 .mj-title{position:fixed;top:10px;left:54px;z-index:9999;background:#fff;padding:4px 10px;
  border-radius:4px;box-shadow:0 1px 4px rgba(0,0,0,.35);font:bold 15px/1.5 "Noto Sans CJK SC",
  "Microsoft YaHei",sans-serif}
+.mj-firms{border-collapse:collapse;margin:4px 0}
+.mj-firms th,.mj-firms td{border-bottom:1px solid #ddd;padding:1px 6px 1px 0;text-align:left}
+.mj-zone button{margin-top:4px}
 </style>
 """
 
 
-def _figure_layers(
-    fmap: folium.Map,
-    display: gpd.GeoDataFrame,
-    parcels: gpd.GeoDataFrame,
-    *,
-    unit: DisplayUnit,
-    cfg: MapConfig,
-    year: int,
-    tx: Texts,
-) -> list[str]:
-    """Choropleths of per-area money (internal maps only) and of its change between years;
-    returns their legends."""
-    legends = []
+def _theme(
+    tid: str, label: str, *, kind: str, show: bool, set_: str = "parcels", **style: Any
+) -> dict[str, Any]:
+    """One layer of the page: what it draws (``kind``: outline, num, cat or mask) and how."""
+    base = {"fill": None, "fillOpacity": 0.0, "stroke": None, "weight": 0, "dash": None}
+    return {
+        "id": tid,
+        "label_html": html.escape(label),  # Leaflet's layer control inserts names as HTML
+        "kind": kind,
+        "set": set_,
+        "show": show,
+        **base,
+        **style,
+    }
+
+
+def _num_theme(tid: str, label: str, col: str, classes: _Classes, *, show: bool) -> dict[str, Any]:
+    return _theme(
+        tid,
+        label,
+        kind="num",
+        show=show,
+        col=col,
+        bins=[float(b) for b in classes.bins],
+        colors=classes.colors,
+        fillOpacity=0.8,
+        stroke="#555555",
+        weight=0.6,
+    )
+
+
+def _mask_theme(tid: str, label: str, col: str, colour: str) -> dict[str, Any]:
+    return _theme(
+        tid,
+        label,
+        kind="mask",
+        show=False,
+        col=col,
+        fill=colour,
+        fillOpacity=0.35,
+        stroke=colour,
+        weight=2,
+    )
+
+
+def _figure_themes(
+    parcels: gpd.GeoDataFrame, *, unit: DisplayUnit, cfg: MapConfig, year: int, tx: Texts
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """Choropleths of per-area money (internal maps only) and of its change between years,
+    with their legends."""
+    themes, legends = [], []
     n_vacant = int(parcels["vacant"].sum())
     first = next((f for f in ("tax", "assessed_value") if unit.column(f) in parcels), "tax")
     sep = "，" if cfg.lang == "zh" else ", "
@@ -300,7 +227,7 @@ def _figure_layers(
         values = parcels[col].where(~parcels["vacant"])
         bins = _classify(values, cfg)
         name = f"{tx(figure)}{_paren(tx, unit.label + _year(year, tx, sep))}"
-        _choropleth(display, bins, name=name, show=show).add_to(fmap)
+        themes.append(_num_theme(figure, name, col, bins, show=show))
         legends.append(_legend_html(name, bins, values, unit, n_vacant, tx=tx))
     change_col = f"{unit.column('tax')}_change"
     if change_col in parcels and parcels[change_col].notna().any():
@@ -313,92 +240,146 @@ def _figure_layers(
             if c.startswith(prefix) and c.removeprefix(prefix).isdigit()
         ]
         name = tx("change_layer", a=min(years), b=max(years), unit=unit.label)
-        _choropleth(display, bins, name=name, show=False).add_to(fmap)
+        themes.append(_num_theme("change", name, change_col, bins, show=False))
         legends.append(_legend_html(name, bins, values, unit, n_vacant, tx=tx))
-    return legends
+    return themes, legends
 
 
-def _base_map(cfg: MapConfig) -> tuple[folium.Map, Basemap]:
-    fmap = _PlannerMap(tiles=None, control_scale=False, prefer_canvas=False)
-    base = add_basemap(fmap, cfg.basemap, tianditu_key=cfg.tianditu_key)
-    if cfg.orthophoto is not None:
-        add_orthophoto(fmap, cfg.orthophoto, max_px=cfg.orthophoto_max_px)
-    return fmap, base
+def _underuse_themes(parcels: gpd.GeoDataFrame, tx: Texts, *, public: bool) -> list[dict[str, Any]]:
+    """One layer of all underused parcels, and one per reason (a parcel may be in several)."""
+    if "underused" not in parcels:
+        return []
+    n = int(parcels["underused"].fillna(False).astype(bool).sum())
+    themes = [_mask_theme("underused", tx("under_all", n=n), "underused", "#b2182b")]
+    for code in _REASONS:
+        col = f"flag_{code}"
+        if (public and code in _CONFIDENTIAL_REASONS) or col not in parcels:
+            continue
+        count = int(parcels[col].fillna(False).astype(bool).sum())
+        if count:
+            themes.append(
+                _mask_theme(col, tx("under_one", label=tx(code), n=count), col, "#d6604d")
+            )
+    return themes
 
 
-def _shifted(frame: gpd.GeoDataFrame | None) -> gpd.GeoDataFrame | None:
-    if frame is None or len(frame) == 0:
-        return frame
-    lonlat = frame.to_crs(4326)
-    return lonlat.set_geometry(shift_geometries(lonlat.geometry.array))
+def _lonlat(geoms: gpd.GeoSeries) -> np.ndarray:
+    """Longitude/latitude, exterior rings counter-clockwise (RFC 7946)."""
+    return cast(np.ndarray, shapely.orient_polygons(geoms.to_crs(4326).array, exterior_cw=False))
 
 
-def render_map(
-    parcels: gpd.GeoDataFrame,
-    *,
-    unit: DisplayUnit,
-    cfg: MapConfig,
-    year: int,
-    parks: gpd.GeoDataFrame | None = None,
-    classes: ClassLegend | None = None,
-    zones: gpd.GeoDataFrame | None = None,
-) -> folium.Map:
-    """Build the planner's map for ``year``.
+def _shape_set(
+    geoms: gpd.GeoSeries, cols: dict[str, dict[str, Any]], *, gcj02: bool, simplify_m: float = 0
+) -> tuple[dict[str, Any], np.ndarray]:
+    """A shape set for the page and its longitude/latitude bounds (as exported, unshifted)."""
+    if simplify_m > 0 and geoms.crs is not None and geoms.crs.is_projected:
+        geoms = gpd.GeoSeries(simplify_coverage(geoms.array, simplify_m), crs=geoms.crs)
+    lonlat = _lonlat(geoms)
+    display = shift_geometries(lonlat) if gcj02 else None
+    bounds = shapely.total_bounds(lonlat)
+    return {"shapes": encode_shapes(lonlat, display=display), "cols": cols}, bounds
 
-    ``parcels`` is the parcel result (any CRS) with ``parcel_id``, ``area_mu``, ``vacant``,
-    ``enterprises``, the per-area columns of ``unit`` and, for the class layer, ``class``.
-    Returns a :class:`folium.Map`; save it with :func:`map_html`.
-    """
-    lonlat = parcels.geometry.to_crs(4326)
-    west, south, east, north = lonlat.total_bounds
-    fmap, base = _base_map(cfg)
-    fmap.fit_bounds([[south, west], [north, east]])
-    tx = Texts(cfg.lang)
-    public = cfg.profile == "public"
-    full = _display_frame(parcels, unit, tx, public=public)
-    true_geometries = None
-    if base.gcj02:  # AMap tiles are drawn in GCJ-02: shift what is drawn, never what is exported
-        true_geometries = {
-            str(pid): shapely.geometry.mapping(g)
-            for pid, g in zip(full["parcel_id"], full.geometry.array, strict=True)
-        }
-        full = full.set_geometry(shift_geometries(full.geometry.array))
-        parks = _shifted(parks)
-        zones = _shifted(zones)
-    # every parcel once with its data (search, filters, export); other layers carry the id only
-    _base_layer(full, tx).add_to(fmap)
-    display = full[["parcel_id", "geometry"]]
-    legends = (
-        []
-        if public
-        else _figure_layers(fmap, display, parcels, unit=unit, cfg=cfg, year=year, tx=tx)
-    )
-    if classes is not None and "class" in parcels:
-        name = f"{tx('class_layer')}{_year(year, tx)}"
-        _class_layer(display, parcels["class"], classes, name=name, show=public).add_to(fmap)
-        legends.append(_class_legend_html(name, parcels["class"], classes, tx))
-    _vacant_layer(display.loc[parcels["vacant"].to_numpy()], tx).add_to(fmap)
-    if "underused" in parcels:
-        for layer in _underuse_layers(display, parcels, tx, public=public):
-            layer.add_to(fmap)
-    if zones is not None and len(zones):
-        _zone_layer(zones, tx, public=public).add_to(fmap)
-    if not public and "cold_spot" in parcels and parcels["cold_spot"].any():
-        cold = display.loc[parcels["cold_spot"].fillna(False).astype(bool).to_numpy()]
-        _outline_layer(cold, name=tx("cold", n=len(cold)), colour="#2c7bb6").add_to(fmap)
-    if parks is not None and len(parks):
-        _park_layer(parks, tx).add_to(fmap)
-    folium.LayerControl(collapsed=False).add_to(fmap)
-    FilterControl(tx, true_geometries=true_geometries).add_to(fmap)
-    root = cast(branca.element.Figure, fmap.get_root())
-    root.header.add_child(branca.element.Element(_LEGEND_CSS))
-    root.html.add_child(
-        branca.element.Element(
-            f'<div class="mj-title">{html.escape(cfg.title)}{_year(year, tx)}</div>'
-            f'<div class="mj-legend">{"".join(legends)}</div>'
+
+_TEXT_COLUMNS = ("parcel_id", "enterprises", "uscc")
+_CAT_COLUMNS = ("park", "class", "classes", "class_change", "industry2", "zone_id")
+_NUM_DIGITS = {
+    "area_mu": 4,
+    "declared_area_mu": 2,
+    "area_diff_pct": 1,
+    "coverage": 3,
+    "far": 2,
+}
+
+
+def _bool(values: pd.Series) -> pd.Series:
+    return values.astype("boolean").fillna(False).astype(bool)
+
+
+def _parcel_columns(
+    parcels: gpd.GeoDataFrame, money: list[str], *, public: bool
+) -> tuple[dict[str, dict[str, Any]], list[str]]:
+    """The parcels' table for the page and the columns a browser export writes."""
+    cols: dict[str, dict[str, Any]] = {}
+    for col in (*_TEXT_COLUMNS, *_CAT_COLUMNS):
+        if col in parcels:
+            cols[col] = encode_column(parcels[col].astype(object))
+    for col, digits in {**_NUM_DIGITS, **dict.fromkeys(money, 2)}.items():
+        if col in parcels:
+            cols[col] = encode_column(parcels[col], digits=digits)
+    flags = ["vacant", "underused", "cold_spot"] + [
+        f"flag_{c}" for c in _REASONS if not (public and c in _CONFIDENTIAL_REASONS)
+    ]
+    for col in flags:
+        if col in parcels and not (public and col == "cold_spot"):
+            cols[col] = encode_column(_bool(parcels[col]))
+    if "underuse_reasons" in parcels:
+        drop = _CONFIDENTIAL_REASONS if public else ()
+        reasons = (
+            parcels["underuse_reasons"]
+            .astype(object)
+            .where(parcels["underuse_reasons"].notna(), "")
         )
-    )
-    return fmap
+        kept = reasons.map(
+            lambda r: "; ".join(c for c in str(r).split("; ") if c and c not in drop)
+        )
+        cols["reasons"] = encode_column(kept.where(kept != "", None))
+    export = [
+        c
+        for c in (
+            "parcel_id",
+            "park",
+            "class",
+            "industry2",
+            "enterprises",
+            "uscc",
+            "area_mu",
+            "vacant",
+            "underused",
+            "zone_id",
+            *money,
+            "reasons",
+        )
+        if c in cols
+    ]
+    return cols, export
+
+
+def _firm_table(
+    firms: pd.DataFrame, parcel_ids: pd.Series, unit: DisplayUnit, tx: Texts, *, public: bool
+) -> tuple[dict[str, Any], list[list[str]]]:
+    """Each parcel's enterprises (for its popup): a firm table and per-parcel firm indices."""
+    f = firms.reset_index(drop=True)
+    position = pd.Series(np.arange(len(parcel_ids)), index=parcel_ids.astype(str).to_numpy())
+    position = position[~position.index.duplicated()]
+    pairs = f["parcel_ids"].astype(str).str.split("、").explode().dropna()
+    links = pd.DataFrame(
+        {
+            "parcel": pairs.map(position).to_numpy(),
+            "firm": pairs.index,
+            "name": f.loc[pairs.index, "name"].to_numpy(),
+        }
+    ).dropna(subset=["parcel"])
+    links = links.astype({"parcel": "int64"}).sort_values(["parcel", "name", "firm"], kind="stable")
+    count = np.bincount(links["parcel"].to_numpy(), minlength=len(parcel_ids))
+    columns = [[tx("firm_name"), "name"], [tx("firm_class"), "class"]]
+    if not public:
+        for figure in ("tax", "value_added"):
+            if unit.column(figure) in f:
+                columns.append([tx(figure), unit.column(figure)])
+        if "score" in f:
+            columns.append([tx("firm_score"), "score"])
+    cols = {
+        c: encode_column(f[c].astype(object) if c in ("name", "class") else f[c], digits=2)
+        for _, c in columns
+        if c in f
+    }
+    table = {
+        "n": len(f),
+        "cols": cols,
+        "count": encode_varints(count),
+        "index": encode_varints(links["firm"].to_numpy()),
+    }
+    return table, [c for c in columns if c[1] in cols]
 
 
 @dataclass(frozen=True)
@@ -417,19 +398,6 @@ def _class_colour(labels: tuple[str, ...]) -> dict[str, str]:
     if len(labels) == 4:
         return dict(zip(labels, _CLASS_COLOURS[:4], strict=True))
     return dict(zip(labels, _PALETTES.get(len(labels), _CLASS_COLOURS)[::-1], strict=False))
-
-
-def _class_layer(
-    display: gpd.GeoDataFrame,
-    cls: pd.Series,
-    legend: ClassLegend,
-    *,
-    name: str,
-    show: bool = False,
-) -> folium.FeatureGroup:
-    colours = _class_colour(legend.labels)
-    fills = cls.map(lambda c: colours.get(c, "#777777"), na_action="ignore").astype(object)
-    return _filled_layer(display, fills, name=name, show=show, opacity=0.85)
 
 
 def _class_legend_html(title: str, cls: pd.Series, legend: ClassLegend, tx: Texts) -> str:
@@ -466,135 +434,186 @@ _REASONS = (
 )
 
 
-def _outline_layer(display: gpd.GeoDataFrame, *, name: str, colour: str) -> folium.FeatureGroup:
-    group = folium.FeatureGroup(name=name, show=False)
-    if len(display):
-        folium.GeoJson(
-            display,
-            style_function=lambda _f, c=colour: {
-                "fillColor": c,
-                "color": c,
-                "weight": 2,
-                "fillOpacity": 0.35,
-            },
-            interactive=False,  # the base layer underneath shows the tooltip
-        ).add_to(group)
-    return group
+def _base_map(cfg: MapConfig) -> tuple[folium.Map, Basemap]:
+    fmap = _PlannerMap(tiles=None, control_scale=False, prefer_canvas=False)
+    base = add_basemap(fmap, cfg.basemap, tianditu_key=cfg.tianditu_key)
+    if cfg.orthophoto is not None:
+        add_orthophoto(fmap, cfg.orthophoto, max_px=cfg.orthophoto_max_px)
+    return fmap, base
 
 
-def _underuse_layers(
-    display: gpd.GeoDataFrame, parcels: gpd.GeoDataFrame, tx: Texts, *, public: bool
-) -> list[folium.FeatureGroup]:
-    """One layer of all underused parcels, and one per reason (a parcel may be in several)."""
-    under = parcels["underused"].fillna(False).astype(bool).to_numpy()
-    layers = [
-        _outline_layer(
-            display.loc[under], name=tx("under_all", n=int(under.sum())), colour="#b2182b"
+def _zone_set(zones: gpd.GeoDataFrame, *, gcj02: bool) -> dict[str, Any]:
+    cols = {
+        "zone_id": encode_column(zones["zone_id"].astype(object)),
+        "rank": encode_column(zones["rank"], digits=0),
+        "n_parcels": encode_column(zones["n_parcels"], digits=0),
+        "area_mu": encode_column(zones["area_mu"], digits=2),
+    }
+    return _shape_set(zones.geometry, cols, gcj02=gcj02)[0]
+
+
+def _overlay_sets(
+    payload: dict[str, Any],
+    themes: list[dict[str, Any]],
+    *,
+    parks: gpd.GeoDataFrame | None,
+    zones: gpd.GeoDataFrame | None,
+    gcj02: bool,
+    tx: Texts,
+) -> None:
+    """Consolidation zones and park boundaries: their shapes and layers."""
+    if zones is not None and len(zones):
+        payload["sets"]["zones"] = _zone_set(zones, gcj02=gcj02)
+        themes.append(
+            _theme(
+                "zones",
+                tx("zones", n=len(zones)),
+                kind="outline",
+                show=False,
+                set_="zones",
+                fill="#6a3d9a",
+                fillOpacity=0.1,
+                stroke="#6a3d9a",
+                weight=3,
+                dash=[6, 4],
+            )
+        )
+    if parks is not None and len(parks):
+        cols = {"park": encode_column(parks["park"].astype(object))}
+        payload["sets"]["parks"] = _shape_set(parks.geometry, cols, gcj02=gcj02)[0]
+        themes.append(
+            _theme(
+                "parks",
+                tx("parks"),
+                kind="outline",
+                show=True,
+                set_="parks",
+                stroke="#1565c0",
+                weight=2.5,
+                dash=[8, 4],
+            )
+        )
+
+
+def render_map(
+    parcels: gpd.GeoDataFrame,
+    *,
+    unit: DisplayUnit,
+    cfg: MapConfig,
+    year: int,
+    parks: gpd.GeoDataFrame | None = None,
+    classes: ClassLegend | None = None,
+    zones: gpd.GeoDataFrame | None = None,
+    firms: pd.DataFrame | None = None,
+) -> folium.Map:
+    """Build the planner's map for ``year``.
+
+    ``parcels`` is the parcel result (a projected CRS: display shapes are simplified in metres)
+    with ``parcel_id``, ``area_mu``, ``vacant``, ``enterprises``, the per-area columns of
+    ``unit`` and, for the class layer, ``class``. ``firms`` (the enterprise table of ``year``,
+    with ``parcel_ids``) fills each parcel's popup. Returns a :class:`folium.Map`; save it with
+    :func:`map_html`.
+    """
+    fmap, base = _base_map(cfg)
+    tx = Texts(cfg.lang)
+    public = cfg.profile == "public"
+    money = (
+        []
+        if public
+        else [unit.column(f) for f in _FIGURES if unit.column(f) in parcels]
+        + [c for c in (f"{unit.column('tax')}_change",) if c in parcels]
+    )
+    cols, export = _parcel_columns(parcels, money, public=public)
+    shapes, (west, south, east, north) = _shape_set(
+        parcels.geometry, cols, gcj02=base.gcj02, simplify_m=cfg.simplify_m
+    )
+    fmap.fit_bounds([[south, west], [north, east]])
+    payload: dict[str, Any] = {
+        "sets": {"parcels": shapes},
+        "export": [c for c in export if not c.endswith("_change")],
+    }
+    themes = [
+        _theme(
+            "all",
+            tx("all_parcels", n=len(parcels)),
+            kind="outline",
+            show=True,
+            stroke="#757575",
+            weight=0.5,
         )
     ]
-    for code in _REASONS:
-        if public and code in _CONFIDENTIAL_REASONS:
-            continue
-        col = f"flag_{code}"
-        if col in parcels and parcels[col].any():
-            mask = parcels[col].fillna(False).astype(bool).to_numpy()
-            layers.append(
-                _outline_layer(
-                    display.loc[mask],
-                    name=tx("under_one", label=tx(code), n=int(mask.sum())),
-                    colour="#d6604d",
-                )
-            )
-    return layers
-
-
-def _zone_tip(z: Any, tx: Texts, *, public: bool) -> str:
-    esc = html.escape
-    lines = [
-        f"<b>{tx('zone_tip_head', id=esc(str(z.zone_id)), rank=int(z.rank))}</b>",
-        tx("park", v=esc(str(z.park))),
-        tx("zone_tip_land", n=int(z.n_parcels), mu=_fmt(z.area_mu)),
-        tx("zone_tip_firms", n=int(z.n_enterprises)),
-    ]
+    legends: list[str] = []
     if not public:
-        lines += [tx("zone_tip_tax", v=_fmt(z.tax_wan)), tx("zone_tip_gain", v=_fmt(z.gain_wan))]
-    lines.append(tx("zone_tip_ids", v=esc(str(z.parcel_ids))))
-    return "<br>".join(lines)
-
-
-def _zone_layer(zones: gpd.GeoDataFrame, tx: Texts, *, public: bool) -> folium.FeatureGroup:
-    group = folium.FeatureGroup(name=tx("zones", n=len(zones)), show=False)
-    tips = [_zone_tip(z, tx, public=public) for z in zones.itertuples(index=False)]
-    frame = gpd.GeoDataFrame(
-        {"tip": tips},
-        geometry=shapely.transform(zones.geometry.to_crs(4326).array, lambda xy: np.round(xy, 6)),
-        crs=4326,
+        more, legends = _figure_themes(parcels, unit=unit, cfg=cfg, year=year, tx=tx)
+        themes += more
+    if classes is not None and "class" in parcels:
+        name = f"{tx('class_layer')}{_year(year, tx)}"
+        themes.append(
+            _theme(
+                "class",
+                name,
+                kind="cat",
+                show=public,
+                col="class",
+                cats=_class_colour(classes.labels),
+                other="#777777",
+                fillOpacity=0.85,
+                stroke="#555555",
+                weight=0.6,
+            )
+        )
+        legends.append(_class_legend_html(name, parcels["class"], classes, tx))
+    n_vacant = int(_bool(parcels["vacant"]).sum())
+    themes.append(
+        _theme(
+            "vacant",
+            tx("vacant_layer", n=n_vacant),
+            kind="mask",
+            show=True,
+            col="vacant",
+            fill=_VACANT,
+            fillOpacity=0.55,
+            stroke="#424242",
+            weight=1,
+            dash=[4, 3],
+        )
     )
-    folium.GeoJson(
-        frame,
-        style_function=lambda _f: {
-            "fill": True,
-            "fillOpacity": 0.1,
-            "color": "#6a3d9a",
-            "weight": 3,
-            "dashArray": "6 4",
+    themes += _underuse_themes(parcels, tx, public=public)
+    if not public and "cold_spot" in parcels and _bool(parcels["cold_spot"]).any():
+        n_cold = int(_bool(parcels["cold_spot"]).sum())
+        themes.append(_mask_theme("cold_spot", tx("cold", n=n_cold), "cold_spot", "#2c7bb6"))
+    _overlay_sets(payload, themes, parks=parks, zones=zones, gcj02=base.gcj02, tx=tx)
+    figure_cols = [[tx(f), unit.column(f)] for f in _FIGURES if unit.column(f) in money]
+    payload.update(
+        lang=cfg.lang,
+        unit=unit.label,
+        themes=themes,
+        figures=figure_cols,
+        change_col=next((c for c in money if c.endswith("_change")), None),
+        filters=[f for f in ("class", "park", "industry2", "reasons", "zone_id") if f in cols],
+        aggregate={
+            "above": cfg.aggregate_above,
+            "zoom": cfg.aggregate_zoom,
+            "cell_px": cfg.aggregate_cell_px,
         },
-        tooltip=folium.GeoJsonTooltip(fields=["tip"], labels=False, sticky=True),
-    ).add_to(group)
-    return group
-
-
-def _base_layer(full: gpd.GeoDataFrame, tx: Texts) -> folium.FeatureGroup:
-    group = folium.FeatureGroup(name=tx("all_parcels", n=len(full)), show=True)
-    folium.GeoJson(
-        full.assign(_d=1),
-        style_function=lambda _f: {
-            "color": "#757575",
-            "weight": 0.5,
-            "fill": True,
-            "fillOpacity": 0.0,
-        },
-        tooltip=folium.GeoJsonTooltip(fields=["tip"], labels=False, sticky=True),
-    ).add_to(group)
-    return group
-
-
-def _vacant_layer(display: gpd.GeoDataFrame, tx: Texts) -> folium.FeatureGroup:
-    group = folium.FeatureGroup(name=tx("vacant_layer", n=len(display)), show=True)
-    if len(display):
-        folium.GeoJson(
-            display,
-            style_function=lambda _f: {
-                "fillColor": _VACANT,
-                "color": "#424242",
-                "weight": 1,
-                "dashArray": "4 3",
-                "fillOpacity": 0.55,
-            },
-            interactive=False,  # the base layer underneath shows the tooltip
-        ).add_to(group)
-    return group
-
-
-def _park_layer(parks: gpd.GeoDataFrame, tx: Texts) -> folium.FeatureGroup:
-    group = folium.FeatureGroup(name=tx("parks"), show=True)
-    frame = gpd.GeoDataFrame(
-        {"tip": ["<b>" + html.escape(str(p)) + "</b>" for p in parks["park"]]},
-        geometry=shapely.transform(parks.geometry.to_crs(4326).array, lambda xy: np.round(xy, 6)),
-        crs=4326,
+        texts=tx.page_texts(leave_out=("change", *_CONFIDENTIAL_REASONS) if public else ()),
     )
-    folium.GeoJson(
-        frame,
-        style_function=lambda _f: {
-            "fill": False,
-            "color": "#1565c0",
-            "weight": 2.5,
-            "dashArray": "8 4",
-        },
-        tooltip=folium.GeoJsonTooltip(fields=["tip"], labels=False),
-        interactive=True,
-    ).add_to(group)
-    return group
+    if firms is not None and len(firms) and "parcel_ids" in firms:
+        payload["firms"], payload["firm_columns"] = _firm_table(
+            firms, parcels["parcel_id"], unit, tx, public=public
+        )
+    control = folium.LayerControl(collapsed=False)
+    control.add_to(fmap)
+    ParcelScript(control, pack(payload)).add_to(fmap)
+    root = cast(branca.element.Figure, fmap.get_root())
+    root.header.add_child(branca.element.Element(_LEGEND_CSS))
+    root.html.add_child(
+        branca.element.Element(
+            f'<div class="mj-title">{html.escape(cfg.title)}{_year(year, tx)}</div>'
+            f'<div class="mj-legend">{"".join(legends)}</div>'
+        )
+    )
+    return fmap
 
 
 def map_html(fmap: folium.Map, *, offline: bool) -> str:

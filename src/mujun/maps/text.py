@@ -63,7 +63,66 @@ TEXT: dict[str, tuple[str, str]] = {
     "class_d": ("末档企业", "last class"),
     "d_streak": ("连续末档", "last class years running"),
     "sep": ("、", ", "),
+    "firm_name": ("企业", "Enterprise"),
+    "firm_class": ("分类", "Class"),
+    "firm_score": ("综合得分", "Score"),
+    "zone_line": ("第 {rank} 位，{n} 宗，{mu} 亩", "rank {rank}, {n} parcels, {mu} mu"),
+    "zone_show": ("只显示本片区地块", "Show this zone's parcels"),
+    "cell": ("本格 {n} 宗地块，{mu} 亩", "{n} parcels here, {mu} mu"),
+    "cell_flags": ("空置 {vacant} 宗，低效 {under} 宗", "{vacant} vacant, {under} underused"),
+    "cell_zoom": ("放大查看单个地块", "Zoom in for single parcels"),
+    "search": ("搜索企业名称、信用代码或宗地号", "Search enterprise, credit code or parcel"),
+    "all_class": ("全部分类", "All classes"),
+    "all_park": ("全部园区", "All parks"),
+    "all_industry2": ("全部行业", "All industries"),
+    "all_reasons": ("全部低效原因", "All underuse reasons"),
+    "all_zone_id": ("全部整合片区", "All consolidation zones"),
+    "shown": ("显示 {n} 宗地块", "{n} parcels shown"),
+    "export_geojson": ("导出 GeoJSON", "Export GeoJSON"),
+    "export_csv": ("导出 CSV", "Export CSV"),
 }
+
+_REASON_CODES = (
+    "vacant",
+    "unused_buildings",
+    "low_coverage",
+    "low_far",
+    "low_tax",
+    "below_benchmark",
+    "class_d",
+    "d_streak",
+)
+_PAGE_KEYS = (
+    "parcel",
+    "park",
+    "firms",
+    "no_firm",
+    "surveyed",
+    "declared",
+    "figure",
+    "class",
+    "change",
+    "class_change",
+    "coverage",
+    "far",
+    "reasons",
+    "zone",
+    "sep",
+    "zone_line",
+    "zone_show",
+    "cell",
+    "cell_flags",
+    "cell_zoom",
+    "search",
+    "all_class",
+    "all_park",
+    "all_industry2",
+    "all_reasons",
+    "all_zone_id",
+    "shown",
+    "export_geojson",
+    "export_csv",
+)
 
 
 class Texts:
@@ -77,3 +136,12 @@ class Texts:
 
     def __call__(self, key: str, **values: object) -> str:
         return TEXT[key][self._i].format(**values)
+
+    def page_texts(self, *, leave_out: tuple[str, ...] = ()) -> dict[str, object]:
+        """The templates the page's script fills in (tooltips, popups, controls), but for the
+        keys and reason codes in ``leave_out`` (a public map has no word on tax)."""
+        texts: dict[str, object] = {k: TEXT[k][self._i] for k in _PAGE_KEYS if k not in leave_out}
+        texts["reason"] = {
+            code: TEXT[code][self._i] for code in _REASON_CODES if code not in leave_out
+        }
+        return texts
