@@ -256,7 +256,9 @@ def browse(page_path: Path, tool: str, *, chromium: str, timeout: float) -> dict
             except PlaywrightTimeout:
                 return result  # the page may still be busy: no count, no zoom
             result["drawn"] = (
-                _count(page) if tool == "baseline" else page.evaluate("mujunMap.drawn()")
+                _count(page)
+                if tool == "baseline"
+                else page.evaluate("({parcels: mujunMap.drawn(), cells: mujunMap.cells()})")
             )
             if tool == "mujun":
                 result["parcels"] = page.evaluate(PARCEL_ZOOM_JS)

@@ -672,9 +672,14 @@
       return {type: "Feature", properties: props, geometry: P.geometry(i)};
     });
   };
-  App.prototype.drawn = function () {
+  App.prototype.drawn = function () {  // shapes drawn by each layer that is on
     var out = {};
     this.layers.forEach(function (l) { if (l._map) { out[l.theme.id] = l.drawn; } });
+    return out;
+  };
+  App.prototype.cells = function () {  // grid cells drawn by each layer that is on
+    var out = {};
+    this.layers.forEach(function (l) { if (l._map) { out[l.theme.id] = l.cells; } });
     return out;
   };
   function csvCell(v) {
