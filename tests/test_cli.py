@@ -240,6 +240,23 @@ def test_sample_classes_follow_the_shares(sample_run):
 
 
 @pytest.mark.slow
+def test_sample_geoparquet_export(sample_run):
+    import pyarrow.parquet as pq  # noqa: PLC0415
+
+    path = _exports(sample_run, "parcels.parquet")
+    parcels = gpd.read_parquet(path)
+    assert len(parcels) == 2005
+    assert parcels.crs.to_epsg() == 4549  # the working CRS, not lon/lat
+    # surveyed area straight from the stored geometry
+    mu = parcels.geometry.area / MU_M2
+    assert (mu - parcels["area_mu"]).abs().max() <= 0.005  # area_mu has 2 decimals
+    geo = json.loads(pq.read_schema(path).metadata[b"geo"])
+    covering = geo["columns"]["geometry"]["covering"]["bbox"]
+    assert covering["xmin"] == ["bbox", "xmin"]
+    table = pq.read_table(path, columns=["bbox"]).to_pandas()
+    assert (table["bbox"].map(lambda b: b["xmin"]) == parcels.bounds["minx"]).all()
+
+
 def test_sample_underuse_and_zones(sample_run):
     doc = json.loads(_exports(sample_run, "parcels.geojson").read_text(encoding="utf-8"))
     props = pd.DataFrame([f["properties"] for f in doc["features"]])

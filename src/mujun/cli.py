@@ -38,6 +38,7 @@ examples:
 outputs (under --out):
   maps/<name>.html          the planner's map (tax and value added per mu, vacant land, parks)
   exports/parcels.geojson   RFC 7946 parcels with surveyed area and per-mu figures
+  exports/parcels.parquet   the same as GeoParquet (working CRS, bbox covering column)
   exports/enterprises.csv   one row per enterprise and year
   exports/units.csv         land units (parcels and firms evaluated together)
   exports/enterprises.xlsx  the evaluation result table, one sheet per list

@@ -13,6 +13,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+import geopandas as gpd
 import pandas as pd
 import pyogrio
 import pyproj
@@ -124,6 +125,7 @@ def write_outputs(result: RunResult, *, started: datetime | None = None) -> dict
     targets = {
         "map": base / "maps" / f"{cfg.map_name}.html",
         "parcels": base / "exports" / "parcels.geojson",
+        "parcels_parquet": base / "exports" / "parcels.parquet",
         "enterprises": base / "exports" / "enterprises.csv",
         "units": base / "exports" / "units.csv",
         "workbook": base / "exports" / "enterprises.xlsx",
@@ -162,6 +164,11 @@ def write_outputs(result: RunResult, *, started: datetime | None = None) -> dict
         targets["parcels"],
         overwrite=True,
         precision=cfg.coordinate_precision,
+    )
+    # the same table as GeoParquet in the working CRS, surveyed geometry at full precision,
+    # with a bbox covering column so readers can filter by area without reading geometry
+    gpd.GeoDataFrame(_parcel_export(result), geometry="geometry").to_parquet(
+        targets["parcels_parquet"], write_covering_bbox=True, compression="zstd"
     )
     write_csv(result.enterprises, targets["enterprises"], overwrite=True)
     write_csv(result.units, targets["units"], overwrite=True)
