@@ -50,25 +50,18 @@ import numpy as np
 import pandas as pd
 import xstatic.pkg.jquery
 import xstatic.pkg.leaflet
+from _machine import cpu_name
 from _parcels import shelf_quadrilaterals
 
 from mujun.schema import MU_M2
+from mujun.underuse import REASONS as UNDERUSE_REASONS
 
 CRS = "EPSG:4549"
 ORIGIN = (490_000.0, 3_430_000.0)  # south-west corner, EPSG:4549 metres
 YEAR = 2021
 LABELS = ("A", "B", "C", "D")
 NAMES = ("优先发展", "提升发展", "调控帮扶", "倒逼整治")
-REASONS = (
-    "vacant",
-    "unused_buildings",
-    "low_coverage",
-    "low_far",
-    "low_tax",
-    "below_benchmark",
-    "class_d",
-    "d_streak",
-)
+REASONS = tuple(UNDERUSE_REASONS)
 PARKS = ("经济开发区", "高新区", "临港产业园", "城西工业园", "滨江工业园")
 INDUSTRIES = ("13", "17", "26", "29", "33", "34", "35", "38", "39")
 PLACES = ("浙江", "嘉兴", "湖州", "杭州", "绍兴", "宁波", "海宁", "桐乡")
@@ -276,13 +269,7 @@ def _count(page: Any) -> int | None:
 
 
 def machine(chromium: str) -> str:
-    cpu = "unknown CPU"
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.exists():
-        for line in cpuinfo.read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
+    cpu = cpu_name()
     libs = ", ".join(
         f"{p} {version(p)}" for p in ("folium", "geopandas", "shapely", "pandas", "playwright")
     )

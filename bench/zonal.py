@@ -37,6 +37,7 @@ from pathlib import Path
 import geopandas as gpd
 import numpy as np
 import rasterio
+from _machine import cpu_name
 from _parcels import shelf_quadrilaterals
 from affine import Affine
 
@@ -140,13 +141,7 @@ def measure(method: str, parcels: Path, raster: Path, workdir: Path) -> dict[str
 
 
 def machine() -> str:
-    cpu = "unknown CPU"
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.exists():
-        for line in cpuinfo.read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
+    cpu = cpu_name()
     libs = ", ".join(
         f"{p} {version(p)}"
         for p in ("numpy", "shapely", "rasterio", "geopandas", "exactextract", "rasterstats")

@@ -40,6 +40,7 @@ from mujun.maps.encode import (
 )
 from mujun.maps.gcj02 import shift_geometries
 from mujun.maps.text import Texts
+from mujun.underuse import REASONS
 
 __all__ = ["ClassLegend", "map_html", "render_map"]
 
@@ -336,7 +337,7 @@ def _parcel_columns(
             "vacant",
             "underused",
             "zone_id",
-            *money,
+            *(m for m in money if not m.endswith("_change")),
             "reasons",
         )
         if c in cols
@@ -422,16 +423,7 @@ def _class_legend_html(title: str, cls: pd.Series, legend: ClassLegend, tx: Text
     )
 
 
-_REASONS = (
-    "vacant",
-    "unused_buildings",
-    "low_coverage",
-    "low_far",
-    "low_tax",
-    "below_benchmark",
-    "class_d",
-    "d_streak",
-)
+_REASONS = tuple(REASONS)  # the underuse reason codes, in their order
 
 
 def _base_map(cfg: MapConfig) -> tuple[folium.Map, Basemap]:
@@ -530,7 +522,7 @@ def render_map(
     fmap.fit_bounds([[south, west], [north, east]])
     payload: dict[str, Any] = {
         "sets": {"parcels": shapes},
-        "export": [c for c in export if not c.endswith("_change")],
+        "export": export,
     }
     themes = [
         _theme(

@@ -6,6 +6,8 @@ through the code. Values are ``str.format`` templates.
 
 from __future__ import annotations
 
+from mujun.underuse import REASONS
+
 __all__ = ["TEXT", "Texts"]
 
 TEXT: dict[str, tuple[str, str]] = {
@@ -82,16 +84,6 @@ TEXT: dict[str, tuple[str, str]] = {
     "export_csv": ("导出 CSV", "Export CSV"),
 }
 
-_REASON_CODES = (
-    "vacant",
-    "unused_buildings",
-    "low_coverage",
-    "low_far",
-    "low_tax",
-    "below_benchmark",
-    "class_d",
-    "d_streak",
-)
 _PAGE_KEYS = (
     "parcel",
     "park",
@@ -141,7 +133,5 @@ class Texts:
         """The templates the page's script fills in (tooltips, popups, controls), but for the
         keys and reason codes in ``leave_out`` (a public map has no word on tax)."""
         texts: dict[str, object] = {k: TEXT[k][self._i] for k in _PAGE_KEYS if k not in leave_out}
-        texts["reason"] = {
-            code: TEXT[code][self._i] for code in _REASON_CODES if code not in leave_out
-        }
+        texts["reason"] = {code: TEXT[code][self._i] for code in REASONS if code not in leave_out}
         return texts
