@@ -1,21 +1,31 @@
 #!/usr/bin/env bash
 # System packages the tests need and PyPI cannot provide: Debian's Chromium (Playwright drives
-# it; Playwright's own browser download cannot work offline) and a CJK font so Chinese text
-# renders as text, not boxes. Installs them with apt when run as root and they are missing.
+# it; Playwright's own browser download cannot work offline), a CJK font so Chinese text
+# renders as text, not boxes, and PostgreSQL with PostGIS (the database tests start their own
+# throwaway server from these binaries: tests/pg.py). Installs them with apt when run as root
+# and they are missing.
 set -euo pipefail
 
 need=()
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 fc-list 2>/dev/null | grep -qi "Noto Sans CJK" || need+=(fonts-noto-cjk)
+postgis=no
+ls /usr/share/postgresql/*/extension/postgis.control >/dev/null 2>&1 || postgis=yes
 
-if [ ${#need[@]} -eq 0 ]; then
+if [ ${#need[@]} -eq 0 ] && [ "$postgis" = no ]; then
     exit 0
 fi
 if [ "$(id -u)" -ne 0 ]; then
-    echo "setup-system: missing ${need[*]}; install them with: sudo apt-get install ${need[*]}" >&2
+    echo "setup-system: missing ${need[*]} ${postgis/yes/postgresql postgis}; install them" \
+        "with sudo apt-get install (PostGIS: postgresql-<major>-postgis-3)" >&2
     exit 1
 fi
-echo "setup-system: installing ${need[*]} with apt-get" >&2
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
+if [ "$postgis" = yes ]; then
+    # PostGIS for the server version Debian installs: postgresql-<major>-postgis-3
+    major=$(apt-cache depends postgresql | sed -n 's/.*Depends: postgresql-\([0-9][0-9]*\)$/\1/p' | head -1)
+    need+=(postgresql "postgresql-${major}-postgis-3")
+fi
+echo "setup-system: installing ${need[*]} with apt-get" >&2
 apt-get install -y -qq --no-install-recommends "${need[@]}" fontconfig >/dev/null

@@ -121,3 +121,4 @@ def page_shapes(page: str, *, display: bool = False, name: str = "parcels") -> l
 
 # The browser for the browser tests: one headless Chromium per session (see tests/browser.py).
 from browser import chromium  # noqa: E402, F401
+from pg import postgis  # noqa: E402, F401 - a real PostgreSQL + PostGIS server (tests/pg.py)

@@ -166,6 +166,15 @@ def _input_options(p: argparse.ArgumentParser) -> None:
         "in the ledger (reject)",
     )
     io.add_argument(
+        "--db",
+        help="PostgreSQL/PostGIS URL or libpq string (service=NAME) to read parcels and/or "
+        "filings from; the password from PGPASSWORD, ~/.pgpass or the service file",
+    )
+    io.add_argument("--parcels-table", help="table with the parcels in --db (schema.table)")
+    io.add_argument("--parcels-query", help="or a SQL query giving them (one geometry column)")
+    io.add_argument("--filings-table", help="table with the filings in --db")
+    io.add_argument("--filings-query", help="or a SQL query giving them")
+    io.add_argument(
         "--working-crs",
         help="projected CRS for area (default: CGCS2000 "
         "3-degree Gauss-Kruger zone by longitude in China, else UTM)",
@@ -188,6 +197,13 @@ def _method_options(p: argparse.ArgumentParser) -> None:
         "per mu rasterised at this resolution in metres (e.g. 10)",
     )
     how.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    how.add_argument(
+        "--to-db",
+        help="also write mujun_parcels, mujun_enterprises and mujun_zones to this "
+        "PostgreSQL/PostGIS (URL or service=NAME); a rerun with the same --run-id replaces them",
+    )
+    how.add_argument("--db-schema", help="schema for --to-db tables (default public)")
+    how.add_argument("--run-id", help="key of this run's rows in --to-db (default: map name)")
     how.add_argument(
         "--basemap",
         help="osm (default), tianditu-vec, tianditu-img (key: "
@@ -233,6 +249,14 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
         ("area", "working_crs"): args.working_crs,
         ("input", "parcels_encoding"): args.parcels_encoding,
         ("input", "on_invalid"): args.on_invalid,
+        ("input", "database"): opt("db"),
+        ("input", "parcels_table"): opt("parcels_table"),
+        ("input", "parcels_query"): opt("parcels_query"),
+        ("input", "filings_table"): opt("filings_table"),
+        ("input", "filings_query"): opt("filings_query"),
+        ("output", "database"): opt("to_db"),
+        ("output", "db_schema"): opt("db_schema"),
+        ("output", "run_id"): opt("run_id"),
         ("area", "method"): opt("area_method"),
         ("output", "out_dir"): args.out,
         ("output", "map_name"): opt("map_name"),

@@ -33,7 +33,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from mujun.errors import ConfigError
 
@@ -93,6 +93,20 @@ class InputConfig:
     on_invalid: Literal["raise", "reject"] = "raise"
     """A filing cell that is not a number: "raise" stops with a list of every such cell;
     "reject" sets those rows aside in the ledger (fate rejected) and goes on."""
+    database: str | None = None
+    """PostgreSQL/PostGIS to read parcels and/or filings from: a URL
+    (postgresql://host:5432/db) or a libpq string ("service=mujun"). Keep the password in
+    PGPASSWORD, ~/.pgpass or the service file; a password in the URL is masked in logs and
+    run.json. See mujun.io.postgis."""
+    parcels_table: str | None = None
+    """Table (schema.table) with the parcels, in ``database``; its PostGIS geometry column and
+    SRID are used."""
+    parcels_query: str | None = None
+    """Or a query giving the parcels (with one geometry column)."""
+    filings_table: str | None = None
+    """Table with the filings, in ``database``; read like a CSV (same headers and units)."""
+    filings_query: str | None = None
+    """Or a query giving the filings."""
 
 
 @dataclass(frozen=True)
@@ -135,6 +149,14 @@ class OutputConfig:
     CRS (for GIS users); 0 = off."""
     lang: Literal["zh", "en"] = "zh"
     """Language of the result workbook's headers (and of the map, later)."""
+    database: str | None = None
+    """Also write the scored parcels, enterprises and zones to this PostgreSQL/PostGIS (URL or
+    libpq string, as for [input] database) as mujun_parcels, mujun_enterprises, mujun_zones."""
+    db_schema: str = "public"
+    """Schema of those tables (created if missing)."""
+    run_id: str | None = None
+    """Key of this run's rows in those tables: rerunning with the same id replaces them.
+    None: the map name."""
 
 
 @dataclass(frozen=True)
@@ -298,8 +320,15 @@ class Config:
     """Unit for columns whose header has none: units["filings"]["tax"] = "万元"."""
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain, JSON-serialisable dict (paths as strings), for run.json."""
-        return _plain(dataclasses.asdict(self))
+        """Plain, JSON-serialisable dict (paths as strings, database passwords masked), for
+        run.json."""
+        from mujun.io.postgis import redact  # noqa: PLC0415 - no cycle at import time
+
+        plain = _plain(dataclasses.asdict(self))
+        for section in ("input", "output"):
+            if plain[section].get("database"):
+                plain[section]["database"] = redact(plain[section]["database"])
+        return cast(dict[str, Any], plain)
 
 
 def _plain(value: Any) -> Any:

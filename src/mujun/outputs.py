@@ -18,6 +18,7 @@ import pandas as pd
 import pyogrio
 import pyproj
 
+from mujun.io.postgis import OUTPUT_TABLES, redact, write_run
 from mujun.io.writers import check_writable, write_csv, write_geojson, write_json
 from mujun.io.xlsx import write_enterprise_workbook
 from mujun.maps import map_html, render_map
@@ -118,6 +119,28 @@ def _rounded(frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def _write_database(result: RunResult) -> dict[str, Any] | None:
+    """The scored parcels (working CRS), enterprises and zones into [output] database."""
+    cfg = result.config.output
+    if not cfg.database:
+        return None
+    tables: dict[str, pd.DataFrame] = {
+        "parcels": gpd.GeoDataFrame(_parcel_export(result), geometry="geometry"),
+        "enterprises": result.enterprises,
+    }
+    zones = result.tables.get("zones")
+    if zones is not None and len(zones):
+        tables["zones"] = zones
+    run_id = cfg.run_id or cfg.map_name
+    rows = write_run(cfg.database, tables, run_id=run_id, schema=cfg.db_schema)
+    return {
+        "database": redact(cfg.database),
+        "schema": cfg.db_schema,
+        "run_id": run_id,
+        "rows": {OUTPUT_TABLES[k]: n for k, n in rows.items()},
+    }
+
+
 def write_outputs(result: RunResult, *, started: datetime | None = None) -> dict[str, Path]:
     """Write the map and exports of ``result`` under ``result.config.output.out_dir``."""
     cfg = result.config.output
@@ -200,6 +223,7 @@ def write_outputs(result: RunResult, *, started: datetime | None = None) -> dict
             overwrite=cfg.overwrite,
         )
     write_csv(result.ledger, targets["ledger"], overwrite=True)
+    database = _write_database(result)
     record: dict[str, Any] = {
         "mujun_run": 1,
         "started_utc": (started or datetime.now(UTC)).isoformat(timespec="seconds"),
@@ -215,5 +239,7 @@ def write_outputs(result: RunResult, *, started: datetime | None = None) -> dict
         "summary": result.summary,
         "outputs": {k: str(v) for k, v in targets.items()},
     }
+    if database:
+        record["database"] = database
     write_json(record, targets["run"], overwrite=True)
     return targets

@@ -31,7 +31,15 @@ from mujun.indicators import (
     parcel_indicators,
     unit_table,
 )
-from mujun.io.readers import Table, read_buildings, read_filings, read_parcels, read_parks
+from mujun.io.readers import (
+    Table,
+    read_buildings,
+    read_filings,
+    read_filings_db,
+    read_parcels,
+    read_parcels_db,
+    read_parks,
+)
 from mujun.join import Occupancy, occupancy
 from mujun.scoring import evaluate
 from mujun.tables import (
@@ -99,16 +107,29 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def _from_db(config: Config, what: str) -> bool:
+    """Whether parcels or filings come from [input] database."""
+    cfg = config.input
+    named = getattr(cfg, f"{what}_table") or getattr(cfg, f"{what}_query")
+    if named and not cfg.database:
+        raise InputFileError(f"{what}_table/{what}_query needs [input] database (--db)")
+    return bool(named)
+
+
 def _inputs(config: Config) -> dict[str, Path | None]:
     cfg = config.input
-    if cfg.parcels is None and cfg.filings is None:
+    db = {what: _from_db(config, what) for what in ("parcels", "filings")}
+    if cfg.parcels is None and cfg.filings is None and not any(db.values()):
         folder = find_sample()
         found: dict[str, Path | None] = {k: folder / v for k, v in SAMPLE_FILES.items()}
         for key, name in SAMPLE_OPTIONAL.items():
             found[key] = folder / name if (folder / name).exists() else None
         return found
-    if cfg.parcels is None or cfg.filings is None:
-        raise InputFileError("give both --parcels and --filings (or neither, for the sample)")
+    if (cfg.parcels is None and not db["parcels"]) or (cfg.filings is None and not db["filings"]):
+        raise InputFileError(
+            "give both --parcels and --filings, files or database tables "
+            "(--parcels-table/--filings-table with --db), or neither, for the sample"
+        )
     return {
         "parcels": cfg.parcels,
         "filings": cfg.filings,
@@ -143,29 +164,48 @@ class _Read:
 
 def _read(config: Config, ledger: Ledger) -> _Read:
     paths = _inputs(config)
-    parcels_path, filings_path = paths["parcels"], paths["filings"]
-    assert parcels_path is not None
-    assert filings_path is not None
-    parcels, parcel_table = read_parcels(
-        parcels_path,
-        layer=config.input.parcels_layer,
-        crs=config.input.parcels_crs,
-        encoding=config.input.parcels_encoding,
-        columns=config.columns.get("parcels"),
-        units=config.units.get("parcels"),
-    )
-    filing_table = read_filings(
-        filings_path,
-        encoding=config.input.encoding,
-        sheet=config.input.sheet,
-        year=config.input.year,
-        columns=config.columns.get("filings"),
-        units=config.units.get("filings"),
-        on_invalid=config.input.on_invalid,
-        mode=config.input.mode,
-    )
-    ledger.register(parcels_path.name, parcels["record"], parcels["parcel_id"])
-    ledger.register(filings_path.name, filing_table.data["record"], filing_table.data["uscc"])
+    cfg = config.input
+    if _from_db(config, "parcels"):
+        assert cfg.database is not None
+        paths["parcels"] = None
+        parcels, parcel_table = read_parcels_db(
+            cfg.database,
+            table=cfg.parcels_table,
+            query=cfg.parcels_query,
+            crs=cfg.parcels_crs,
+            columns=config.columns.get("parcels"),
+            units=config.units.get("parcels"),
+        )
+    else:
+        assert paths["parcels"] is not None
+        parcels, parcel_table = read_parcels(
+            paths["parcels"],
+            layer=cfg.parcels_layer,
+            crs=cfg.parcels_crs,
+            encoding=cfg.parcels_encoding,
+            columns=config.columns.get("parcels"),
+            units=config.units.get("parcels"),
+        )
+    options: dict[str, Any] = {
+        "year": cfg.year,
+        "columns": config.columns.get("filings"),
+        "units": config.units.get("filings"),
+        "on_invalid": cfg.on_invalid,
+        "mode": cfg.mode,
+    }
+    if _from_db(config, "filings"):
+        assert cfg.database is not None
+        paths["filings"] = None
+        filing_table = read_filings_db(
+            cfg.database, table=cfg.filings_table, query=cfg.filings_query, **options
+        )
+    else:
+        assert paths["filings"] is not None
+        filing_table = read_filings(
+            paths["filings"], encoding=cfg.encoding, sheet=cfg.sheet, **options
+        )
+    ledger.register(parcel_table.path.name, parcels["record"], parcels["parcel_id"])
+    ledger.register(filing_table.path.name, filing_table.data["record"], filing_table.data["uscc"])
     return _Read(paths, parcels, parcel_table, filing_table)
 
 
@@ -542,6 +582,8 @@ def _input_record(read: _Read) -> dict[str, dict[str, Any]]:
         if path is not None
     }
     for name, table in (("parcels", read.parcel_table), ("filings", read.filing_table)):
+        if table.provenance is not None:
+            inputs[name] = dict(table.provenance)
         inputs[name]["units"] = table.units
         inputs[name]["columns"] = {m.header: m.canonical for m in table.mapping}
     inputs["filings"]["encoding"] = read.filing_table.encoding

@@ -18,6 +18,7 @@ import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, cast
 
 import geopandas as gpd
 import numpy as np
@@ -28,6 +29,7 @@ import shapely.errors
 from pyproj import CRS
 
 from mujun.errors import CRSError, InputError, InputFileError
+from mujun.io import postgis
 from mujun.schema import (
     BUILDING_COLUMNS,
     FILING_COLUMNS,
@@ -48,7 +50,9 @@ __all__ = [
     "normalize_id",
     "read_buildings",
     "read_filings",
+    "read_filings_db",
     "read_parcels",
+    "read_parcels_db",
     "read_parks",
     "split_parcel_ids",
 ]
@@ -69,6 +73,8 @@ class Table:
     encoding: str | None = None
     header_row: int = 1
     notes: tuple[str, ...] = ()
+    provenance: Mapping[str, Any] | None = None
+    """Where a table from a database came from (for run.json; files are hashed instead)."""
 
     @property
     def units(self) -> dict[str, str | None]:
@@ -264,6 +270,38 @@ def read_parcels(
     """
     path = Path(path)
     gdf = _assign_crs(_read_vector(path, layer=layer, encoding=encoding), crs, path)
+    return _parcels_from_frame(gdf, path, columns=columns, units=units)
+
+
+def read_parcels_db(
+    url: str,
+    *,
+    table: str | None,
+    query: str | None,
+    crs: str | None = None,
+    columns: Mapping[str, str] | None = None,
+    units: Mapping[str, str] | None = None,
+) -> tuple[gpd.GeoDataFrame, Table]:
+    """Read parcels from a PostGIS table or query (see :func:`read_parcels`); the source is
+    named ``postgis:<table>`` (or ``postgis:query``) in the ledger."""
+    gdf = cast(
+        gpd.GeoDataFrame,
+        postgis.read_query(url, table=table, query=query, what="parcels", spatial=True),
+    )
+    label = Path(f"postgis:{table or 'query'}")
+    gdf = _assign_crs(gdf, crs, label)
+    out, info = _parcels_from_frame(gdf, label, columns=columns, units=units)
+    origin = postgis.provenance(url, table=table, query=query, frame=gdf)
+    return out, dataclasses.replace(info, provenance=origin)
+
+
+def _parcels_from_frame(
+    gdf: gpd.GeoDataFrame,
+    path: Path,
+    *,
+    columns: Mapping[str, str] | None,
+    units: Mapping[str, str] | None,
+) -> tuple[gpd.GeoDataFrame, Table]:
     closed = gdf.attrs.get("closed_rings", np.zeros(len(gdf), dtype=bool))
     gdf.index = pd.RangeIndex(1, len(gdf) + 1)
     headers = [str(c) for c in gdf.columns if c != gdf.geometry.name]
@@ -446,6 +484,58 @@ def read_filings(
     raw = rows.iloc[header_row + 1 :].copy()
     raw.columns = headers
     raw.index = pd.RangeIndex(header_row + 2, header_row + 2 + len(raw))  # spreadsheet rows
+    frame, mapping = _filings_from_raw(
+        raw, path, year=year, columns=columns, units=units, on_invalid=on_invalid, mode=mode
+    )
+    notes = []
+    if header_row:
+        notes.append(f"header found on row {header_row + 1} (rows above it read as a title)")
+    return Table(
+        frame,
+        path,
+        tuple(mapping),
+        used_encoding,
+        header_row=header_row + 1,
+        notes=tuple(notes),
+    )
+
+
+def read_filings_db(
+    url: str,
+    *,
+    table: str | None,
+    query: str | None,
+    year: int | None = None,
+    columns: Mapping[str, str] | None = None,
+    units: Mapping[str, str] | None = None,
+    on_invalid: str = "raise",
+    mode: str = "filings",
+) -> Table:
+    """Read filings from a database table or query, cell by cell as text like a CSV (see
+    :func:`read_filings`); ``record`` is the row number of the result, from 1."""
+    result = postgis.read_query(url, table=table, query=query, what="filings", spatial=False)
+    raw = pd.DataFrame(result).map(_cell_text)
+    raw.columns = [str(c) for c in raw.columns]
+    raw.index = pd.RangeIndex(1, len(raw) + 1)
+    label = Path(f"postgis:{table or 'query'}")
+    frame, mapping = _filings_from_raw(
+        raw, label, year=year, columns=columns, units=units, on_invalid=on_invalid, mode=mode
+    )
+    origin = postgis.provenance(url, table=table, query=query, frame=result)
+    return Table(frame, label, tuple(mapping), provenance=origin)
+
+
+def _filings_from_raw(
+    raw: pd.DataFrame,
+    path: Path,
+    *,
+    year: int | None,
+    columns: Mapping[str, str] | None,
+    units: Mapping[str, str] | None,
+    on_invalid: str,
+    mode: str,
+) -> tuple[pd.DataFrame, list[MappedColumn]]:
+    headers = list(raw.columns)
     specs = FILING_COLUMNS
     if mode == "parcel_values":  # rows keyed by parcel, no enterprise: ids are made up
         specs = tuple(dataclasses.replace(s, required=s.name == "parcel_ids") for s in specs)
@@ -454,17 +544,7 @@ def read_filings(
     if mode == "parcel_values":
         frame = _parcel_value_rows(frame, year=year)
     frame = _finish_filings(frame, year=year, path=path, raw=raw)
-    notes = []
-    if header_row:
-        notes.append(f"header found on row {header_row + 1} (rows above it read as a title)")
-    return Table(
-        frame.reset_index(drop=True),
-        path,
-        tuple(mapping),
-        used_encoding,
-        header_row=header_row + 1,
-        notes=tuple(notes),
-    )
+    return frame.reset_index(drop=True), mapping
 
 
 _SEPARATORS = r"[、,，;；/\s]+"
