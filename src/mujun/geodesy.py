@@ -13,10 +13,9 @@ from __future__ import annotations
 import logging
 
 import geopandas as gpd
-import numpy as np
 import pandas as pd
 import shapely
-from pyproj import CRS, Geod
+from pyproj import CRS
 from pyproj.aoi import AreaOfInterest
 from pyproj.database import query_utm_crs_info
 
@@ -35,7 +34,6 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 _CHINA = (73.0, 18.0, 135.5, 54.0)  # lon/lat box used to pick the CGCS2000 Gauss-Krüger zones
-_GEOD = Geod(ellps="GRS80")  # CGCS2000's ellipsoid is GRS80 to within 0.1 mm on the axes
 
 
 def gk3_epsg(lon: float) -> int:
@@ -149,15 +147,28 @@ def to_working_crs(gdf: gpd.GeoDataFrame, crs: CRS, *, source: str) -> gpd.GeoDa
 
 
 def ellipsoidal_area(geoms: gpd.GeoSeries) -> pd.Series:
-    """Geodesic area in m² on the GRS80 (CGCS2000) ellipsoid, aligned to ``geoms.index``."""
+    """Area in m² on the GRS80 (CGCS2000) ellipsoid, aligned to ``geoms.index``.
+
+    Computed in one vectorised pass: the parcels are projected to a Lambert azimuthal
+    equal-area projection of the GRS80 ellipsoid centred on them, which keeps ellipsoidal area
+    exactly, and measured there. Against pyproj's per-polygon geodesic area
+    (``Geod.geometry_area_perimeter``, a Python loop, whose edges are geodesics where these are
+    straight in the projection) it agrees to within 1e-6 for parcels up to 3 km across
+    anywhere in China (tests/test_geodesy.py); the area check warns at 1e-4.
+    """
     if geoms.crs is None:
         raise CRSError("ellipsoidal area needs a CRS")
-    lonlat = geoms.to_crs(4490) if not geoms.crs.equals(CRS.from_epsg(4490)) else geoms
-    # EPSG:4490 is latitude-first, but geopandas/shapely keep x = longitude.
-    areas = [
-        abs(_GEOD.geometry_area_perimeter(g)[0]) if g is not None else np.nan for g in lonlat.array
-    ]
-    return pd.Series(areas, index=geoms.index, dtype="float64", name="area_m2_ellipsoidal")
+    if len(geoms) == 0:
+        return pd.Series([], index=geoms.index, dtype="float64", name="area_m2_ellipsoidal")
+    west, south, east, north = _lonlat_bounds(geoms)
+    laea = CRS.from_proj4(
+        f"+proj=laea +lat_0={(south + north) / 2} +lon_0={(west + east) / 2} "
+        "+ellps=GRS80 +units=m +no_defs"
+    )
+    areas = geoms.to_crs(laea).area
+    return pd.Series(
+        areas.to_numpy(), index=geoms.index, dtype="float64", name="area_m2_ellipsoidal"
+    )
 
 
 def area_columns(area_m2: pd.Series) -> pd.DataFrame:
