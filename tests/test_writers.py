@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import json
+import math
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import geopandas as gpd
 import numpy as np
+import pandas as pd
+import pyarrow as pa
 import pytest
 import shapely
 from hypothesis import given, settings
@@ -16,7 +20,8 @@ from shapely.geometry import MultiPolygon, Polygon, box
 
 from conftest import X0, Y0
 from mujun.errors import OutputExistsError
-from mujun.io.writers import write_csv, write_geojson
+from mujun.io import writers
+from mujun.io.writers import rfc7946_geometries, write_csv, write_geojson
 
 
 def check_rfc7946(doc: dict, *, precision: int = 7) -> None:
@@ -104,3 +109,194 @@ def test_any_valid_polygon_exports_ccw(points):
             gpd.GeoDataFrame({"k": [1]}, geometry=[cw], crs=4549), Path(tmp) / "p.geojson"
         )
         check_rfc7946(json.loads(path.read_text(encoding="utf-8")))
+
+
+# -- byte-identity with the per-feature writer it replaced ------------------------------------
+
+
+def _reference_value(value: Any) -> Any:
+    if value is None or value is pd.NA:
+        return None
+    if isinstance(value, float | np.floating):
+        return None if math.isnan(value) or math.isinf(value) else float(value)
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, np.bool_):
+        return bool(value)
+    if isinstance(value, tuple | list):
+        return [_reference_value(v) for v in value]
+    return value
+
+
+def _reference_geojson(gdf: gpd.GeoDataFrame, path: Path, *, precision: int = 7) -> Path:
+    """write_geojson as it was before it was vectorized: one json.dumps per feature."""
+    geoms = shapely.to_geojson(rfc7946_geometries(gdf.geometry, precision=precision))
+    props = pd.DataFrame(gdf.drop(columns=gdf.geometry.name))
+    columns = list(props.columns)
+    rows = props.astype(object).to_numpy()
+    with path.open("w", encoding="utf-8") as fh:
+        fh.write('{"type":"FeatureCollection","features":[\n')
+        for i, (geom, row) in enumerate(zip(geoms, rows, strict=True)):
+            properties = {c: _reference_value(v) for c, v in zip(columns, row, strict=True)}
+            fh.write(",\n" if i else "")
+            fh.write('{"type":"Feature","properties":')
+            fh.write(json.dumps(properties, ensure_ascii=False, allow_nan=False))
+            fh.write(',"geometry":' + (geom if geom is not None else "null") + "}")
+        fh.write("\n]}\n")
+    return path
+
+
+def _assert_same_as_reference(gdf: gpd.GeoDataFrame, tmp: Path) -> bytes:
+    got = write_geojson(gdf, tmp / "new.geojson", overwrite=True).read_bytes()
+    want = _reference_geojson(gdf, tmp / "reference.geojson").read_bytes()
+    assert json.loads(got) == json.loads(want)
+    assert got == want
+    return got
+
+
+TEXTS = [
+    "a",
+    'say "hi"',
+    "back\\slash \\u0041",
+    "line\nbreak\r\ttab",
+    "ctl \x00\x01\x08\x0c\x1f\x7f end",
+    "亩均税收（万元/亩）",
+    "",
+    "sep \u2028 \u2029 ok",
+    "emoji 🏭",
+    None,
+]
+
+
+def _mixed_frame() -> gpd.GeoDataFrame:
+    """Every column kind the writer turns into JSON, with every kind of missing value."""
+    n = len(TEXTS)
+    floats = [0.1, np.nan, np.inf, -np.inf, -0.0, 1e-7, 1e16, 5e-324, 12.0, 1.7976931348623157e308]
+    objects = ["x", np.nan, pd.NA, "丙", None, "", "y", 'q"', "z", "w"]
+    return gpd.GeoDataFrame(
+        {
+            "id": [f"P{i:07d}" for i in range(n)],  # default str dtype
+            "float64": floats,
+            "float32": np.array([0.1, np.nan, 3.5, -1e-3, 0, 1e30, 2, 3, 4, 5], dtype=np.float32),
+            "int64": np.arange(n, dtype=np.int64) * -(10**17),
+            "uint64": np.full(n, 2**64 - 1, dtype=np.uint64),
+            "int8": np.arange(n, dtype=np.int8),
+            "bool": [True, False] * 5,
+            "Int64": pd.array([1, None, -3, 4, 5, 6, 7, 8, 9, 2**62], dtype="Int64"),
+            "Float64": pd.array([1.5, None, 0.1, 1e-7, 0, 1, 2, 3, 4, 5], dtype="Float64"),
+            "boolean": pd.array([True, None, False, True, None, False, True, True, False, None]),
+            "string[pyarrow]": pd.array(TEXTS, dtype="string[pyarrow]"),
+            "string[python]": pd.array(TEXTS, dtype="string[python]"),
+            "str": pd.Series(TEXTS, dtype="str"),
+            "object": pd.Series(TEXTS, dtype=object),
+            "object_nulls": pd.Series(objects, dtype=object),
+            "object_bool": pd.Series([True, None, False, np.True_, True, False, None, 1 > 0, 0, 1])
+            .where(lambda s: s.index < 8, None)
+            .astype(object),
+            "category": pd.Series(TEXTS, dtype="category"),
+            "category_int": pd.Series([3, 1, None, 3, 1, 2, 2, 1, 3, None], dtype="category"),
+            "list": [[1, 2.5, np.nan], (3, "四"), [], None, [None], [np.int64(1)], "x", 1, 2.0, {}],
+            "all_null": [None] * n,
+            "float16": np.array([*floats[:6], 1e-7, 6e4, 0.5, -2], dtype=np.float16),
+            "int64[pyarrow]": pd.array([1, None, *range(8)], dtype="int64[pyarrow]"),
+            "double[pyarrow]": pd.array([0.1, None, *floats[2:]], dtype="double[pyarrow]"),
+            "bool[pyarrow]": pd.array([True, None] * 5, dtype="bool[pyarrow]"),
+            "pa.string()": pd.array(TEXTS, dtype=pd.ArrowDtype(pa.string())),
+            7: np.linspace(0, 1, n),  # a non-string column name
+            "名称": [f"浙江{i}有限公司" for i in range(n)],
+        },
+        geometry=[
+            box(X0 + 10 * i, Y0, X0 + 10 * i + 5, Y0 + 5) if i % 4 else None for i in range(n)
+        ],
+        crs=4549,
+    )
+
+
+def test_geojson_bytes_match_per_feature_writer(tmp_path: Path):
+    got = _assert_same_as_reference(_mixed_frame(), tmp_path)
+    doc = json.loads(got)
+    props = doc["features"][1]["properties"]
+    assert props["float64"] is None
+    assert props["Int64"] is None
+    assert props["object_nulls"] is None
+    assert doc["features"][0]["geometry"] is None
+    assert [f["properties"]["float64"] for f in doc["features"][2:4]] == [None, None]
+    assert b'"float64": 1e-07' in got
+    assert b'"float64": 1e+16' in got
+    assert b'"float64": 12.0' in got
+    assert got.startswith(b'{"type":"FeatureCollection","features":[\n{"type":"Feature",')
+    assert got.endswith(b"}\n]}\n")
+
+
+def test_geojson_chunks_join_like_one_write(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setattr(writers, "CHUNK", 3)  # 10 features: chunks of 3, 3, 3 and 1
+    _assert_same_as_reference(_mixed_frame(), tmp_path)
+
+
+def test_geojson_numbers_without_numpy_repr(tmp_path: Path):
+    """Legacy print options change numpy's float text: the writer falls back to float repr."""
+    frame = _mixed_frame()[["float64", "float32", "Float64", "geometry"]]
+    with np.printoptions(legacy="1.13"):
+        assert not writers._floats_match_repr()
+        _assert_same_as_reference(frame, tmp_path)
+    assert writers._floats_match_repr()
+
+
+def test_float_probe_is_python_repr():
+    reprs = writers._FLOAT_REPRS.split()
+    assert [repr(float(r)) for r in reprs] == reprs
+
+
+def test_geojson_empty_and_column_free_frames(tmp_path: Path):
+    empty = _mixed_frame().iloc[:0]
+    assert _assert_same_as_reference(empty, tmp_path) == (
+        b'{"type":"FeatureCollection","features":[\n\n]}\n'
+    )
+    _assert_same_as_reference(_mixed_frame()[["geometry"]], tmp_path)
+
+
+def test_geojson_duplicate_columns_as_a_dict_holds_them(tmp_path: Path):
+    frame = _frame()
+    frame.insert(1, "name", [1, 2, 3], allow_duplicates=True)  # dict: first place, last value
+    _assert_same_as_reference(frame, tmp_path)
+
+
+def test_geojson_unserializable_column_raises(tmp_path: Path):
+    frame = _frame().assign(when=pd.Timestamp("2021-01-01"))
+    with pytest.raises(TypeError, match="not JSON serializable"):
+        _reference_geojson(frame, tmp_path / "reference.geojson")
+    with pytest.raises(TypeError, match="not JSON serializable"):
+        write_geojson(frame, tmp_path / "new.geojson")
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.floats(allow_nan=True, allow_infinity=True, allow_subnormal=True),
+            st.floats(width=32, allow_nan=True, allow_infinity=True),
+            st.none() | st.text(),
+        ),
+        max_size=12,
+    )
+)
+def test_random_values_match_per_feature_writer(rows):
+    floats = [f for f, _, _ in rows]
+    texts = [t for _, _, t in rows]
+    frame = gpd.GeoDataFrame(
+        {
+            "f": np.array(floats, dtype=np.float64),
+            "tiny": np.array(floats, dtype=np.float64) * 1e-300,
+            "f32": np.array([g for _, g, _ in rows], dtype=np.float32),
+            "text": pd.Series(texts, dtype=object),
+            "str": pd.Series(texts, dtype="str"),
+            "category": pd.Series(texts, dtype="category"),
+        },
+        geometry=[box(X0 + i, Y0, X0 + i + 1, Y0 + 1) for i in range(len(rows))],
+        crs=4549,
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        got = _assert_same_as_reference(frame, Path(tmp))
+    parsed = [f["properties"] for f in json.loads(got)["features"]]
+    for props, f in zip(parsed, floats, strict=True):
+        assert props["f"] == (f if math.isfinite(f) else None)
