@@ -190,6 +190,7 @@ def _method_options(p: argparse.ArgumentParser) -> None:
     )
     how.add_argument("--out", type=Path, help="output folder (default: current folder)")
     how.add_argument("--map-name", help="map file name without .html (default: mujun)")
+    how.add_argument("--no-map", action="store_true", help="write the exports only, no HTML map")
     how.add_argument(
         "--surface-m",
         type=float,
@@ -262,6 +263,7 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
         ("output", "map_name"): opt("map_name"),
         ("output", "overwrite"): True if args.overwrite else None,
         ("map", "offline"): True if opt("offline") else None,
+        ("output", "map"): False if opt("no_map") else None,
         ("map", "lang"): opt("lang"),
         ("map", "basemap"): opt("basemap"),
         ("map", "orthophoto"): opt("orthophoto"),

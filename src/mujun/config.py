@@ -149,6 +149,8 @@ class OutputConfig:
     CRS (for GIS users); 0 = off."""
     lang: Literal["zh", "en"] = "zh"
     """Language of the result workbook's headers (and of the map, later)."""
+    map: bool = True
+    """Write the HTML map (``--no-map``: exports only, e.g. for a province)."""
     database: str | None = None
     """Also write the scored parcels, enterprises and zones to this PostgreSQL/PostGIS (URL or
     libpq string, as for [input] database) as mujun_parcels, mujun_enterprises, mujun_zones."""

@@ -8,6 +8,7 @@ written, so a refused overwrite leaves no half-written run behind.
 from __future__ import annotations
 
 import platform
+import time
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
@@ -18,12 +19,13 @@ import pandas as pd
 import pyogrio
 import pyproj
 
+from mujun.config import OutputConfig
 from mujun.io.postgis import OUTPUT_TABLES, redact, write_run
 from mujun.io.writers import check_writable, write_csv, write_geojson, write_json
 from mujun.io.xlsx import write_enterprise_workbook
 from mujun.maps import map_html, render_map
 from mujun.maps.render import ClassLegend
-from mujun.pipeline import RunResult
+from mujun.pipeline import RunResult, log_stage
 
 __all__ = ["write_outputs"]
 
@@ -119,13 +121,13 @@ def _rounded(frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def _write_database(result: RunResult) -> dict[str, Any] | None:
+def _write_database(result: RunResult, parcels: gpd.GeoDataFrame) -> dict[str, Any] | None:
     """The scored parcels (working CRS), enterprises and zones into [output] database."""
     cfg = result.config.output
     if not cfg.database:
         return None
     tables: dict[str, pd.DataFrame] = {
-        "parcels": gpd.GeoDataFrame(_parcel_export(result), geometry="geometry"),
+        "parcels": parcels,
         "enterprises": result.enterprises,
     }
     zones = result.tables.get("zones")
@@ -141,28 +143,27 @@ def _write_database(result: RunResult) -> dict[str, Any] | None:
     }
 
 
-def write_outputs(result: RunResult, *, started: datetime | None = None) -> dict[str, Path]:
-    """Write the map and exports of ``result`` under ``result.config.output.out_dir``."""
-    cfg = result.config.output
-    base = Path(cfg.out_dir)
-    targets = {
-        "map": base / "maps" / f"{cfg.map_name}.html",
-        "parcels": base / "exports" / "parcels.geojson",
-        "parcels_parquet": base / "exports" / "parcels.parquet",
-        "enterprises": base / "exports" / "enterprises.csv",
-        "units": base / "exports" / "units.csv",
-        "workbook": base / "exports" / "enterprises.xlsx",
-        "county": base / "exports" / "county.csv",
-        "parks": base / "exports" / "parks.csv",
-        "industries": base / "exports" / "industries.csv",
-        "changes": base / "exports" / "changes.csv",
-        "park_changes": base / "exports" / "park_changes.csv",
-        "zones": base / "exports" / "zones.geojson",
-        "ledger": base / "exports" / "ledger.csv",
-        "run": base / "exports" / "run.json",
+def _targets(base: Path, cfg: OutputConfig) -> dict[str, Path]:
+    names = {
+        "parcels": "parcels.geojson",
+        "parcels_parquet": "parcels.parquet",
+        "enterprises": "enterprises.csv",
+        "units": "units.csv",
+        "workbook": "enterprises.xlsx",
+        "county": "county.csv",
+        "parks": "parks.csv",
+        "industries": "industries.csv",
+        "changes": "changes.csv",
+        "park_changes": "park_changes.csv",
+        "zones": "zones.geojson",
+        "ledger": "ledger.csv",
+        "run": "run.json",
     }
-    for path in targets.values():
-        check_writable(path, overwrite=cfg.overwrite)
+    targets = {"map": base / "maps" / f"{cfg.map_name}.html"} if cfg.map else {}
+    return targets | {k: base / "exports" / v for k, v in names.items()}
+
+
+def _write_map(result: RunResult, path: Path) -> None:
     legend = None
     if result.config.classes.method != "none":
         graded = result.enterprises.loc[result.enterprises["year"] == result.year, "class"]
@@ -181,18 +182,11 @@ def write_outputs(result: RunResult, *, started: datetime | None = None) -> dict
         zones=result.tables.get("zones"),
         firms=result.enterprises.loc[result.enterprises["year"] == result.year],
     )
-    targets["map"].write_text(map_html(fmap, offline=result.config.map.offline), encoding="utf-8")
-    write_geojson(
-        _parcel_export(result),
-        targets["parcels"],
-        overwrite=True,
-        precision=cfg.coordinate_precision,
-    )
-    # the same table as GeoParquet in the working CRS, surveyed geometry at full precision,
-    # with a bbox covering column so readers can filter by area without reading geometry
-    gpd.GeoDataFrame(_parcel_export(result), geometry="geometry").to_parquet(
-        targets["parcels_parquet"], write_covering_bbox=True, compression="zstd"
-    )
+    path.write_text(map_html(fmap, offline=result.config.map.offline), encoding="utf-8")
+
+
+def _write_tables(result: RunResult, targets: dict[str, Path]) -> None:
+    cfg = result.config.output
     write_csv(result.enterprises, targets["enterprises"], overwrite=True)
     write_csv(result.units, targets["units"], overwrite=True)
     write_enterprise_workbook(
@@ -218,12 +212,35 @@ def write_outputs(result: RunResult, *, started: datetime | None = None) -> dict
         targets["surface"] = efficiency_surface(
             result.parcels,
             result.parcels[result.unit.column("tax")],
-            base / "exports" / f"{result.unit.column('tax')}.tif",
+            Path(cfg.out_dir) / "exports" / f"{result.unit.column('tax')}.tif",
             resolution=cfg.surface_m,
             overwrite=cfg.overwrite,
         )
     write_csv(result.ledger, targets["ledger"], overwrite=True)
-    database = _write_database(result)
+
+
+def write_outputs(result: RunResult, *, started: datetime | None = None) -> dict[str, Path]:
+    """Write the map and exports of ``result`` under ``result.config.output.out_dir``."""
+    cfg = result.config.output
+    targets = _targets(Path(cfg.out_dir), cfg)
+    for path in targets.values():
+        check_writable(path, overwrite=cfg.overwrite)
+    t = time.perf_counter()
+    if cfg.map:
+        _write_map(result, targets["map"])
+        t = log_stage("map", t, "%s", targets["map"])
+    parcels = gpd.GeoDataFrame(_parcel_export(result), geometry="geometry")
+    write_geojson(parcels, targets["parcels"], overwrite=True, precision=cfg.coordinate_precision)
+    t = log_stage("geojson", t, "%d parcels", len(parcels))
+    # the same table as GeoParquet in the working CRS, surveyed geometry at full precision,
+    # with a bbox covering column so readers can filter by area without reading geometry
+    parcels.to_parquet(targets["parcels_parquet"], write_covering_bbox=True, compression="zstd")
+    t = log_stage("geoparquet", t, "%s", targets["parcels_parquet"])
+    _write_tables(result, targets)
+    t = log_stage("tables", t, "enterprises, units, workbook, aggregates, zones, ledger")
+    database = _write_database(result, parcels)
+    if database:
+        t = log_stage("database", t, "%s", database["rows"])
     record: dict[str, Any] = {
         "mujun_run": 1,
         "started_utc": (started or datetime.now(UTC)).isoformat(timespec="seconds"),

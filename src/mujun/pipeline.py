@@ -53,7 +53,7 @@ from mujun.underuse import footprint_metrics, underuse_flags
 from mujun.validate import Ledger, check_filings, check_parcels, reject_unusable
 from mujun.zones import cold_spots, consolidation_zones, park_summary
 
-__all__ = ["RunResult", "Validation", "find_sample", "run", "validate"]
+__all__ = ["RunResult", "Validation", "find_sample", "log_stage", "run", "validate"]
 
 logger = logging.getLogger(__name__)
 
@@ -139,7 +139,8 @@ def _inputs(config: Config) -> dict[str, Path | None]:
     }
 
 
-def _stage(name: str, started: float, message: str, *args: object) -> float:
+def log_stage(name: str, started: float, message: str, *args: object) -> float:
+    """Log ``[name 1.2s] message`` (seconds since ``started``); the time now."""
     logger.info("[%s %.1fs] " + message, name, time.perf_counter() - started, *args)
     return time.perf_counter()
 
@@ -293,7 +294,7 @@ def _through_join(config: Config) -> _Joined:
     t = time.perf_counter()
     read = _read(config, ledger)
     raw_filings = read.filing_table.data
-    t = _stage(
+    t = log_stage(
         "read",
         t,
         "%d parcel features from %s; %d filing rows from %s",
@@ -311,14 +312,14 @@ def _through_join(config: Config) -> _Joined:
             f"{read.f_src}: no usable filing row; see the reasons in the ledger "
             f"({ledger.frame()['reason'].value_counts().head(3).to_dict()})"
         )
-    t = _stage(
+    t = log_stage(
         "validate", t, "%d usable parcels, %d usable filing rows", len(parcels), len(filings)
     )
     check = _geodesic_check(parcels, config)
     parks = _parks(read, config, crs)
     if parks is not None:
         parcels = _assign_parks(parcels, parks)
-    t = _stage(
+    t = log_stage(
         "geodesy",
         t,
         "working CRS %s; %.1f mu surveyed; plane vs ellipsoidal %+.4f %%",
@@ -330,7 +331,7 @@ def _through_join(config: Config) -> _Joined:
     year = config.output.year or int(filings["year"].max())
     _fates(ledger, read, parcels=parcels, filings=filings, occ=occ, year=year)
     ledger.check({read.p_src: len(read.parcels), read.f_src: len(raw_filings)})
-    _stage("join", t, "%s", occ.land_status.value_counts().to_dict())
+    log_stage("join", t, "%s", occ.land_status.value_counts().to_dict())
     return _Joined(read, ledger, parcels, filings, crs, crs_notes, check, parks, occ, year)
 
 
@@ -414,7 +415,7 @@ def run(config: Config) -> RunResult:
         year=year,
         fates=ledger.fates(read.f_src),
     )
-    _stage(
+    log_stage(
         "indicators",
         t,
         "year %d: %d land units, %d occupied and %d vacant parcels",
