@@ -11,7 +11,7 @@ import math
 from collections.abc import Mapping
 from json.encoder import encode_basestring
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import geopandas as gpd
 import numpy as np
@@ -49,11 +49,17 @@ def rfc7946_geometries(geoms: gpd.GeoSeries, *, precision: int = 7) -> np.ndarra
     holes clockwise, coordinates rounded to ``precision`` decimals (7 ≈ 1 cm)."""
     if geoms.crs is None:
         raise CRSError("cannot export geometries without a CRS")
-    lonlat = geoms.to_crs(4326).array
-    # snap-rounding to the grid keeps polygons valid, where rounding each coordinate alone can
-    # make shared edges of a merged zone cross
-    rounded = shapely.set_precision(lonlat, 10.0**-precision)
-    return shapely.orient_polygons(rounded, exterior_cw=False)
+    lonlat = np.asarray(geoms.to_crs(4326).array, dtype=object)
+    # round every coordinate (vectorised); where the result is not valid (shared edges of a
+    # merged zone may cross), snap-round that one to the grid instead, which makes it valid.
+    # Snap rounding everything costs 4-5 times as much (1M parcels: 18 s).
+    rounded = shapely.remove_repeated_points(
+        shapely.transform(lonlat, lambda xy: np.round(xy, precision)), 0.0
+    )
+    broken = ~shapely.is_valid(rounded)
+    if broken.any():
+        rounded[broken] = shapely.set_precision(lonlat[broken], 10.0**-precision)
+    return cast(np.ndarray, shapely.orient_polygons(rounded, exterior_cw=False))
 
 
 # Features per write: bounds the text held at once (tens of MB for the real export's columns)
