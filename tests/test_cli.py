@@ -297,3 +297,27 @@ def test_surface_geotiff_written(tiny_files, tmp_path):
         values = src.read(1)
         assert src.nodata == -9999.0
     assert set(np.unique(values[values != -9999.0]).round(6)) == {2.0, 3.0}
+
+
+def test_progress_bar_counts_the_stages(tiny_files, tmp_path, monkeypatch):
+    import io  # noqa: PLC0415
+
+    import mujun.cli  # noqa: PLC0415
+    from mujun.progress import StageProgress  # noqa: PLC0415
+
+    bars: list[tuple[StageProgress, io.StringIO]] = []
+
+    def to_text(total: int, *, quiet: bool) -> StageProgress:
+        screen = io.StringIO()
+        bars.append((StageProgress(total, quiet=quiet, file=None if quiet else screen), screen))
+        return bars[-1][0]
+
+    monkeypatch.setattr(mujun.cli, "StageProgress", to_text)
+    args = ["run", "--parcels", str(tiny_files["parcels"]), "--filings", str(tiny_files["filings"])]
+    assert main([*args, "--out", str(tmp_path), "--no-map"]) == 0
+    progress, screen = bars[-1]
+    assert (progress.bar.n, progress.bar.total) == (8, 8)  # read ... tables, no map
+    assert "mujun: 0/8 stages" in screen.getvalue()
+    assert not (tmp_path / "maps").exists()
+    assert main([*args, "--out", str(tmp_path), "--overwrite", "-q"]) == 0
+    assert bars[-1][1].getvalue() == ""  # --quiet: no bar

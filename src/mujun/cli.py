@@ -22,6 +22,7 @@ from mujun.errors import MujunError, OutputExistsError, ReconciliationError
 from mujun.io.writers import check_writable, write_csv
 from mujun.outputs import write_outputs
 from mujun.pipeline import RunResult, run, validate
+from mujun.progress import StageProgress
 from mujun.report import format_validation
 
 __all__ = ["main"]
@@ -343,8 +344,20 @@ def _cmd_run(args: argparse.Namespace) -> int:
     started = datetime.now(UTC)
     t0 = time.perf_counter()
     config = load_config(args.config, overrides=_overrides(args))
-    result = run(config)
-    paths = write_outputs(result, started=started)
+    # read, validate, geodesy, join, indicators, [map], geojson, geoparquet, tables, [database]
+    stages = 8 + config.output.map + bool(config.output.database)
+    progress = StageProgress(stages, quiet=args.quiet)
+    mujun_log = logging.getLogger("mujun")
+    level = mujun_log.level
+    mujun_log.addHandler(progress)
+    mujun_log.setLevel(logging.INFO if level in (logging.NOTSET, 0) else min(level, logging.INFO))
+    try:
+        result = run(config)
+        paths = write_outputs(result, started=started)
+    finally:
+        mujun_log.removeHandler(progress)
+        mujun_log.setLevel(level)
+        progress.close()
     if not args.quiet:
         print(_report(result, paths, time.perf_counter() - t0))
     return 0
@@ -358,7 +371,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         level = logging.ERROR
     elif getattr(args, "verbose", 0):
         level = logging.INFO if args.verbose == 1 else logging.DEBUG
+    root = logging.getLogger()
+    before = list(root.handlers)
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    for handler in root.handlers:  # the console shows ``level`` and up only, whatever the
+        if handler not in before:  # progress bar listens to
+            handler.setLevel(level)
     logging.captureWarnings(True)  # warnings become log lines, for this call only
     try:
         return _dispatch(args)

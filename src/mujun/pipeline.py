@@ -141,7 +141,13 @@ def _inputs(config: Config) -> dict[str, Path | None]:
 
 def log_stage(name: str, started: float, message: str, *args: object) -> float:
     """Log ``[name 1.2s] message`` (seconds since ``started``); the time now."""
-    logger.info("[%s %.1fs] " + message, name, time.perf_counter() - started, *args)
+    logger.info(
+        "[%s %.1fs] " + message,
+        name,
+        time.perf_counter() - started,
+        *args,
+        extra={"stage": name},
+    )
     return time.perf_counter()
 
 
