@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import importlib.util
+import itertools
+
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pytest
+import shapely
+from esda.moran import Moran_Local
+from libpysal.weights import W
 from shapely.geometry import box
 
 from conftest import X0, Y0
 from mujun.config import UnderuseConfig
+from mujun.schema import MU_M2
 from mujun.underuse import footprint_metrics, storeys, underuse_flags
-from mujun.zones import consolidation_zones, park_summary
+from mujun.zones import cold_spots, consolidation_zones, park_summary
 
 
 def test_storeys_count_double_above_8_m():
@@ -154,3 +161,120 @@ def test_park_summary_shares():
     summary = park_summary(parcels, zones).set_index("park")
     assert summary.loc["东区", "underused_share"] == pytest.approx(1.0)
     assert summary.loc["东区", "zones"] == 1
+
+
+def _random_layout(seed: int, side: int = 32) -> gpd.GeoDataFrame:
+    """A ``side`` x ``side`` grid of 100 m parcels, mostly 10 m apart (long chains: zones of
+    one to a few hundred parcels), in bands of two parks and none; shared firms, ties of
+    reasons, missing areas."""
+    rng = np.random.default_rng(seed)
+    n = side * side
+    gaps = rng.choice([10.0] * 7 + [45.0], (2, side))
+    x = np.concatenate([[0.0], np.cumsum(100 + gaps[0])])[np.arange(n) % side]
+    y = np.concatenate([[0.0], np.cumsum(100 + gaps[1])])[np.arange(n) // side]
+    vacant = rng.random(n) < 0.3
+    area = rng.uniform(1_000, 60_000, n) * 10 ** rng.uniform(-2, 2, n)
+    area[rng.random(n) < 0.02] = np.nan
+    tax = np.where(vacant, np.nan, rng.uniform(0, 1e7, n))
+    firms = ["甲", "乙", "丙", "A公司", "b", ""]
+    reasons = ["vacant", "low_tax", "class_d", "low_far", ""]
+    return gpd.GeoDataFrame(
+        {
+            "parcel_id": pd.array(rng.permutation([f"P{i:04d}" for i in range(n)]), "string"),
+            "park": pd.array(
+                np.array(["东区", "东区", "西区", None])[np.arange(n) * 4 // n], dtype="string"
+            ),
+            "underused": rng.random(n) < 0.95,
+            "underuse_reasons": [
+                "; ".join(rng.choice(reasons, rng.integers(0, 4), replace=False)) for _ in range(n)
+            ],
+            "area_m2": area,
+            "tax": tax,
+            "tax_per_mu": tax / (area / MU_M2),
+            "vacant": vacant,
+            "enterprises": pd.array(
+                [None if v else "、".join(rng.choice(firms, rng.integers(1, 4))) for v in vacant],
+                dtype="string",
+            ),
+        },
+        geometry=[
+            box(X0 + a, Y0 + b, X0 + a + 100, Y0 + b + 100) for a, b in zip(x, y, strict=True)
+        ],
+        crs=4549,
+        index=rng.permutation(n) * 3 + 7,
+    )
+
+
+def _one_zone(part: pd.DataFrame, park: str, median: pd.Series, land: pd.Series) -> dict:
+    """A zone's row computed from its parcels alone, one zone at a time (the former code)."""
+    area_m2 = float(part["area_m2"].sum())
+    tax_wan = float(part["tax"].fillna(0).sum()) / 1e4
+    target = float(median.get(park, np.nan))
+    potential = target * (area_m2 / MU_M2) if np.isfinite(target) else np.nan
+    firms = sorted({f for text in part["enterprises"].dropna() for f in str(text).split("、")})
+    reasons = pd.Series([r for t in part["underuse_reasons"] for r in t.split("; ") if r])
+    return {
+        "parcel_ids": "、".join(sorted(part["parcel_id"])),
+        "n_enterprises": len(firms),
+        "enterprises": "、".join(firms),
+        "area_mu": area_m2 / MU_M2,
+        "vacant_mu": float(part.loc[part["vacant"], "area_m2"].sum()) / MU_M2,
+        "tax_wan": tax_wan,
+        "park_median_tax_per_mu": target,
+        "gain_wan": potential - tax_wan if np.isfinite(potential) else np.nan,
+        "share_of_park_land": area_m2 / float(land.get(park, np.nan)),
+        "reasons": "; ".join(f"{k} {v}" for k, v in reasons.value_counts().items()),
+        "geometry": shapely.to_wkb(shapely.union_all(part.geometry.array)),
+    }
+
+
+def _nan_as_none(row: dict) -> dict:
+    return {k: None if isinstance(v, float) and np.isnan(v) else v for k, v in row.items()}
+
+
+@pytest.mark.parametrize("within", [True, False])
+@pytest.mark.parametrize("seed", [0, 4])
+def test_zones_equal_the_zone_by_zone_computation(seed, within):
+    """Grouped sums, lists, counts of reasons and unions: exactly the values of computing each
+    zone from its own parcels (same float sums, same polygons), in rank order."""
+    parcels = _random_layout(seed)
+    zones, zone_of = consolidation_zones(parcels, cfg=UnderuseConfig(zones_within_parks=within))
+    # zones of more than 8 and 128 parcels: where numpy's pairwise sums change their blocks
+    assert zones["n_parcels"].max() > (128 if seed == 0 else 8)
+    park = parcels["park"].fillna("（园区外）")
+    median = parcels[~parcels["vacant"]].groupby(park[~parcels["vacant"]])["tax_per_mu"].median()
+    land = parcels.groupby(park)["area_m2"].sum()
+    for zone in zones.itertuples():
+        part = parcels.loc[(zone_of == zone.zone_id).fillna(False).to_numpy(dtype=bool)]
+        want = _one_zone(part, zone.park, median, land)
+        got = {k: getattr(zone, k) for k in want if k != "geometry"}
+        got["geometry"] = shapely.to_wkb(zone.geometry)
+        assert _nan_as_none(got) == _nan_as_none(want), zone.zone_id
+    ranked = zones[["gain_wan", "area_mu"]].fillna(-np.inf).to_numpy()
+    assert all(tuple(a) >= tuple(b) for a, b in itertools.pairwise(ranked))
+    assert zones["rank"].tolist() == list(range(1, len(zones) + 1))
+    assert zones["zone_id"].str.fullmatch(r"Z\d{4,}").all()
+
+
+@pytest.mark.skipif(
+    importlib.util.find_spec("numba") is not None, reason="esda with numba draws differently"
+)
+@pytest.mark.filterwarnings("ignore:The alternative hypothesis:DeprecationWarning")
+def test_cold_spot_p_values_equal_esda():
+    """The vectorised conditional randomisation gives esda's Moran_Local p-values exactly."""
+    parcels = _random_layout(2, side=16)
+    got = cold_spots(parcels, cfg=UnderuseConfig(zone_gap_m=160.0, permutations=199, seed=3))
+    occupied = parcels[~parcels["vacant"] & parcels["tax_per_mu"].notna()]
+    geoms = occupied.geometry.array
+    left, right = shapely.STRtree(geoms).query(geoms, predicate="dwithin", distance=160.0)
+    keep = left != right
+    linked = np.unique(left[keep])
+    pos = np.searchsorted(linked, left[keep]), np.searchsorted(linked, right[keep])
+    w = W({i: pos[1][pos[0] == i].tolist() for i in range(len(linked))}, silence_warnings=True)
+    y = occupied["tax_per_mu"].to_numpy()[linked]
+    lisa = Moran_Local(y, w, transformation="r", permutations=199, seed=3)
+    assert len(set(w.cardinalities.values())) > 5
+    sub = got.loc[occupied.index[linked]]
+    np.testing.assert_array_equal(sub["moran_p"].to_numpy(dtype=float), lisa.p_sim)
+    np.testing.assert_array_equal(sub["moran_i"].to_numpy(dtype=float), lisa.Is)
+    assert sub["cold_spot"].tolist() == ((lisa.q == 3) & (lisa.p_sim < 0.05)).tolist()

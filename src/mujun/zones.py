@@ -9,18 +9,26 @@ Zones are ranked by gain, then by area.
 Cold spots: local Moran's I (esda) of tax per mu over occupied parcels, neighbours being
 parcels within ``zone_gap_m`` (parcels are separated by roads, so plain contiguity would miss
 most neighbours); low-low clusters with a pseudo p-value under ``cold_spot_p`` are cold spots.
+The pseudo p-values are esda's conditional randomisation, reproduced vectorised (same draws,
+same values) because esda runs it as a Python loop over parcels when numba is absent.
+
+No step loops over parcels or zones in Python: zones are built by grouped array operations
+(per-zone sums and unions taken over all zones of one size at once, so that they round and
+union exactly as a zone on its own would).
 """
 
 from __future__ import annotations
 
 import logging
-import warnings
+from collections.abc import Callable
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 import shapely
-from scipy.sparse import coo_matrix
+from scipy.sparse import coo_matrix, csr_array
 from scipy.sparse.csgraph import connected_components
 
 from mujun.config import UnderuseConfig
@@ -42,6 +50,14 @@ def _components(geoms: np.ndarray, groups: np.ndarray, gap: float) -> np.ndarray
     return connected_components(graph, directed=False)[1]
 
 
+def _park_of(parcels: pd.DataFrame) -> pd.Series:
+    return (
+        parcels["park"].astype("string").fillna(_OUTSIDE)
+        if "park" in parcels
+        else pd.Series(_OUTSIDE, index=parcels.index, dtype="string")
+    )
+
+
 def consolidation_zones(
     parcels: gpd.GeoDataFrame, *, cfg: UnderuseConfig
 ) -> tuple[gpd.GeoDataFrame, pd.Series]:
@@ -51,11 +67,7 @@ def consolidation_zones(
     ``area_m2``, ``tax`` (yuan, apportioned), ``tax_per_mu``, ``vacant``, ``enterprises`` and
     optionally ``park``.
     """
-    park = (
-        parcels["park"].astype("string").fillna(_OUTSIDE)
-        if "park" in parcels
-        else pd.Series(_OUTSIDE, index=parcels.index, dtype="string")
-    )
+    park = _park_of(parcels)
     median = (
         parcels.loc[~parcels["vacant"]].groupby(park[~parcels["vacant"]])["tax_per_mu"].median()
     )
@@ -70,55 +82,134 @@ def consolidation_zones(
         else np.zeros(len(under), dtype=object)
     )
     label = _components(under.geometry.array, groups, cfg.zone_gap_m)
-    data = under.assign(_zone=label, _park=park.loc[under.index].to_numpy())
-    rows = []
-    for _, part in data.groupby("_zone"):
-        rows.append(_zone_row(part, median, park_land))
-    zones = gpd.GeoDataFrame(pd.DataFrame(rows), geometry="geometry", crs=parcels.crs)
-    zones = zones.sort_values(["gain_wan", "area_mu"], ascending=False).reset_index(drop=True)
-    zones.insert(0, "zone_id", [f"Z{i + 1:04d}" for i in range(len(zones))])
+    # parcels grouped by zone (labels 0..n-1), in their original order within a zone
+    order = np.argsort(label, kind="stable")
+    data = under.iloc[order].assign(_park=park.loc[under.index].to_numpy()[order])
+    data = data.reset_index(drop=True)
+    table = _zone_table(data, label[order], median, park_land)
+    zones = gpd.GeoDataFrame(table, geometry="geometry", crs=parcels.crs)
+    zones = zones.sort_values(["gain_wan", "area_mu"], ascending=False)
+    rank = np.empty(len(zones), dtype="int64")
+    rank[zones.index.to_numpy()] = np.arange(1, len(zones) + 1)
+    zones = zones.reset_index(drop=True)
+    zones.insert(0, "zone_id", "Z" + pd.Series(zones.index + 1).astype(str).str.zfill(4))
     zones.insert(1, "rank", np.arange(1, len(zones) + 1))
-    for zid, ids in zip(zones["zone_id"], zones["parcel_ids"], strict=True):
-        zone_of.loc[parcels.index[parcels["parcel_id"].isin(ids.split("、"))]] = zid
+    # as if assigned zone by zone in rank order: a parcel id in two zones ends in the later one
+    member = pd.Series(rank[label[order]], index=data["parcel_id"].to_numpy()).sort_values(
+        kind="stable"
+    )
+    found = parcels["parcel_id"].map(member[~member.index.duplicated(keep="last")])
+    position = found.to_numpy(dtype="float64", na_value=np.nan)
+    listed = ~np.isnan(position)
+    ids = np.full(len(parcels), None, dtype=object)
+    ids[listed] = zones["zone_id"].to_numpy(dtype=object)[position[listed].astype("int64") - 1]
+    zone_of = pd.Series(ids, index=parcels.index, dtype="string")
     logger.info("%d consolidation zones from %d underused parcels", len(zones), len(under))
     return zones, zone_of
 
 
-def _zone_row(part: pd.DataFrame, median: pd.Series, park_land: pd.Series) -> dict:
-    park = str(part["_park"].iloc[0])
-    area_m2 = float(part["area_m2"].sum())
+def _zone_table(
+    data: pd.DataFrame, zone: np.ndarray, median: pd.Series, park_land: pd.Series
+) -> pd.DataFrame:
+    """One row per zone label (0..n-1) from ``data`` sorted by its zone label ``zone``."""
+    n = int(zone[-1]) + 1
+    size = np.bincount(zone, minlength=n)
+    park = data["_park"].to_numpy()[np.cumsum(size) - size].astype(str)
+    area_m2 = _segment_sums(data["area_m2"], zone, n)
     area_mu = area_m2 / MU_M2
-    tax_wan = float(part["tax"].fillna(0).sum()) / 1e4
-    target = float(median.get(park, np.nan))
-    potential = target * area_mu if np.isfinite(target) else np.nan
-    firms = sorted({f for text in part["enterprises"].dropna() for f in str(text).split("、")})
-    reasons = pd.Series([r for text in part["underuse_reasons"] for r in text.split("; ") if r])
-    return {
-        "park": park,
-        "n_parcels": len(part),
-        "parcel_ids": "、".join(sorted(part["parcel_id"])),
-        "n_enterprises": len(firms),
-        "enterprises": "、".join(firms),
-        "area_mu": area_mu,
-        "vacant_mu": float(part.loc[part["vacant"], "area_m2"].sum()) / MU_M2,
-        "tax_wan": tax_wan,
-        "tax_per_mu": tax_wan / area_mu if area_mu else np.nan,
-        "park_median_tax_per_mu": target,
-        "potential_tax_wan": potential,
-        "gain_wan": potential - tax_wan if np.isfinite(potential) else np.nan,
-        "share_of_park_land": area_m2 / float(park_land.get(park, np.nan)),
-        "reasons": "; ".join(f"{k} {v}" for k, v in reasons.value_counts().items()),
-        "geometry": shapely.union_all(part.geometry.array),
-    }
+    tax_wan = _segment_sums(data["tax"].fillna(0), zone, n) / 1e4
+    vacant = data["vacant"].to_numpy(dtype=bool)
+    target = median.reindex(park).to_numpy(dtype="float64")
+    firms, n_firms = _firms(data["enterprises"], zone, n)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        potential = np.where(np.isfinite(target), target * area_mu, np.nan)
+        return pd.DataFrame(
+            {
+                "park": park,
+                "n_parcels": size,
+                "parcel_ids": _sorted_join(data["parcel_id"], zone, n),
+                "n_enterprises": n_firms,
+                "enterprises": firms,
+                "area_mu": area_mu,
+                "vacant_mu": _segment_sums(data["area_m2"][vacant], zone[vacant], n) / MU_M2,
+                "tax_wan": tax_wan,
+                "tax_per_mu": np.where(area_mu != 0, tax_wan / area_mu, np.nan),
+                "park_median_tax_per_mu": target,
+                "potential_tax_wan": potential,
+                "gain_wan": np.where(np.isfinite(potential), potential - tax_wan, np.nan),
+                "share_of_park_land": area_m2 / park_land.reindex(park).to_numpy(dtype="float64"),
+                "reasons": _reasons(data["underuse_reasons"], zone, n),
+                "geometry": _by_size(np.asarray(data.geometry.array), zone, n, shapely.union_all),
+            }
+        )
+
+
+def _by_size(values: np.ndarray, zone: np.ndarray, n: int, func: Callable) -> np.ndarray:
+    """``func(block, axis=1)`` over the ``values`` (sorted by ``zone``) of each zone, zones of
+    one size at a time: row for row the same as ``func`` on each zone's values alone."""
+    size = np.bincount(zone, minlength=n)
+    start = np.cumsum(size) - size
+    out = np.zeros(n, dtype=values.dtype)
+    for k in np.unique(size[size > 0]):  # over distinct zone sizes, a handful
+        rows = np.flatnonzero(size == k)
+        out[rows] = func(values[start[rows, None] + np.arange(k)], axis=1)
+    return out
+
+
+def _segment_sums(values: pd.Series, zone: np.ndarray, n: int) -> np.ndarray:
+    """Per-zone sums equal to ``Series.sum()`` of each zone's values (NaN as 0, the same
+    pairwise summation), not a grouped running sum that would round differently."""
+    numbers = values.to_numpy(dtype="float64", na_value=np.nan)
+    return _by_size(np.where(np.isnan(numbers), 0.0, numbers), zone, n, np.sum)
+
+
+def _join(texts: pd.Series, zone: np.ndarray, n: int, sep: str) -> np.ndarray:
+    """``sep.join`` of ``texts`` (sorted by ``zone``) per zone; ``""`` for zones without."""
+    offsets = np.concatenate([[0], np.cumsum(np.bincount(zone, minlength=n))])
+    values = pa.array(texts.to_numpy(dtype=object), type=pa.large_string())
+    lists = pa.LargeListArray.from_arrays(pa.array(offsets, type=pa.int64()), values)
+    return np.asarray(
+        pc.binary_join(lists, pa.scalar(sep, type=pa.large_string())).to_numpy(
+            zero_copy_only=False
+        ),
+        dtype=object,
+    )
+
+
+def _sorted_join(texts: pd.Series, zone: np.ndarray, n: int) -> np.ndarray:
+    frame = pd.DataFrame({"zone": zone, "text": texts.to_numpy()}).sort_values(["zone", "text"])
+    return _join(frame["text"], frame["zone"].to_numpy(), n, "、")
+
+
+def _firms(enterprises: pd.Series, zone: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct firms per zone, sorted and joined, and their count."""
+    listed = enterprises.notna().to_numpy()
+    firms = pd.DataFrame({"zone": zone[listed], "firm": enterprises[listed].astype(str).to_numpy()})
+    firms["firm"] = firms["firm"].str.split("、")
+    firms = firms.explode("firm").drop_duplicates().sort_values(["zone", "firm"])
+    codes = firms["zone"].to_numpy(dtype="int64")
+    return _join(firms["firm"], codes, n, "、"), np.bincount(codes, minlength=n)
+
+
+def _reasons(reasons: pd.Series, zone: np.ndarray, n: int) -> np.ndarray:
+    """``"reason count"`` per zone, most frequent first, ties in order of first mention."""
+    split = reasons.str.split("; ").explode()
+    frame = pd.DataFrame({"zone": zone[split.index.to_numpy()], "reason": split.to_numpy()})
+    frame = frame.loc[frame["reason"].notna() & (frame["reason"] != "")]
+    frame["first"] = np.arange(len(frame))
+    counted = frame.groupby(["zone", "reason"], sort=False).agg(
+        count=("first", "size"), first=("first", "min")
+    )
+    counted = counted.reset_index().sort_values(
+        ["zone", "count", "first"], ascending=[True, False, True]
+    )
+    text = counted["reason"].astype(str) + " " + counted["count"].astype(str)
+    return _join(text, counted["zone"].to_numpy(dtype="int64"), n, "; ")
 
 
 def park_summary(parcels: pd.DataFrame, zones: pd.DataFrame) -> pd.DataFrame:
     """Per park in the evaluation year: land, occupancy, underused share and zone potential."""
-    park = (
-        parcels["park"].astype("string").fillna(_OUTSIDE)
-        if "park" in parcels
-        else pd.Series(_OUTSIDE, index=parcels.index, dtype="string")
-    )
+    park = _park_of(parcels)
     data = parcels.assign(
         _park=park,
         _mu=parcels["area_m2"] / MU_M2,
@@ -156,7 +247,7 @@ def cold_spots(parcels: gpd.GeoDataFrame, *, cfg: UnderuseConfig) -> pd.DataFram
     clusters with p < ``cold_spot_p``. Returns ``moran_i``, ``moran_p``, ``moran_quadrant``,
     ``cold_spot`` aligned to ``parcels.index`` (NaN / False for vacant parcels)."""
     from esda.moran import Moran_Local  # noqa: PLC0415 - heavy import, only when used
-    from libpysal.weights import W  # noqa: PLC0415
+    from libpysal.graph import Graph  # noqa: PLC0415
 
     out = pd.DataFrame(
         index=parcels.index,
@@ -172,27 +263,57 @@ def cold_spots(parcels: gpd.GeoDataFrame, *, cfg: UnderuseConfig) -> pd.DataFram
     linked = np.unique(left[pairs])
     if len(linked) < 10:
         return out
-    position = {int(old): new for new, old in enumerate(linked)}
-    neighbours: dict[int, list[int]] = {i: [] for i in range(len(linked))}
-    for a, b in zip(left[pairs], right[pairs], strict=True):
-        neighbours[position[int(a)]].append(position[int(b)])
-    w = W(neighbours, silence_warnings=True)
-    w.transform = "r"
+    focal, neighbour = np.searchsorted(linked, left[pairs]), np.searchsorted(linked, right[pairs])
+    order = np.lexsort((neighbour, focal))
+    graph = Graph.from_arrays(focal[order], neighbour[order], np.ones(len(order)))
     subset = occupied.iloc[linked]
     y = subset["tax_per_mu"].to_numpy(dtype="float64")
-    with warnings.catch_warnings():
-        # esda announces a future change of its default p-value; ours is its current one
-        # (directed, folded conditional randomisation), stated in docs/method.md
-        warnings.filterwarnings(
-            "ignore", message="The alternative hypothesis", category=DeprecationWarning
-        )
-        lisa = Moran_Local(y, w, permutations=cfg.permutations, seed=cfg.seed)
+    # esda gives the local I and quadrants; its conditional randomisation loops over the
+    # parcels in Python unless numba is installed, so the pseudo p-values are computed below
+    lisa = Moran_Local(y, graph, permutations=0)
+    p_sim = _conditional_p(
+        lisa.z, csr_array(lisa.w.sparse), lisa.Is, permutations=cfg.permutations, seed=cfg.seed
+    )
     out.loc[subset.index, "moran_i"] = lisa.Is
-    out.loc[subset.index, "moran_p"] = lisa.p_sim
+    out.loc[subset.index, "moran_p"] = p_sim
     quadrant = pd.Series(np.asarray(lisa.q), index=subset.index).map(
         {1: "HH", 2: "LH", 3: "LL", 4: "HL"}
     )
     out.loc[subset.index, "moran_quadrant"] = quadrant.astype("string")
-    out.loc[subset.index, "cold_spot"] = (lisa.q == 3) & (lisa.p_sim < cfg.cold_spot_p)
+    out.loc[subset.index, "cold_spot"] = (lisa.q == 3) & (p_sim < cfg.cold_spot_p)
     logger.info("cold spots: %d low-low parcels", int(out["cold_spot"].sum()))
     return out
+
+
+_BLOCK = 1 << 20  # simulated values held at a time by _conditional_p
+
+
+def _conditional_p(
+    z: np.ndarray, weights: csr_array, observed: np.ndarray, *, permutations: int, seed: int
+) -> np.ndarray:
+    """esda's pseudo p-values of local Moran's I by conditional randomisation (its current
+    default: directed, folded), vectorised over sites with the same draws and arithmetic, so
+    the same values: each site's neighbours are replaced by the first ``k`` of the same
+    ``permutations`` draws of other sites, its simulated I counted against the observed."""
+    n = len(z)
+    card = np.diff(weights.indptr)
+    scaling = (n - 1) / (z * z).sum()
+    # esda's vec_permutations (as run without numba): max-cardinality ids from the n - 1
+    # other sites, without replacement, once per permutation from the seeded legacy generator
+    rng = np.random.RandomState(seed)  # the legacy stream esda draws from
+    ids = np.stack([rng.choice(n - 1, size=card.max(), replace=False) for _ in range(permutations)])
+    larger = np.zeros(n, dtype="int64")
+    for k in np.unique(card):  # sites by neighbour count: a handful of counts
+        rows = np.flatnonzero(card == k)
+        drawn = ids[:, :k]
+        below, above = z[drawn], z[drawn + 1]  # id j of "the other sites" is site j or j + 1
+        step = max(1, _BLOCK // (permutations * int(k)))
+        for start in range(0, len(rows), step):
+            block = rows[start : start + step]
+            others = np.where(drawn >= block[:, None, None], above, below)
+            w = weights.data[weights.indptr[block, None] + np.arange(k)][:, :, None]
+            # a matrix-vector product per site, as esda's (zrand @ weights): the same rounding
+            lag = np.matmul(others, w)[..., 0]
+            larger[block] = (z[block, None] * lag * scaling >= observed[block, None]).sum(axis=1)
+    larger = np.minimum(larger, permutations - larger)
+    return (larger + 1.0) / (permutations + 1.0)
