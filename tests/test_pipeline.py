@@ -16,6 +16,7 @@ from shapely.geometry import box
 import mujun
 from conftest import CODES, X0, Y0
 from mujun.errors import InputError, SchemaError
+from mujun.join import join_per_key
 from mujun.pipeline import RunResult
 
 
@@ -210,3 +211,47 @@ def test_ledger_invariant_records_in_equal_sum_of_fates(county):
     assert money["input_yuan"] == pytest.approx(
         money["enterprises_yuan"] + money["set_aside_yuan"], abs=0.01
     )
+
+
+_names = st.text(
+    alphabet=st.sampled_from(
+        [*"aAbZz09 ._-、丙丁甲乙公司厂", "é", "Ω", "\U0001f600", "\U00020000"]
+    ),
+    min_size=0,
+    max_size=4,
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 5), st.one_of(st.none(), _names)), max_size=40))
+def test_join_per_key_equals_python_join_of_sorted_set(pairs):
+    """Vectorised per-key listings equal the per-group Python they replace, in Python's str
+    order (code points), with missing values left out."""
+    keys = pd.Series([k for k, _ in pairs], dtype="int64", name="parcel_id")
+    values = pd.Series([v for _, v in pairs], dtype="string", name="name")
+    got = join_per_key(keys, values, sort=True, distinct=True).to_dict()
+    want: dict[int, set[str]] = {}
+    for k, v in pairs:
+        if v is not None:
+            want.setdefault(k, set()).add(v)
+    assert got == {k: "、".join(sorted(vs)) for k, vs in want.items()}
+    in_order = join_per_key(keys, values).to_dict()
+    assert in_order == {
+        k: "、".join(v for kk, v in pairs if kk == k and v is not None) for k in want
+    }
+    order = {"D": 3, "A": 0, "C": 2}
+    ranked = join_per_key(keys, values, sort=order, distinct=True).to_dict()
+    assert ranked == {
+        k: "、".join(sorted(vs, key=lambda v: (order.get(v, 99), v))) for k, vs in want.items()
+    }
+
+
+def test_parcel_listings_and_missing_parcels(tiny_files):
+    """A parcel lists each of its firms once, sorted; a vacant parcel lists none."""
+    res = _run(tiny_files)
+    parcels = res.parcels.set_index("parcel_id")
+    assert parcels["enterprises"].dtype == "string"
+    assert parcels.loc["P4", "uscc"].count("、") == 1
+    assert pd.isna(parcels.loc["P5", "enterprises"])
+    assert pd.isna(parcels.loc["P5", "uscc"])
+    assert res.enterprises["missing_parcels"].dtype == "string"

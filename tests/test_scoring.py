@@ -11,9 +11,19 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import mujun
+from mujun import scoring
 from mujun.config import ClassConfig, PolicyConfig, ScoringConfig, StabilityConfig, load_config
 from mujun.errors import ConfigError
-from mujun.scoring import assign_classes, compute_indicators, evaluate, score_list
+from mujun.scoring import (
+    INDICATORS,
+    _benchmarks,
+    assign_classes,
+    class_stability,
+    compute_indicators,
+    evaluate,
+    in_scope,
+    score_list,
+)
 
 HUANGYAN_B = {
     "tax_per_mu": 24.097,
@@ -409,3 +419,152 @@ def test_class_shares_within_one_firm(scores, seed):
     counts = cls.value_counts()
     for label, share in zip("ABCD", shares, strict=True):
         assert abs(counts.get(label, 0) - share * len(s)) <= 1
+
+
+def _stability_by_sorting(ratios, weights, base_class, tiebreak, *, cfg, classes, seed_offset=0):
+    """The per-draw sort that ``class_stability`` replaces: the reference for equality."""
+    rng = np.random.default_rng(cfg.seed + seed_offset)
+    w = np.array([weights[c] for c in ratios.columns], dtype="float64")
+    factors = rng.uniform(1 - cfg.spread, 1 + cfg.spread, size=(cfg.draws, len(w)))
+    draws = w * factors
+    draws *= w.sum() / draws.sum(axis=1, keepdims=True)
+    scores = ratios.to_numpy() @ draws.T
+    n = len(ratios)
+    tie = tiebreak.fillna(-np.inf).to_numpy()
+    kept = np.zeros(n)
+    labels = np.asarray(classes.labels)
+    base = base_class.to_numpy(dtype=object)
+    for d in range(cfg.draws):
+        if classes.method == "thresholds":
+            idx = np.searchsorted(-np.asarray(classes.thresholds), -scores[:, d], side="right")
+        else:
+            order = np.lexsort((-tie, -scores[:, d]))
+            rank = np.empty(n, dtype=int)
+            rank[order] = np.arange(1, n + 1)
+            bounds = np.rint(np.cumsum(classes.shares) / sum(classes.shares) * n).astype(int)
+            idx = np.searchsorted(bounds, rank, side="left")
+        kept += labels[np.clip(idx, 0, len(labels) - 1)] == base
+    return pd.Series(kept / cfg.draws, index=ratios.index)
+
+
+@pytest.mark.parametrize(
+    "classes",
+    [
+        ClassConfig(),
+        ClassConfig(shares=(0.1, 0.0, 0.6, 0.3)),
+        ClassConfig(shares=(0.5, 0.5), labels=("A", "B", "C")),
+        ClassConfig(shares=(0.3, 0.3, 0.4), labels=("A", "B")),
+        ClassConfig(labels=("A", "B", "B", "D")),
+        ClassConfig(method="thresholds", thresholds=(60.0, 45.0, 30.0)),
+    ],
+)
+@pytest.mark.parametrize("n", [1, 2, 3, 7, 40, 500])
+def test_class_stability_equals_sorting_every_draw(classes: ClassConfig, n: int):
+    """Same draws, same classes as sorting each draw, also with ties in score and tie-break."""
+    rng = np.random.default_rng(n)
+    # few distinct ratio rows and tie-breaks: many firms tie in every draw
+    rows = rng.choice([0.0, 0.5, 1.0, 1.2], size=(max(n // 3, 1), 4))
+    ratios = pd.DataFrame(rows[rng.integers(0, len(rows), n)], columns=list("wxyz"))
+    ratios.index = pd.Index(rng.permutation(n) * 10)
+    weights = {"w": 40.0, "x": 30.0, "y": 20.0, "z": 10.0}
+    tiebreak = pd.Series(rng.choice([np.nan, 1.0, 2.0, 3.0], n), index=ratios.index)
+    score = (ratios * pd.Series(weights)).sum(axis=1)
+    key = pd.Series(np.arange(n).astype(str), index=ratios.index)
+    _, cls = assign_classes(score, tiebreak, key, classes)
+    cfg = StabilityConfig(draws=60, spread=0.3)
+    got = class_stability(ratios, weights, cls, tiebreak, cfg=cfg, classes=classes, seed_offset=3)
+    want = _stability_by_sorting(
+        ratios, weights, cls, tiebreak, cfg=cfg, classes=classes, seed_offset=3
+    )
+    pd.testing.assert_series_equal(got, want, check_exact=True)
+
+
+def test_class_stability_in_blocks_of_draws(monkeypatch: pytest.MonkeyPatch):
+    """Blocks of a few draws (as on a large list) give the same result as one block."""
+    rng = np.random.default_rng(7)
+    ratios = pd.DataFrame(rng.random((300, 3)).round(1), columns=list("abc"))
+    weights = {"a": 50.0, "b": 30.0, "c": 20.0}
+    tiebreak = pd.Series(rng.random(300).round(1))
+    score = (ratios * pd.Series(weights)).sum(axis=1)
+    _, cls = assign_classes(score, tiebreak, pd.Series(ratios.index.astype(str)), ClassConfig())
+    cfg = StabilityConfig(draws=50, spread=0.25)
+    args = (ratios, weights, cls, tiebreak)
+    whole = scoring.class_stability(*args, cfg=cfg, classes=ClassConfig())
+    monkeypatch.setattr(scoring, "_STABILITY_BLOCK", 300 * 7)
+    blocks = scoring.class_stability(*args, cfg=cfg, classes=ClassConfig())
+    pd.testing.assert_series_equal(whole, blocks, check_exact=True)
+    reference = _stability_by_sorting(*args, cfg=cfg, classes=ClassConfig())
+    pd.testing.assert_series_equal(whole, reference, check_exact=True)
+
+
+def _benchmarks_by_pandas(basis, names, cfg, industry):
+    """The per-indicator pandas aggregation ``_benchmarks`` replaces: the reference."""
+    out = pd.DataFrame(index=basis.index)
+    for name in names:
+        ind = INDICATORS[name]
+        parts = basis[[ind.numerator, ind.denominator]].copy()
+        parts["key"] = basis["unit_key"]
+        parts["group"] = industry if cfg.benchmark_source == "industry_mean" else "all"
+        valid = parts[parts[ind.denominator] > 0].dropna(subset=[ind.numerator])
+        once = valid.drop_duplicates("key")
+        sums = once.groupby("group")[[ind.numerator, ind.denominator]].sum()
+        mean = sums[ind.numerator] / sums[ind.denominator] * ind.factor
+        out[name] = parts["group"].map(mean).astype("float64")
+    return out
+
+
+@pytest.mark.parametrize("source", ["industry_mean", "group_mean"])
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_benchmarks_equal_the_pandas_aggregation(source: str, seed: int):
+    """Each unit once (its first row with the indicator), by industry or over the list, with
+    missing industries, zero areas and missing numerators, exactly as the pandas version."""
+    rng = np.random.default_rng(seed)
+    n = 200
+    basis = pd.DataFrame(
+        {
+            "tax": np.where(rng.random(n) < 0.1, np.nan, rng.normal(1e6, 4e5, n)),
+            "value_added": rng.normal(5e6, 1e6, n),
+            "area_mu": np.where(rng.random(n) < 0.1, 0.0, rng.uniform(1, 80, n)),
+            "energy_tce": rng.uniform(-1, 500, n),
+            "unit_key": rng.choice([f"U{i}" for i in range(60)], n),
+        },
+        index=pd.Index(rng.permutation(n) + 1000),
+    )
+    industry = pd.Series(
+        rng.choice(["13", "17", "", None], n, p=[0.45, 0.35, 0.1, 0.1]),
+        index=basis.index,
+        dtype="string",
+    )
+    cfg = ScoringConfig(benchmark_source=source)
+    names = ["tax_per_mu", "value_added_per_mu", "value_added_per_tce"]
+    got = _benchmarks(basis, names, {}, cfg, industry)
+    want = _benchmarks_by_pandas(basis, names, cfg, industry)
+    pd.testing.assert_frame_equal(got, want, check_exact=True)
+
+
+@pytest.mark.parametrize(
+    "cfg",
+    [
+        ScoringConfig(include_industries=("13", "44")),
+        ScoringConfig(exclude_industries=("44", "17"), exempt=("b",)),
+    ],
+)
+def test_industry_scope_by_code_prefix(cfg: ScoringConfig):
+    """An industry code (section letter dropped) is in scope if it starts with any prefix."""
+    frame = pd.DataFrame(
+        {
+            "industry": pd.Series(["C1311", "1711", None, "A44", "4400", "13"], dtype="string"),
+            "uscc": list("abcdef"),
+            "land_status": ["own"] * 5 + ["orphan"],
+        }
+    )
+    code = ["1311", "1711", "", "44", "4400", "13"]
+    include, exclude = cfg.include_industries, cfg.exclude_industries
+    want = [
+        (not include or any(c.startswith(p) for p in include))
+        and not any(c.startswith(p) for p in exclude)
+        and u not in cfg.exempt
+        and s != "orphan"
+        for c, u, s in zip(code, frame["uscc"], frame["land_status"], strict=True)
+    ]
+    assert in_scope(frame, cfg).tolist() == want

@@ -11,8 +11,10 @@ about 0.1 %; the 3-degree zone at CM 120°E is within 0.002 % of the ellipsoidal
 from __future__ import annotations
 
 import logging
+import math
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 import shapely
 from pyproj import CRS
@@ -161,14 +163,15 @@ def ellipsoidal_area(geoms: gpd.GeoSeries) -> pd.Series:
     if len(geoms) == 0:
         return pd.Series([], index=geoms.index, dtype="float64", name="area_m2_ellipsoidal")
     west, south, east, north = _lonlat_bounds(geoms)
-    laea = CRS.from_proj4(
-        f"+proj=laea +lat_0={(south + north) / 2} +lon_0={(west + east) / 2} "
-        "+ellps=GRS80 +units=m +no_defs"
-    )
-    areas = geoms.to_crs(laea).area
-    return pd.Series(
-        areas.to_numpy(), index=geoms.index, dtype="float64", name="area_m2_ellipsoidal"
-    )
+    lat0, lon0 = (south + north) / 2, (west + east) / 2
+    if not (math.isfinite(lat0) and math.isfinite(lon0)):  # nothing but empty shapes
+        lat0 = lon0 = 0.0
+    laea = CRS.from_proj4(f"+proj=laea +lat_0={lat0} +lon_0={lon0} +ellps=GRS80 +units=m +no_defs")
+    projected = np.asarray(geoms.to_crs(laea).array, dtype=object)
+    with np.errstate(invalid="ignore"):  # collapsed rings: no area, not NaN
+        areas = shapely.area(projected)
+    areas = np.where(np.isfinite(areas) | shapely.is_missing(projected), areas, 0.0)
+    return pd.Series(areas, index=geoms.index, dtype="float64", name="area_m2_ellipsoidal")
 
 
 def area_columns(area_m2: pd.Series) -> pd.DataFrame:

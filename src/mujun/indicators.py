@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from mujun.join import Occupancy
+from mujun.join import Occupancy, join_per_key
 from mujun.schema import ACRE_M2, MU_M2
 
 __all__ = [
@@ -90,6 +90,24 @@ def _per_area(money: pd.Series, area_m2: pd.Series, unit: DisplayUnit) -> pd.Ser
     return pd.Series(values * unit.factor, index=money.index)
 
 
+def _take(
+    column: pd.Series | pd.Index, rows: np.ndarray, fill: float | None = np.nan
+) -> np.ndarray:
+    """``column``'s values (float, or objects if ``fill`` is None) at positions ``rows``,
+    ``fill`` where a row is -1."""
+    values = np.empty(len(column) + 1, dtype=object if fill is None else "float64")
+    values[:-1] = column.to_numpy(dtype=values.dtype)
+    values[-1] = fill
+    return values[rows]
+
+
+def _first_of_pair(code: np.ndarray, other: pd.Series) -> np.ndarray:
+    """Whether each row is the first with its pair of ``code`` and ``other`` value."""
+    other_code, distinct = pd.factorize(other)
+    pair = code.astype(np.int64) * max(len(distinct), 1) + other_code
+    return ~pd.Series(pair).duplicated().to_numpy()
+
+
 def unit_table(
     occ: Occupancy, filings: pd.DataFrame, area_m2: pd.Series, unit: DisplayUnit
 ) -> pd.DataFrame:
@@ -98,25 +116,23 @@ def unit_table(
     ``area_m2`` is the surveyed area indexed by ``parcel_id``.
     """
     links = occ.links
-    parcels = links.drop_duplicates(["unit", "parcel_id"])
-    area = parcels.assign(area_m2=parcels["parcel_id"].map(area_m2)).groupby("unit")["area_m2"]
-    firms = links.drop_duplicates(["unit", "filing"])
+    code, ids = pd.factorize(links["unit"], sort=True)  # units in the order groupby sorts them
+    parcels = _first_of_pair(code, links["parcel_id"])
+    firms = _first_of_pair(code, links["filing"])
+    by_parcel, by_firm = code[parcels], code[firms]
     present = [c for c in QUANTITIES if c in filings]
-    money = (
-        filings.loc[firms["filing"], present]
-        .set_axis(firms.index)
-        .assign(unit=firms["unit"])
-        .groupby("unit")[present]
-        .sum(min_count=1)
-    )
+    firm_money = filings.loc[links["filing"][firms], present].set_axis(by_firm).groupby(level=0)
+    area = links["parcel_id"][parcels].map(area_m2).set_axis(by_parcel).groupby(level=0)
     table = pd.DataFrame(
         {
-            "year": firms.groupby("unit")["year"].first(),
-            "n_enterprises": firms.groupby("unit").size(),
-            "n_parcels": parcels.groupby("unit").size(),
-            "area_m2": area.sum(),
-        }
+            "year": links["year"][firms].set_axis(by_firm).groupby(level=0).first().to_numpy(),
+            "n_enterprises": np.bincount(by_firm, minlength=len(ids)),
+            "n_parcels": np.bincount(by_parcel, minlength=len(ids)),
+            "area_m2": area.sum().to_numpy(),
+        },
+        index=pd.Index(ids, name="unit"),
     )
+    money = firm_money.sum(min_count=1).set_axis(table.index)
     table = table.join(money)
     for figure in (m for m in MONEY if m in present):
         table[unit.column(figure)] = _per_area(table[figure], table["area_m2"], unit)
@@ -134,10 +150,11 @@ def evaluation_basis(filings: pd.DataFrame, occ: Occupancy, units: pd.DataFrame)
     """
     present = [c for c in QUANTITIES if c in filings]
     basis = filings[present].astype("float64").copy()
-    landed = occ.unit.notna().to_numpy()
+    rows = units.index.get_indexer(pd.Index(occ.unit))  # -1 for lessees and orphans
+    landed = rows >= 0
     for col in present:
-        basis.loc[landed, col] = occ.unit[landed].map(units[col]).astype("float64").to_numpy()
-    area = occ.unit.map(units["area_m2"]).astype("float64")
+        basis[col] = np.where(landed, _take(units[col], rows), basis[col].to_numpy())
+    area = pd.Series(_take(units["area_m2"], rows), index=filings.index)
     basis["area_m2"] = area
     basis["area_mu"] = area / MU_M2
     basis["area_acre"] = area / ACRE_M2
@@ -168,8 +185,9 @@ def enterprise_indicators(
     out["land_status"] = occ.land_status
     out["missing_parcels"] = occ.missing
     out["unit"] = occ.unit
-    out["unit_enterprises"] = occ.unit.map(units["n_enterprises"]).astype("Int64")
-    area = occ.unit.map(units["area_m2"]).astype("float64")
+    rows = units.index.get_indexer(pd.Index(occ.unit))  # -1 for lessees and orphans
+    out["unit_enterprises"] = pd.array(_take(units["n_enterprises"], rows)).astype("Int64")
+    area = _take(units["area_m2"], rows)
     out["area_m2"] = area
     out["area_mu"] = area / MU_M2
     if "declared_area" in filings:
@@ -177,7 +195,7 @@ def enterprise_indicators(
     present = [c for c in MONEY if c in filings]
     for figure in present:
         out[figure] = filings[figure]
-        out[unit.column(figure)] = occ.unit.map(units[unit.column(figure)]).astype("float64")
+        out[unit.column(figure)] = _take(units[unit.column(figure)], rows)
     for extra in (
         "rd_spend",
         "employees",
@@ -189,6 +207,43 @@ def enterprise_indicators(
         if extra in filings:
             out[extra] = filings[extra]
     return out
+
+
+@dataclass(frozen=True)
+class _Occupied:
+    """The parcels named by the filings of one year.
+
+    ``link_parcel``: per link of the year, its parcel's number (in order of first appearance);
+    ``where``: per parcel of the layer, its number, -1 if vacant; ``unit_row``: per parcel of
+    the layer, the row of its land unit in the unit table, -1 if vacant. A parcel is in one
+    land unit a year (its links of a year are one component), so its first link tells it."""
+
+    links: pd.DataFrame
+    link_parcel: np.ndarray
+    where: np.ndarray
+    unit_row: np.ndarray
+
+
+def _occupied(links: pd.DataFrame, link_unit_row: np.ndarray, year: int, at: pd.Index) -> _Occupied:
+    this = (links["year"] == year).to_numpy()
+    link_parcel, ids = pd.factorize(links.loc[this, "parcel_id"])
+    _, first = np.unique(link_parcel, return_index=True)
+    where = pd.Index(ids).get_indexer(at)
+    unit_row = np.append(link_unit_row[this][first], -1)[where]
+    return _Occupied(links.loc[this], link_parcel, where, unit_row)
+
+
+def _listing(occupied: _Occupied, values: pd.Series) -> pd.api.extensions.ExtensionArray:
+    """Per parcel, its firms' distinct ``values`` (sorted, joined by 、): "" on an occupied
+    parcel without any, <NA> on a vacant one."""
+    joined = join_per_key(
+        pd.Series(occupied.link_parcel), values.reset_index(drop=True), sort=True, distinct=True
+    )
+    # one slot per occupied parcel, and a last one (<NA>) for the vacant ones (-1)
+    per_parcel = np.full(int(occupied.link_parcel.max(initial=-1)) + 2, "", dtype=object)
+    per_parcel[-1] = None
+    per_parcel[joined.index.to_numpy(dtype="int64")] = joined.to_numpy()
+    return pd.array(per_parcel[occupied.where], dtype="string")
 
 
 def parcel_indicators(
@@ -208,31 +263,30 @@ def parcel_indicators(
     """
     out = pd.DataFrame(index=parcels.index)
     links = occ.links
-    this_year = links.loc[links["year"] == year]
-    unit_of = this_year.drop_duplicates("parcel_id").set_index("parcel_id")["unit"]
-    out["unit"] = unit_of.reindex(out.index).astype("string")
-    out["vacant"] = out["unit"].isna()
-    out["n_enterprises"] = out["unit"].map(units["n_enterprises"]).fillna(0).astype("int64")
+    link_unit_row = units.index.get_indexer(pd.Index(links["unit"]))
+    now = _occupied(links, link_unit_row, year, parcels.index)
+    rows = now.unit_row
+    out["unit"] = pd.array(_take(units.index, rows, None), dtype="string")
+    out["vacant"] = rows < 0
+    out["n_enterprises"] = _take(units["n_enterprises"], rows, 0).astype("int64")
     names = filings["name"] if "name" in filings else filings["uscc"]
-    who = this_year.assign(name=this_year["filing"].map(names).astype("string"))
-    listing = who.groupby("parcel_id").agg(
-        enterprises=("name", lambda s: "、".join(sorted(set(s.dropna())))),
-        uscc=("uscc", lambda s: "、".join(sorted(set(s)))),
-    )
-    out = out.join(listing)
-    share = parcels["area_m2"] / out["unit"].map(units["area_m2"]).astype("float64")
-    present = [c for c in MONEY if c in units]
-    for figure in present:
-        out[figure] = out["unit"].map(units[figure]).astype("float64") * share
-        out[unit.column(figure)] = out["unit"].map(units[unit.column(figure)]).astype("float64")
-    if unit.column("tax") not in units:
+    out["enterprises"] = _listing(now, now.links["filing"].map(names))
+    out["uscc"] = _listing(now, now.links["uscc"])
+    share = parcels["area_m2"].to_numpy(dtype="float64") / _take(units["area_m2"], rows)
+    for figure in (c for c in MONEY if c in units):
+        out[figure] = _take(units[figure], rows) * share
+        out[unit.column(figure)] = _take(units[unit.column(figure)], rows)
+    tax = unit.column("tax")
+    if tax not in units:
         return out
-    years = sorted(links["year"].unique())
+    years = sorted(int(y) for y in links["year"].unique())
     for other in years:
-        links_y = links.loc[links["year"] == other].drop_duplicates("parcel_id")
-        per = links_y.set_index("parcel_id")["unit"].map(units[unit.column("tax")])
-        out[f"{unit.column('tax')}_{other}"] = per.reindex(out.index).astype("float64")
+        other_rows = (
+            rows
+            if other == year
+            else _occupied(links, link_unit_row, other, parcels.index).unit_row
+        )
+        out[f"{tax}_{other}"] = _take(units[tax], other_rows)
     if len(years) > 1:
-        first, last = (f"{unit.column('tax')}_{y}" for y in (years[0], years[-1]))
-        out[f"{unit.column('tax')}_change"] = out[last] - out[first]
+        out[f"{tax}_change"] = out[f"{tax}_{years[-1]}"] - out[f"{tax}_{years[0]}"]
     return out

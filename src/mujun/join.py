@@ -16,14 +16,17 @@ never dropped); filings whose listed parcels all do not exist are orphans.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
-__all__ = ["Occupancy", "occupancy"]
+__all__ = ["Occupancy", "join_per_key", "occupancy"]
 
 logger = logging.getLogger(__name__)
 
@@ -53,6 +56,76 @@ class Occupancy:
     unit: pd.Series
 
 
+def _value_order(distinct: pa.Array, sort: bool | Mapping[str, int]) -> np.ndarray:
+    """Sort key of each of the ``distinct`` strings: its rank in Python ``str`` order (Arrow
+    compares UTF-8 bytes, whose order is the code points'), or by ``sort``'s ranks then ``str``
+    order (values it does not rank last); zeros if not sorting."""
+    if sort is False:
+        return np.zeros(len(distinct), dtype=np.int64)
+    by_str = pc.array_sort_indices(distinct).to_numpy()
+    if isinstance(sort, Mapping):
+        given = pd.Series(distinct.to_numpy(zero_copy_only=False), dtype=object).map(sort)
+        by_str = np.lexsort((np.argsort(by_str), given.to_numpy("float64", na_value=np.inf)))
+    ranks = np.empty(len(distinct), dtype=np.int64)
+    ranks[by_str] = np.arange(len(distinct))
+    return ranks
+
+
+def join_per_key(
+    keys: pd.Series,
+    values: pd.Series,
+    *,
+    sort: bool | Mapping[str, int] = False,
+    distinct: bool = False,
+    sep: str = "、",
+) -> pd.Series:
+    """``sep.join`` of the string ``values`` of each key, vectorised (no Python call per key).
+
+    Missing keys and values are left out. Each key's values keep their order of appearance, or with
+    ``sort=True`` are sorted in Python ``str`` order (as ``sorted``), or with a mapping by its
+    ranks; with ``distinct`` each value is kept once. The result (object dtype, named like
+    ``values``) is indexed by the keys having a value, in order of first appearance.
+
+    Examples
+    --------
+    >>> keys = pd.Series(["p2", "p1", "p2", "p2"])
+    >>> join_per_key(keys, pd.Series(["b", "x", "a", "b"]), sort=True, distinct=True).to_dict()
+    {'p2': 'a、b', 'p1': 'x'}
+    """
+    text = pa.array(values, type=pa.large_string(), from_pandas=True)
+    present = text.is_valid().to_numpy(zero_copy_only=False)
+    text = text.filter(pa.array(present))
+    key_code, key_label = pd.factorize(keys[present])
+    encoded = text.dictionary_encode()
+    value_id = encoded.indices.to_numpy().astype(np.int64)
+    value_code = _value_order(encoded.dictionary, sort)[value_id]
+    rows = np.flatnonzero(key_code >= 0)  # missing keys are left out, as by groupby
+    if distinct:
+        pair = key_code.astype(np.int64) * max(len(encoded.dictionary), 1) + value_id
+        rows = rows[~pd.Series(pair).duplicated().to_numpy()]
+    order = rows[np.lexsort((value_code[rows], key_code[rows]))]  # stable: ties keep appearance
+    key_code = key_code[order]
+    starts = np.flatnonzero(np.r_[True, key_code[1:] != key_code[:-1]]) if len(order) else order
+    lists = pa.LargeListArray.from_arrays(
+        pa.array(np.r_[starts, len(order)], type=pa.int64()), text.take(pa.array(order))
+    )
+    joined = pc.binary_join(lists, pa.scalar(sep, type=pa.large_string()))
+    return pd.Series(
+        joined.to_numpy(zero_copy_only=False),
+        index=pd.Index(key_label, name=keys.name),
+        dtype=object,
+        name=values.name,
+    )
+
+
+def _isin(values: pd.Series, universe: pd.Index) -> np.ndarray:
+    """``values.isin(universe)`` through a hash table of objects (the Arrow-string ``isin`` of
+    pandas converts the universe element by element in Python)."""
+    return pd.Index(values.to_numpy(dtype=object), dtype=object).isin(
+        universe.to_numpy(dtype=object)
+    )
+
+
 def _explode(filings: pd.DataFrame) -> pd.DataFrame:
     listed = filings[["uscc", "year", "parcel_ids"]].copy()
     listed["filing"] = filings.index
@@ -63,7 +136,10 @@ def _explode(filings: pd.DataFrame) -> pd.DataFrame:
 def _components(links: pd.DataFrame) -> np.ndarray:
     """Connected component label per link of the filing-parcel graph (parcels per year)."""
     filing_codes, _ = pd.factorize(links["filing"])
-    parcel_codes, _ = pd.factorize(pd.MultiIndex.from_arrays([links["year"], links["parcel_id"]]))
+    year_codes, _ = pd.factorize(links["year"])
+    id_codes, ids = pd.factorize(links["parcel_id"])
+    # a parcel is a node per year: number the (year, parcel) pairs in order of appearance
+    parcel_codes, _ = pd.factorize(year_codes.astype(np.int64) * len(ids) + id_codes)
     n_f = int(filing_codes.max()) + 1
     n = n_f + int(parcel_codes.max()) + 1
     graph = coo_matrix((np.ones(len(links)), (filing_codes, parcel_codes + n_f)), shape=(n, n))
@@ -79,12 +155,11 @@ def occupancy(filings: pd.DataFrame, parcel_ids: pd.Index) -> Occupancy:
     their smallest parcel id, so they are stable across runs on the same data.
     """
     exploded = _explode(filings)
-    known = exploded["parcel_id"].isin(parcel_ids)
+    known = _isin(exploded["parcel_id"], parcel_ids)
     links = exploded.loc[known].reset_index(drop=True)
+    absent = exploded.loc[~known]
     missing = (
-        exploded.loc[~known]
-        .groupby("filing")["parcel_id"]
-        .agg(lambda ids: "、".join(ids.astype(str)))
+        join_per_key(absent["filing"], absent["parcel_id"].astype(str))
         .reindex(filings.index)
         .fillna("")
         .astype("string")

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 import pandas as pd
@@ -146,9 +147,9 @@ def in_scope(frame: pd.DataFrame, cfg: ScoringConfig) -> pd.Series:
     code = industry.str.replace(r"^[A-Za-z]", "", regex=True).fillna("")
     ok = pd.Series(True, index=frame.index)
     if cfg.include_industries:
-        ok &= code.map(lambda c: any(c.startswith(p) for p in cfg.include_industries))
+        ok &= code.str.startswith(tuple(cfg.include_industries)).astype(bool)
     if cfg.exclude_industries:
-        ok &= ~code.map(lambda c: any(c.startswith(p) for p in cfg.exclude_industries))
+        ok &= ~code.str.startswith(tuple(cfg.exclude_industries)).astype(bool)
     if cfg.exempt:
         ok &= ~frame["uscc"].isin(cfg.exempt)
     ok &= frame["land_status"] != "orphan"
@@ -165,10 +166,16 @@ def _benchmarks(
     """Benchmark per row and indicator: the published one, else the list's (industry) average.
 
     The average is total numerator over total denominator over the list, each land unit
-    counted once (the per-mu convention of published averages), not a mean of ratios.
+    counted once (the per-mu convention of published averages; the first of its rows with the
+    indicator tells its industry), not a mean of ratios.
     """
     out = pd.DataFrame(index=basis.index)
-    unit_key = basis["unit_key"]
+    key, _ = pd.factorize(basis["unit_key"])
+    group = (
+        pd.factorize(industry)[0]  # -1 for no industry: no average
+        if cfg.benchmark_source == "industry_mean"
+        else np.zeros(len(basis), dtype=np.intp)
+    )
     for name in names:
         if name in given:
             out[name] = float(given[name])
@@ -177,14 +184,15 @@ def _benchmarks(
         if ind.numerator not in basis or ind.denominator not in basis:
             out[name] = np.nan
             continue
-        parts = basis[[ind.numerator, ind.denominator]].copy()
-        parts["key"] = unit_key
-        parts["group"] = industry if cfg.benchmark_source == "industry_mean" else "all"
-        valid = parts[parts[ind.denominator] > 0].dropna(subset=[ind.numerator])
-        once = valid.drop_duplicates("key")
-        sums = once.groupby("group")[[ind.numerator, ind.denominator]].sum()
-        mean = sums[ind.numerator] / sums[ind.denominator] * ind.factor
-        out[name] = parts["group"].map(mean).astype("float64")
+        parts = basis[[ind.numerator, ind.denominator]].set_axis(np.arange(len(basis)))
+        valid = (parts[ind.denominator] > 0) & parts[ind.numerator].notna()
+        first = ~pd.Series(np.where(valid, key, -2)).duplicated().to_numpy()
+        once = valid.to_numpy() & first
+        once &= group >= 0
+        sums = parts[once].groupby(group[once]).sum()
+        mean = (sums[ind.numerator] / sums[ind.denominator] * ind.factor).to_numpy("float64")
+        rows = pd.Index(sums.index).get_indexer(group)
+        out[name] = np.append(mean, np.nan)[rows]
     return out
 
 
@@ -250,11 +258,127 @@ def assign_classes(
     return rank, pd.Series(_by_shares(rank.to_numpy(), cfg), index=score.index, dtype="string")
 
 
+def _share_bounds(n: int, cfg: ClassConfig) -> np.ndarray:
+    """Last rank of each class but the last: the first ``bounds[0]`` ranks are A, ..."""
+    return np.rint(np.cumsum(cfg.shares) / sum(cfg.shares) * n).astype(int)
+
+
 def _by_shares(rank: np.ndarray, cfg: ClassConfig) -> np.ndarray:
-    n = len(rank)
-    bounds = np.rint(np.cumsum(cfg.shares) / sum(cfg.shares) * n).astype(int)
-    idx = np.searchsorted(bounds, rank, side="left")
+    idx = np.searchsorted(_share_bounds(len(rank), cfg), rank, side="left")
     return np.asarray(cfg.labels)[np.clip(idx, 0, len(cfg.labels) - 1)]
+
+
+_STABILITY_BLOCK = 1 << 22
+"""Scores (firms × draws) handled at a time by :func:`class_stability`."""
+
+
+def _kth_largest(values: np.ndarray, rank: int) -> np.ndarray:
+    """The ``rank``-th largest value of each row of ``values`` (1 <= rank <= columns)."""
+    at = values.shape[-1] - rank
+    return np.partition(values, at, axis=-1)[..., at]
+
+
+def _past(block: np.ndarray, sec: np.ndarray, bound: int, value: np.ndarray) -> np.ndarray:
+    """Whether each firm (column) ranks after the first ``bound`` in each draw (row), ranked by
+    score descending then ``sec``; ``value`` is each row's ``bound``-th largest score."""
+    past = block < value[:, None]
+    # draws where firms tied at the bound's score straddle it: the ties go in by ``sec``
+    for d in np.flatnonzero(block.shape[1] - np.count_nonzero(past, axis=1) > bound):
+        tied = np.flatnonzero(block[d] == value[d])
+        room = bound - int((block[d] > value[d]).sum())
+        cut = np.partition(sec[tied], room - 1)[room - 1]
+        past[d, tied] = sec[tied] > cut
+    return past
+
+
+def _same_class(idx: np.ndarray, base: np.ndarray, canon: np.ndarray) -> np.ndarray:
+    """Whether class index ``idx`` (clipped to the labels) names the label coded ``base``;
+    ``canon`` codes each label by its first index."""
+    idx = np.minimum(idx, len(canon) - 1)
+    if not np.array_equal(canon, np.arange(len(canon))):
+        idx = canon[idx]
+    return idx == base
+
+
+@dataclass(frozen=True)
+class _Near:
+    """The firms that may fall on either side of a class bound in some draw."""
+
+    rows: np.ndarray
+    rank: int
+    """The bound's rank among ``rows``: the firms that are always above are left out."""
+    times: int
+    """Number of class bounds at this rank (a class with share 0 repeats its bound)."""
+
+
+def _kept_near(
+    scores: np.ndarray,
+    sec: np.ndarray,
+    near: list[_Near],
+    *,
+    fixed: np.ndarray,
+    base: np.ndarray,
+    canon: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The firms near any bound, and the draws in which each keeps its class, block by block
+    of draws: a partition per bound and draw over the firms near that bound, no sort."""
+    undecided = np.unique(np.concatenate([b.rows for b in near]))
+    cols = [np.searchsorted(undecided, b.rows) for b in near]
+    draws = scores.shape[1]
+    kept = np.zeros(len(undecided), dtype=np.int64)
+    step = max(1, _STABILITY_BLOCK // len(undecided))
+    for start in range(0, draws, step):  # blocks of draws
+        stop = min(start + step, draws)
+        idx = np.repeat(fixed[undecided][None, :], stop - start, axis=0)
+        for bound, at in zip(near, cols, strict=True):  # class bounds
+            block = np.ascontiguousarray(scores[bound.rows, start:stop].T)
+            value = _kth_largest(block, bound.rank)
+            past = _past(block, sec[bound.rows], bound.rank, value)
+            idx[:, at] += past * np.int16(bound.times)
+        kept += np.count_nonzero(_same_class(idx, base[undecided], canon), axis=0)
+    return undecided, kept
+
+
+def _kept_by_shares(
+    scores: np.ndarray, sec: np.ndarray, classes: ClassConfig, base: np.ndarray, canon: np.ndarray
+) -> np.ndarray:
+    """Draws (columns of ``scores``) in which each firm keeps its class by rank shares, ranked
+    by score descending then ``sec``: its class index counts the bounds below its rank.
+
+    A firm whose lowest score over the draws beats every draw's score at a bound is above it
+    in every draw, one whose highest is below every draw's is below it in every draw (the
+    bound's score lies between those of the bound's rank among lowest and highest scores);
+    only the firms between need a draw-by-draw look, the others keep their class in all
+    draws or none."""
+    n, draws = scores.shape
+    bounds = _share_bounds(n, classes)
+    fixed = np.full(n, int((bounds <= 0).sum()), dtype=np.int16)
+    low, high = scores.min(axis=1), scores.max(axis=1)
+    near = []
+    for bound in np.unique(bounds[(bounds > 0) & (bounds < n)]):
+        times = int((bounds == bound).sum())
+        above = low > _kth_largest(high, int(bound))
+        below = high < _kth_largest(low, int(bound))
+        fixed[below] += np.int16(times)
+        near.append(_Near(np.flatnonzero(~(above | below)), int(bound) - int(above.sum()), times))
+    kept = np.where(_same_class(fixed, base, canon), draws, 0)
+    if near:
+        undecided, kept_near = _kept_near(scores, sec, near, fixed=fixed, base=base, canon=canon)
+        kept[undecided] = kept_near
+    return kept
+
+
+def _kept_by_thresholds(
+    scores: np.ndarray, classes: ClassConfig, base: np.ndarray, canon: np.ndarray
+) -> np.ndarray:
+    """Draws (columns of ``scores``) in which each firm keeps its class by score thresholds."""
+    kept = np.zeros(len(scores), dtype=np.int64)
+    cut = -np.asarray(classes.thresholds)
+    step = max(1, _STABILITY_BLOCK // len(scores))
+    for start in range(0, scores.shape[1], step):  # blocks of draws
+        idx = np.searchsorted(cut, -scores[:, start : start + step], side="right")
+        kept += np.count_nonzero(_same_class(idx, base[:, None], canon), axis=1)
+    return kept
 
 
 def class_stability(
@@ -268,7 +392,9 @@ def class_stability(
     seed_offset: int = 0,
 ) -> pd.Series:
     """Share of weight draws (each weight × U[1 − spread, 1 + spread], renormalised) in which
-    each firm keeps its class. Vectorised: scores of all draws are one matrix product."""
+    each firm keeps its class. Vectorised: scores of all draws are one matrix product; in each
+    draw firms rank by score, then tie-break descending, then position (a stable sort), and
+    only the firms that may cross a class bound are looked at draw by draw (no sort)."""
     if classes.method == "none" or ratios.empty or cfg.draws <= 0:
         return pd.Series(np.nan, index=ratios.index)
     rng = np.random.default_rng(cfg.seed + seed_offset)
@@ -277,21 +403,17 @@ def class_stability(
     draws = w * factors
     draws *= w.sum() / draws.sum(axis=1, keepdims=True)
     scores = ratios.to_numpy() @ draws.T  # firms x draws
-    n = len(ratios)
-    tie = tiebreak.fillna(-np.inf).to_numpy()
-    kept = np.zeros(n)
-    labels = np.asarray(classes.labels)
-    base = base_class.to_numpy(dtype=object)
-    for d in range(cfg.draws):
-        if classes.method == "thresholds":
-            idx = np.searchsorted(-np.asarray(classes.thresholds), -scores[:, d], side="right")
-            cls = labels[np.clip(idx, 0, len(labels) - 1)]
-        else:
-            order = np.lexsort((-tie, -scores[:, d]))
-            rank = np.empty(n, dtype=int)
-            rank[order] = np.arange(1, n + 1)
-            cls = _by_shares(rank, classes)
-        kept += cls == base
+    # compare labels through codes: the first index of each label, -1 for no label
+    canon, labels = pd.factorize(np.asarray(classes.labels, dtype=object))
+    base = pd.Index(labels).get_indexer(base_class.to_numpy(dtype=object))
+    if classes.method == "thresholds":
+        kept = _kept_by_thresholds(scores, classes, base, canon)
+    else:
+        # each firm's place when sorted by tie-break descending, stable
+        tie = -tiebreak.fillna(-np.inf).to_numpy(dtype="float64")
+        sec = np.empty(len(tie), dtype=np.int64)
+        sec[np.argsort(tie, kind="stable")] = np.arange(len(tie))
+        kept = _kept_by_shares(scores, sec, classes, base, canon)
     return pd.Series(kept / cfg.draws, index=ratios.index)
 
 
@@ -339,11 +461,27 @@ def evaluate(
     out["imputed"] = ""
     code = frame.get("industry", pd.Series("", index=frame.index)).astype("string")
     industry = code.str.replace(r"^[A-Za-z]", "", regex=True).str[: scoring.industry_level]
-    graded = out.index[out["graded"].to_numpy()]
-    keys = pd.MultiIndex.from_arrays([out.loc[graded, "group"], frame.loc[graded, "year"]])
+    graded = np.flatnonzero(out["graded"].to_numpy())
+    lists = pd.DataFrame(
+        {"group": out["group"].iloc[graded], "year": frame["year"].iloc[graded]}
+    ).groupby(["group", "year"], sort=False, dropna=False)
     ctx = _Context(frame, basis, values, industry, scoring, classes, stability)
-    for key in keys.unique():
-        _score_group(out, graded[keys == key], str(key[0]), int(key[1]), ctx)
+    scored: dict[str, np.ndarray] = {}
+    for key, at in lists.indices.items():
+        group, year = cast("tuple[str, int]", key)
+        rows = graded[at]
+        for column, result in _score_group(rows, str(group), int(year), ctx).items():
+            if column not in scored:
+                known = column in out
+                scored[column] = (
+                    out[column].to_numpy(copy=True) if known else np.full(len(out), np.nan)
+                )
+            scored[column][rows] = result
+    for column, result in scored.items():  # new columns in order of first appearance
+        if column in out and isinstance(out[column].dtype, pd.api.extensions.ExtensionDtype):
+            out[column] = pd.Series(result, index=out.index).astype(out[column].dtype)
+        else:  # float columns
+            out[column] = result
     out["rank"] = out["rank"].astype("Int64")
     out["borderline"] = out["class_stability"] < stability.borderline_below
     names_map = dict(zip(classes.labels, classes.names, strict=False))
@@ -364,35 +502,45 @@ class _Context:
     stability: StabilityConfig
 
 
-def _score_group(out: pd.DataFrame, idx: pd.Index, group: str, year: int, ctx: _Context) -> None:
-    """Score, rank and class the firms ``idx`` of one list and year, in place in ``out``."""
+def _score_group(rows: np.ndarray, group: str, year: int, ctx: _Context) -> dict[str, np.ndarray]:
+    """Score, rank and class the firms at positions ``rows`` of one list and year: the values
+    of each output column for those rows, in their order."""
     weights = _weights_for(group, ctx.scoring)
-    if not weights or len(idx) == 0:
-        return
+    if not weights or len(rows) == 0:
+        return {}
     given = {k: float(v) for k, v in ctx.scoring.benchmarks.get(group, {}).items()}
     bench = _benchmarks(
-        ctx.basis.loc[idx], list(weights), given, ctx.scoring, ctx.industry.loc[idx]
+        ctx.basis.iloc[rows], list(weights), given, ctx.scoring, ctx.industry.iloc[rows]
     )
-    ratios, imputed = score_list(ctx.indicators.loc[idx], weights, bench, ctx.scoring)
+    ratios, imputed = score_list(ctx.indicators.iloc[rows], weights, bench, ctx.scoring)
+    out: dict[str, np.ndarray] = {}
     for name, w in weights.items():
-        out.loc[idx, f"score_{name}"] = w * ratios[name]
-        out.loc[idx, f"benchmark_{name}"] = bench[name]
+        out[f"score_{name}"] = (w * ratios[name]).to_numpy()
+        out[f"benchmark_{name}"] = bench[name].to_numpy()
     score = (ratios * pd.Series(weights)).sum(axis=1)
-    tiebreak = ctx.indicators.loc[idx, "tax_per_mu"]
-    rank, cls = assign_classes(score, tiebreak, ctx.frame.loc[idx, "uscc"], ctx.classes)
+    tiebreak = ctx.indicators["tax_per_mu"].iloc[rows]
+    rank, cls = assign_classes(score, tiebreak, ctx.frame["uscc"].iloc[rows], ctx.classes)
     if ctx.classes.tax_floor_per_mu > 0 and ctx.classes.method != "none":
         low = (tiebreak < ctx.classes.tax_floor_per_mu).to_numpy()
         cls[low] = ctx.classes.labels[-1]
-    out.loc[idx, "score"] = score
-    out.loc[idx, "rank"] = rank
-    out.loc[idx, "class"] = cls
-    out.loc[idx, "imputed"] = [
-        ", ".join(c for c in imputed.columns if row[c]) for _, row in imputed.iterrows()
-    ]
-    out.loc[idx, "class_stability"] = class_stability(
+    out["score"] = score.to_numpy()
+    out["rank"] = rank.to_numpy(dtype="float64")
+    out["class"] = cls.to_numpy(dtype=object)
+    out["imputed"] = _flag_names(imputed)
+    out["class_stability"] = class_stability(
         ratios, weights, cls, tiebreak, cfg=ctx.stability, classes=ctx.classes, seed_offset=year
-    )
-    logger.info("scored %d firms of list %s, %d", len(idx), group, year)
+    ).to_numpy()
+    logger.info("scored %d firms of list %s, %d", len(rows), group, year)
+    return out
+
+
+def _flag_names(flags: pd.DataFrame) -> np.ndarray:
+    """Per row, the names of its true columns joined by ", " ("" if none), column by column."""
+    names = np.full(len(flags), "", dtype=object)
+    for column in flags.columns:
+        on = flags[column].to_numpy(dtype=bool)
+        names[on] = np.where(names[on] == "", column, names[on] + f", {column}")
+    return names
 
 
 def _streaks(frame: pd.DataFrame, cls: pd.Series, classes: ClassConfig) -> pd.Series:
@@ -401,7 +549,7 @@ def _streaks(frame: pd.DataFrame, cls: pd.Series, classes: ClassConfig) -> pd.Se
     data = pd.DataFrame(
         {"uscc": frame["uscc"], "year": frame["year"], "d": (cls == last).fillna(False).astype(int)}
     )
-    data = data.sort_values(["uscc", "year"])
+    data = data.sort_values("year", kind="stable")  # each firm's rows in year order
     breaks = (data["d"] == 0).groupby(data["uscc"]).cumsum()
     streak = data.groupby([data["uscc"], breaks])["d"].cumsum()
     return streak.reindex(frame.index).astype("int64")

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from mujun.join import Occupancy
+from mujun.join import Occupancy, join_per_key
 
 OUTSIDE_PARKS = "（园区外）"
 """Park label of land outside every park."""
@@ -44,7 +44,8 @@ def aggregate(
 ) -> pd.DataFrame:
     """Per year (and per ``by``: ``park`` or ``industry2``): firms, graded firms, land (mu),
     money (万元), per-mu figures (万元/亩) and the count in each class."""
-    data = enterprises.assign(land_mu=_land_share(enterprises))
+    lessee = (enterprises["land_status"] == "lessee").fillna(False).astype(bool)
+    data = enterprises.assign(land_mu=_land_share(enterprises), is_lessee=lessee)
     keys = ["year"] if by is None else ["year", by]
     if by is not None:
         data[by] = data[by].astype("string").fillna(NO_LAND if by == "park" else "（无）")
@@ -53,7 +54,7 @@ def aggregate(
         {
             "enterprises": grouped.size(),
             "graded": grouped["graded"].sum() if "graded" in data else 0,
-            "lessees": grouped["land_status"].apply(lambda s: int((s == "lessee").sum())),
+            "lessees": grouped["is_lessee"].sum(),
             "land_mu": grouped["land_mu"].sum(),
         }
     )
@@ -74,9 +75,10 @@ def aggregate(
 def changes(enterprises: pd.DataFrame) -> pd.DataFrame:
     """Per enterprise, its first and last evaluated year: tax per mu, score and class."""
     cols = [c for c in ("tax_per_mu", "value_added_per_mu", "score", "class") if c in enterprises]
-    data = enterprises.sort_values(["uscc", "year"])
-    first = data.groupby("uscc").first()
-    last = data.groupby("uscc").last()
+    data = enterprises[["uscc", "name", "year", *cols]].sort_values("year", kind="stable")
+    grouped = data.groupby("uscc")  # within a firm, rows in year order
+    first = grouped.first()
+    last = grouped.last()
     several = first["year"] != last["year"]
     out = pd.DataFrame({"name": last["name"], "year_from": first["year"], "year_to": last["year"]})
     for col in cols:
@@ -99,9 +101,8 @@ def parcel_classes(
     order = {label: i for i, label in enumerate(labels)}
     cls["order"] = cls["cls"].map(order)
     worst = cls.sort_values("order").groupby("parcel_id")["cls"].last()
-    listed = cls.groupby("parcel_id")["cls"].agg(
-        lambda s: "、".join(sorted(set(s), key=lambda v: order.get(v, 99)))
-    )
+    listed = join_per_key(cls["parcel_id"], cls["cls"], sort=order, distinct=True)
+    listed = listed.reindex(worst.index)
     return pd.DataFrame({"class": worst.astype("string"), "classes": listed.astype("string")})
 
 
