@@ -48,6 +48,7 @@ PARKS = ("经济开发区", "高新区", "临港产业园", "城西工业园", "
 NAMES = ("恒达", "华盛", "新丰", "鑫源", "宏泰", "嘉瑞", "科普", "永盛")
 TRADES = ("纺织", "机械", "电子", "化工", "新材料", "五金", "光伏", "包装")
 INDUSTRIES = ("1711", "3311", "3982", "2614", "3021", "3484", "3825", "2231")
+FILES = {"parquet": "parcels.parquet", "gpkg": "parcels.gpkg", "filings": "filings.csv"}
 _CODE_CHARS = np.array(list("0123456789ABCDEFGHJKLMNPQRTUWXY"))
 
 BASELINE = """
@@ -126,11 +127,7 @@ def generate(n: int, folder: Path, seed: int) -> dict[str, Path]:
             "综合能耗(吨标煤)": np.round(firm_area * rng.uniform(2, 30, m), 1),
         }
     )
-    files = {
-        "parquet": folder / "parcels.parquet",
-        "gpkg": folder / "parcels.gpkg",
-        "filings": folder / "filings.csv",
-    }
+    files = {k: folder / v for k, v in FILES.items()}
     parcels.to_parquet(files["parquet"], write_covering_bbox=True)
     parcels.to_file(files["gpkg"], layer="parcels", engine="pyogrio")
     filings.to_csv(files["filings"], index=False, encoding="utf-8")
@@ -189,13 +186,23 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--n", type=int, default=1_000_000, help="number of parcels")
     parser.add_argument("--seed", type=int, default=20211)
     parser.add_argument("--workdir", type=Path, help="keep the data here (default: temp dir)")
+    parser.add_argument(
+        "--reuse", action="store_true", help="use the data already in --workdir if there"
+    )
+    parser.add_argument(
+        "--generate-only", action="store_true", help="write the data to --workdir and stop"
+    )
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="mujun-bench-scale-") as tmp:
         work = args.workdir or Path(tmp)
         work.mkdir(parents=True, exist_ok=True)
         start = time.perf_counter()
-        files = generate(args.n, work, args.seed)
-        print(f"generated {args.n:,} parcels in {time.perf_counter() - start:.1f} s", flush=True)
+        files = {k: work / v for k, v in FILES.items()}
+        if not (args.reuse and all(p.exists() for p in files.values())):
+            files = generate(args.n, work, args.seed)
+            print(f"generated {args.n:,} parcels in {time.perf_counter() - start:.1f} s")
+        if args.generate_only:
+            return
         results = {
             "mujun": run_mujun(files, work / "mujun"),
             "baseline": run_baseline(files, work / "baseline"),

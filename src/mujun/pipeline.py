@@ -359,8 +359,8 @@ def validate(config: Config) -> Validation:
 
 def run(config: Config) -> RunResult:
     """Run the pipeline on the inputs named in ``config`` (the bundled sample if none)."""
-    t = time.perf_counter()
     j = _through_join(config)
+    t = time.perf_counter()  # the stages up to the join log their own times
     read, ledger, filings, occ, year, crs = j.read, j.ledger, j.filings, j.occ, j.year, j.crs
     unit = display_unit(config.output.display_unit)
     units = unit_table(occ, filings, j.parcels.set_index("parcel_id")["area_m2"], unit)
