@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import zipfile
 from pathlib import Path
+from xml.etree import ElementTree
 
 import numpy as np
 import openpyxl
@@ -12,6 +14,8 @@ import pytest
 
 import mujun
 from conftest import CODES, run_mujun
+from mujun.io import xlsx
+from mujun.io.xlsx import _STATUS, _sheet_name, round4, write_enterprise_workbook
 
 
 @pytest.fixture
@@ -114,3 +118,140 @@ def test_parcel_change_between_years_and_park_changes(out):
     park = pd.read_csv(out / "exports" / "park_changes.csv").set_index("park")
     assert park.loc["东区", "tax_per_mu_from"] == pytest.approx(1.0)  # A alone in 2016
     assert park.loc["东区", "tax_per_mu_to"] == pytest.approx(2.0)
+
+
+# --------------------------------------------------------------------------------------------
+# the workbook writer on its own: values as the former openpyxl writer wrote them, long lists
+
+
+def _firms(n: int) -> pd.DataFrame:
+    """``n`` firms of one list with awkward values: missing cells, halves, markup, spaces."""
+    rng = np.random.default_rng(7)
+    tax = rng.uniform(0, 50, n).round(5)  # five decimals: numpy's round can differ from Python's
+    tax[::5] = np.nan
+    return pd.DataFrame(
+        {
+            "year": 2021,
+            "group": "above_scale",
+            "rank": pd.array([*range(1, n), None], dtype="Int64"),
+            "name": [f"<甲&乙> {i} " if i % 3 == 0 else f"企业{i}" for i in range(n)],
+            "uscc": pd.array([f"9133{i:014d}" for i in range(n)], dtype="string"),
+            "industry": pd.array(["3311", None] * (n // 2) + ["3311"] * (n % 2), dtype="string"),
+            "land_status": "own",
+            "area_mu": rng.uniform(1, 100, n),
+            "tax_per_mu": tax,
+            "score_tax_per_mu": np.round(rng.uniform(0, 100, n)),
+            "score": rng.uniform(0, 100, n),
+            "class": "A",
+            "borderline": [i % 2 == 0 for i in range(n)],
+            "d_streak": np.arange(n, dtype="int64"),
+            "data_flags": "",
+        }
+    )
+
+
+def _reference_rows(frame: pd.DataFrame) -> list[list[object]]:
+    """The rows the former writer (one openpyxl cell per value) wrote, as openpyxl reads them."""
+    out = []
+    for rec in frame.sort_values(["rank", "uscc"], na_position="last").itertuples(index=False):
+        row: list[object] = []
+        for col, value in zip(frame.columns, rec, strict=True):
+            if value is None or value is pd.NA or (isinstance(value, float) and pd.isna(value)):
+                row.append(None)
+            elif col == "land_status":
+                row.append(_STATUS.get(str(value), (value, value))[0])
+            elif col == "borderline":
+                row.append("是" if value else None)
+            elif isinstance(value, float):
+                rounded = round(value, 4)
+                row.append(int(rounded) if rounded.is_integer() else rounded)
+            elif isinstance(value, str):
+                row.append(value or None)  # an empty string reads back as an empty cell
+            else:
+                row.append(value.item() if hasattr(value, "item") else value)
+        out.append(row)
+    return out
+
+
+def test_workbook_values_match_the_cell_by_cell_writer(tmp_path):
+    firms = _firms(50)
+    firms["land_status"] = ["own", "shared", "odd", None, "lessee"] * 10
+    path = tmp_path / "e.xlsx"
+    weights = {"above_scale": {"tax_per_mu": 100.0}}
+    write_enterprise_workbook(firms, path, year=2021, weights=weights)
+    ws = openpyxl.load_workbook(path)["规上企业"]
+    header = [c.value for c in ws[2]]
+    assert header[:3] == ["排名", "企业名称", "统一社会信用代码"]
+    assert ws.freeze_panes == "C3"
+    assert str(ws.merged_cells) == f"A1:{openpyxl.utils.get_column_letter(len(header))}1"
+    assert (ws["A1"].font.b, ws["A1"].font.sz) == (True, 14)
+    assert (ws["B2"].font.b, ws["B2"].alignment.wrap_text) == (True, True)
+    assert ws.column_dimensions["B"].width == 30
+    assert ws.column_dimensions["A"].width == 14
+    cols = ["rank", "name", "uscc", "industry", "land_status", "area_mu", "tax_per_mu"]
+    cols += ["score_tax_per_mu", "score", "class", "borderline", "d_streak", "data_flags"]
+    got = [[c.value for c in r] for r in ws.iter_rows(min_row=3)]
+    expected = _reference_rows(firms[cols])
+    assert [[type(v) for v in r] for r in got] == [[type(v) for v in r] for r in expected]
+    assert got == expected
+    assert got[0][1] == "<甲&乙> 0 "  # markup escaped, spaces kept
+
+
+def test_round4_is_pythons_round():
+    rng = np.random.default_rng(3)
+    values = np.concatenate(
+        [
+            rng.standard_normal(20_000) * 10.0 ** rng.integers(-8, 16, 20_000),
+            np.round(rng.uniform(-1e4, 1e4, 20_000), 5),  # ties and near-ties
+            (np.arange(-5000, 5000) + 0.5) / 1e4,
+            [0.0, -0.0, 2.675, 0.28155, 1.00005, 2.0**52, 1e300, 5e-324],
+        ]
+    )
+    got = round4(values)
+    expected = np.array([round(float(v), 4) for v in values])
+    assert np.array_equal(got, expected)
+    assert np.array_equal(np.signbit(got), np.signbit(expected))
+    assert (np.round(values, 4) != expected).any()  # why numpy's round is not enough
+
+
+def test_long_list_continues_on_further_sheets(tmp_path, monkeypatch):
+    monkeypatch.setattr(xlsx, "MAX_SHEET_ROWS", 2 + 4)  # two heading rows and four firms
+    firms = _firms(10)
+    path = tmp_path / "e.xlsx"
+    xlsx.write_enterprise_workbook(firms, path, year=2021, weights={}, lang="zh")
+    wb = openpyxl.load_workbook(path)
+    assert wb.sheetnames == ["规上企业", "规上企业 (2)", "规上企业 (3)"]
+    ranks = []
+    for ws in wb:
+        assert ws["A1"].value == "2021年度 规上企业 亩均效益综合评价结果"
+        assert ws["A2"].value == "排名"
+        assert ws.freeze_panes == "C3"
+        ranks.append([r[0].value for r in ws.iter_rows(min_row=3)])
+    assert ranks == [[1, 2, 3, 4], [5, 6, 7, 8], [9, None]]  # every firm once, in rank order
+
+
+def test_sheet_names_stay_valid_when_split():
+    long = "x" * 40
+    assert _sheet_name(long, 1) == "x" * 31
+    assert _sheet_name(long, 12) == "x" * 26 + " (12)"
+    assert _sheet_name("a/b[c]", 2) == "a-b-c- (2)"
+
+
+def test_workbook_parts_are_well_formed_xml(tmp_path):
+    firms = _firms(6)
+    firms["name"] = ["a\x01b", " lead", "trail\u3000", "&amp;", "]]>", "<x/>"]
+    path = tmp_path / "e.xlsx"
+    write_enterprise_workbook(firms, path, year=2021, weights={}, lang="en")
+    with zipfile.ZipFile(path) as zf:
+        for name in zf.namelist():
+            ElementTree.fromstring(zf.read(name))  # raises on malformed XML
+    ws = openpyxl.load_workbook(path)["Above designated size"]
+    assert ws["A1"].value == "Above designated size: per-mu evaluation results, 2021"
+    names = [r[1].value for r in ws.iter_rows(min_row=3)]
+    assert names == ["ab", " lead", "trail\u3000", "&amp;", "]]>", "<x/>"]  # control char dropped
+
+
+def test_workbook_with_no_firms_in_the_year_is_still_a_workbook(tmp_path):
+    path = tmp_path / "e.xlsx"
+    write_enterprise_workbook(_firms(3), path, year=1999, weights={})
+    assert openpyxl.load_workbook(path).sheetnames == ["Sheet1"]

@@ -165,3 +165,70 @@ def test_any_charset_string_with_its_check_char_is_not_bad_check(first17):
     status = check_uscc(first17 + uscc_check_char(first17))
     expected = {"ok", "bad_org_check"} if first17[2:8].isdigit() else {"bad_format"}
     assert status in expected
+
+
+def _one_by_one(values: list[object]) -> list[str]:
+    out = []
+    for v in values:
+        code = None if pd.isna(v) else normalize_uscc(v)
+        out.append("missing" if code is None else check_uscc(code))
+    return out
+
+
+_NOISY_CODES = st.builds(
+    lambda first17, check, noise: noise(first17 + check),
+    _FIRST17,
+    st.sampled_from([*USCC_CHARSET, "I", "O", "Z", "x", "-"]),
+    st.sampled_from(
+        [
+            lambda c: c,
+            str.lower,
+            lambda c: f" {c[:6]}-{c[6:]}\t",
+            lambda c: c.translate({i: i + 0xFEE0 for i in range(0x21, 0x7F)}),  # full width
+            lambda c: c[:17],
+            lambda c: c + "ß",
+            lambda c: c[:8] + "\u0663" + c[9:],  # an Arabic-Indic digit in the division code
+            lambda c: c.replace("1", "\u2212", 1),
+        ]
+    ),
+)
+
+
+@given(
+    st.lists(
+        st.one_of(
+            _NOISY_CODES,
+            _FIRST17.map(lambda f: f + uscc_check_char(f)),
+            st.text(max_size=20),
+            st.none(),
+            st.just(float("nan")),
+            st.integers(),
+        ),
+        max_size=30,
+    )
+)
+def test_bulk_status_is_the_status_of_each_code(values):
+    codes = pd.Series(values, dtype=object)
+    assert uscc_status(codes).tolist() == _one_by_one(values)
+
+
+def test_bulk_status_of_valid_and_pilot_codes_and_string_dtype():
+    codes = pd.Series([*GOOD, PILOT, "913301007996550578", None] * 3, dtype="string")
+    assert (
+        uscc_status(codes).tolist()
+        == _one_by_one(list(codes.astype(object)))
+        == [
+            "ok",
+            "ok",
+            "bad_check",
+            "bad_org_check",
+            "missing",
+        ]
+        * 3
+    )
+
+
+def test_other_scripts_digits_are_a_bad_format_not_an_error():
+    code = "91\u0663\u0663" + GOOD[0][4:]
+    assert check_uscc(code) == "bad_format"
+    assert uscc_status(pd.Series([code])).tolist() == ["bad_format"]

@@ -6,7 +6,10 @@ the same way, repairs what is safe with a ledger entry, or refuses with a precis
 
 from __future__ import annotations
 
+import csv
+import io
 import json
+import unicodedata
 from pathlib import Path
 
 import geopandas as gpd
@@ -15,12 +18,16 @@ import openpyxl
 import pandas as pd
 import pytest
 import shapely
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from shapely.geometry import LineString, MultiPolygon, Point, Polygon, box
 
 import mujun
 from conftest import CODES, X0, Y0, tiny_filings, tiny_parcels
+from mujun import validate
 from mujun.cli import main
 from mujun.errors import CRSError, DataQualityWarning, InputError, InputFileError, SchemaError
+from mujun.io import readers
 
 EXPECTED = {"P1": 2.0, "P2": 2.0, "P3": 2.0, "P4": 3.0}
 
@@ -532,3 +539,169 @@ def test_repairs_exit_0_and_the_summary_says_so(tmp_path, capsys):
     p, f = _write(tmp_path, parcels)
     assert main(["run", "--parcels", str(p), "--filings", str(f), "--out", str(tmp_path)]) == 0
     assert "parcels.gpkg: used 4, fixed 1" in capsys.readouterr().out
+
+
+# --------------------------------------------------------------------------------------------
+# bulk (Arrow / NumPy) versions of per-cell code agree with it, cell for cell
+
+
+_ID_TEXT = st.one_of(
+    st.none(),
+    st.text(max_size=12),
+    st.text(alphabet="cxCX-－0１2、,，;；/ \u3000\t长兴ßİﬁ", max_size=12),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_ID_TEXT, max_size=15))
+def test_bulk_ids_and_parcel_lists_match_one_by_one(values):
+    cells = pd.Series(values, dtype=object)
+    ids = readers.normalize_ids(cells)
+    assert ids.dtype == "string"
+    expected = [None if v is None else readers.normalize_id(v) for v in values]
+    assert [None if v is pd.NA else v for v in ids] == expected
+    split = readers.split_parcel_ids_bulk(cells.astype("string"))
+    assert list(split) == [readers.split_parcel_ids(v) for v in values]
+
+
+def _blank_and_total_one_by_one(raw: pd.DataFrame) -> tuple[list[bool], list[bool]]:
+    """The NumPy versions the readers had: str() of each cell, NumPy strings."""
+    text = raw.astype(str).to_numpy().astype(str)
+    blank = (np.char.strip(text) == "").all(axis=1)
+    first = raw.iloc[:, :3].astype(str).to_numpy().astype(str)
+    folded = np.vectorize(
+        lambda v: "".join(unicodedata.normalize("NFKC", v).split()).lower(), otypes=[str]
+    )(first)
+    total = np.isin(folded, list(readers._TOTAL_WORDS)).any(axis=1)
+    return blank.tolist(), total.tolist()
+
+
+_CELL = st.one_of(
+    st.sampled_from(
+        ["", " ", "\u3000", "\x00", " \x00 ", "a\x00 ", "合计", "合 计", "ＴＯＴＡＬ", "Sum\t"]
+    ),
+    st.text(alphabet=" \t\x00\x1cTotalSUM合计小总计ａ", max_size=6),
+    st.text(max_size=4),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.integers(1, 4).flatmap(lambda w: st.lists(st.lists(_CELL, min_size=w, max_size=w))))
+def test_blank_and_total_rows_match_the_numpy_versions(rows):
+    raw = pd.DataFrame(rows, dtype=object)
+    blank, total = _blank_and_total_one_by_one(raw)
+    assert readers._blank_rows(raw).tolist() == blank
+    assert readers._total_rows(raw).tolist() == (total if len(raw) else [])
+
+
+def _csv_module_rows(text: str) -> list[list[str]] | None:
+    try:
+        dialect = csv.Sniffer().sniff(text[:8192], delimiters=",\t;|")
+    except csv.Error:
+        dialect = csv.excel
+    rows = list(csv.reader(io.StringIO(text), dialect))
+    width = max((len(r) for r in rows), default=0)
+    return [r + [""] * (width - len(r)) for r in rows]
+
+
+_FIELD = st.lists(
+    st.sampled_from(["a", "1", " ", "中", '"', "'", ",", ";", "\t", "\n", "\r\n", "\\"]), max_size=6
+).map("".join)
+
+
+@st.composite
+def _csv_text(draw: st.DrawFn) -> str:
+    """Tables of quoted and bare fields, mostly rectangular, with awkward characters."""
+    delim = draw(st.sampled_from([",", "\t", ";", "|"]))
+    width = draw(st.integers(1, 5))
+    lines = []
+    for _ in range(draw(st.integers(1, 6))):
+        fields = []
+        for _ in range(width if draw(st.integers(0, 9)) else draw(st.integers(1, 6))):
+            field = draw(_FIELD)
+            if draw(st.booleans()) or any(c in field for c in (delim, '"', "\n", "\r")):
+                field = '"' + field.replace('"', '""') + '"'
+            fields.append(field)
+        lines.append(delim.join(fields))
+    return draw(st.sampled_from(["\n", "\r\n"])).join(lines) + draw(st.sampled_from(["", "\n"]))
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.one_of(_csv_text(), st.text(alphabet=["a", ",", '"', "\n", "\r", " ", "中"], max_size=30))
+)
+def test_arrow_csv_reads_what_the_csv_module_reads(text):
+    try:
+        expected = _csv_module_rows(text)
+    except csv.Error:
+        return
+    try:
+        dialect = csv.Sniffer().sniff(text[:8192], delimiters=",\t;|")
+    except csv.Error:
+        dialect = csv.excel
+    fast = readers._arrow_csv_rows(text, dialect)
+    if fast is not None:  # None: left to the csv module
+        assert fast.astype(object).to_numpy().tolist() == expected
+
+
+def test_arrow_csv_is_used_for_a_plain_table_and_not_for_blank_lines():
+    assert readers._arrow_csv_rows("a,b\n1,2\n", csv.excel) is not None
+    assert readers._arrow_csv_rows("a,b\n\n1,2\n", csv.excel) is None  # an empty row
+    assert readers._arrow_csv_rows("a,b\r1,2\r", csv.excel) is None  # lone CRs
+    assert readers._arrow_csv_rows("a,b\n1\n", csv.excel) is None  # ragged
+
+
+def test_fixed_text_is_python_formatting():
+    rng = np.random.default_rng(4)
+    values = np.concatenate(
+        [
+            rng.standard_normal(20_000) * 10.0 ** rng.integers(-3, 16, 20_000),
+            np.round(rng.uniform(-1e4, 1e4, 20_000), 2),  # halves at the first decimal
+            [0.0, -0.0, 0.05, 0.15, 0.25, -0.04, np.nan, np.inf, -np.inf, 1e300, 2.0**52],
+        ]
+    )
+    for decimals in (0, 1, 2):
+        expected = [f"{v:.{decimals}f}" for v in values]
+        assert validate.fixed_text(values, decimals).tolist() == expected
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.one_of(st.none(), st.text(max_size=6)), max_size=10))
+def test_bulk_repr_is_repr(values):
+    text = pd.Series(values, dtype="string")
+    assert validate._reprs(text).tolist() == [repr(v) for v in text.astype(object)]
+
+
+def test_odd_figures_joins_the_flags_of_each_row():
+    filings = pd.DataFrame(
+        {
+            "tax": [-1.0, 5.0, np.nan, -2.0],
+            "revenue": [1.0, -3.0, 0.0, -1.0],
+            "employees": [0.0, 3.0, 0.0, 1.0],
+        }
+    )
+    assert validate.odd_figures(filings).tolist() == [
+        "negative tax; zero employees",
+        "negative revenue",
+        "zero employees",
+        "negative tax; negative revenue",
+    ]
+
+
+_XLSX_CELL = st.one_of(
+    st.none(),
+    st.text(max_size=5),
+    st.floats(),
+    st.floats(min_value=-1e12, max_value=1e12).map(lambda v: round(v, 2)),
+    st.integers(-(2**70), 2**70),
+    st.booleans(),
+    st.dates(),
+    st.just(pd.NA),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_XLSX_CELL, max_size=20))
+def test_bulk_cell_text_matches_one_by_one(values):
+    column = pd.Series(values, dtype=object)
+    assert readers._column_text(column).tolist() == [readers._cell_text(v) for v in values]

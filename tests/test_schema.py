@@ -1,9 +1,16 @@
 from __future__ import annotations
 
+import sys
+import unicodedata
+
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from mujun import schema
 from mujun.errors import SchemaError
 from mujun.schema import FILING_COLUMNS, MU_M2, PARCEL_COLUMNS, map_columns, parse_numbers
 
@@ -105,3 +112,75 @@ def test_parse_numbers_handles_separators_fullwidth_and_blanks():
     assert numbers.iloc[3:6].isna().all()
     assert bad.tolist() == [False] * 7 + [True]
     assert numbers.index.equals(values.index)
+
+
+# --------------------------------------------------------------------------------------------
+# the bulk (Arrow) text helpers agree with the Python string methods they replace
+
+
+def test_python_whitespace_is_what_str_isspace_says():
+    spaces = "".join(chr(c) for c in range(sys.maxunicode + 1) if chr(c).isspace())
+    assert spaces == schema.PY_WHITESPACE
+
+
+_TEXT = st.one_of(
+    st.none(),
+    st.text(max_size=10),
+    st.text(alphabet=" \t\u3000\xa0\x1c\u2028\u0301Åａ１，ｸﾞ㍿ß\ufb01İK", max_size=10),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_TEXT, max_size=12))
+def test_nfkc_strip_and_whitespace_match_python(values):
+    arr = pa.array(values, type=pa.large_string())
+    expected = [None if v is None else unicodedata.normalize("NFKC", v) for v in values]
+    assert schema.nfkc(arr).to_pylist() == expected
+    assert schema.strip_py(arr).to_pylist() == [None if v is None else v.strip() for v in values]
+    assert schema.drop_whitespace(arr).to_pylist() == [
+        None if v is None else "".join(v.split()) for v in values
+    ]
+
+
+def _parse_numbers_one_by_one(values: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """parse_numbers as it was: each cell folded in Python, the column to pd.to_numeric."""
+    text = (
+        values.astype("string")
+        .fillna("")
+        .map(lambda s: unicodedata.normalize("NFKC", s).strip().replace(",", "").replace(" ", ""))
+    )
+    blank = text.str.lower().isin(schema._BLANKS)
+    numbers = pd.to_numeric(text.where(~blank, None), errors="coerce").astype("float64")
+    infinite = pd.Series(np.isinf(numbers.to_numpy()), index=numbers.index)
+    numbers = numbers.mask(infinite)
+    return numbers, ((numbers.isna() & ~blank) | infinite).astype(bool)
+
+
+_CELLS = st.one_of(
+    _TEXT,
+    st.text(alphabet=" ,.-+e0123456789１２，．\u3000\xa0kinfa", max_size=8),
+    st.from_regex(r"\A-?0*[0-9]{0,20}(\.[0-9]{0,20})?\Z"),
+    st.sampled_from(["-0", "-00", "+0", "-0.0", "1e400", "１２３４５６７８９０１２３４５６", "—"]),
+    st.floats(),
+    st.integers(-(10**20), 10**20),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_CELLS, max_size=12))
+def test_parse_numbers_matches_the_cell_by_cell_version(values):
+    cells = pd.Series(values, dtype=object, index=np.arange(len(values)) * 3, name="x")
+    numbers, bad = parse_numbers(cells)
+    expected_numbers, expected_bad = _parse_numbers_one_by_one(cells)
+    pd.testing.assert_series_equal(numbers, expected_numbers)
+    pd.testing.assert_series_equal(bad, expected_bad)
+    assert np.array_equal(np.signbit(numbers), np.signbit(expected_numbers))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(_CELLS, max_size=12))
+def test_as_text_matches_the_cell_by_cell_version(values):
+    cells = pd.Series(values, dtype=object)
+    text = cells.astype("string").str.strip()
+    text = text.map(lambda s: unicodedata.normalize("NFKC", s), na_action="ignore")
+    pd.testing.assert_series_equal(schema.as_text(cells), text.mask(text == "").astype("string"))

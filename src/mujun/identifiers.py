@@ -38,6 +38,10 @@ import unicodedata
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from mujun.schema import drop_whitespace, from_arrow_text, nfkc, to_arrow_text
 
 __all__ = [
     "STATUS_TEXT",
@@ -54,12 +58,21 @@ USCC_CHARSET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
 
 _USCC_VALUE = {c: i for i, c in enumerate(USCC_CHARSET)}
 _USCC_WEIGHTS = tuple(pow(3, i, 31) for i in range(17))  # 1, 3, 9, 27, 19, 26, 16, 17, ...
-_USCC_RE = re.compile(r"^[0-9A-HJ-NPQRTUWXY]{2}\d{6}[0-9A-HJ-NPQRTUWXY]{10}$")
+_USCC_PATTERN = "^[0-9A-HJ-NPQRTUWXY]{2}[0-9]{6}[0-9A-HJ-NPQRTUWXY]{10}$"
+_USCC_RE = re.compile(_USCC_PATTERN)  # [0-9], not \d: other scripts' digits are no format
 
 _ORG_WEIGHTS = (3, 7, 9, 10, 5, 8, 4, 2)
 _ORG_VALUE = {c: i for i, c in enumerate("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ")}
 
 _SEPARATORS = re.compile(r"[\s\-\u2010-\u2015\u2212]+")  # spaces, hyphens and dashes
+
+# per byte: its value in the GB 32100-2015 charset / in 0-9A-Z (GB 11714), -1 if none
+_USCC_TABLE = np.full(256, -1, dtype=np.int64)
+_USCC_TABLE[np.frombuffer(USCC_CHARSET.encode(), dtype=np.uint8)] = np.arange(31)
+_ORG_TABLE = np.full(256, -1, dtype=np.int64)
+_ORG_TABLE[np.frombuffer(b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ", dtype=np.uint8)] = np.arange(36)
+_USCC_BYTES = np.frombuffer(USCC_CHARSET.encode(), dtype=np.uint8)
+_ORG_CHECK_BYTES = np.frombuffer(b"?123456789X0", dtype=np.uint8)  # by 11 - sum mod 11
 
 STATUS_TEXT: dict[str, str] = {
     "ok": "the code has the GB 32100-2015 format and both check characters match",
@@ -245,16 +258,72 @@ def uscc_status(codes: pd.Series) -> pd.Series:
     >>> uscc_status(s).tolist()
     ['ok', 'missing', 'bad_check']
     """
-    values = codes.astype(object).to_numpy()
-    missing = pd.isna(values)
-    present = values[~missing]
-    inverse, uniques = pd.factorize(present)
-    unique_status = np.array([_status_of(v) for v in uniques], dtype=object)
-    out = np.full(len(values), "missing", dtype=object)
-    out[~missing] = unique_status[inverse]
-    return pd.Series(out, index=codes.index, name=codes.name, dtype="string")
+    text = codes
+    if not isinstance(codes.dtype, pd.StringDtype):
+        values = codes.astype(object).to_numpy()
+        if pd.api.types.infer_dtype(values, skipna=True) not in {"string", "empty"}:
+            # numbers and other objects: normalize_uscc converts them with str()
+            values, present = values.copy(), ~pd.isna(values)
+            values[present] = [str(v) for v in values[present]]
+            values[~present] = None
+        text = pd.Series(values, dtype=object)
+    normalized = normalize_uscc_array(to_arrow_text(text))
+    status = _status_codes(normalized)
+    status[np.asarray(normalized.is_null())] = _STATUSES.index("missing")
+    names = _STATUS_NAMES.take(pa.array(status))
+    return from_arrow_text(names, codes.index, codes.name)
 
 
-def _status_of(value: object) -> str:
-    code = normalize_uscc(value)
-    return "missing" if code is None else check_uscc(code)
+def normalize_uscc_array(codes: pa.Array) -> pa.Array:
+    """:func:`normalize_uscc` of each string of an Arrow array, in bulk (null for nothing left).
+
+    Text that is ASCII once width-folded and without white space is upper-cased and stripped of
+    hyphens by Arrow; the rest (rare in credit codes) goes through :func:`normalize_uscc`, as
+    ``str.upper`` differs from Arrow's simple case mapping outside ASCII (ß -> SS).
+    """
+    folded = drop_whitespace(nfkc(codes))
+    text = pc.replace_substring(pc.ascii_upper(folded), "-", "")
+    odd = pc.fill_null(pc.invert(pc.string_is_ascii(folded)), False)
+    if pc.any(odd).as_py():
+        fixed = [normalize_uscc(v) or "" for v in codes.filter(odd).to_pylist()]
+        text = pc.replace_with_mask(text, odd, pa.array(fixed, type=text.type))
+    return pc.if_else(pc.equal(pc.binary_length(text), 0), pa.scalar(None, text.type), text)
+
+
+def check_uscc_array(codes: pa.Array) -> np.ndarray:
+    """:func:`check_uscc` of each (normalised) code of an Arrow array, as a NumPy array of str.
+
+    Codes in the GB 32100-2015 format are 18 ASCII bytes; their check characters are computed
+    for all of them at once as weighted sums over an (n, 18) array of character values.
+    """
+    return np.asarray(_STATUSES, dtype=object)[_status_codes(codes)]
+
+
+_STATUSES = ("ok", "bad_format", "bad_check", "bad_org_check", "missing")
+_STATUS_NAMES = pa.array(_STATUSES, type=pa.large_string())
+
+
+def _status_codes(codes: pa.Array) -> np.ndarray:
+    """The status of each code as its position in ``_STATUSES`` (see :func:`check_uscc_array`)."""
+    well_formed = pc.fill_null(pc.match_substring_regex(codes, _USCC_PATTERN), False)
+    status = np.full(len(codes), _STATUSES.index("bad_format"), dtype=np.int8)
+    rows = np.flatnonzero(np.asarray(well_formed))
+    if len(rows) == 0:
+        return status
+    chars = _byte_matrix(codes.filter(well_formed), 18)
+    values = _USCC_TABLE[chars]
+    check = (31 - (values[:, :17] @ np.asarray(_USCC_WEIGHTS)) % 31) % 31
+    org = 11 - (_ORG_TABLE[chars[:, 8:16]] @ np.asarray(_ORG_WEIGHTS)) % 11
+    bad_check = _USCC_BYTES[check] != chars[:, 17]
+    bad_org = _ORG_CHECK_BYTES[org] != chars[:, 16]
+    status[rows] = np.where(bad_check, 2, np.where(bad_org, 3, 0))
+    return status
+
+
+def _byte_matrix(text: pa.Array, width: int) -> np.ndarray:
+    """The bytes of strings that are all ``width`` bytes long, as an (n, width) uint8 array."""
+    text = pc.cast(text, pa.large_string())
+    _, offsets, data = text.buffers()
+    start = int(np.frombuffer(offsets, dtype=np.int64)[text.offset])
+    flat = np.frombuffer(data, dtype=np.uint8)[start : start + width * len(text)]
+    return flat.reshape(len(text), width)

@@ -19,6 +19,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from mujun.errors import SchemaError
 
@@ -34,6 +36,16 @@ __all__ = [
     "parse_numbers",
     "unit_factor",
 ]
+
+PY_WHITESPACE = (
+    "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005"
+    "\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
+)
+"""The characters Python counts as white space (``str.isspace``, ``str.split()``, ``re``'s
+``\\s``), so that Arrow kernels strip and split exactly as the Python code they replace."""
+
+_WS_CLASS = "".join(f"\\x{{{ord(c):x}}}" for c in PY_WHITESPACE)  # for RE2 character classes
+
 
 MU_M2 = 10000.0 / 15.0
 """One mu (亩) in square metres, exactly 10000/15."""
@@ -494,6 +506,120 @@ def _with_unit(header: str, spec: ColumnSpec, declared: str | None, source: str)
 _BLANKS = frozenset({"", "-", "--", "—", "——", "–", "/", "nan", "none", "null", "n/a", "na"})
 
 
+def to_arrow_text(values: pd.Series) -> pa.Array:
+    """The values as an Arrow ``large_string`` array, converted like ``astype("string")``."""
+    text = values if isinstance(values.dtype, pd.StringDtype) else values.astype("string")
+    arr = pa.array(text.array, type=pa.large_string(), from_pandas=True)
+    return arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr
+
+
+def from_arrow_text(text: pa.Array, index: pd.Index, name: object = None) -> pd.Series:
+    """A ``"string"`` Series (Arrow-backed, like ``astype("string")`` gives) from Arrow text."""
+    if pa.types.is_large_string(text.type):
+        chunked = text if isinstance(text, pa.ChunkedArray) else pa.chunked_array([text])
+        return pd.Series(pd.arrays.ArrowStringArray(chunked), index=index, name=name)
+    return pd.Series(pd.array(text, dtype="string"), index=index, name=name)
+
+
+def _python_where(text: pa.Array, mask: np.ndarray, func: object) -> pa.Array:
+    """``text`` with the values under ``mask`` replaced by ``func(value)`` computed in Python."""
+    picked = text.filter(pa.array(mask)).to_pylist()
+    fixed = pa.array([func(v) for v in picked], type=text.type)  # type: ignore[operator]
+    return pc.replace_with_mask(text, pa.array(mask), fixed)
+
+
+# ASCII, CJK ideographs (unified, extension A) and 、。〃: no decomposition, no composition
+_NFKC_STABLE = r"^[\x{0}-\x{7f}\x{3001}-\x{3003}\x{3400}-\x{4dbf}\x{4e00}-\x{9fff}]*$"
+
+
+def nfkc(text: pa.Array) -> pa.Array:
+    """NFKC of each string, identical to ``unicodedata.normalize("NFKC", s)``; null stays null.
+
+    ASCII text and Chinese characters are left as they are (NFKC does not change them). Arrow
+    normalizes the rest; its normalizer may know a newer Unicode version than Python's
+    ``unicodedata``, but text it leaves unchanged is unchanged by Python too (Unicode's
+    normalization stability policy), so only the strings it changes, usually few (full-width
+    forms), are normalized again, in Python.
+    """
+    todo = np.asarray(pc.fill_null(pc.invert(pc.string_is_ascii(text)), False))
+    if not todo.any():
+        return text
+    rows = np.flatnonzero(todo)
+    rows = rows[~np.asarray(pc.match_substring_regex(text.take(rows), _NFKC_STABLE))]
+    if not len(rows):
+        return text
+    some = text.take(rows)
+    rows = rows[np.asarray(pc.not_equal(pc.utf8_normalize(some, "NFKC"), some))]
+    if not len(rows):
+        return text
+    changed = np.zeros(len(text), dtype=bool)
+    changed[rows] = True
+    return _python_where(text, changed, lambda v: unicodedata.normalize("NFKC", v))
+
+
+def strip_py(text: pa.Array) -> pa.Array:
+    """``str.strip()`` of each string: Python's white space at both ends removed."""
+    return pc.utf8_trim(text, characters=PY_WHITESPACE)
+
+
+def drop_whitespace(text: pa.Array) -> pa.Array:
+    """``"".join(s.split())`` of each string: every Python white-space character removed.
+
+    Printable text without a space has none (every other white-space character is a control
+    or separator character, not printable): only the other strings are searched.
+    """
+    ascii_only = pc.all(pc.string_is_ascii(text)).as_py() is not False
+    printable = pc.ascii_is_printable(text) if ascii_only else pc.utf8_is_printable(text)
+    plain = pc.and_(printable, pc.invert(pc.match_substring(text, " ")))
+    rows = np.flatnonzero(~np.asarray(pc.fill_null(plain, True)))
+    if not len(rows):
+        return text
+    dropped = pc.replace_substring_regex(text.take(rows), f"[{_WS_CLASS}]+", "")
+    mask = np.zeros(len(text), dtype=bool)
+    mask[rows] = True
+    return pc.replace_with_mask(text, pa.array(mask), dropped)
+
+
+_INTEGER = r"^[+-]?[0-9]+$"
+
+
+def _plain_decimal(text: pa.Array) -> pa.Array:
+    """Matches of ``^-?[0-9]+(\\.[0-9]+)?$``, without a regular expression."""
+    negative = pc.starts_with(text, "-")
+    body = pc.if_else(negative, pc.utf8_slice_codeunits(text, 1), text)
+    digits = pc.replace_substring(body, ".", "", max_replacements=1)
+    dot_inside = pc.invert(pc.or_(pc.starts_with(body, "."), pc.ends_with(body, ".")))
+    return pc.and_(pc.ascii_is_decimal(digits), dot_inside)
+
+
+def _to_numbers(folded: pa.Array, text: pd.Series, blank: np.ndarray) -> pd.Series:
+    """``pd.to_numeric(text.where(~blank, None), errors="coerce")`` as float64, faster.
+
+    Plain decimals of at most 15 digits (``-12``, ``634.80``) are parsed by Arrow: every
+    correctly rounded parser gives the same double for them (pandas reads the integers exactly
+    and the rest correctly rounded). The other cells go to pandas as before, unless one of them
+    is an integer (``-0``, or 16 digits and more), whose value can depend on the other cells
+    (-0.0 or 0.0; int or float parsing): then the whole column does, as before.
+    """
+    digits = pc.subtract(
+        pc.binary_length(folded), pc.cast(pc.match_substring(folded, "."), pa.int64())
+    )
+    plain = pc.and_(_plain_decimal(folded), pc.less_equal(digits, 15))
+    plain = np.asarray(pc.fill_null(plain, False)) & ~blank
+    minus_zero = np.asarray(pc.fill_null(pc.starts_with(folded, "-0"), False))
+    if minus_zero.any():
+        zero = np.asarray(pc.match_substring_regex(folded.filter(pa.array(minus_zero)), "^-0+$"))
+        plain[np.flatnonzero(minus_zero)[zero]] = False
+    rest = ~plain & ~blank
+    if np.asarray(pc.match_substring_regex(folded.filter(pa.array(rest)), _INTEGER)).any():
+        return pd.to_numeric(text.where(~blank, None), errors="coerce").astype("float64")
+    numbers = np.full(len(text), np.nan)
+    numbers[plain] = pc.cast(folded.filter(pa.array(plain)), pa.float64()).to_numpy()
+    if rest.any():
+        numbers[rest] = pd.to_numeric(text[rest], errors="coerce").astype("float64").to_numpy()
+    return pd.Series(numbers, index=text.index, name=text.name)
+
+
 def parse_numbers(values: pd.Series) -> tuple[pd.Series, pd.Series]:
     """Parse a column of numbers as people type them.
 
@@ -511,13 +637,11 @@ def parse_numbers(values: pd.Series) -> tuple[pd.Series, pd.Series]:
         numbers = values.astype("float64")
         infinite = pd.Series(np.isinf(numbers.to_numpy()), index=values.index)
         return numbers.mask(infinite), infinite
-    text = (
-        values.astype("string")
-        .fillna("")
-        .map(lambda s: unicodedata.normalize("NFKC", s).strip().replace(",", "").replace(" ", ""))
-    )
+    folded = strip_py(nfkc(pc.fill_null(to_arrow_text(values), "")))
+    folded = pc.replace_substring(pc.replace_substring(folded, ",", ""), " ", "")
+    text = from_arrow_text(folded, values.index, values.name)
     blank = text.str.lower().isin(_BLANKS)
-    numbers = pd.to_numeric(text.where(~blank, None), errors="coerce").astype("float64")
+    numbers = _to_numbers(folded, text, blank.to_numpy(dtype=bool))
     infinite = pd.Series(np.isinf(numbers.to_numpy()), index=numbers.index)  # "inf", "1e400"
     numbers = numbers.mask(infinite)
     bad = (numbers.isna() & ~blank) | infinite
@@ -526,6 +650,6 @@ def parse_numbers(values: pd.Series) -> tuple[pd.Series, pd.Series]:
 
 def as_text(values: pd.Series) -> pd.Series:
     """Strings with NFKC width folding and stripped spaces; missing stays missing (``<NA>``)."""
-    text = values.astype("string").str.strip()
-    text = text.map(lambda s: unicodedata.normalize("NFKC", s), na_action="ignore")
+    stripped = values.astype("string").str.strip()
+    text = from_arrow_text(nfkc(to_arrow_text(stripped)), values.index, values.name)
     return text.mask(text == "").astype("string")

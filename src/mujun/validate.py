@@ -22,6 +22,8 @@ from collections.abc import Sequence
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 import shapely
 
 from mujun.errors import DataQualityWarning, ReconciliationError
@@ -33,6 +35,7 @@ __all__ = [
     "check_filings",
     "check_parcels",
     "find_overlaps",
+    "fixed_text",
     "odd_figures",
     "reject_unusable",
 ]
@@ -41,6 +44,20 @@ logger = logging.getLogger(__name__)
 
 FATES = ("used", "fixed", "vacant", "orphan", "duplicate", "rejected")
 _TERMINAL = {"rejected", "duplicate"}
+
+
+def _key_text(keys: Sequence[object] | pd.Series) -> pd.api.extensions.ExtensionArray:
+    """Record keys as text: ``str(key)``, missing (None, NA) as missing."""
+    if isinstance(keys, pd.Series) and isinstance(keys.dtype, pd.StringDtype):
+        return keys.astype("string").array
+    keys_list = [None if k is None or k is pd.NA else str(k) for k in list(keys)]
+    return pd.array(keys_list, dtype="string")
+
+
+def _repeated(text: str | None, n: int) -> pd.api.extensions.ExtensionArray:
+    """A ``"string"`` array of ``n`` times ``text`` (missing for ``None``)."""
+    arr = pa.repeat(pa.scalar(text, pa.large_string()), n)
+    return pd.arrays.ArrowStringArray(pa.chunked_array([arr], type=pa.large_string()))
 
 
 class Ledger:
@@ -74,15 +91,14 @@ class Ledger:
         keys: Sequence[object] | pd.Series,
     ) -> None:
         """Declare the records read from ``source`` (each must end with exactly one fate)."""
-        keys_list = [None if k is None or k is pd.NA else str(k) for k in list(keys)]
         index = pd.Index(np.asarray(records, dtype="int64"), name="record")
         if index.has_duplicates:
             raise ValueError(f"{source}: record numbers repeat")
         self._tables[source] = pd.DataFrame(
             {
-                "key": pd.array(keys_list, dtype="string"),
-                "fate": pd.array([pd.NA] * len(index), dtype="string"),
-                "reason": pd.array([""] * len(index), dtype="string"),
+                "key": _key_text(keys),
+                "fate": _repeated(None, len(index)),
+                "reason": _repeated("", len(index)),
             },
             index=index,
         )
@@ -192,6 +208,30 @@ class Ledger:
                 raise ReconciliationError(
                     f"{source}: {n_in} records read but {len(table)} in the ledger"
                 )
+
+
+def fixed_text(values: np.ndarray, decimals: int = 1) -> pd.Series:
+    """``f"{v:.{decimals}f}"`` of each float, in bulk, character for character.
+
+    The scaled value is rounded half-even by NumPy, which agrees with Python's correctly
+    rounded formatting except within an ulp of a half; those values, huge ones and NaN/inf are
+    formatted by Python.
+    """
+    x = np.asarray(values, dtype="float64")
+    scale = 10**decimals
+    with np.errstate(invalid="ignore", over="ignore"):
+        y = np.abs(x) * scale
+        frac = y - np.floor(y)
+        unsure = ~(y < 2.0**52) | (np.abs(frac - 0.5) <= 2 * np.spacing(y))
+    digits = np.where(unsure, 0, np.rint(np.where(unsure, 0, y))).astype(np.int64)
+    whole = pc.cast(pa.array(digits // scale), pa.string())
+    text = pc.binary_join_element_wise(np.where(np.signbit(x), "-", ""), whole, "")
+    if decimals:
+        part = pc.utf8_lpad(pc.cast(pa.array(digits % scale), pa.string()), decimals, "0")
+        text = pc.binary_join_element_wise(text, part, ".")
+    out = np.asarray(text.to_numpy(zero_copy_only=False), dtype=object)
+    out[unsure] = [f"{v:.{decimals}f}" for v in x[unsure]]
+    return pd.Series(out, dtype=object)
 
 
 _TYPE_NAMES = {
@@ -310,36 +350,51 @@ def _polygonal(geom: shapely.Geometry) -> shapely.Geometry:
     return shapely.union_all(parts) if parts else shapely.Polygon()
 
 
+def _polygonal_parts(geoms: np.ndarray) -> np.ndarray:
+    """:func:`_polygonal` of each geometry; only the mixed collections need a union each."""
+    out = np.asarray(geoms, dtype=object).copy()
+    mixed = ~np.isin(shapely.get_type_id(out), [3, 6])
+    out[mixed] = [_polygonal(g) for g in out[mixed]]
+    return out
+
+
 def _repair(parcels: gpd.GeoDataFrame, ledger: Ledger, source: str) -> gpd.GeoDataFrame:
     """Make invalid polygons valid (fate ``fixed``); reject those with no area left."""
     geoms = parcels.geometry.array.copy()
     n_before = shapely.get_num_coordinates(geoms)
     # valid polygons keep >= 3 distinct vertices per ring; invalid ones go to make_valid
     ok = shapely.is_valid(geoms)
-    geoms[ok] = shapely.remove_repeated_points(geoms[ok])
+    maybe = ok & _consecutive_duplicates(geoms)  # the others have no repeated point to remove
+    geoms[maybe] = shapely.remove_repeated_points(geoms[maybe])
     repeated = shapely.get_num_coordinates(geoms) < n_before
+    # the same points in the same order: only the invalid and the changed can be invalid now
+    recheck = ~ok | repeated
     if repeated.any():
+        removed = (n_before - shapely.get_num_coordinates(geoms))[repeated]
         ledger.set_fate(
             source,
             parcels.loc[repeated, "record"],
             "fixed",
-            [
-                f"{n} repeated vertices removed (area unchanged)"
-                for n in (n_before - shapely.get_num_coordinates(geoms))[repeated]
-            ],
+            pd.Series(removed).astype(str) + " repeated vertices removed (area unchanged)",
             check="fixed: repeated vertices",
         )
-    invalid = ~shapely.is_valid(geoms)
+    invalid = np.zeros(len(geoms), dtype=bool)
+    invalid[recheck] = ~shapely.is_valid(geoms[recheck])
     if invalid.any():
         why = shapely.is_valid_reason(geoms[invalid])
         before = shapely.area(geoms[invalid])
-        fixed = np.array([_polygonal(g) for g in shapely.make_valid(geoms[invalid])], dtype=object)
+        fixed = _polygonal_parts(shapely.make_valid(geoms[invalid]))
         after = shapely.area(fixed)
         geoms[invalid] = fixed
-        reasons = [
-            f"invalid polygon ({w}) repaired with make_valid: area {a:.1f} -> {b:.1f} m²"
-            for w, a, b in zip(why, before, after, strict=True)
-        ]
+        reasons = (
+            "invalid polygon ("
+            + pd.Series(why, dtype=object)
+            + ") repaired with make_valid: area "
+            + fixed_text(before)
+            + " -> "
+            + fixed_text(after)
+            + " m²"
+        )
         ledger.set_fate(
             source, parcels.loc[invalid, "record"], "fixed", reasons, check="fixed: invalid polygon"
         )
@@ -358,6 +413,31 @@ def _repair(parcels: gpd.GeoDataFrame, ledger: Ledger, source: str) -> gpd.GeoDa
     return parcels.set_geometry(geoms).loc[~no_area]
 
 
+_PLAIN_REPR = r"[ -&(-\[\]-~]*"  # printable ASCII but ' and \: repr() only adds quotes
+
+
+def _reprs(values: pd.Series) -> pd.Series:
+    """``repr(v)`` of each value (index 0..n-1); plain ASCII text in bulk, the rest in Python."""
+    obj = pd.Series(values.to_numpy(dtype=object), dtype=object)
+    text = obj.astype("string")
+    plain = np.zeros(len(obj), dtype=bool)
+    if isinstance(values.dtype, pd.StringDtype):  # str values (or missing)
+        plain = text.str.fullmatch(_PLAIN_REPR).fillna(False).to_numpy(dtype=bool)
+    out = ("'" + text.where(plain, "") + "'").astype(object)
+    out[~plain] = [repr(v) for v in obj[~plain]]
+    return out
+
+
+def _consecutive_duplicates(geoms: np.ndarray) -> np.ndarray:
+    """Per geometry: two consecutive coordinates are equal (a superset of those with repeated
+    points, as a ring's last point can equal the next ring's first)."""
+    coords, index = shapely.get_coordinates(geoms, return_index=True)
+    same = (coords[1:] == coords[:-1]).all(axis=1) & (index[1:] == index[:-1])
+    found = np.zeros(len(geoms), dtype=bool)
+    found[index[1:][same]] = True
+    return found
+
+
 def _dedupe_parcels(parcels: gpd.GeoDataFrame, ledger: Ledger, source: str) -> gpd.GeoDataFrame:
     dup = parcels["parcel_id"].duplicated(keep="first").to_numpy()
     if not dup.any():
@@ -366,13 +446,16 @@ def _dedupe_parcels(parcels: gpd.GeoDataFrame, ledger: Ledger, source: str) -> g
     later = parcels.loc[dup]
     same = shapely.equals(later.geometry.array, first.loc[later["parcel_id"]].geometry.array)
     kept = first.loc[later["parcel_id"]]
-    reasons = [
-        f"parcel id {raw!r} repeats {kept_raw!r} of record {rec} "
-        f"({'same' if eq else 'different'} geometry); the first feature is kept"
-        for raw, kept_raw, rec, eq in zip(
-            later["parcel_id_raw"], kept["parcel_id_raw"], kept["record"], same, strict=True
-        )
-    ]
+    reasons = (
+        "parcel id "
+        + _reprs(later["parcel_id_raw"])
+        + " repeats "
+        + _reprs(kept["parcel_id_raw"])
+        + " of record "
+        + kept["record"].astype(str).to_numpy()
+        + np.where(same, " (same geometry)", " (different geometry)")
+        + "; the first feature is kept"
+    )
     ledger.set_fate(source, later["record"], "duplicate", reasons, check="duplicate parcel id")
     if (~same).any():
         warnings.warn(
@@ -407,16 +490,10 @@ def find_overlaps(
     )
     if ledger is not None and len(found):
         rec = parcels["record"].to_numpy()
+        by = " by " + fixed_text(area[big]) + " m²"
         for a, b in ((left[big], right[big]), (right[big], left[big])):
-            ledger.note(
-                source,
-                rec[a],
-                [
-                    f"overlaps parcel {o} by {m:.1f} m²"
-                    for o, m in zip(ids[b], area[big], strict=True)
-                ],
-                check="overlap",
-            )
+            other = pd.Series(ids[b], dtype=object).astype(str)
+            ledger.note(source, rec[a], "overlaps parcel " + other + by, check="overlap")
         warnings.warn(
             f"{source}: {len(found)} pair(s) of parcels overlap by more than "
             f"{tolerance_m2:g} m² (see the ledger)",
@@ -446,16 +523,7 @@ def check_filings(
         if "problem" in filings
         else pd.Series(False, index=filings.index)
     )
-    for reason, rows in filings.loc[problem].groupby("problem"):
-        text = str(reason)
-        kind = (
-            "totals row"
-            if "totals row" in text
-            else "blank row"
-            if text == "blank row"
-            else ("blank year" if "year" in text else "bad value")
-        )
-        ledger.set_fate(source, rows["record"], "rejected", text, check=f"rejected: {kind}")
+    _reject_marked(filings.loc[problem], ledger, source)
     filings = filings.loc[~problem]
     no_code = filings["uscc"].isna().to_numpy()
     _reject(
@@ -482,17 +550,54 @@ def check_filings(
     return kept.assign(data_flags=flags, uscc_check=status)
 
 
-def _duplicates(rows: pd.DataFrame, dup: pd.Series, ledger: Ledger, source: str) -> None:
+def _reject_marked(marked: pd.DataFrame, ledger: Ledger, source: str) -> None:
+    """Reject the rows marked while reading, grouped by their text (sorted), like a groupby.
+
+    One ledger call per run of texts of the same kind, not one per text: texts naming the
+    cell are as many as the bad cells.
+    """
+    if marked.empty:
+        return
+    text = marked["problem"].astype("string")
+    order = np.argsort(text.to_numpy(dtype=object), kind="stable")
+    text = text.iloc[order]
+    records = marked["record"].iloc[order]
+    kind = np.where(
+        text.str.contains("totals row", regex=False),
+        "totals row",
+        np.where(
+            text == "blank row",
+            "blank row",
+            np.where(text.str.contains("year", regex=False), "blank year", "bad value"),
+        ),
+    )
+    starts = np.flatnonzero(np.r_[True, kind[1:] != kind[:-1]])
+    for a, b in zip(starts, [*starts[1:], len(kind)], strict=True):
+        ledger.set_fate(
+            source,
+            records.iloc[a:b],
+            "rejected",
+            text.iloc[a:b].astype(str),
+            check=f"rejected: {kind[a]}",
+        )
+
+
+def _duplicates(all_rows: pd.DataFrame, dup: pd.Series, ledger: Ledger, source: str) -> None:
+    # only rows sharing a credit code and year can repeat one another (content includes both)
+    rows = all_rows.loc[all_rows.duplicated(["uscc", "year"], keep=False).to_numpy()]
+    dup = dup.loc[rows.index]
     content = [c for c in rows.columns if c not in {"record", "problem"}]
-    exact = rows.astype({"parcel_ids": str}).duplicated(content, keep=False) & dup
-    first_rec = rows.drop_duplicates(["uscc", "year"]).set_index(["uscc", "year"])["record"]
+    # parcel id tuples compared as values (as their text would be), by a code per tuple
+    coded = rows.assign(parcel_ids=pd.factorize(rows["parcel_ids"].to_numpy(dtype=object))[0])
+    exact = coded.duplicated(content, keep=False) & dup
+    first = rows.groupby(["uscc", "year"], sort=False, dropna=False)["record"].transform("first")
     later = rows.loc[dup]
-    kept = first_rec.loc[list(zip(later["uscc"], later["year"], strict=True))].to_numpy()
-    reasons = [
-        f"repeats credit code and year of row {k} "
-        f"({'identical' if e else 'different figures'}); the first row is kept"
-        for k, e in zip(kept, exact.loc[dup], strict=True)
-    ]
+    reasons: pd.Series = (
+        "repeats credit code and year of row "
+        + first.loc[dup].astype(str)
+        + np.where(exact.loc[dup], " (identical)", " (different figures)")
+        + "; the first row is kept"
+    )
     ledger.set_fate(source, later["record"], "duplicate", reasons, check="duplicate filing row")
     conflicting = int((~exact.loc[dup]).sum())
     if conflicting:
@@ -534,18 +639,12 @@ def odd_figures(filings: pd.DataFrame) -> pd.Series:
     They are kept in the data; an indicator they would corrupt (a ratio with a zero or
     negative denominator) is left out for that row, never the row itself.
     """
-    parts: list[pd.Series] = []
-    for col in _MONEY:
-        if col in filings:
-            parts.append(
-                pd.Series(np.where(filings[col] < 0, f"negative {col}", ""), index=filings.index)
-            )
-    for col in _COUNTS:
-        if col in filings:
-            parts.append(
-                pd.Series(np.where(filings[col] == 0, f"zero {col}", ""), index=filings.index)
-            )
-    if not parts or filings.empty:
-        return pd.Series("", index=filings.index, dtype="string")
-    joined = pd.concat(parts, axis=1).apply(lambda r: "; ".join(v for v in r if v), axis=1)
-    return joined.astype("string")
+    flags = [(f"negative {c}", filings[c] < 0) for c in _MONEY if c in filings]
+    flags += [(f"zero {c}", filings[c] == 0) for c in _COUNTS if c in filings]
+    joined = np.full(len(filings), "", dtype=object)
+    for label, found in flags:  # "; " between the labels of a row, in this order
+        hit = np.asarray(found, dtype=bool)
+        more = hit & (joined != "")
+        joined[more] = joined[more] + f"; {label}"
+        joined[hit & ~more] = label
+    return pd.Series(joined, index=filings.index, dtype="string")

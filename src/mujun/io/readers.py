@@ -17,12 +17,16 @@ import unicodedata
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
+from itertools import repeat
 from pathlib import Path
 from typing import Any, cast
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
 import pyogrio
 import shapely
 import shapely.errors
@@ -39,15 +43,21 @@ from mujun.schema import (
     ColumnSpec,
     MappedColumn,
     as_text,
+    drop_whitespace,
+    from_arrow_text,
     map_columns,
+    nfkc,
     normalize_header,
     parse_numbers,
     split_unit,
+    to_arrow_text,
 )
+from mujun.schema import PY_WHITESPACE as _PY_WS
 
 __all__ = [
     "Table",
     "normalize_id",
+    "normalize_ids",
     "read_buildings",
     "read_filings",
     "read_filings_db",
@@ -94,6 +104,38 @@ def normalize_id(value: object) -> str | None:
         return None
     text = "".join(unicodedata.normalize("NFKC", str(value)).split()).upper()
     return text.replace("－", "-") or None
+
+
+_ASCII_OR_HAN = r"^[\x{0}-\x{7f}\p{Han}]*$"  # str.upper() is ASCII upper-casing on these
+
+
+def _normalize_id_text(text: pa.Array) -> pa.Array:
+    """:func:`normalize_id` of each string of an Arrow array (null for nothing left).
+
+    Width folding and white space are exact (see :func:`mujun.schema.nfkc`); upper-casing is
+    Arrow's ASCII upper-casing where the text has only ASCII and Han characters, and
+    :func:`normalize_id` itself elsewhere (``str.upper`` maps ß to SS, Arrow does not).
+    """
+    folded = drop_whitespace(nfkc(text))
+    out = pc.ascii_upper(folded)
+    odd = pc.fill_null(pc.invert(pc.match_substring_regex(folded, _ASCII_OR_HAN)), False)
+    if pc.any(odd).as_py():
+        fixed = [normalize_id(v) or "" for v in text.filter(odd).to_pylist()]
+        out = pc.replace_with_mask(out, odd, pa.array(fixed, type=out.type))
+    return pc.if_else(pc.equal(pc.binary_length(out), 0), pa.scalar(None, out.type), out)
+
+
+def normalize_ids(values: pd.Series) -> pd.Series:
+    """:func:`normalize_id` of each value, in bulk; a ``"string"`` Series, missing stays missing.
+
+    Examples
+    --------
+    >>> normalize_ids(pd.Series([" ｃｘ－０００１ ", "cx 0001", "", None])).tolist()
+    ['CX-0001', 'CX0001', <NA>, <NA>]
+    """
+    return from_arrow_text(
+        _normalize_id_text(to_arrow_text(values)), values.index, values.name
+    ).astype("string")
 
 
 def _require_file(path: Path) -> None:
@@ -231,14 +273,21 @@ def _canonical_frame(
             out[col.canonical] = as_text(raw[col.header])
             continue
         numbers, bad = parse_numbers(raw[col.header])
-        for idx in raw.index[bad.to_numpy()]:
-            text = f"column {col.header!r}: {raw.loc[idx, col.header]!r} is not a number"
-            problem[idx] = (problem[idx] + "; " if problem[idx] else "") + text
-            if len(messages) < _MAX_LISTED:
-                messages.append(
-                    f"{source} row {idx}, {text}; correct the cell or leave it "
-                    "blank (blank, - and — read as missing)"
-                )
+        rows = raw.index[bad.to_numpy()]
+        if len(rows):  # the cells that are not numbers: a message for each
+            texts = [
+                f"column {col.header!r}: {value!r} is not a number"
+                for value in raw.loc[rows, col.header].astype(object)
+            ]
+            old = problem.loc[rows]
+            problem.loc[rows] = old.where(old == "", old + "; ") + pd.Series(
+                texts, index=rows, dtype="string"
+            )
+            messages += [
+                f"{source} row {idx}, {text}; correct the cell or leave it "
+                "blank (blank, - and — read as missing)"
+                for idx, text in zip(rows, texts, strict=True)
+            ][: max(_MAX_LISTED - len(messages), 0)]
         out[col.canonical] = numbers * col.factor if kind != "int" else numbers
     n_bad = int((problem != "").sum())
     if n_bad and on_invalid == "raise":
@@ -249,6 +298,29 @@ def _canonical_frame(
         )
     out["problem"] = problem
     return out
+
+
+def _raw_columns(
+    frame: pd.DataFrame, mapping: list[MappedColumn], specs: tuple[ColumnSpec, ...]
+) -> pd.DataFrame:
+    """The attribute columns as the canonical frame reads them: Python objects (as text), but
+    strings and the plain NumPy numbers of numeric columns as they are (the same values,
+    parsed without going through text)."""
+    kinds = {m.header: next(s.kind for s in specs if s.name == m.canonical) for m in mapping}
+    out = {}
+    for header in frame.columns:
+        column = frame[header]
+        kind = kinds.get(str(header))
+        numeric = kind not in {None, "id", "text"}
+        if (
+            kind is None  # not read
+            or isinstance(column.dtype, pd.StringDtype)
+            or (numeric and isinstance(column.dtype, np.dtype) and column.dtype.kind in "fiu")
+        ):
+            out[header] = column
+        else:
+            out[header] = column.astype(object)
+    return pd.DataFrame(out, index=frame.index)
 
 
 def read_parcels(
@@ -306,11 +378,11 @@ def _parcels_from_frame(
     gdf.index = pd.RangeIndex(1, len(gdf) + 1)
     headers = [str(c) for c in gdf.columns if c != gdf.geometry.name]
     mapping = map_columns(headers, PARCEL_COLUMNS, source=path.name, columns=columns, units=units)
-    raw = pd.DataFrame(gdf[headers]).astype(object)
+    raw = _raw_columns(pd.DataFrame(gdf[headers]), mapping, PARCEL_COLUMNS)
     frame = _canonical_frame(raw, mapping, PARCEL_COLUMNS, source=path.name)
     id_header = next(m.header for m in mapping if m.canonical == "parcel_id")
     frame["parcel_id_raw"] = raw[id_header].astype("string")
-    frame["parcel_id"] = frame["parcel_id"].map(normalize_id, na_action="ignore").astype("string")
+    frame["parcel_id"] = normalize_ids(frame["parcel_id"])
     if "declared_area" in frame:
         frame["declared_area_mu"] = frame.pop("declared_area") / MU_M2
     frame["read_fix"] = np.where(closed, "ring not closed: closed on reading", "")
@@ -332,7 +404,10 @@ def read_buildings(
     headers = [str(c) for c in gdf.columns if c != gdf.geometry.name]
     mapping = map_columns(headers, BUILDING_COLUMNS, source=path.name, columns=columns, units=units)
     frame = _canonical_frame(
-        pd.DataFrame(gdf[headers]).astype(object), mapping, BUILDING_COLUMNS, source=path.name
+        _raw_columns(pd.DataFrame(gdf[headers]), mapping, BUILDING_COLUMNS),
+        mapping,
+        BUILDING_COLUMNS,
+        source=path.name,
     )
     return gpd.GeoDataFrame(frame, geometry=gdf.geometry.array, crs=gdf.crs)
 
@@ -347,7 +422,10 @@ def read_parks(
     headers = [str(c) for c in gdf.columns if c != gdf.geometry.name]
     mapping = map_columns(headers, PARK_COLUMNS, source=path.name, columns=columns)
     frame = _canonical_frame(
-        pd.DataFrame(gdf[headers]).astype(object), mapping, PARK_COLUMNS, source=path.name
+        _raw_columns(pd.DataFrame(gdf[headers]), mapping, PARK_COLUMNS),
+        mapping,
+        PARK_COLUMNS,
+        source=path.name,
     )
     return gpd.GeoDataFrame(frame, geometry=gdf.geometry.array, crs=gdf.crs)
 
@@ -382,6 +460,9 @@ def _read_csv_rows(path: Path, encoding: str | None) -> tuple[pd.DataFrame, str]
         )
     except csv.Error:
         dialect = csv.excel
+    fast = _arrow_csv_rows(text, dialect)
+    if fast is not None:
+        return fast, used
     try:
         rows = list(csv.reader(io.StringIO(text), dialect))
     except csv.Error as err:
@@ -392,12 +473,140 @@ def _read_csv_rows(path: Path, encoding: str | None) -> tuple[pd.DataFrame, str]
     return pd.DataFrame([r + [""] * (width - len(r)) for r in rows], dtype=object), used
 
 
+def _arrow_declines(data: bytes) -> bool:
+    """What Arrow's CSV parser does not read as the csv module does: a lone CR ending a line,
+    empty lines (the csv module yields an empty row for them) and NUL characters."""
+    return (
+        b"\x00" in data
+        or data.count(b"\r") != data.count(b"\r\n")
+        or b"\n\n" in data
+        or b"\n\r\n" in data
+        or data.startswith((b"\n", b"\r\n"))
+    )
+
+
+def _arrow_csv_rows(text: str, dialect: type[csv.Dialect] | csv.Dialect) -> pd.DataFrame | None:
+    """The rows as :mod:`csv` reads them, parsed by Arrow; ``None`` when Arrow could differ.
+
+    Arrow splits the same fields as the csv module for a rectangular table (every row the
+    same number of fields) without the cases of :func:`_arrow_declines` and without
+    ``skipinitialspace``; anything else (or a parse error) is left to the csv module.
+    """
+    if not text or dialect.skipinitialspace:
+        return None
+    data = text.encode("utf-8")
+    if _arrow_declines(data):
+        return None
+    parse = pacsv.ParseOptions(
+        delimiter=dialect.delimiter,
+        quote_char=dialect.quotechar or False,
+        double_quote=dialect.doublequote,
+        escape_char=dialect.escapechar or False,
+        newlines_in_values=True,
+        ignore_empty_lines=False,
+    )
+    first_line = text[: text.find("\n")] if "\n" in text else text
+    names = [f"f{i}" for i in range(first_line.count(dialect.delimiter) + 1)]
+    for _ in range(2):  # a quoted line break in the first row hides columns: read again
+        table = _arrow_csv_table(data, parse, names)
+        if table is None:
+            return None
+        if all(pa.types.is_string(t) for t in table.schema.types):
+            return pd.DataFrame(
+                {
+                    j: from_arrow_text(table.column(j), pd.RangeIndex(table.num_rows))
+                    for j in range(table.num_columns)
+                }
+            )
+        names = table.column_names
+    return None
+
+
+def _arrow_csv_table(data: bytes, parse: pacsv.ParseOptions, names: list[str]) -> pa.Table | None:
+    convert = pacsv.ConvertOptions(
+        column_types=dict.fromkeys(names, pa.string()),
+        null_values=[],
+        strings_can_be_null=False,
+        quoted_strings_can_be_null=False,
+        check_utf8=False,
+    )
+    read = pacsv.ReadOptions(autogenerate_column_names=True, block_size=1 << 24)
+    try:
+        return pacsv.read_csv(
+            io.BytesIO(data), read_options=read, parse_options=parse, convert_options=convert
+        )
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return None
+
+
 def _cell_text(value: object) -> str:
     if value is None or (isinstance(value, float) and np.isnan(value)):
         return ""
     if isinstance(value, float) and value.is_integer() and abs(value) < 1e15:
         return str(int(value))
     return str(value)
+
+
+_type_of = np.frompyfunc(type, 1, 1)
+_STR_TYPES = np.array([str], dtype=object)
+_FLOAT_TYPES = np.array([float, np.float64], dtype=object)
+_INT_TYPES = np.array([int, np.int64], dtype=object)
+
+
+def _cells_text(frame: pd.DataFrame) -> pd.DataFrame:
+    """:func:`_cell_text` of every cell, in bulk: an object frame of str, same labels."""
+    return pd.DataFrame(
+        {j: _column_text(frame.iloc[:, j]) for j in range(frame.shape[1])},
+        index=frame.index,
+        dtype=object,
+    ).set_axis(frame.columns, axis=1)
+
+
+def _column_text(column: pd.Series) -> np.ndarray:
+    """:func:`_cell_text` of each cell of a column, by the type of the cell.
+
+    Strings stay; floats and ints are formatted in bulk (Arrow writes the same digits as
+    ``str`` for whole numbers and for fractions between 1e-4 and 1e10); anything else (dates,
+    bools, huge or tiny floats) goes through :func:`_cell_text`.
+    """
+    values = column.to_numpy(dtype=object)
+    out = np.empty(len(values), dtype=object)
+    if not len(values):
+        return out
+    kinds = _type_of(values)
+    done = np.isin(kinds, _STR_TYPES)
+    out[done] = values[done]
+    floats = np.isin(kinds, _FLOAT_TYPES)
+    out[floats], done[floats] = _floats_text(values[floats].astype(np.float64))
+    ints = np.isin(kinds, _INT_TYPES) & ~floats
+    if ints.any():
+        out[ints], done[ints] = _ints_text(values[ints])
+    out[~done] = [_cell_text(v) for v in values[~done]]
+    return out
+
+
+def _ints_text(values: np.ndarray) -> tuple[np.ndarray, bool]:
+    """``str`` of ints in bulk, or ``False`` (left for later) if one is beyond int64."""
+    try:
+        ints = pa.array(values, type=pa.int64())
+    except (OverflowError, pa.ArrowException):
+        return np.full(len(values), "", dtype=object), False
+    return pc.cast(ints, pa.string()).to_numpy(zero_copy_only=False), True
+
+
+def _floats_text(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``_cell_text`` of floats (text and whether it was made here; the rest: ``False``)."""
+    out = np.full(len(x), "", dtype=object)
+    with np.errstate(invalid="ignore"):
+        finite = np.isfinite(x)
+        whole = finite & (x == np.trunc(x)) & (np.abs(x) < 1e15)
+        plain = finite & ~whole & (np.abs(x) >= 1e-4) & (np.abs(x) < 1e10)
+    if whole.any():
+        ints = pa.array(x[whole].astype(np.int64))
+        out[whole] = pc.cast(ints, pa.string()).to_numpy(zero_copy_only=False)
+    if plain.any():
+        out[plain] = pc.cast(pa.array(x[plain]), pa.string()).to_numpy(zero_copy_only=False)
+    return out, np.isnan(x) | whole | plain
 
 
 def _read_xlsx_rows(path: Path, sheet: str | None) -> pd.DataFrame:
@@ -409,7 +618,7 @@ def _read_xlsx_rows(path: Path, sheet: str | None) -> pd.DataFrame:
         raise InputFileError(f"{path}: {err}; choose the sheet with [input] sheet") from err
     except Exception as err:  # calamine raises its own error types for corrupt files
         raise InputFileError(f"{path} cannot be read as an XLSX workbook: {err}") from err
-    return frame.map(_cell_text).astype(object)
+    return _cells_text(frame)
 
 
 def _header_score(cells: list[str], specs: tuple[ColumnSpec, ...]) -> int:
@@ -514,7 +723,7 @@ def read_filings_db(
     """Read filings from a database table or query, cell by cell as text like a CSV (see
     :func:`read_filings`); ``record`` is the row number of the result, from 1."""
     result = postgis.read_query(url, table=table, query=query, what="filings", spatial=False)
-    raw = pd.DataFrame(result).map(_cell_text)
+    raw = _cells_text(pd.DataFrame(result))
     raw.columns = [str(c) for c in raw.columns]
     raw.index = pd.RangeIndex(1, len(raw) + 1)
     label = Path(f"postgis:{table or 'query'}")
@@ -567,6 +776,40 @@ def split_parcel_ids(cell: object) -> tuple[str, ...]:
     return tuple(dict.fromkeys(p for p in parts if p))
 
 
+_SEPARATORS_RE2 = "[、,，;；/" + "".join(f"\\x{{{ord(c):x}}}" for c in _PY_WS) + "]+"
+
+
+def split_parcel_ids_bulk(cells: pd.Series) -> np.ndarray:
+    """:func:`split_parcel_ids` of each cell, in bulk (splitting and normalising in Arrow)."""
+    parts = pc.split_pattern_regex(nfkc(to_arrow_text(cells)), pattern=_SEPARATORS_RE2)
+    ids = _normalize_id_text(pc.list_flatten(parts))
+    found = pd.DataFrame(
+        {
+            "row": np.asarray(pc.list_parent_indices(parts)),
+            "id": from_arrow_text(ids, pd.RangeIndex(len(ids))),
+        }
+    )
+    found = found.loc[found["id"].notna()]
+    several = found["row"].duplicated(keep=False).to_numpy()  # rows with two ids or more
+    repeated = np.zeros(len(found), dtype=bool)
+    repeated[several] = found.loc[several].duplicated().to_numpy()
+    found = found.loc[~repeated]  # the first of repeated ids, in order
+    return _tuples(found["row"].to_numpy(), found["id"].to_numpy(dtype=object), len(cells))
+
+
+def _tuples(rows: np.ndarray, ids: np.ndarray, n: int) -> np.ndarray:
+    """An object array of ``n`` tuples: row ``i`` holds the ``ids`` whose ``rows`` is ``i``
+    (``rows`` ascending). Rows of the same length are zipped together, in C."""
+    counts = np.bincount(rows, minlength=n)
+    starts = np.cumsum(counts) - counts
+    out = np.fromiter(repeat((), n), dtype=object, count=n)
+    for k in np.unique(counts[counts > 0]):
+        members = np.flatnonzero(counts == k)
+        columns = [ids[starts[members] + j] for j in range(k)]
+        out[members] = np.fromiter(zip(*columns, strict=True), dtype=object, count=len(members))
+    return out
+
+
 def _parcel_value_rows(frame: pd.DataFrame, *, year: int | None) -> pd.DataFrame:
     """Value-per-acre tables: each row is a record on one parcel (no enterprise).
 
@@ -612,16 +855,14 @@ def _finish_filings(
     frame.loc[odd, "problem"] = "column year (年份) is not a year such as 2023"
     frame["year"] = year_value.where(~odd, -1).astype("int64")
     if "uscc" in frame:
-        frame["uscc"] = frame["uscc"].map(normalize_id, na_action="ignore").astype("string")
+        frame["uscc"] = normalize_ids(frame["uscc"])
     cells = (
-        frame["parcel_ids"].to_numpy(dtype=object)
+        frame["parcel_ids"]
         if "parcel_ids" in frame
-        else np.full(len(frame), None, dtype=object)
+        else pd.Series(None, index=frame.index, dtype="string")
     )
     # object dtype on purpose: pandas would infer an Arrow list type from tuples
-    frame["parcel_ids"] = pd.Series(
-        [split_parcel_ids(c) for c in cells], index=frame.index, dtype=object
-    )
+    frame["parcel_ids"] = pd.Series(split_parcel_ids_bulk(cells), index=frame.index, dtype=object)
     if "scale" in frame:
         above = (
             frame["scale"]
@@ -633,17 +874,38 @@ def _finish_filings(
     return frame
 
 
+_BLANK_CELL = "^[" + "".join(f"\\x{{{ord(c):x}}}" for c in _PY_WS + "\x00") + "]*$"
+
+
+def _cells_as_text(raw: pd.DataFrame, j: int) -> pa.Array:
+    """Column ``j`` of ``raw`` as ``str(value)`` text in Arrow."""
+    column = raw.iloc[:, j]
+    if isinstance(column.dtype, pd.StringDtype) and not column.hasnans:
+        return to_arrow_text(column)  # already str values
+    return to_arrow_text(column.astype(str))
+
+
 def _blank_rows(raw: pd.DataFrame) -> pd.Series:
-    text = raw.astype(str).to_numpy()
-    blank = np.char.strip(text.astype(str)) == "" if text.size else np.zeros((len(raw), 0), bool)
-    return pd.Series(blank.all(axis=1) if len(raw) else [], index=raw.index, dtype=bool)
+    """Rows whose cells hold only white space (and NULs, which NumPy's strings dropped)."""
+    rows = np.arange(len(raw))  # the rows still blank so far: only those are looked at
+    for j in range(raw.shape[1] if len(raw) else 0):
+        cells = _cells_as_text(raw.iloc[rows, [j]], 0)
+        rows = rows[np.asarray(pc.match_substring_regex(cells, _BLANK_CELL))]
+    blank = np.zeros(len(raw), dtype=bool)
+    blank[rows] = True
+    return pd.Series(blank if len(raw) else [], index=raw.index, dtype=bool)
 
 
 def _total_rows(raw: pd.DataFrame) -> pd.Series:
-    first = raw.iloc[:, :3].astype(str).to_numpy().astype(str)
-    if first.size == 0:
-        return pd.Series(False, index=raw.index, dtype=bool)
-    folded = np.vectorize(
-        lambda v: "".join(unicodedata.normalize("NFKC", v).split()).lower(), otypes=[str]
-    )(first)
-    return pd.Series(np.isin(folded, list(_TOTAL_WORDS)).any(axis=1), index=raw.index)
+    """Rows whose first three cells include 合计, 总计, total ... (width-folded, no spaces, any
+    case). Outside ASCII, ``str.lower`` can only reach a total word from the caseless Chinese
+    words themselves, so only ASCII text is lower-cased."""
+    total = np.zeros(len(raw), dtype=bool)
+    words = pa.array(sorted(_TOTAL_WORDS), type=pa.large_string())
+    for j in range(min(raw.shape[1], 3)):
+        text = pc.utf8_rtrim(_cells_as_text(raw, j), characters="\x00")  # as NumPy stored them
+        folded = pc.utf8_rtrim(drop_whitespace(nfkc(text)), characters="\x00")
+        ascii_text = pc.string_is_ascii(folded)
+        folded = pc.if_else(ascii_text, pc.ascii_lower(folded), folded)
+        total |= np.asarray(pc.fill_null(pc.is_in(folded, value_set=words), False))
+    return pd.Series(total, index=raw.index)
