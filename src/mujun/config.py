@@ -41,6 +41,7 @@ __all__ = [
     "AreaConfig",
     "ClassConfig",
     "Config",
+    "EngineConfig",
     "InputConfig",
     "MapConfig",
     "OutputConfig",
@@ -159,6 +160,22 @@ class OutputConfig:
     run_id: str | None = None
     """Key of this run's rows in those tables: rerunning with the same id replaces them.
     None: the map name."""
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    """``[engine]``: where the run's parcel work is done."""
+
+    name: Literal["memory", "dask"] = "memory"
+    """``memory``: all in this process. ``dask``: the parcel layer (GeoParquet, best spatially
+    partitioned with ``mujun partition``) stays in parts on a dask cluster; see README
+    "Large data"."""
+    address: str | None = None
+    """Address of a running dask scheduler (``tcp://host:8786``); none: a LocalCluster here."""
+    workers: int = 0
+    """Worker processes of the LocalCluster (0: one per core)."""
+    memory_limit: str = "auto"
+    """Memory limit per LocalCluster worker (dask's syntax: ``"4GiB"``, ``"auto"``)."""
 
 
 @dataclass(frozen=True)
@@ -310,6 +327,7 @@ class Config:
     input: InputConfig = field(default_factory=InputConfig)
     area: AreaConfig = field(default_factory=AreaConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
+    engine: EngineConfig = field(default_factory=EngineConfig)
     map: MapConfig = field(default_factory=MapConfig)
     scoring: ScoringConfig = field(default_factory=ScoringConfig)
     classes: ClassConfig = field(default_factory=ClassConfig)

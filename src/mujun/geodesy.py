@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import math
+from dataclasses import dataclass
 
 import geopandas as gpd
 import numpy as np
@@ -25,11 +26,15 @@ from mujun.errors import CRSError
 from mujun.schema import ACRE_M2, MU_M2
 
 __all__ = [
+    "GaussKrugerFix",
     "area_columns",
     "choose_working_crs",
     "crs_hint",
     "ellipsoidal_area",
+    "fix_gauss_kruger",
     "gk3_epsg",
+    "lonlat_bounds",
+    "plan_gauss_kruger",
     "to_working_crs",
 ]
 
@@ -52,7 +57,8 @@ def gk3_epsg(lon: float) -> int:
     return 4534 + (central - 75) // 3
 
 
-def _lonlat_bounds(gdf: gpd.GeoSeries | gpd.GeoDataFrame) -> tuple[float, float, float, float]:
+def lonlat_bounds(gdf: gpd.GeoSeries | gpd.GeoDataFrame) -> tuple[float, float, float, float]:
+    """West, south, east, north of ``gdf`` in degrees (CGCS2000)."""
     if gdf.crs is None:
         raise CRSError("data without a CRS have no known location")
     bounds = gdf.total_bounds if gdf.crs.is_geographic else gdf.to_crs(4490).total_bounds
@@ -60,18 +66,28 @@ def _lonlat_bounds(gdf: gpd.GeoSeries | gpd.GeoDataFrame) -> tuple[float, float,
     return west, south, east, north
 
 
-def choose_working_crs(gdf: gpd.GeoSeries | gpd.GeoDataFrame, *, named: str | None = None) -> CRS:
+def choose_working_crs(
+    gdf: gpd.GeoSeries | gpd.GeoDataFrame | None,
+    *,
+    named: str | None = None,
+    lonlat: tuple[float, float, float, float] | None = None,
+) -> CRS:
     """The projected CRS in which area is measured.
 
     ``named`` (the config's ``area.working_crs``) wins; it must be projected and not Web
     Mercator. Otherwise: the CGCS2000 3-degree Gauss-Krüger zone for data inside China, the
-    local UTM zone elsewhere.
+    local UTM zone elsewhere. ``lonlat`` (the data's :func:`lonlat_bounds`, when the data are
+    in parts) stands in for ``gdf``.
     """
     if named:
         crs = CRS.from_user_input(named)
         _check_area_crs(crs, named)
         return crs
-    west, south, east, north = _lonlat_bounds(gdf)
+    if lonlat is None:
+        if gdf is None:
+            raise ValueError("choose_working_crs needs the data or their lon/lat bounds")
+        lonlat = lonlat_bounds(gdf)
+    west, south, east, north = lonlat
     lon, lat = (west + east) / 2, (south + north) / 2
     if _CHINA[0] <= lon <= _CHINA[2] and _CHINA[1] <= lat <= _CHINA[3]:
         crs = CRS.from_epsg(gk3_epsg(lon))
@@ -148,7 +164,9 @@ def to_working_crs(gdf: gpd.GeoDataFrame, crs: CRS, *, source: str) -> gpd.GeoDa
     return gdf.to_crs(crs)
 
 
-def ellipsoidal_area(geoms: gpd.GeoSeries) -> pd.Series:
+def ellipsoidal_area(
+    geoms: gpd.GeoSeries, *, lonlat: tuple[float, float, float, float] | None = None
+) -> pd.Series:
     """Area in m² on the GRS80 (CGCS2000) ellipsoid, aligned to ``geoms.index``.
 
     Computed in one vectorised pass: the parcels are projected to a Lambert azimuthal
@@ -156,13 +174,15 @@ def ellipsoidal_area(geoms: gpd.GeoSeries) -> pd.Series:
     exactly, and measured there. Against pyproj's per-polygon geodesic area
     (``Geod.geometry_area_perimeter``, a Python loop, whose edges are geodesics where these are
     straight in the projection) it agrees to within 1e-6 for parcels up to 3 km across
-    anywhere in China (tests/test_geodesy.py); the area check warns at 1e-4.
+    anywhere in China (tests/test_geodesy.py); the area check warns at 1e-4. The projection
+    is centred on ``lonlat`` (west, south, east, north) if given, else on the bounds of
+    ``geoms``: parts of one data set measured with its bounds get the areas of the whole.
     """
     if geoms.crs is None:
         raise CRSError("ellipsoidal area needs a CRS")
     if len(geoms) == 0:
         return pd.Series([], index=geoms.index, dtype="float64", name="area_m2_ellipsoidal")
-    west, south, east, north = _lonlat_bounds(geoms)
+    west, south, east, north = lonlat if lonlat is not None else lonlat_bounds(geoms)
     lat0, lon0 = (south + north) / 2, (west + east) / 2
     if not (math.isfinite(lat0) and math.isfinite(lon0)):  # nothing but empty shapes
         lat0 = lon0 = 0.0
@@ -211,6 +231,72 @@ def _looks_like(xmin: float, xmax: float, lo: float, hi: float) -> bool:
     return lo <= xmin and xmax <= hi
 
 
+@dataclass(frozen=True)
+class GaussKrugerFix:
+    """What :func:`plan_gauss_kruger` found: swap the axes, read as another CRS, or both."""
+
+    swap: bool = False
+    crs: CRS | None = None
+    notes: tuple[str, ...] = ()
+
+    def apply(self, gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+        """Apply the fix to ``gdf`` (or to any part of the data it was planned on)."""
+        if self.swap:
+            gdf = gdf.set_geometry(shapely.transform(gdf.geometry.array, lambda c: c[:, ::-1]))
+        if self.crs is not None:
+            gdf = gdf.set_crs(self.crs, allow_override=True)
+        return gdf
+
+
+def plan_gauss_kruger(
+    crs: CRS | str | None, bounds: tuple[float, float, float, float], *, source: str
+) -> GaussKrugerFix:
+    """Decide the fix of :func:`fix_gauss_kruger` from the declared CRS and the data's bounds
+    (``minx, miny, maxx, maxy``), so that the data can be fixed in parts."""
+    kind = _gk3_kind(CRS.from_user_input(crs)) if crs is not None else None
+    x0, y0, x1, y1 = (float(v) for v in bounds)
+    if kind is None or not all(math.isfinite(v) for v in (x0, y0, x1, y1)):
+        return GaussKrugerFix()
+    assert crs is not None
+    name = CRS.from_user_input(crs).name
+    notes: list[str] = []
+    north = (1_000_000.0, 6_500_000.0)
+
+    def is_easting(lo: float, hi: float) -> bool:
+        plain = _looks_like(lo, hi, 0.0, 1_000_000.0)
+        prefixed = 25 <= lo // 1_000_000 <= 45 and lo // 1_000_000 == hi // 1_000_000
+        return plain or prefixed
+
+    swap = (not is_easting(x0, x1) or not _looks_like(y0, y1, *north)) and (
+        is_easting(y0, y1) and _looks_like(x0, x1, *north)
+    )
+    if swap:
+        x0, y0, x1, y1 = y0, x0, y1, x1
+        notes.append(f"{source}: coordinates were northing-first (X = northing); axes swapped")
+    zone = int(x0 // 1_000_000)
+    new: CRS | None = None
+    if kind[0] == "cm" and 25 <= zone <= 45 and int(x1 // 1_000_000) == zone:
+        if 3 * zone != kind[1]:
+            raise CRSError(
+                f"{source} says {name} (CM {kind[1]}°E) but its eastings "
+                f"carry zone number {zone} (CM {3 * zone}°E); fix the CRS"
+            )
+        new = CRS.from_epsg(4513 + zone - 25)
+        notes.append(
+            f"{source}: eastings carry the zone number {zone}: read as "
+            f"EPSG:{4513 + zone - 25} instead of the declared CM zone"
+        )
+    elif kind[0] == "zone" and _looks_like(x0, x1, 0.0, 1_000_000.0):
+        new = CRS.from_epsg(4534 + (3 * kind[1] - 75) // 3)
+        notes.append(
+            f"{source}: eastings have no zone number: read as "
+            f"EPSG:{4534 + (3 * kind[1] - 75) // 3} instead of the zone-prefixed CRS"
+        )
+    for note in notes:
+        logger.warning(note)
+    return GaussKrugerFix(swap=swap, crs=new, notes=tuple(notes))
+
+
 def fix_gauss_kruger(gdf: gpd.GeoDataFrame, *, source: str) -> tuple[gpd.GeoDataFrame, list[str]]:
     """Reconcile CGCS2000 3-degree Gauss-Krüger data with the CRS they declare.
 
@@ -221,42 +307,8 @@ def fix_gauss_kruger(gdf: gpd.GeoDataFrame, *, source: str) -> tuple[gpd.GeoData
     Coordinates that fit the other convention unambiguously are fixed and each fix is logged
     and returned as a note; anything else is left as it is.
     """
-    kind = _gk3_kind(CRS.from_user_input(gdf.crs)) if gdf.crs is not None else None
-    if kind is None or gdf.empty:
+    if gdf.crs is None or gdf.empty:
         return gdf, []
-    notes: list[str] = []
-    x0, y0, x1, y1 = (float(v) for v in gdf.total_bounds)
-    north = (1_000_000.0, 6_500_000.0)
-
-    def is_easting(lo: float, hi: float) -> bool:
-        plain = _looks_like(lo, hi, 0.0, 1_000_000.0)
-        prefixed = 25 <= lo // 1_000_000 <= 45 and lo // 1_000_000 == hi // 1_000_000
-        return plain or prefixed
-
-    if (not is_easting(x0, x1) or not _looks_like(y0, y1, *north)) and (
-        is_easting(y0, y1) and _looks_like(x0, x1, *north)
-    ):
-        gdf = gdf.set_geometry(shapely.transform(gdf.geometry.array, lambda c: c[:, ::-1]))
-        x0, y0, x1, y1 = (float(v) for v in gdf.total_bounds)
-        notes.append(f"{source}: coordinates were northing-first (X = northing); axes swapped")
-    zone = int(x0 // 1_000_000)
-    if kind[0] == "cm" and 25 <= zone <= 45 and int(x1 // 1_000_000) == zone:
-        if 3 * zone != kind[1]:
-            raise CRSError(
-                f"{source} says {gdf.crs.name} (CM {kind[1]}°E) but its eastings "
-                f"carry zone number {zone} (CM {3 * zone}°E); fix the CRS"
-            )
-        gdf = gdf.set_crs(4513 + zone - 25, allow_override=True)
-        notes.append(
-            f"{source}: eastings carry the zone number {zone}: read as "
-            f"EPSG:{4513 + zone - 25} instead of the declared CM zone"
-        )
-    elif kind[0] == "zone" and _looks_like(x0, x1, 0.0, 1_000_000.0):
-        gdf = gdf.set_crs(4534 + (3 * kind[1] - 75) // 3, allow_override=True)
-        notes.append(
-            f"{source}: eastings have no zone number: read as "
-            f"EPSG:{4534 + (3 * kind[1] - 75) // 3} instead of the zone-prefixed CRS"
-        )
-    for note in notes:
-        logger.warning(note)
-    return gdf, notes
+    bounds = tuple(float(v) for v in gdf.total_bounds)
+    fix = plan_gauss_kruger(gdf.crs, bounds, source=source)  # type: ignore[arg-type]
+    return fix.apply(gdf), list(fix.notes)

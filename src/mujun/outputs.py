@@ -7,6 +7,7 @@ written, so a refused overwrite leaves no half-written run behind.
 
 from __future__ import annotations
 
+import dataclasses
 import platform
 import time
 from datetime import UTC, datetime
@@ -15,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 import pyogrio
 import pyproj
@@ -226,16 +228,34 @@ def write_outputs(result: RunResult, *, started: datetime | None = None) -> dict
     for path in targets.values():
         check_writable(path, overwrite=cfg.overwrite)
     t = time.perf_counter()
+    dist = result.dist
+    if dist is not None and (cfg.map or cfg.database or cfg.surface_m > 0):
+        # the map, the database tables and the surface are built from all the outlines
+        everything = np.ones(len(result.parcels), dtype=bool)
+        result = dataclasses.replace(result, parcels=dist.with_geometry(result.parcels, everything))
     if cfg.map:
         _write_map(result, targets["map"])
         t = log_stage("map", t, "%s", targets["map"])
     parcels = gpd.GeoDataFrame(_parcel_export(result), geometry="geometry")
-    write_geojson(parcels, targets["parcels"], overwrite=True, precision=cfg.coordinate_precision)
-    t = log_stage("geojson", t, "%d parcels", len(parcels))
-    # the same table as GeoParquet in the working CRS, surveyed geometry at full precision,
-    # with a bbox covering column so readers can filter by area without reading geometry
-    parcels.to_parquet(targets["parcels_parquet"], write_covering_bbox=True, compression="zstd")
-    t = log_stage("geoparquet", t, "%s", targets["parcels_parquet"])
+    if dist is not None:
+        # written part by part on the workers: the same GeoJSON, the GeoParquet as a folder
+        dist.write_parcels(
+            parcels,
+            targets["parcels"],
+            targets["parcels_parquet"],
+            precision=cfg.coordinate_precision,
+        )
+        t = log_stage("geojson", t, "%d parcels, part by part", len(parcels))
+        t = log_stage("geoparquet", t, "%s: written with the GeoJSON", targets["parcels_parquet"])
+    else:
+        write_geojson(
+            parcels, targets["parcels"], overwrite=True, precision=cfg.coordinate_precision
+        )
+        t = log_stage("geojson", t, "%d parcels", len(parcels))
+        # the same table as GeoParquet in the working CRS, surveyed geometry at full precision,
+        # with a bbox covering column so readers can filter by area without reading geometry
+        parcels.to_parquet(targets["parcels_parquet"], write_covering_bbox=True, compression="zstd")
+        t = log_stage("geoparquet", t, "%s", targets["parcels_parquet"])
     _write_tables(result, targets)
     t = log_stage("tables", t, "enterprises, units, workbook, aggregates, zones, ledger")
     database = _write_database(result, parcels)

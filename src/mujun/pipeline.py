@@ -11,7 +11,7 @@ import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import geopandas as gpd
 import numpy as np
@@ -33,6 +33,7 @@ from mujun.indicators import (
 )
 from mujun.io.readers import (
     Table,
+    parquet_parts,
     read_buildings,
     read_filings,
     read_filings_db,
@@ -50,8 +51,18 @@ from mujun.tables import (
     park_changes,
 )
 from mujun.underuse import footprint_metrics, underuse_flags
-from mujun.validate import Ledger, check_filings, check_parcels, reject_unusable
+from mujun.validate import (
+    Ledger,
+    check_filings,
+    check_geometry,
+    dedupe_parcels,
+    find_overlaps,
+    reject_unusable,
+)
 from mujun.zones import cold_spots, consolidation_zones, park_summary
+
+if TYPE_CHECKING:
+    from mujun.distributed import DaskParcels
 
 __all__ = ["RunResult", "Validation", "find_sample", "log_stage", "run", "validate"]
 
@@ -82,6 +93,14 @@ class RunResult:
     inputs: dict[str, dict[str, Any]] = field(default_factory=dict)
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)
     """county, parks, industries (per year) and changes (per enterprise between years)."""
+    dist: DaskParcels | None = None
+    """With the dask engine: the parcels' geometry, on the cluster (``parcels`` then has
+    geometry only for underused parcels); :meth:`close` shuts the cluster down."""
+
+    def close(self) -> None:
+        """Release the dask cluster of a dask-engine run (nothing to do otherwise)."""
+        if self.dist is not None:
+            self.dist.close()
 
 
 def find_sample() -> Path:
@@ -100,11 +119,19 @@ def find_sample() -> Path:
 
 
 def _sha256(path: Path) -> str:
+    """SHA-256 of a file; of a folder of GeoParquet files, of its files in order."""
     digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
+    for part in parquet_parts(path) if path.is_dir() else [path]:
+        with part.open("rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(block)
     return digest.hexdigest()
+
+
+def _size(path: Path) -> int:
+    return (
+        sum(p.stat().st_size for p in parquet_parts(path)) if path.is_dir() else path.stat().st_size
+    )
 
 
 def _from_db(config: Config, what: str) -> bool:
@@ -169,10 +196,13 @@ class _Read:
         return self.filing_table.path.name
 
 
-def _read(config: Config, ledger: Ledger) -> _Read:
+def _read(config: Config, ledger: Ledger, dist: DaskParcels | None = None) -> _Read:
     paths = _inputs(config)
     cfg = config.input
-    if _from_db(config, "parcels"):
+    if dist is not None:  # the parcels stay on the cluster; here only their ids
+        assert paths["parcels"] is not None
+        parcels, parcel_table = dist.read(paths["parcels"], config)
+    elif _from_db(config, "parcels"):
         assert cfg.database is not None
         paths["parcels"] = None
         parcels, parcel_table = read_parcels_db(
@@ -216,49 +246,58 @@ def _read(config: Config, ledger: Ledger) -> _Read:
     return _Read(paths, parcels, parcel_table, filing_table)
 
 
-def _prepare_parcels(
-    read: _Read, ledger: Ledger, config: Config
-) -> tuple[gpd.GeoDataFrame, CRS, list[str]]:
-    """Reject unusable features, settle the CRS, reproject, repair, deduplicate, measure."""
-    fixed = read.parcels["read_fix"] != ""
+def _usable(parcels: gpd.GeoDataFrame, ledger: Ledger, source: str) -> gpd.GeoDataFrame:
+    """Note the features repaired on reading; reject those that are no parcel polygon."""
+    fixed = parcels["read_fix"] != ""
     ledger.set_fate(
-        read.p_src,
-        read.parcels.loc[fixed, "record"],
+        source,
+        parcels.loc[fixed, "record"],
         "fixed",
-        read.parcels.loc[fixed, "read_fix"],
+        parcels.loc[fixed, "read_fix"],
         check="fixed: unclosed ring",
     )
-    usable = reject_unusable(read.parcels, ledger, source=read.p_src)
-    if usable.empty:
-        reasons = ledger.frame()["reason"].value_counts().head(5).to_dict()
-        raise InputError(
-            f"{read.p_src}: none of its {len(read.parcels)} features is a usable parcel "
-            f"polygon ({reasons}); check the file and its layer"
-        )
-    geodesy.require_crs(usable, source=read.p_src)
-    usable, notes = geodesy.fix_gauss_kruger(usable, source=read.p_src)
-    crs = geodesy.choose_working_crs(usable, named=config.area.working_crs)
-    projected = geodesy.to_working_crs(usable, crs, source=read.p_src)
-    checked = check_parcels(
-        projected, ledger, source=read.p_src, overlap_tolerance_m2=config.area.overlap_tolerance_m2
+    return reject_unusable(parcels, ledger, source=source)
+
+
+def _nothing_usable(source: str, n: int, ledger: Ledger) -> InputError:
+    reasons = ledger.frame()["reason"].value_counts().head(5).to_dict()
+    return InputError(
+        f"{source}: none of its {n} features is a usable parcel polygon ({reasons}); "
+        "check the file and its layer"
     )
+
+
+def _repaired(fixed: gpd.GeoDataFrame, crs: CRS, ledger: Ledger, source: str) -> gpd.GeoDataFrame:
+    """Reproject to the working CRS, reject what leaves it, repair invalid polygons."""
+    projected = geodesy.to_working_crs(fixed, crs, source=source)
+    return check_geometry(projected, ledger, source=source)
+
+
+def _prepare_parcels(
+    read: _Read, ledger: Ledger, config: Config
+) -> tuple[gpd.GeoDataFrame, CRS, list[str], dict[str, float]]:
+    """Reject unusable features, settle the CRS, reproject, repair, deduplicate, measure.
+
+    Returns the parcels, the working CRS, notes on the CRS and the area check. The dask engine
+    (:mod:`mujun.distributed`) does the same steps with the data in parts.
+    """
+    source = read.p_src
+    usable = _usable(read.parcels, ledger, source)
+    if usable.empty:
+        raise _nothing_usable(source, len(read.parcels), ledger)
+    geodesy.require_crs(usable, source=source)
+    bounds = tuple(float(v) for v in usable.total_bounds)
+    gk = geodesy.plan_gauss_kruger(usable.crs, bounds, source=source)  # type: ignore[arg-type]
+    fixed = gk.apply(usable)
+    crs = geodesy.choose_working_crs(fixed, named=config.area.working_crs)
+    checked = dedupe_parcels(_repaired(fixed, crs, ledger, source), ledger, source)
+    find_overlaps(checked, ledger, source=source, tolerance_m2=config.area.overlap_tolerance_m2)
     if checked.empty:
-        raise InputError(f"{read.p_src}: no parcel polygon has any area; see the ledger")
-    measured = _measure(checked, config)
-    if "area_mismatch" in measured:
-        off = measured.loc[measured["area_mismatch"].fillna(False).astype(bool)]
-        ledger.note(
-            read.p_src,
-            off["record"],
-            [
-                f"declared {d:.2f} mu, surveyed {a:.2f} mu ({p:+.1f} %)"
-                for d, a, p in zip(
-                    off["declared_area_mu"], off["area_mu"], off["area_diff_pct"], strict=True
-                )
-            ],
-            check=f"declared area differs by > {config.area.declared_tolerance_pct:g} %",
-        )
-    return measured, crs, notes
+        raise InputError(f"{source}: no parcel polygon has any area; see the ledger")
+    lonlat = geodesy.lonlat_bounds(checked)
+    measured = _measure(checked, config, ledger=ledger, source=source, lonlat=lonlat)
+    plane, ellipsoidal = _areas(measured, lonlat)
+    return measured, crs, list(gk.notes), _area_check(plane, ellipsoidal, config)
 
 
 def _parks(read: _Read, config: Config, crs: CRS) -> gpd.GeoDataFrame | None:
@@ -283,6 +322,8 @@ class _Joined:
     parks: gpd.GeoDataFrame | None
     occ: Occupancy
     year: int
+    dist: DaskParcels | None = None
+    """The dask engine's parcels (their geometry stays on the cluster), else None."""
 
 
 @dataclass(frozen=True)
@@ -295,10 +336,30 @@ class Validation:
     summary: dict[str, Any]
 
 
+def _engine(config: Config) -> DaskParcels | None:
+    if config.engine.name != "dask":
+        return None
+    from mujun.distributed import DaskParcels  # noqa: PLC0415 - dask only when asked for
+
+    return DaskParcels.connect(config)
+
+
 def _through_join(config: Config) -> _Joined:
     ledger = Ledger()
     t = time.perf_counter()
-    read = _read(config, ledger)
+    dist = _engine(config)
+    try:
+        return _through_join_with(config, ledger, dist, t)
+    except BaseException:
+        if dist is not None:
+            dist.close()
+        raise
+
+
+def _through_join_with(
+    config: Config, ledger: Ledger, dist: DaskParcels | None, t: float
+) -> _Joined:
+    read = _read(config, ledger, dist)
     raw_filings = read.filing_table.data
     t = log_stage(
         "read",
@@ -309,7 +370,10 @@ def _through_join(config: Config) -> _Joined:
         len(raw_filings),
         read.f_src,
     )
-    parcels, crs, crs_notes = _prepare_parcels(read, ledger, config)
+    if dist is not None:
+        parcels, crs, crs_notes, check = dist.prepare(read, ledger, config)
+    else:
+        parcels, crs, crs_notes, check = _prepare_parcels(read, ledger, config)
     filings = check_filings(
         raw_filings, ledger, source=read.f_src, check_codes=config.input.mode == "filings"
     )
@@ -321,10 +385,9 @@ def _through_join(config: Config) -> _Joined:
     t = log_stage(
         "validate", t, "%d usable parcels, %d usable filing rows", len(parcels), len(filings)
     )
-    check = _geodesic_check(parcels, config)
     parks = _parks(read, config, crs)
     if parks is not None:
-        parcels = _assign_parks(parcels, parks)
+        parcels = dist.assign_parks(parcels, parks) if dist else _assign_parks(parcels, parks)
     t = log_stage(
         "geodesy",
         t,
@@ -338,12 +401,14 @@ def _through_join(config: Config) -> _Joined:
     _fates(ledger, read, parcels=parcels, filings=filings, occ=occ, year=year)
     ledger.check({read.p_src: len(read.parcels), read.f_src: len(raw_filings)})
     log_stage("join", t, "%s", occ.land_status.value_counts().to_dict())
-    return _Joined(read, ledger, parcels, filings, crs, crs_notes, check, parks, occ, year)
+    return _Joined(read, ledger, parcels, filings, crs, crs_notes, check, parks, occ, year, dist)
 
 
 def validate(config: Config) -> Validation:
     """Read and check the inputs named in ``config`` and join them; compute no indicators."""
     j = _through_join(config)
+    if j.dist is not None:
+        j.dist.close()
     summary = {
         "working_crs": j.crs.to_string(),
         "working_crs_name": j.crs.name,
@@ -358,8 +423,21 @@ def validate(config: Config) -> Validation:
 
 
 def run(config: Config) -> RunResult:
-    """Run the pipeline on the inputs named in ``config`` (the bundled sample if none)."""
+    """Run the pipeline on the inputs named in ``config`` (the bundled sample if none).
+
+    With ``[engine] name = "dask"`` the result holds the cluster until
+    :meth:`RunResult.close` (``write_outputs`` needs it for the parcel exports)."""
     j = _through_join(config)
+    try:
+        return _evaluate(j, config)
+    except BaseException:
+        if j.dist is not None:
+            j.dist.close()
+        raise
+
+
+def _evaluate(j: _Joined, config: Config) -> RunResult:
+    """The stages after the join: indicators, scoring, classes, underuse, tables."""
     t = time.perf_counter()  # the stages up to the join log their own times
     read, ledger, filings, occ, year, crs = j.read, j.ledger, j.filings, j.occ, j.year, j.crs
     unit = display_unit(config.output.display_unit)
@@ -461,6 +539,7 @@ def run(config: Config) -> RunResult:
         summary=summary,
         inputs=_input_record(read),
         tables=tables,
+        dist=j.dist,
     )
 
 
@@ -470,6 +549,11 @@ def _buildings(j: _Joined, parcels: gpd.GeoDataFrame, config: Config) -> pd.Data
     if paths.get("buildings") is not None:
         path = paths["buildings"]
         assert path is not None
+        if j.dist is not None:
+            raise InputError(
+                f"{path.name}: building footprints are not supported by the dask engine yet; "
+                "give a built-up raster (--builtup) instead, or run with --engine memory"
+            )
         raw = read_buildings(
             path, columns=config.columns.get("buildings"), units=config.units.get("buildings")
         )
@@ -504,7 +588,11 @@ def _buildings(j: _Joined, parcels: gpd.GeoDataFrame, config: Config) -> pd.Data
         assert path is not None
         from mujun.raster import builtup_fraction  # noqa: PLC0415 - rasterio only when used
 
-        coverage = builtup_fraction(parcels, path)
+        coverage = (
+            j.dist.builtup_fraction(parcels, path)
+            if j.dist is not None
+            else builtup_fraction(parcels, path)
+        )
         return pd.DataFrame({"coverage": coverage, "far": np.nan}, index=parcels.index)
     return None
 
@@ -554,10 +642,13 @@ def _underuse(
             {"zone_id": [], "park": [], "area_mu": [], "gain_wan": []}, geometry=[], crs=parcels.crs
         )
         return parcels, empty, park_summary(parcels, empty)
+    if j.dist is not None:  # zones need the outlines of the underused parcels
+        parcels = j.dist.with_geometry(parcels, parcels["underused"].to_numpy(dtype=bool))
     zones, zone_of = consolidation_zones(parcels, cfg=config.underuse)
     parcels["zone_id"] = zone_of
     if config.underuse.cold_spots and "tax_per_mu" in parcels:
-        parcels = parcels.join(cold_spots(parcels, cfg=config.underuse))
+        neighbours = j.dist.neighbours(parcels) if j.dist is not None else None
+        parcels = parcels.join(cold_spots(parcels, cfg=config.underuse, neighbours=neighbours))
     return parcels, zones, park_summary(parcels, zones)
 
 
@@ -584,7 +675,7 @@ def _underuse_summary(parcels: gpd.GeoDataFrame, zones: pd.DataFrame) -> dict[st
 
 def _input_record(read: _Read) -> dict[str, dict[str, Any]]:
     inputs = {
-        name: {"path": str(path), "sha256": _sha256(path), "bytes": path.stat().st_size}
+        name: {"path": str(path), "sha256": _sha256(path), "bytes": _size(path)}
         for name, path in read.paths.items()
         if path is not None
     }
@@ -597,9 +688,18 @@ def _input_record(read: _Read) -> dict[str, dict[str, Any]]:
     return inputs
 
 
-def _measure(parcels: gpd.GeoDataFrame, config: Config) -> gpd.GeoDataFrame:
+def _measure(
+    parcels: gpd.GeoDataFrame,
+    config: Config,
+    *,
+    ledger: Ledger,
+    source: str,
+    lonlat: tuple[float, float, float, float],
+) -> gpd.GeoDataFrame:
+    """Area columns by the configured method; declared areas off by more than the tolerance
+    are noted. ``lonlat`` is the bounds of all the parcels (the ellipsoidal method's centre)."""
     if config.area.method == "ellipsoidal":
-        area = geodesy.ellipsoidal_area(parcels.geometry)
+        area = geodesy.ellipsoidal_area(parcels.geometry, lonlat=lonlat)
     else:
         area = geodesy.plane_area(parcels.geometry)
     out = parcels.join(geodesy.area_columns(area.rename("area_m2")))
@@ -607,21 +707,40 @@ def _measure(parcels: gpd.GeoDataFrame, config: Config) -> gpd.GeoDataFrame:
         diff = (out["area_mu"] - out["declared_area_mu"]) / out["declared_area_mu"] * 100
         out["area_diff_pct"] = diff.where(np.isfinite(diff))
         out["area_mismatch"] = out["area_diff_pct"].abs() > config.area.declared_tolerance_pct
+        off = out.loc[out["area_mismatch"].fillna(False).astype(bool)]
+        ledger.note(
+            source,
+            off["record"],
+            [
+                f"declared {d:.2f} mu, surveyed {a:.2f} mu ({p:+.1f} %)"
+                for d, a, p in zip(
+                    off["declared_area_mu"], off["area_mu"], off["area_diff_pct"], strict=True
+                )
+            ],
+            check=f"declared area differs by > {config.area.declared_tolerance_pct:g} %",
+        )
     return out
 
 
-def _geodesic_check(parcels: gpd.GeoDataFrame, config: Config) -> dict[str, float]:
+def _areas(
+    parcels: gpd.GeoDataFrame, lonlat: tuple[float, float, float, float]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Plane and ellipsoidal area of each parcel (m²), for :func:`_area_check`."""
+    plane = geodesy.plane_area(parcels.geometry).to_numpy()
+    ellipsoidal = geodesy.ellipsoidal_area(parcels.geometry, lonlat=lonlat).to_numpy()
+    return plane, ellipsoidal
+
+
+def _area_check(plane: np.ndarray, ellipsoidal: np.ndarray, config: Config) -> dict[str, float]:
     """Compare the area used with the other method (plane vs ellipsoidal), total and worst."""
-    plane = geodesy.plane_area(parcels.geometry)
-    ellipsoidal = geodesy.ellipsoidal_area(parcels.geometry)
     sized = ellipsoidal >= 1.0  # relative differences of sub-m² slivers mean nothing
     rel = (plane[sized] - ellipsoidal[sized]) / ellipsoidal[sized] * 100
-    total_e = float(ellipsoidal.sum())
+    total_p, total_e = float(plane.sum()), float(ellipsoidal.sum())
     result = {
-        "plane_m2": float(plane.sum()),
+        "plane_m2": total_p,
         "ellipsoidal_m2": total_e,
-        "total_diff_pct": (float(plane.sum()) - total_e) / total_e * 100 if total_e > 0 else 0.0,
-        "max_abs_diff_pct": float(rel.abs().max()) if len(rel) else 0.0,
+        "total_diff_pct": (total_p - total_e) / total_e * 100 if total_e > 0 else 0.0,
+        "max_abs_diff_pct": float(np.abs(rel).max()) if len(rel) else 0.0,
     }
     if abs(result["total_diff_pct"]) > config.area.geodesic_check_pct:
         logger.warning(
@@ -632,17 +751,23 @@ def _geodesic_check(parcels: gpd.GeoDataFrame, config: Config) -> dict[str, floa
     return result
 
 
-def _assign_parks(parcels: gpd.GeoDataFrame, parks: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
-    """Fill ``park`` from the park polygon containing each parcel's representative point."""
+def _parks_located(parcels: gpd.GeoDataFrame, parks: gpd.GeoDataFrame) -> pd.Series:
+    """The park polygon containing each parcel's representative point (aligned to parcels)."""
     points = gpd.GeoDataFrame(geometry=parcels.geometry.representative_point(), crs=parcels.crs)
     hit = gpd.sjoin(points, parks[["park", "geometry"]], how="left", predicate="within")
-    located = hit.loc[~hit.index.duplicated(keep="first"), "park"]
+    return hit.loc[~hit.index.duplicated(keep="first"), "park"].astype("string")
+
+
+def _fill_parks(parcels: gpd.GeoDataFrame, located: pd.Series) -> gpd.GeoDataFrame:
+    """Fill ``park`` with ``located`` where the parcel layer does not name one."""
     out = parcels.copy()
-    if "park" in out:
-        out["park"] = out["park"].fillna(located.astype("string"))
-    else:
-        out["park"] = located.astype("string")
+    out["park"] = out["park"].fillna(located) if "park" in out else located
     return out
+
+
+def _assign_parks(parcels: gpd.GeoDataFrame, parks: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """Fill ``park`` from the park polygon containing each parcel's representative point."""
+    return _fill_parks(parcels, _parks_located(parcels, parks))
 
 
 def _fates(

@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 import warnings
 from collections.abc import Sequence
+from typing import Any
 
 import geopandas as gpd
 import numpy as np
@@ -32,11 +33,16 @@ from mujun.identifiers import STATUS_TEXT, uscc_status
 __all__ = [
     "FATES",
     "Ledger",
+    "LedgerLog",
     "check_filings",
+    "check_geometry",
     "check_parcels",
+    "dedupe_parcels",
     "find_overlaps",
     "fixed_text",
+    "note_overlaps",
     "odd_figures",
+    "overlap_pairs",
     "reject_unusable",
 ]
 
@@ -210,6 +216,36 @@ class Ledger:
                 )
 
 
+class LedgerLog(Ledger):
+    """A ledger that records its calls instead of applying them, for work done on a part of
+    the data elsewhere (a dask worker); :meth:`replay` applies them to the real ledger in the
+    order they were made, which gives the real ledger what doing the work there would have.
+
+    The checks that use it only write to the ledger, never read it.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls: list[tuple[str, tuple[Any, ...], dict[str, Any]]] = []
+
+    def set_fate(self, *args: Any, **kwargs: Any) -> None:
+        self.calls.append(("set_fate", args, kwargs))
+
+    def note(self, *args: Any, **kwargs: Any) -> None:
+        self.calls.append(("note", args, kwargs))
+
+    def unfix(self, *args: Any, **kwargs: Any) -> None:
+        self.calls.append(("unfix", args, kwargs))
+
+    @staticmethod
+    def replay(
+        calls: Sequence[tuple[str, tuple[Any, ...], dict[str, Any]]], ledger: Ledger
+    ) -> None:
+        """Apply recorded ``calls`` to ``ledger``."""
+        for name, args, kwargs in calls:
+            getattr(ledger, name)(*args, **kwargs)
+
+
 def fixed_text(values: np.ndarray, decimals: int = 1) -> pd.Series:
     """``f"{v:.{decimals}f}"`` of each float, in bulk, character for character.
 
@@ -312,6 +348,15 @@ def check_parcels(
     :class:`DataQualityWarning` if their geometries differ). Overlaps between different
     parcels larger than ``overlap_tolerance_m2`` are noted on both records and warned about.
     """
+    out = check_geometry(parcels, ledger, source=source)
+    out = dedupe_parcels(out, ledger, source)
+    find_overlaps(out, ledger, source=source, tolerance_m2=overlap_tolerance_m2)
+    return out
+
+
+def check_geometry(parcels: gpd.GeoDataFrame, ledger: Ledger, *, source: str) -> gpd.GeoDataFrame:
+    """The part of :func:`check_parcels` that looks at one feature at a time: reject what has
+    no finite coordinates in the working CRS, repair the rest."""
     lost = ~finite_coordinates(parcels.geometry.array)
     _reject(
         ledger,
@@ -321,10 +366,7 @@ def check_parcels(
         "coordinates fall outside the working CRS (not finite after reprojection)",
         check="rejected: bad coordinates",
     )
-    out = _repair(parcels.loc[~lost], ledger, source)
-    out = _dedupe_parcels(out, ledger, source)
-    find_overlaps(out, ledger, source=source, tolerance_m2=overlap_tolerance_m2)
-    return out
+    return _repair(parcels.loc[~lost], ledger, source)
 
 
 def _reject(
@@ -438,7 +480,7 @@ def _consecutive_duplicates(geoms: np.ndarray) -> np.ndarray:
     return found
 
 
-def _dedupe_parcels(parcels: gpd.GeoDataFrame, ledger: Ledger, source: str) -> gpd.GeoDataFrame:
+def dedupe_parcels(parcels: gpd.GeoDataFrame, ledger: Ledger, source: str) -> gpd.GeoDataFrame:
     dup = parcels["parcel_id"].duplicated(keep="first").to_numpy()
     if not dup.any():
         return parcels
@@ -478,11 +520,46 @@ def find_overlaps(
 
     Returns ``parcel_id_a, parcel_id_b, overlap_m2``; with a ledger, notes both records.
     """
-    geoms = parcels.geometry.array
-    left, right = parcels.sindex.query(geoms, predicate="intersects")
-    pairs = left < right
-    left, right = left[pairs], right[pairs]
-    area = shapely.area(shapely.intersection(geoms[left], geoms[right]))
+    left, right, area = overlap_pairs(parcels.geometry.array)
+    return note_overlaps(
+        parcels, left, right, area, ledger, source=source, tolerance_m2=tolerance_m2
+    )
+
+
+def overlap_pairs(
+    geoms: np.ndarray, others: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Positions ``(i, j)`` of intersecting parcels and the area of their intersection.
+
+    Within one set (``others`` None): each pair once, ``i < j``. Between two sets: ``i`` in
+    ``geoms``, ``j`` in ``others``. Sorted by ``i`` then ``j``.
+    """
+    if others is None:
+        left, right = shapely.STRtree(geoms).query(geoms, predicate="intersects")
+        keep = left < right
+        left, right = left[keep], right[keep]
+        other = geoms
+    else:
+        right, left = shapely.STRtree(geoms).query(others, predicate="intersects")
+        other = others
+    order = np.lexsort((right, left))
+    left, right = left[order], right[order]
+    area = shapely.area(shapely.intersection(geoms[left], other[right]))
+    return left, right, area
+
+
+def note_overlaps(
+    parcels: pd.DataFrame,
+    left: np.ndarray,
+    right: np.ndarray,
+    area: np.ndarray,
+    ledger: Ledger | None = None,
+    *,
+    source: str = "",
+    tolerance_m2: float = 1.0,
+) -> pd.DataFrame:
+    """The overlaps of :func:`find_overlaps` from pairs of positions in ``parcels`` (sorted
+    by the first, then the second) and their overlap areas."""
     big = area > tolerance_m2
     ids = parcels["parcel_id"].to_numpy()
     found = pd.DataFrame(

@@ -242,10 +242,19 @@ def park_summary(parcels: pd.DataFrame, zones: pd.DataFrame) -> pd.DataFrame:
     return out.reset_index()
 
 
-def cold_spots(parcels: gpd.GeoDataFrame, *, cfg: UnderuseConfig) -> pd.DataFrame:
+def cold_spots(
+    parcels: gpd.GeoDataFrame,
+    *,
+    cfg: UnderuseConfig,
+    neighbours: tuple[np.ndarray, np.ndarray] | None = None,
+) -> pd.DataFrame:
     """Local Moran's I of tax per mu over occupied parcels; ``cold_spot`` marks low-low
     clusters with p < ``cold_spot_p``. Returns ``moran_i``, ``moran_p``, ``moran_quadrant``,
-    ``cold_spot`` aligned to ``parcels.index`` (NaN / False for vacant parcels)."""
+    ``cold_spot`` aligned to ``parcels.index`` (NaN / False for vacant parcels).
+
+    Neighbours are parcels within ``zone_gap_m`` of each other. ``neighbours`` gives them as
+    positions ``(i, j)`` in ``parcels``, both ways round, when they were found elsewhere (the
+    dask engine); otherwise they are found here from the geometry."""
     from esda.moran import Moran_Local  # noqa: PLC0415 - heavy import, only when used
     from libpysal.graph import Graph  # noqa: PLC0415
 
@@ -256,8 +265,18 @@ def cold_spots(parcels: gpd.GeoDataFrame, *, cfg: UnderuseConfig) -> pd.DataFram
     occupied = parcels.loc[~parcels["vacant"] & parcels["tax_per_mu"].notna()]
     if len(occupied) < 10:
         return out
-    geoms = occupied.geometry.array
-    left, right = shapely.STRtree(geoms).query(geoms, predicate="dwithin", distance=cfg.zone_gap_m)
+    if neighbours is None:
+        geoms = occupied.geometry.array
+        left, right = shapely.STRtree(geoms).query(
+            geoms, predicate="dwithin", distance=cfg.zone_gap_m
+        )
+    else:
+        # positions in parcels -> positions in occupied (-1: not occupied)
+        where = np.full(len(parcels), -1, dtype="int64")
+        where[parcels.index.get_indexer(occupied.index)] = np.arange(len(occupied))
+        left, right = where[neighbours[0]], where[neighbours[1]]
+        both = (left >= 0) & (right >= 0)
+        left, right = left[both], right[both]
     pairs = left != right
     # parcels with no neighbour within the gap (isolated plots) have no local statistic
     linked = np.unique(left[pairs])

@@ -58,6 +58,8 @@ __all__ = [
     "Table",
     "normalize_id",
     "normalize_ids",
+    "parcels_from_frame",
+    "parquet_parts",
     "read_buildings",
     "read_filings",
     "read_filings_db",
@@ -141,8 +143,27 @@ def normalize_ids(values: pd.Series) -> pd.Series:
 def _require_file(path: Path) -> None:
     if not path.exists():
         raise InputFileError(f"{path} does not exist")
-    if path.is_dir() and path.suffix.lower() not in {".gdb"}:
-        raise InputFileError(f"{path} is a folder; give the file itself")
+    if path.is_dir() and path.suffix.lower() not in {".gdb"} and not parquet_parts(path):
+        raise InputFileError(
+            f"{path} is a folder; give the file itself (or a folder of GeoParquet files)"
+        )
+
+
+def _natural(name: str) -> list[object]:
+    return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", name)]
+
+
+def parquet_parts(path: str | Path) -> list[Path]:
+    """The files of a GeoParquet data set: ``path`` itself if it is a file, else the
+    ``*.parquet`` files in the folder in natural order (part.2 before part.10), which is the
+    order of the data set's records. Empty if ``path`` is a folder without any."""
+    path = Path(path)
+    if not path.is_dir():
+        return [path]
+    return sorted(
+        (p for p in path.iterdir() if p.suffix.lower() in _PARQUET and p.is_file()),
+        key=lambda p: _natural(p.name),
+    )
 
 
 def _dbf_encoding(path: Path) -> str | None:
@@ -174,11 +195,16 @@ def _read_vector(path: Path, *, layer: str | None, encoding: str | None = None) 
     kept so that the ledger can say they were repaired.
     """
     _require_file(path)
-    if path.suffix.lower() in _PARQUET:
-        try:
-            return gpd.read_parquet(path)
-        except Exception as err:
-            raise InputFileError(f"{path} cannot be read as GeoParquet: {err}") from err
+    if path.suffix.lower() in _PARQUET or (path.is_dir() and parquet_parts(path)):
+        parts = []
+        for part in parquet_parts(path):
+            try:
+                parts.append(gpd.read_parquet(part))
+            except Exception as err:
+                raise InputFileError(f"{part} cannot be read as GeoParquet: {err}") from err
+        if len(parts) == 1:
+            return parts[0]
+        return cast(gpd.GeoDataFrame, pd.concat(parts, ignore_index=True))
     encoding = encoding or _dbf_encoding(path)
     kwargs: dict[str, object] = {"layer": layer, "engine": "pyogrio"}
     if encoding:
@@ -342,7 +368,7 @@ def read_parcels(
     """
     path = Path(path)
     gdf = _assign_crs(_read_vector(path, layer=layer, encoding=encoding), crs, path)
-    return _parcels_from_frame(gdf, path, columns=columns, units=units)
+    return parcels_from_frame(gdf, path, columns=columns, units=units)
 
 
 def read_parcels_db(
@@ -362,20 +388,23 @@ def read_parcels_db(
     )
     label = Path(f"postgis:{table or 'query'}")
     gdf = _assign_crs(gdf, crs, label)
-    out, info = _parcels_from_frame(gdf, label, columns=columns, units=units)
+    out, info = parcels_from_frame(gdf, label, columns=columns, units=units)
     origin = postgis.provenance(url, table=table, query=query, frame=gdf)
     return out, dataclasses.replace(info, provenance=origin)
 
 
-def _parcels_from_frame(
+def parcels_from_frame(
     gdf: gpd.GeoDataFrame,
     path: Path,
     *,
     columns: Mapping[str, str] | None,
     units: Mapping[str, str] | None,
+    first_record: int = 1,
 ) -> tuple[gpd.GeoDataFrame, Table]:
+    """The parcels of :func:`read_parcels` from a layer already read; ``first_record`` is the
+    record number of its first row (when it is a part of a larger data set)."""
     closed = gdf.attrs.get("closed_rings", np.zeros(len(gdf), dtype=bool))
-    gdf.index = pd.RangeIndex(1, len(gdf) + 1)
+    gdf.index = pd.RangeIndex(first_record, first_record + len(gdf))
     headers = [str(c) for c in gdf.columns if c != gdf.geometry.name]
     mapping = map_columns(headers, PARCEL_COLUMNS, source=path.name, columns=columns, units=units)
     raw = _raw_columns(pd.DataFrame(gdf[headers]), mapping, PARCEL_COLUMNS)
