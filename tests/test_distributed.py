@@ -20,6 +20,7 @@ import pyarrow.parquet as pq
 import pytest
 from shapely.geometry import Point, Polygon, box
 
+from conftest import tiny_filings, tiny_parcels
 from mujun.cli import main
 from mujun.config import load_config
 from mujun.errors import DataQualityWarning, InputError
@@ -240,3 +241,43 @@ def test_dask_engine_asks_for_geoparquet(tmp_path: Path) -> None:
     )
     with pytest.raises(InputError, match=r"mujun partition .*parcels\.gpkg"):
         run(config)
+
+
+def test_dask_fixes_gauss_kruger_over_all_parts(tmp_path: Path) -> None:
+    """Zone-prefixed eastings declared as EPSG:4549: the fix is decided from all the parts'
+    bounds, so every part is read as EPSG:4528, as in memory."""
+    parcels = tiny_parcels()
+    shifted = parcels.set_geometry(parcels.geometry.translate(xoff=40_000_000))
+    folder = tmp_path / "parcels.parquet"
+    folder.mkdir()
+    shifted.iloc[:3].to_parquet(folder / "part.1.parquet")
+    shifted.iloc[3:].to_parquet(folder / "part.2.parquet")
+    filings = tmp_path / "filings.csv"
+    tiny_filings().to_csv(filings, index=False, encoding="utf-8-sig")
+    results = {}
+    for engine in ("memory", "dask"):
+        config = load_config(
+            overrides={
+                "input": {"parcels": str(folder), "filings": str(filings)},
+                "output": {"out_dir": str(tmp_path / engine), "map": False},
+                "engine": {"name": engine, "workers": 1},
+            }
+        )
+        results[engine] = run(config)
+        try:
+            write_outputs(results[engine])
+        finally:
+            results[engine].close()
+    mem, dsk = results["memory"], results["dask"]
+    assert dsk.summary["crs_notes"] == mem.summary["crs_notes"]
+    assert "read as EPSG:4528" in mem.summary["crs_notes"][0]
+    assert dsk.working_crs == mem.working_crs
+    assert dsk.parcels["area_mu"].round(6).tolist() == [15.0, 30.0, 15.0, 30.0, 15.0]
+    pd.testing.assert_frame_equal(
+        pd.DataFrame(mem.parcels.drop(columns="geometry")),
+        pd.DataFrame(dsk.parcels.drop(columns="geometry")),
+    )
+    pd.testing.assert_frame_equal(mem.ledger, dsk.ledger)
+    assert (tmp_path / "memory" / "exports" / "parcels.geojson").read_bytes() == (
+        tmp_path / "dask" / "exports" / "parcels.geojson"
+    ).read_bytes()

@@ -296,7 +296,7 @@ class DaskParcels:
             threads_per_worker=1,
             processes=True,
             memory_limit=cfg.memory_limit,
-            dashboard_address=None,
+            dashboard_address=":0",  # any free port: never collides with another cluster
             silence_logs=logging.ERROR,
         )
         logger.info("dask engine: LocalCluster of %d workers", workers)
