@@ -11,13 +11,15 @@ import pandas as pd
 import pytest
 import shapely
 from esda.moran import Moran_Local
+from hypothesis import given
+from hypothesis import strategies as st
 from libpysal.weights import W
 from shapely.geometry import box
 
 from conftest import X0, Y0
 from mujun.config import UnderuseConfig
 from mujun.schema import MU_M2
-from mujun.underuse import footprint_metrics, storeys, underuse_flags
+from mujun.underuse import _joined_codes, footprint_metrics, storeys, underuse_flags
 from mujun.zones import cold_spots, consolidation_zones, park_summary
 
 
@@ -278,3 +280,17 @@ def test_cold_spot_p_values_equal_esda():
     np.testing.assert_array_equal(sub["moran_p"].to_numpy(dtype=float), lisa.p_sim)
     np.testing.assert_array_equal(sub["moran_i"].to_numpy(dtype=float), lisa.Is)
     assert sub["cold_spot"].tolist() == ((lisa.q == 3) & (lisa.p_sim < 0.05)).tolist()
+
+
+@given(
+    st.lists(
+        st.lists(st.booleans(), min_size=4, max_size=4),
+        min_size=0,
+        max_size=40,
+    )
+)
+def test_reason_codes_join_the_true_columns_in_order(rows: list[list[bool]]) -> None:
+    flags = pd.DataFrame(rows, columns=["vacant", "low_tax", "class_d", "d_streak"], dtype=bool)
+    joined = _joined_codes(flags)
+    codes = np.array(flags.columns)
+    assert joined.tolist() == ["; ".join(codes[np.array(r, dtype=bool)]) for r in rows]

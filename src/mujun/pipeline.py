@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Any
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 import shapely
 from pyproj import CRS
 
@@ -57,6 +59,7 @@ from mujun.validate import (
     check_geometry,
     dedupe_parcels,
     find_overlaps,
+    fixed_text,
     reject_unusable,
 )
 from mujun.zones import cold_spots, consolidation_zones, park_summary
@@ -708,15 +711,21 @@ def _measure(
         out["area_diff_pct"] = diff.where(np.isfinite(diff))
         out["area_mismatch"] = out["area_diff_pct"].abs() > config.area.declared_tolerance_pct
         off = out.loc[out["area_mismatch"].fillna(False).astype(bool)]
+        pct = off["area_diff_pct"].to_numpy(dtype="float64")
+        sign = np.where(np.signbit(pct), "", "+")
+        reasons = (
+            "declared "
+            + fixed_text(off["declared_area_mu"].to_numpy(dtype="float64"), 2)
+            + " mu, surveyed "
+            + fixed_text(off["area_mu"].to_numpy(dtype="float64"), 2)
+            + " mu ("
+            + (sign + fixed_text(pct, 1))
+            + " %)"
+        )
         ledger.note(
             source,
             off["record"],
-            [
-                f"declared {d:.2f} mu, surveyed {a:.2f} mu ({p:+.1f} %)"
-                for d, a, p in zip(
-                    off["declared_area_mu"], off["area_mu"], off["area_diff_pct"], strict=True
-                )
-            ],
+            reasons,
             check=f"declared area differs by > {config.area.declared_tolerance_pct:g} %",
         )
     return out
@@ -784,17 +793,11 @@ def _fates(
     occupied = occ.links.loc[occ.links["year"] == year, "parcel_id"]
     vacant = ~parcels["parcel_id"].isin(occupied).to_numpy()
     ledger.set_fate(p_src, parcels.loc[~vacant, "record"], "used", "occupied in " + str(year))
-    other = (
-        occ.links.loc[occ.links["year"] != year]
-        .groupby("parcel_id")["year"]
-        .agg(lambda s: ", ".join(str(y) for y in sorted(set(s))))
+    used_other = (
+        parcels.loc[vacant, "parcel_id"].map(_other_years(occ.links, year)).astype("string")
     )
-    used_other = parcels.loc[vacant, "parcel_id"].map(other)
     reasons = (
-        "no filing of "
-        + str(year)
-        + " names it"
-        + used_other.map(lambda y: f" (used in {y})" if isinstance(y, str) else "")
+        "no filing of " + str(year) + " names it" + (" (used in " + used_other + ")").fillna("")
     )
     ledger.set_fate(
         p_src,
@@ -836,6 +839,23 @@ def _fates(
         ("parcels not found: " + occ.missing[partial]).astype("string"),
         check="some listed parcels do not exist",
     )
+
+
+def _other_years(links: pd.DataFrame, year: int) -> pd.Series:
+    """Per parcel used in other years than ``year``: those years, sorted, as "2016, 2019"."""
+    pairs = (
+        links.loc[links["year"] != year, ["parcel_id", "year"]]
+        .drop_duplicates()
+        .sort_values(["parcel_id", "year"], kind="stable")
+    )
+    ids = pairs["parcel_id"].to_numpy(dtype=object)
+    if not len(ids):
+        return pd.Series([], dtype="string")
+    starts = np.flatnonzero(np.r_[True, ids[1:] != ids[:-1]])
+    offsets = pa.array(np.r_[starts, len(ids)].astype("int32"))
+    years = pa.array(pairs["year"].astype("int64").astype(str).to_numpy(dtype=object), pa.string())
+    joined = pc.binary_join(pa.ListArray.from_arrays(offsets, years), ", ")
+    return pd.Series(joined.to_pylist(), index=ids[starts], dtype="string")
 
 
 def _reconcile(
