@@ -193,9 +193,15 @@ def test_partition_then_dask_on_the_clean_sample(tmp_path: Path) -> None:
     original = gpd.read_file(SAMPLE / "parcels.gpkg")
     back = original.iloc[whole["source_record"].to_numpy() - 1]
     assert (back["宗地号"].to_numpy() == whole["宗地号"].to_numpy()).all()
-    # Hilbert order keeps each part compact: far smaller than the county's bounding box
+    assert [len(p) for p in written] == [668, 668, 669]  # equal shares
+    # Hilbert order keeps the parts compact: cut in file order, each would span the county
     total = box(*whole.total_bounds).area
-    assert max(box(*p.total_bounds).area for p in written) < 0.7 * total
+    assert sum(box(*p.total_bounds).area for p in written) < 1.5 * total
+    # and partitioning is repeatable (the ledger's record numbers follow the parts' order)
+    again = tmp_path / "again.parquet"
+    assert main(["partition", str(SAMPLE / "parcels.gpkg"), str(again), "--parts", "3", "-q"]) == 0
+    for one, two in zip(sorted(parts.iterdir()), sorted(again.iterdir()), strict=True):
+        assert gpd.read_parquet(one).equals(gpd.read_parquet(two))
     mem = _run(parts, tmp_path / "memory", "memory")
     dsk = _run(parts, tmp_path / "dask", "dask")
     pd.testing.assert_frame_equal(mem.ledger, dsk.ledger)

@@ -136,9 +136,8 @@ def _relog(found: list[tuple[str, int, str]]) -> None:
         logging.getLogger(name).log(level, "%s", message)
 
 
-def _w_lonlat(usable: gpd.GeoDataFrame, gk: geodesy.GaussKrugerFix) -> tuple[float, ...]:
-    fixed = gk.apply(usable)
-    return geodesy.lonlat_bounds(fixed) if len(fixed) else _NO_BOUNDS
+def _w_fixed_bounds(usable: gpd.GeoDataFrame, gk: geodesy.GaussKrugerFix) -> tuple[float, ...]:
+    return _bounds(gk.apply(usable))
 
 
 def _w_repair(
@@ -165,7 +164,6 @@ def _w_drop(parcels: gpd.GeoDataFrame, records: np.ndarray) -> dict[str, Any]:
     kept = parcels.loc[~parcels["record"].isin(records)]
     return {
         "parcels": kept,
-        "lonlat": geodesy.lonlat_bounds(kept) if len(kept) else _NO_BOUNDS,
         "bounds": _bounds(kept),
         "records": kept["record"].to_numpy(dtype="int64"),
     }
@@ -392,8 +390,13 @@ class DaskParcels:
         if config.area.working_crs:
             crs = geodesy.choose_working_crs(None, named=config.area.working_crs)
         else:
-            lonlat = self.client.gather([self.client.submit(_w_lonlat, f, gk) for f in self.parts])
-            crs = geodesy.choose_working_crs(None, lonlat=_combine(lonlat))
+            # the lon/lat bounds of the whole, from the union of the parts' bounds
+            fixed = self.client.gather(
+                [self.client.submit(_w_fixed_bounds, f, gk) for f in self.parts]
+            )
+            source_crs = gk.crs if gk.crs is not None else declared
+            lonlat = geodesy.bounds_lonlat(source_crs, _combine(fixed))
+            crs = geodesy.choose_working_crs(None, lonlat=lonlat)
         self.crs = crs
         repaired = [self.client.submit(_w_repair, f, gk, crs, source) for f in self.parts]
         self.parts = self._keep(repaired, "parcels")
@@ -408,7 +411,7 @@ class DaskParcels:
         self.parts = self._keep(kept, "parcels")
         summary = self.client.gather(
             [
-                self.client.submit(lambda r: {k: r[k] for k in ("lonlat", "bounds", "records")}, f)
+                self.client.submit(lambda r: {k: r[k] for k in ("bounds", "records")}, f)
                 for f in kept
             ]
         )
@@ -430,7 +433,7 @@ class DaskParcels:
             source=source,
             tolerance_m2=config.area.overlap_tolerance_m2,
         )
-        lonlat = _combine([s["lonlat"] for s in summary])
+        lonlat = geodesy.bounds_lonlat(crs, _combine(self._bounds))
         measured = [self.client.submit(_w_measure, f, config, source, lonlat) for f in self.parts]
         results = self.client.gather(measured)
         for r in results:
@@ -599,9 +602,11 @@ def partition_parquet(
     overwrite: bool = False,
 ) -> dict[str, Any]:
     """Write the vector layer at ``source`` as a folder of GeoParquet files sorted along a
-    Hilbert curve (dask-geopandas ``spatial_shuffle``), each with a bbox covering column: the
-    input the dask engine reads fastest. ``source_record`` keeps each feature's number in
-    ``source``. Returns the number of parts and features."""
+    Hilbert curve (dask-geopandas ``hilbert_distance``), each with a bbox covering column: the
+    input the dask engine reads fastest. Parts hold equal numbers of features and the result
+    is the same on every run. ``source_record`` keeps each feature's number in ``source``.
+    The sort keys (8 bytes per feature) are gathered here. Returns the number of parts and
+    features."""
     _require_dask()
     import dask  # noqa: PLC0415
     import dask_geopandas  # noqa: PLC0415
@@ -625,8 +630,16 @@ def partition_parquet(
     if ddf.crs is None:
         raise InputError(f"{source} has no CRS; set it before partitioning")
     total = int(lengths.sum())
-    parts = npartitions or max(1, -(-total // rows_per_part))
-    shuffled = ddf.spatial_shuffle(by="hilbert", npartitions=parts)
+    parts = max(1, min(npartitions or -(-total // rows_per_part), total))
+    # one key per feature: its Hilbert distance, ties broken by its number, so the parts and
+    # the order within them are the same on every run (the ledger's record numbers follow it)
+    hilbert = ddf.hilbert_distance(level=16).astype("int64")
+    ddf = ddf.assign(_order=hilbert * (1 << 31) + ddf["source_record"])
+    keys = np.sort(ddf["_order"].compute().to_numpy())
+    if not len(keys):
+        raise InputError(f"{source} holds no features")
+    cuts = [int(keys[(i * len(keys)) // parts]) for i in range(parts)] + [int(keys[-1])]
+    shuffled = ddf.set_index("_order", divisions=cuts)
     dest.mkdir(parents=True)
     try:
         writes = [

@@ -18,7 +18,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
-from pyproj import CRS
+from pyproj import CRS, Transformer
 from pyproj.aoi import AreaOfInterest
 from pyproj.database import query_utm_crs_info
 
@@ -28,6 +28,7 @@ from mujun.schema import ACRE_M2, MU_M2
 __all__ = [
     "GaussKrugerFix",
     "area_columns",
+    "bounds_lonlat",
     "choose_working_crs",
     "crs_hint",
     "ellipsoidal_area",
@@ -58,12 +59,29 @@ def gk3_epsg(lon: float) -> int:
 
 
 def lonlat_bounds(gdf: gpd.GeoSeries | gpd.GeoDataFrame) -> tuple[float, float, float, float]:
-    """West, south, east, north of ``gdf`` in degrees (CGCS2000)."""
+    """West, south, east, north of ``gdf`` in degrees (CGCS2000).
+
+    Projected data: the lon/lat bounds of their bounding box, its edges densified (pyproj
+    ``transform_bounds``), not of every vertex: as good for choosing a zone or a projection
+    centre, and without reprojecting the data.
+    """
     if gdf.crs is None:
         raise CRSError("data without a CRS have no known location")
-    bounds = gdf.total_bounds if gdf.crs.is_geographic else gdf.to_crs(4490).total_bounds
-    west, south, east, north = (float(b) for b in bounds)
-    return west, south, east, north
+    return bounds_lonlat(gdf.crs, tuple(float(b) for b in gdf.total_bounds))  # type: ignore[arg-type]
+
+
+def bounds_lonlat(
+    crs: CRS | str, bounds: tuple[float, float, float, float]
+) -> tuple[float, float, float, float]:
+    """:func:`lonlat_bounds` of data whose bounds in ``crs`` are ``bounds``."""
+    west, south, east, north = bounds
+    crs = CRS.from_user_input(crs)
+    if not crs.is_geographic and all(math.isfinite(b) for b in bounds):
+        to_lonlat = Transformer.from_crs(crs, 4490, always_xy=True)
+        west, south, east, north = to_lonlat.transform_bounds(
+            west, south, east, north, densify_pts=21
+        )
+    return float(west), float(south), float(east), float(north)
 
 
 def choose_working_crs(

@@ -26,7 +26,7 @@ import pyarrow.compute as pc
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
-__all__ = ["Occupancy", "join_per_key", "occupancy"]
+__all__ = ["Occupancy", "isin_values", "join_per_key", "occupancy"]
 
 logger = logging.getLogger(__name__)
 
@@ -118,7 +118,7 @@ def join_per_key(
     )
 
 
-def _isin(values: pd.Series, universe: pd.Index) -> np.ndarray:
+def isin_values(values: pd.Series, universe: pd.Index | pd.Series) -> np.ndarray:
     """``values.isin(universe)`` through a hash table of objects (the Arrow-string ``isin`` of
     pandas converts the universe element by element in Python)."""
     return pd.Index(values.to_numpy(dtype=object), dtype=object).isin(
@@ -155,7 +155,7 @@ def occupancy(filings: pd.DataFrame, parcel_ids: pd.Index) -> Occupancy:
     their smallest parcel id, so they are stable across runs on the same data.
     """
     exploded = _explode(filings)
-    known = _isin(exploded["parcel_id"], parcel_ids)
+    known = isin_values(exploded["parcel_id"], parcel_ids)
     links = exploded.loc[known].reset_index(drop=True)
     absent = exploded.loc[~known]
     missing = (

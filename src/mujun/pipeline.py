@@ -43,7 +43,7 @@ from mujun.io.readers import (
     read_parcels_db,
     read_parks,
 )
-from mujun.join import Occupancy, occupancy
+from mujun.join import Occupancy, isin_values, occupancy
 from mujun.scoring import evaluate
 from mujun.tables import (
     aggregate,
@@ -791,7 +791,7 @@ def _fates(
     """Give every parcel feature and filing row not yet settled its fate and reason."""
     p_src, f_src = read.p_src, read.f_src
     occupied = occ.links.loc[occ.links["year"] == year, "parcel_id"]
-    vacant = ~parcels["parcel_id"].isin(occupied).to_numpy()
+    vacant = ~isin_values(parcels["parcel_id"], occupied)
     ledger.set_fate(p_src, parcels.loc[~vacant, "record"], "used", "occupied in " + str(year))
     used_other = (
         parcels.loc[vacant, "parcel_id"].map(_other_years(occ.links, year)).astype("string")
