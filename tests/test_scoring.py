@@ -497,6 +497,62 @@ def test_class_stability_in_blocks_of_draws(monkeypatch: pytest.MonkeyPatch):
     pd.testing.assert_series_equal(whole, reference, check_exact=True)
 
 
+@pytest.mark.parametrize(
+    "classes",
+    [
+        ClassConfig(),
+        ClassConfig(shares=(0.1, 0.0, 0.6, 0.3)),
+        ClassConfig(method="thresholds", thresholds=(60.0, 45.0, 30.0)),
+    ],
+)
+def test_class_stability_in_blocks_of_firms(
+    monkeypatch: pytest.MonkeyPatch, classes: ClassConfig
+) -> None:
+    """Scores made a few firms at a time (as on a large list) give the same result as the
+    whole firms × draws product, firm blocks of uneven size included."""
+    rng = np.random.default_rng(11)
+    n = 301
+    ratios = pd.DataFrame(rng.random((n, 3)).round(2), columns=list("abc"))
+    weights = {"a": 50.0, "b": 30.0, "c": 20.0}
+    tiebreak = pd.Series(rng.random(n).round(1))
+    score = (ratios * pd.Series(weights)).sum(axis=1)
+    _, cls = assign_classes(score, tiebreak, pd.Series(ratios.index.astype(str)), classes)
+    cfg = StabilityConfig(draws=40, spread=0.25)
+    args = (ratios, weights, cls, tiebreak)
+    whole = scoring.class_stability(*args, cfg=cfg, classes=classes)
+    monkeypatch.setattr(scoring, "_STABILITY_BLOCK", 40 * 7)  # 7 firms a block, one of 8
+    blocks = scoring.class_stability(*args, cfg=cfg, classes=classes)
+    pd.testing.assert_series_equal(whole, blocks, check_exact=True)
+    reference = _stability_by_sorting(*args, cfg=cfg, classes=classes)
+    pd.testing.assert_series_equal(blocks, reference, check_exact=True)
+
+
+def test_class_stability_never_holds_every_score(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Memory is bounded by a block of scores and those of the firms near a class bound, not
+    firms × draws (2 GB for 850,000 firms and 300 draws)."""
+    import tracemalloc  # noqa: PLC0415 - only this test measures allocations
+
+    rng = np.random.default_rng(3)
+    n, draws = 20_000, 300
+    # indicators that mostly agree: a few firms per class bound change class in some draw
+    level = rng.random((n, 1))
+    ratios = pd.DataFrame(level + 0.02 * rng.random((n, 4)), columns=list("wxyz"))
+    weights = {"w": 40.0, "x": 30.0, "y": 20.0, "z": 10.0}
+    tiebreak = pd.Series(rng.random(n))
+    score = (ratios * pd.Series(weights)).sum(axis=1)
+    _, cls = assign_classes(score, tiebreak, pd.Series(ratios.index.astype(str)), ClassConfig())
+    monkeypatch.setattr(scoring, "_STABILITY_BLOCK", 1 << 16)
+    tracemalloc.start()
+    try:
+        class_stability(
+            ratios, weights, cls, tiebreak, cfg=StabilityConfig(draws=draws), classes=ClassConfig()
+        )
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 0.25 * n * draws * 8
+
+
 def _benchmarks_by_pandas(basis, names, cfg, industry):
     """The per-indicator pandas aggregation ``_benchmarks`` replaces: the reference."""
     out = pd.DataFrame(index=basis.index)

@@ -320,7 +320,11 @@ def _conditional_p(
     # esda's vec_permutations (as run without numba): max-cardinality ids from the n - 1
     # other sites, without replacement, once per permutation from the seeded legacy generator
     rng = np.random.RandomState(seed)  # the legacy stream esda draws from
-    ids = np.stack([rng.choice(n - 1, size=card.max(), replace=False) for _ in range(permutations)])
+    # .copy(): choice returns a view of a whole permutation of n - 1 ids, which np.stack
+    # would otherwise keep alive for every draw at once (2 GB at 1,000,000 parcels)
+    ids = np.stack(
+        [rng.choice(n - 1, size=card.max(), replace=False).copy() for _ in range(permutations)]
+    )
     larger = np.zeros(n, dtype="int64")
     for k in np.unique(card):  # sites by neighbour count: a handful of counts
         rows = np.flatnonzero(card == k)
