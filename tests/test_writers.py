@@ -20,7 +20,7 @@ from shapely.geometry import MultiPolygon, Polygon, box
 
 from conftest import X0, Y0
 from mujun.errors import OutputExistsError
-from mujun.io import writers
+from mujun.io import _geojson, writers
 from mujun.io.writers import rfc7946_geometries, write_csv, write_geojson
 
 
@@ -128,9 +128,22 @@ def _reference_value(value: Any) -> Any:
     return value
 
 
+def _reference_geometries(geoms: gpd.GeoSeries, *, precision: int = 7) -> np.ndarray:
+    """rfc7946_geometries as it was before it worked on the flat coordinate array."""
+    lonlat = np.asarray(geoms.to_crs(4326).array, dtype=object)
+    rounded = shapely.remove_repeated_points(
+        shapely.transform(lonlat, lambda xy: np.round(xy, precision)), 0.0
+    )
+    broken = ~shapely.is_valid(rounded)
+    if broken.any():
+        rounded[broken] = shapely.set_precision(lonlat[broken], 10.0**-precision)
+    return np.asarray(shapely.orient_polygons(rounded, exterior_cw=False))
+
+
 def _reference_geojson(gdf: gpd.GeoDataFrame, path: Path, *, precision: int = 7) -> Path:
-    """write_geojson as it was before it was vectorized: one json.dumps per feature."""
-    geoms = shapely.to_geojson(rfc7946_geometries(gdf.geometry, precision=precision))
+    """write_geojson as it was before it was vectorized: one json.dumps per feature, each
+    geometry as shapely.to_geojson writes it."""
+    geoms = shapely.to_geojson(_reference_geometries(gdf.geometry, precision=precision))
     props = pd.DataFrame(gdf.drop(columns=gdf.geometry.name))
     columns = list(props.columns)
     rows = props.astype(object).to_numpy()
@@ -146,9 +159,10 @@ def _reference_geojson(gdf: gpd.GeoDataFrame, path: Path, *, precision: int = 7)
     return path
 
 
-def _assert_same_as_reference(gdf: gpd.GeoDataFrame, tmp: Path) -> bytes:
-    got = write_geojson(gdf, tmp / "new.geojson", overwrite=True).read_bytes()
-    want = _reference_geojson(gdf, tmp / "reference.geojson").read_bytes()
+def _assert_same_as_reference(gdf: gpd.GeoDataFrame, tmp: Path, *, precision: int = 7) -> bytes:
+    got = write_geojson(gdf, tmp / "new.geojson", overwrite=True, precision=precision)
+    got = got.read_bytes()
+    want = _reference_geojson(gdf, tmp / "reference.geojson", precision=precision).read_bytes()
     assert json.loads(got) == json.loads(want)
     assert got == want
     return got
@@ -233,18 +247,23 @@ def test_geojson_chunks_join_like_one_write(tmp_path: Path, monkeypatch: pytest.
     _assert_same_as_reference(_mixed_frame(), tmp_path)
 
 
-def test_geojson_numbers_without_numpy_repr(tmp_path: Path):
-    """Legacy print options change numpy's float text: the writer falls back to float repr."""
+def test_geojson_numbers_ignore_numpy_print_options(tmp_path: Path):
+    """Legacy print options change numpy's float text; the writer's text does not use it."""
     frame = _mixed_frame()[["float64", "float32", "Float64", "geometry"]]
     with np.printoptions(legacy="1.13"):
-        assert not writers._floats_match_repr()
         _assert_same_as_reference(frame, tmp_path)
-    assert writers._floats_match_repr()
+
+
+def test_geojson_numbers_without_arrow_text(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """Should a pyarrow print floats differently, the writer falls back to float repr."""
+    monkeypatch.setattr(_geojson, "_arrow_floats_match_repr", lambda: False)
+    _assert_same_as_reference(_mixed_frame(), tmp_path)
 
 
 def test_float_probe_is_python_repr():
-    reprs = writers._FLOAT_REPRS.split()
+    reprs = _geojson._FLOAT_REPRS.split()
     assert [repr(float(r)) for r in reprs] == reprs
+    assert _geojson._arrow_floats_match_repr()
 
 
 def test_geojson_empty_and_column_free_frames(tmp_path: Path):
@@ -253,6 +272,13 @@ def test_geojson_empty_and_column_free_frames(tmp_path: Path):
         b'{"type":"FeatureCollection","features":[\n\n]}\n'
     )
     _assert_same_as_reference(_mixed_frame()[["geometry"]], tmp_path)
+
+
+def test_geojson_columns_in_several_arrow_chunks(tmp_path: Path):
+    """pd.concat leaves Arrow-backed columns in several chunks."""
+    frame = pd.concat([_mixed_frame().iloc[:4], _mixed_frame().iloc[4:]], ignore_index=True)
+    assert frame["string[pyarrow]"].array._pa_array.num_chunks == 2
+    _assert_same_as_reference(frame, tmp_path)
 
 
 def test_geojson_duplicate_columns_as_a_dict_holds_them(tmp_path: Path):
@@ -300,3 +326,101 @@ def test_random_values_match_per_feature_writer(rows):
     parsed = [f["properties"] for f in json.loads(got)["features"]]
     for props, f in zip(parsed, floats, strict=True):
         assert props["f"] == (f if math.isfinite(f) else None)
+
+
+# -- geometries: reprojection, rounding, orientation and their text ---------------------------
+
+
+def _geometry_frame() -> gpd.GeoDataFrame:
+    """Every kind of geometry the writer treats apart, in EPSG:4549."""
+    square = box(X0, Y0, X0 + 100, Y0 + 100)
+    holed = Polygon(
+        box(X0 + 200, Y0, X0 + 400, Y0 + 200).exterior.coords,
+        [box(X0 + 250, Y0 + 50, X0 + 300, Y0 + 100).exterior.coords],
+    )
+    geoms = [
+        square,
+        shapely.orient_polygons(square, exterior_cw=True),
+        holed,
+        MultiPolygon([box(X0 + 500, Y0, X0 + 550, Y0 + 50), box(X0 + 600, Y0, X0 + 650, Y0 + 50)]),
+        None,
+        Polygon(),
+        # two corners 1 mm apart become one point at 7 decimals (about 1 cm)
+        Polygon([(X0, Y0), (X0 + 0.001, Y0), (X0 + 50, Y0), (X0 + 50, Y0 + 50), (X0, Y0 + 50)]),
+        # a 0.1 mm sliver: rounding collapses it and snap rounding takes over
+        box(X0, Y0, X0 + 1e-4, Y0 + 5),
+        # a spike whose tip, 1 mm off the base, rounding moves onto it
+        Polygon([(X0, Y0), (X0 + 10, Y0), (X0 + 10, Y0 + 10), (X0 + 5, Y0 + 1e-3), (X0, Y0 + 10)]),
+        shapely.LineString([(X0, Y0), (X0 + 1, Y0 + 1)]),
+        shapely.Point(X0, Y0),
+        shapely.GeometryCollection([shapely.Point(X0, Y0), square]),
+    ]
+    return gpd.GeoDataFrame({"k": range(len(geoms))}, geometry=geoms, crs=4549)
+
+
+def test_geometries_match_the_reference(tmp_path: Path):
+    frame = _geometry_frame()
+    got = shapely.to_wkb(rfc7946_geometries(frame.geometry))
+    want = shapely.to_wkb(_reference_geometries(frame.geometry))
+    assert got.tolist() == want.tolist()
+    _assert_same_as_reference(frame, tmp_path)
+
+
+def test_geometries_already_in_wgs84_or_3d(tmp_path: Path):
+    _assert_same_as_reference(_geometry_frame().to_crs(4326), tmp_path)
+    solid = _frame().assign(geometry=lambda f: shapely.force_3d(f.geometry.array, 12.5))
+    _assert_same_as_reference(solid, tmp_path)
+
+
+def _lonlat_quads(rng: np.random.Generator, n: int, size: float) -> gpd.GeoDataFrame:
+    """``n`` irregular quadrilaterals about ``size`` degrees across, anywhere on the globe,
+    some touching 0 and the antimeridian, a quarter clockwise."""
+    corners = np.array([[0, 0], [1, 0], [1, 1], [0, 1]]) + rng.uniform(-0.2, 0.2, (n, 4, 2))
+    origin = np.column_stack([rng.uniform(-180, 180 - size, n), rng.uniform(-90, 90 - size, n)])
+    origin[:3] = [[0.0, 0.0], [-size, -size / 2], [180 - 1.2 * size, 0.0005]]
+    quads = shapely.polygons(corners * size + origin[:, None, :])
+    quads[::4] = shapely.orient_polygons(quads[::4], exterior_cw=True)
+    return gpd.GeoDataFrame({"k": np.arange(n)}, geometry=quads, crs=4326)
+
+
+@pytest.mark.parametrize("precision", [1, 2, 3, 4, 5, 6, 7, 8, 12])
+def test_any_precision_matches_the_reference(tmp_path: Path, precision: int):
+    frame = _lonlat_quads(np.random.default_rng(precision), 300, 10.0 ** (2 - precision / 2))
+    _assert_same_as_reference(frame, tmp_path, precision=precision)
+
+
+# rounded values that GEOS (nlohmann/json's Grisu2) prints with 17 digits, and awkward ones
+LONG_IN_GEOS = [121.1798693, 32.1259093, 31.8814902, 32.2764913, 120.2977086, 120.5614998]
+AWKWARD = [512.0, 0.5, -0.25, 999.9999999, 0.001, 0.0009999, 0.0, -0.0, 1000.5, -179.9999999]
+
+
+def test_coordinates_geos_prints_long_are_kept():
+    assert "121.17986929999999" in shapely.to_geojson(shapely.Point(121.1798693, 0))
+    values = LONG_IN_GEOS + AWKWARD
+    polys = np.array(
+        [shapely.Polygon([(v, w), (v + 1, w), (v, w + 1)]) for v in values for w in values]
+    )
+    assert _geojson._polygon_text_is_geos()  # the fast path is on
+    text = _geojson._geometry_text(polys, 7)
+    assert text.to_pylist() == shapely.to_geojson(polys).tolist()
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.integers(1, 8),
+    st.lists(
+        st.tuples(st.floats(-180, 180), st.floats(-90, 90), st.booleans()), min_size=3, max_size=8
+    ),
+)
+def test_polygon_text_is_to_geojson(precision, points):
+    """Rounded coordinates (and a few not rounded): the writer's text is GEOS's."""
+    xy = np.array([(x, y) for x, y, _ in points])
+    rounded = np.array([r for _, _, r in points])
+    xy[rounded] = np.round(xy[rounded], precision)
+    polys = np.array([shapely.Polygon(xy), shapely.Polygon(xy[::-1]), None, shapely.Point(xy[0])])
+    text = _geojson._geometry_text(polys, precision)
+    assert text.to_pylist() == [
+        *shapely.to_geojson(polys[:2]).tolist(),
+        "null",
+        *shapely.to_geojson(polys[3:]).tolist(),
+    ]
