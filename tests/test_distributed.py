@@ -202,6 +202,12 @@ def test_partition_then_dask_on_the_clean_sample(tmp_path: Path) -> None:
     assert main(["partition", str(SAMPLE / "parcels.gpkg"), str(again), "--parts", "3", "-q"]) == 0
     for one, two in zip(sorted(parts.iterdir()), sorted(again.iterdir()), strict=True):
         assert gpd.read_parquet(one).equals(gpd.read_parquet(two))
+    # GeoParquet with a bbox covering column (these parts) partitions again
+    regrouped = tmp_path / "regrouped.parquet"
+    assert main(["partition", str(parts), str(regrouped), "--parts", "2", "-q"]) == 0
+    back = gpd.read_parquet(regrouped)
+    assert len(back) == 2005
+    assert sorted(back["source_record"]) == list(range(1, 2006))
     mem = _run(parts, tmp_path / "memory", "memory")
     dsk = _run(parts, tmp_path / "dask", "dask")
     pd.testing.assert_frame_equal(mem.ledger, dsk.ledger)

@@ -27,6 +27,7 @@ Workers need mujun installed and the input and output folders on a shared file s
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import shutil
@@ -38,6 +39,7 @@ from typing import TYPE_CHECKING, Any
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 import shapely
 from pyproj import CRS
 
@@ -282,9 +284,9 @@ class DaskParcels:
         from distributed import Client, LocalCluster  # noqa: PLC0415
 
         cfg = config.engine
-        quiet = logging.getLogger("distributed")
-        if quiet.level == logging.NOTSET:  # its INFO lines would drown mujun's -v log
-            quiet.setLevel(logging.WARNING)
+        if logging.getLogger("mujun").getEffectiveLevel() > logging.DEBUG:
+            # distributed logs at INFO from its import on: it would drown mujun's -v log
+            logging.getLogger("distributed").setLevel(logging.WARNING)
         if cfg.address:
             logger.info("dask engine: scheduler at %s", cfg.address)
             return cls(client=Client(cfg.address))
@@ -332,7 +334,7 @@ class DaskParcels:
         files = parquet_parts(path)
         if not files:
             raise InputFileError(f"{path} holds no .parquet files")
-        ddf = dask_geopandas.read_parquet([str(f) for f in files])
+        ddf = _without_covering(dask_geopandas.read_parquet([str(f) for f in files]), files)
         columns, units = config.columns.get("parcels"), config.units.get("parcels")
         _, table = parcels_from_frame(ddf._meta.copy(), path, columns=columns, units=units)
         raw = self.client.compute(ddf.to_delayed())
@@ -546,7 +548,8 @@ class DaskParcels:
         for k, part in enumerate(self.parts):
             if not sizes[k]:
                 continue
-            attrs = export.iloc[starts[k] : starts[k + 1]]
+            # scattered: as a task argument it would travel inside the task graph
+            attrs = self.client.scatter(export.iloc[starts[k] : starts[k + 1]])
             tasks.append(
                 (
                     work / f"part.{k:05d}.geojson",
@@ -618,7 +621,8 @@ def partition_parquet(
             raise InputFileError(f"{dest} exists; pass --overwrite to replace it")
         shutil.rmtree(dest) if dest.is_dir() else dest.unlink()
     if source.suffix.lower() in {".parquet", ".geoparquet"} or source.is_dir():
-        ddf = dask_geopandas.read_parquet([str(p) for p in parquet_parts(source)])
+        files = parquet_parts(source)
+        ddf = _without_covering(dask_geopandas.read_parquet([str(p) for p in files]), files)
         ddf = ddf.reset_index(drop=True)
     else:
         ddf = dask_geopandas.read_file(source, chunksize=rows_per_part, layer=layer)
@@ -651,6 +655,21 @@ def partition_parquet(
         shutil.rmtree(dest, ignore_errors=True)
         raise
     return {"parts": parts, "features": total, "path": str(dest)}
+
+
+def _without_covering(ddf: Any, files: list[Path]) -> Any:
+    """``ddf`` without the GeoParquet bbox covering column(s) named in the files' metadata:
+    dask-geopandas reads them as ordinary columns, and writing them again would clash with
+    the covering column ``to_parquet`` adds."""
+    meta = pq.read_schema(files[0]).metadata or {}
+    geo = json.loads(meta.get(b"geo", b"{}"))
+    covering = {
+        spec["covering"]["bbox"]["xmin"][0]
+        for spec in geo.get("columns", {}).values()
+        if "covering" in spec and "bbox" in spec["covering"]
+    }
+    drop = [c for c in covering if c in ddf.columns]
+    return ddf.drop(columns=drop) if drop else ddf
 
 
 def _write_part(part: gpd.GeoDataFrame, path: Path) -> int:
