@@ -73,7 +73,9 @@ def _parser() -> argparse.ArgumentParser:
         description="Per-mu (亩均) efficiency of industrial land on surveyed parcel areas: join "
         "parcels to enterprise filings, compute tax and value added per mu, map it.",
         epilog="examples:\n  mujun run\n  mujun run --parcels p.gpkg --filings f.csv --out out\n"
-        "  mujun validate --parcels p.gpkg --filings f.csv\n  mujun presets\n\n"
+        "  mujun validate --parcels p.gpkg --filings f.csv\n  mujun presets\n"
+        "  mujun partition p.gpkg p.parquet && mujun run --engine dask --parcels p.parquet "
+        "--filings f.csv\n\n"
         "run 'mujun run --help' or 'mujun validate --help' for every option.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
