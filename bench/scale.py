@@ -13,7 +13,9 @@ and a UTF-8 CSV. Then runs, each in its own subprocess, in the same run:
   merge on the parcel id, area, tax per mu, quantiles (mapclassify), reproject to EPSG:4326,
   ``to_file`` GeoJSON.
 
-Peak memory is each child's maximum resident set size (``os.wait4``). ::
+Peak memory is each child's maximum resident set size (``os.wait4``); per stage, each side
+also reports its peak so far when the stage ends (``getrusage``), so the stage where the
+peak rises is the one that raised it. ::
 
     python bench/scale.py --n 100000          # --n 1000000 for the province-size run
 """
@@ -52,28 +54,30 @@ FILES = {"parquet": "parcels.parquet", "gpkg": "parcels.gpkg", "filings": "filin
 _CODE_CHARS = np.array(list("0123456789ABCDEFGHJKLMNPQRTUWXY"))
 
 BASELINE = """
-import sys, time, json
+import resource, sys, time, json
 import geopandas as gpd, pandas as pd, mapclassify
 t = {}
+def done(name, s):  # seconds, and the peak resident set so far in MB
+    t[name] = [time.perf_counter() - s, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024]
 s = time.perf_counter()
-parcels = gpd.read_file(sys.argv[1], engine="pyogrio"); t["read"] = time.perf_counter() - s
+parcels = gpd.read_file(sys.argv[1], engine="pyogrio"); done("read", s)
 s = time.perf_counter()
 filings = pd.read_csv(sys.argv[2], dtype={"宗地号": str})
 filings["宗地号"] = filings["宗地号"].str.split("、")
 filings = filings.explode("宗地号")
 tax = filings.groupby("宗地号")["实缴税金(万元)"].sum()
 merged = parcels.merge(tax, left_on="宗地号", right_index=True, how="left")
-t["merge"] = time.perf_counter() - s
+done("merge", s)
 s = time.perf_counter()
 merged["area_mu"] = merged.geometry.area / (10000 / 15)
 merged["tax_per_mu"] = merged["实缴税金(万元)"] / merged["area_mu"]
 merged["class"] = mapclassify.Quantiles(merged["tax_per_mu"].fillna(0), k=5).yb
-t["area, per mu, quantiles"] = time.perf_counter() - s
+done("area, per mu, quantiles", s)
 s = time.perf_counter()
-out = merged.to_crs(4326); t["reproject"] = time.perf_counter() - s
+out = merged.to_crs(4326); done("reproject", s)
 s = time.perf_counter()
 out.to_file(sys.argv[3], driver="GeoJSON", engine="pyogrio")
-t["GeoJSON write"] = time.perf_counter() - s
+done("GeoJSON write", s)
 print(json.dumps(t))
 """
 
@@ -148,7 +152,8 @@ def _child(cmd: list[str], log: Path) -> tuple[float, float, str]:
     return seconds, usage.ru_maxrss / 1024, text
 
 
-_STAGE = re.compile(r"\[(\w[\w ]*?) (\d+\.\d)s\]")
+# mujun's -v stage lines: "[read 0.7s, peak 512 MB] ..." (the peak is the process's so far)
+_STAGE = re.compile(r"\[(\w[\w ]*?) (\d+\.\d)s(?:, peak (\d+) MB)?\]")
 
 
 def run_mujun(files: dict[str, Path], out: Path) -> dict[str, object]:
@@ -157,7 +162,8 @@ def run_mujun(files: dict[str, Path], out: Path) -> dict[str, object]:
            str(files["filings"]), "--out", str(out), "--overwrite", "--no-map", "-v"]  # fmt: skip
     seconds, rss, text = _child(cmd, out.with_suffix(".log"))
     stages = {m.group(1): float(m.group(2)) for m in _STAGE.finditer(text)}
-    return {"seconds": seconds, "rss_mb": rss, "stages": stages}
+    peaks = {m.group(1): float(m.group(3)) for m in _STAGE.finditer(text) if m.group(3)}
+    return {"seconds": seconds, "rss_mb": rss, "stages": stages, "peaks": peaks}
 
 
 def run_baseline(files: dict[str, Path], out: Path) -> dict[str, object]:
@@ -167,8 +173,10 @@ def run_baseline(files: dict[str, Path], out: Path) -> dict[str, object]:
     cmd = [sys.executable, str(script), str(files["gpkg"]), str(files["filings"]),
            str(out / "parcels.geojson")]  # fmt: skip
     seconds, rss, text = _child(cmd, out.with_suffix(".log"))
-    stages = json.loads(text.strip().splitlines()[-1])
-    return {"seconds": seconds, "rss_mb": rss, "stages": stages}
+    done = json.loads(text.strip().splitlines()[-1])
+    stages = {k: v[0] for k, v in done.items()}
+    peaks = {k: v[1] for k, v in done.items()}
+    return {"seconds": seconds, "rss_mb": rss, "stages": stages, "peaks": peaks}
 
 
 def machine() -> str:
@@ -218,8 +226,12 @@ def main(argv: list[str] | None = None) -> None:
             f"{r['seconds'] / ref['seconds']:.2f} | {r['rss_mb'] / ref['rss_mb']:.2f} |"
         )
     for tool, r in results.items():
-        stages = ", ".join(f"{k} {v:.1f} s" for k, v in r["stages"].items())
-        print(f"\n{tool} stages: {stages}")
+        peaks = r["peaks"]
+        stages = ", ".join(
+            f"{k} {v:.1f} s" + (f" (peak {peaks[k]:,.0f} MB)" if k in peaks else "")
+            for k, v in r["stages"].items()
+        )
+        print(f"\n{tool} stages (time; the process's peak memory so far): {stages}")
 
 
 if __name__ == "__main__":
