@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -170,15 +171,29 @@ def _inputs(config: Config) -> dict[str, Path | None]:
 
 
 def log_stage(name: str, started: float, message: str, *args: object) -> float:
-    """Log ``[name 1.2s] message`` (seconds since ``started``); the time now."""
+    """Log ``[name 1.2s, peak 512 MB] message``: seconds since ``started`` and the process's
+    peak memory so far (its high-water resident set; where the peak rose is the stage that
+    raised it). Returns the time now."""
+    peak = _peak_mb()
     logger.info(
-        "[%s %.1fs] " + message,
+        "[%s %.1fs%s] " + message,
         name,
         time.perf_counter() - started,
+        f", peak {peak:.0f} MB" if peak is not None else "",
         *args,
-        extra={"stage": name},
+        extra={"stage": name, "peak_mb": peak},
     )
     return time.perf_counter()
+
+
+def _peak_mb() -> float | None:
+    """The process's peak resident set so far in MB (None where the OS does not say)."""
+    try:
+        import resource  # noqa: PLC0415 - not on Windows
+    except ImportError:
+        return None
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB; bytes on macOS
+    return peak / (1 << 20) if sys.platform == "darwin" else peak / 1024
 
 
 @dataclass(frozen=True)
