@@ -14,8 +14,10 @@ import pytest
 
 import mujun
 from conftest import CODES, run_mujun
+from mujun import tables
 from mujun.io import xlsx
 from mujun.io.xlsx import _STATUS, _sheet_name, round4, write_enterprise_workbook
+from mujun.join import Occupancy
 
 
 @pytest.fixture
@@ -255,3 +257,32 @@ def test_workbook_with_no_firms_in_the_year_is_still_a_workbook(tmp_path):
     path = tmp_path / "e.xlsx"
     write_enterprise_workbook(_firms(3), path, year=1999, weights={})
     assert openpyxl.load_workbook(path).sheetnames == ["Sheet1"]
+
+
+@pytest.mark.parametrize("labels", [("A", "B", "C", "D"), ("A", "B", "B", "D"), ("甲", "乙")])
+@pytest.mark.parametrize("seed", [0, 1])
+def test_parcel_classes_by_bits_equal_those_by_labels(labels, seed):
+    """The worst class and the classes of each parcel from its firms' class ranks as bits
+    equal the grouped labels they replace (in any index order)."""
+    rng = np.random.default_rng(seed)
+    n_links, n_firms = 300, 120
+    links = pd.DataFrame(
+        {
+            "uscc": pd.array([f"C{i}" for i in rng.integers(0, n_firms, n_links)], dtype="string"),
+            "year": rng.choice([2016, 2021], n_links),
+            "parcel_id": pd.array([f"P{i}" for i in rng.integers(0, 150, n_links)], dtype="str"),
+            "filing": rng.integers(0, n_firms, n_links) * 2,
+        }
+    )
+    classes = np.array([*labels, None], dtype=object)[rng.integers(0, len(labels) + 1, n_firms)]
+    enterprises = pd.DataFrame(
+        {"class": pd.array(classes, dtype="string")}, index=np.arange(n_firms) * 2
+    )
+    occ = Occupancy(links=links, land_status=pd.Series(), missing=pd.Series(), unit=pd.Series())
+    for year in (2016, 2021, 1999):
+        got = tables.parcel_classes(occ, enterprises, year, labels)
+        want = tables._parcel_classes(occ, enterprises, year, labels)
+        if want.empty:
+            assert got.empty
+            continue
+        pd.testing.assert_frame_equal(got.sort_index(), want.sort_index())

@@ -10,6 +10,7 @@ import csv
 import io
 import json
 import unicodedata
+from codecs import BOM_UTF8 as BOM
 from pathlib import Path
 
 import geopandas as gpd
@@ -705,3 +706,24 @@ _XLSX_CELL = st.one_of(
 def test_bulk_cell_text_matches_one_by_one(values):
     column = pd.Series(values, dtype=object)
     assert readers._column_text(column).tolist() == [readers._cell_text(v) for v in values]
+
+
+@pytest.mark.parametrize(
+    ("bom", "encoding"),
+    [
+        *((bom, enc) for bom in (b"", BOM, BOM * 2) for enc in (None, "utf-8", "UTF8")),
+        (b"", "gb18030"),
+    ],
+)
+def test_csv_rows_from_the_files_own_bytes(tmp_path, bom, encoding):
+    """Arrow parses the file's own UTF-8 bytes less the BOMs taken off the text: the rows
+    of the text encoded again."""
+    body = "统一社会信用代码,名称\r\n91330100MA2XXXXX1,甲厂\r\n".encode(encoding or "utf-8")
+    path = tmp_path / "f.csv"
+    path.write_bytes(bom + body)
+    rows, _ = readers._read_csv_rows(path, encoding)
+    text, _ = readers._decode(path, encoding)
+    want = readers._arrow_csv_rows(text.removeprefix("\ufeff"), csv.excel)
+    assert want is not None
+    pd.testing.assert_frame_equal(rows, want)
+    assert rows.to_numpy().tolist() == [["统一社会信用代码", "名称"], ["91330100MA2XXXXX1", "甲厂"]]

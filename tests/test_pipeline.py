@@ -16,8 +16,9 @@ from shapely.geometry import box
 import mujun
 from conftest import CODES, X0, Y0
 from mujun.errors import InputError, SchemaError
-from mujun.join import join_per_key
+from mujun.join import isin_values, join_per_key, positions
 from mujun.pipeline import RunResult
+from mujun.validate import Ledger
 
 
 def _run(files: dict[str, Path], **overrides) -> RunResult:
@@ -255,3 +256,62 @@ def test_parcel_listings_and_missing_parcels(tiny_files):
     assert pd.isna(parcels.loc["P5", "enterprises"])
     assert pd.isna(parcels.loc["P5", "uscc"])
     assert res.enterprises["missing_parcels"].dtype == "string"
+
+
+# ---------------------------------------------------------------- bulk helpers
+
+
+_ids = st.sampled_from(["P1", "P2", "中3", "p1", "P10", ""])
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.one_of(st.none(), _ids), max_size=20), st.sets(_ids, max_size=6))
+def test_positions_are_get_indexer(values, universe):
+    index = pd.Index(sorted(universe), dtype="string")
+    for kind in ("string", "str", object):
+        got = positions(pd.Series(values, dtype=kind), index)
+        np.testing.assert_array_equal(got, index.get_indexer(pd.Series(values, dtype=kind)))
+    numbers = pd.Index([3, 1, 2])
+    np.testing.assert_array_equal(positions(pd.Series([2, 5, 3]), numbers), [2, -1, 0])
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.one_of(st.none(), _ids), max_size=20), st.sets(_ids, max_size=6))
+def test_isin_values_is_isin(values, universe):
+    got = isin_values(pd.Series(values, dtype="string"), pd.Index(sorted(universe), dtype="str"))
+    want = pd.Series(values, dtype=object).isin(list(universe)).to_numpy()
+    np.testing.assert_array_equal(got, want)
+
+
+def _ledger_pair() -> tuple[Ledger, Ledger]:
+    """Two ledgers on the same records; the second is worked label by label only."""
+    fast, slow = Ledger(), Ledger()
+    for ledger in (fast, slow):
+        ledger.register("p", np.arange(1, 11), [f"P{i}" for i in range(1, 11)])
+        ledger.register("f", np.array([5, 2, 9, 7]), ["a", None, "c", "d"])  # not 1, 2, ...
+    slow._rows = lambda source, idx: None  # type: ignore[method-assign]
+    return fast, slow
+
+
+def test_ledger_fast_path_equals_the_label_path():
+    """Fates and reasons set by position (Arrow) equal those set label by label, with fixed
+    kept, terminal fates final, repeated records, empty and missing reasons."""
+    fast, slow = _ledger_pair()
+    calls = [
+        ("set_fate", ("p", [3, 4], "fixed", ["ring closed", "ring closed"])),
+        ("note", ("p", np.array([4, 5]), "declared 2 mu")),
+        ("set_fate", ("p", [1, 2, 3], "rejected", "no id")),
+        ("note", ("p", [6, 6, 7], pd.Series(["overlaps P7", "overlaps P8", ""]))),
+        ("set_fate", ("p", [4, 5, 6, 7, 8], "used", pd.Series(["u4", "u5", "", "u7", "u8"]))),
+        ("set_fate", ("p", [9, 10], "vacant", pd.Series(["x", None], dtype="string"))),
+        ("set_fate", ("f", pd.Series([7, 2]), "duplicate", "repeats row 5")),
+        ("note", ("f", [5, 9], pd.array(["odd", "flag"], dtype="string"))),
+        ("set_fate", ("f", [5, 9, 2], "used", "land unit 2021-U00001")),
+        ("unfix", ("p", [3, 4])),
+        ("set_fate", ("p", [3, 4], "rejected", "no area")),
+    ]
+    for name, args in calls:
+        for ledger in (fast, slow):
+            getattr(ledger, name)(*args, **({} if name == "unfix" else {"check": "a check"}))
+    pd.testing.assert_frame_equal(fast.frame(), slow.frame())
+    pd.testing.assert_frame_equal(fast.events(), slow.events())

@@ -624,3 +624,123 @@ def test_industry_scope_by_code_prefix(cfg: ScoringConfig):
         for c, u, s in zip(code, frame["uscc"], frame["land_status"], strict=True)
     ]
     assert in_scope(frame, cfg).tolist() == want
+
+
+def test_class_stability_with_firms_near_two_bounds():
+    """Wide draws put some firms near two class bounds (the per-bound look does not apply to
+    them): still the classes of sorting every draw."""
+    rng = np.random.default_rng(2)
+    n = 60
+    ratios = pd.DataFrame(rng.random((n, 3)), columns=list("abc"))
+    weights = {"a": 50.0, "b": 30.0, "c": 20.0}
+    tiebreak = pd.Series(rng.random(n).round(1))
+    score = (ratios * pd.Series(weights)).sum(axis=1)
+    _, cls = assign_classes(score, tiebreak, pd.Series(ratios.index.astype(str)), ClassConfig())
+    cfg = StabilityConfig(draws=80, spread=0.95)
+    args = (ratios, weights, cls, tiebreak)
+    got = class_stability(*args, cfg=cfg, classes=ClassConfig())
+    want = _stability_by_sorting(*args, cfg=cfg, classes=ClassConfig())
+    pd.testing.assert_series_equal(got, want, check_exact=True)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_kept_near_bound_by_bound_equals_all_bounds_at_once(seed: int):
+    """The per-bound look (firms near one bound) and the look over every bound together give
+    the same draws kept."""
+    rng = np.random.default_rng(seed)
+    n = 400
+    level = rng.random((n, 1))
+    ratios = pd.DataFrame(level + 0.05 * rng.random((n, 3)), columns=list("abc"))
+    weights = {"a": 50.0, "b": 30.0, "c": 20.0}
+    tiebreak = pd.Series(rng.random(n).round(2))
+    score = (ratios * pd.Series(weights)).sum(axis=1)
+    classes = ClassConfig()
+    _, cls = assign_classes(score, tiebreak, pd.Series(ratios.index.astype(str)), classes)
+    calls: list[tuple] = []
+    original = scoring._kept_near
+
+    def both(scores, sec, near, **kw):
+        calls.append(
+            (original(scores, sec, near, **kw), scoring._kept_near_shared(scores, sec, near, **kw))
+        )
+        return calls[-1][0]
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(scoring, "_kept_near", both)
+        class_stability(ratios, weights, cls, tiebreak, cfg=StabilityConfig(), classes=classes)
+    assert calls
+    for (rows, kept), (rows_all, kept_all) in calls:
+        np.testing.assert_array_equal(rows, rows_all)
+        np.testing.assert_array_equal(kept, kept_all)
+
+
+_ORDER_FLOATS = st.sampled_from([0.0, -0.0, 1.5, -2.0, np.inf, -np.inf])
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            _ORDER_FLOATS,
+            _ORDER_FLOATS,
+            st.one_of(st.none(), st.sampled_from(["b", "a", "中", "B"])),
+        ),
+        max_size=30,
+    )
+)
+def test_rank_order_is_the_three_column_sort(rows):
+    """Score, then tie-break, then credit code as text (missing last), then position: the
+    order DataFrame.sort_values gave, -0.0 and 0.0 tying."""
+    first = np.array([r[0] for r in rows], dtype="float64")
+    second = np.array([r[1] for r in rows], dtype="float64")
+    key = pd.Series([r[2] for r in rows], dtype="string")
+    want = (
+        pd.DataFrame({"s": first, "t": second, "k": key.astype(str)})
+        .sort_values(["s", "t", "k"])
+        .index.to_numpy()
+    )
+    np.testing.assert_array_equal(scoring._rank_order(first, second, key), want)
+
+
+def _streaks_by_groupby(frame: pd.DataFrame, cls: pd.Series, last: str) -> pd.Series:
+    """The grouped running sums ``_streaks`` replaces: the reference."""
+    data = pd.DataFrame(
+        {"uscc": frame["uscc"], "year": frame["year"], "d": (cls == last).fillna(False).astype(int)}
+    )
+    data = data.sort_values("year", kind="stable")
+    breaks = (data["d"] == 0).groupby(data["uscc"]).cumsum()
+    streak = data.groupby([data["uscc"], breaks])["d"].cumsum()
+    return streak.reindex(frame.index).astype("int64")
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["F1", "F2", "F3"]),
+            st.integers(2015, 2021),
+            st.one_of(st.none(), st.sampled_from(["A", "C", "D"])),
+        ),
+        max_size=25,
+    )
+)
+def test_streaks_equal_the_grouped_running_sums(rows):
+    frame = pd.DataFrame(
+        {
+            "uscc": pd.array([r[0] for r in rows], dtype="string"),
+            "year": np.array([r[1] for r in rows], dtype="int64"),
+        },
+        index=pd.Index(np.arange(len(rows)) * 3 + 1),
+    )
+    cls = pd.Series(pd.array([r[2] for r in rows], dtype="string"), index=frame.index)
+    got = scoring._streaks(frame, cls, ClassConfig())
+    pd.testing.assert_series_equal(got, _streaks_by_groupby(frame, cls, "D"), check_names=False)
+
+
+@given(st.lists(st.lists(st.booleans(), min_size=3, max_size=3), max_size=30))
+def test_flag_names_join_the_true_columns_in_order(rows):
+    flags = pd.DataFrame(rows, columns=["tax_per_mu", "rd_share", "tax_per_kwh"], dtype=bool)
+    names = np.array(flags.columns)
+    assert scoring._flag_names(flags).tolist() == [
+        ", ".join(names[np.array(r, dtype=bool)]) for r in rows
+    ]

@@ -20,7 +20,8 @@ from conftest import X0, Y0
 from mujun.config import UnderuseConfig
 from mujun.schema import MU_M2
 from mujun.underuse import _joined_codes, footprint_metrics, storeys, underuse_flags
-from mujun.zones import cold_spots, consolidation_zones, park_summary
+from mujun.validate import _box_pairs, overlap_pairs
+from mujun.zones import _simulated, cold_spots, consolidation_zones, park_summary
 
 
 def test_storeys_count_double_above_8_m():
@@ -294,3 +295,81 @@ def test_reason_codes_join_the_true_columns_in_order(rows: list[list[bool]]) -> 
     joined = _joined_codes(flags)
     codes = np.array(flags.columns)
     assert joined.tolist() == ["; ".join(codes[np.array(r, dtype=bool)]) for r in rows]
+
+
+def _pair_layout(seed: int) -> np.ndarray:
+    """Boxes, quadrilaterals and thin slivers of very different sizes, some overlapping,
+    touching or repeated, one empty and one missing."""
+    rng = np.random.default_rng(seed)
+    n = 400
+    x = X0 + rng.integers(0, 40, n) * 130.0
+    y = Y0 + rng.integers(0, 40, n) * 130.0
+    w = np.where(rng.random(n) < 0.1, rng.uniform(200, 900, n), 100.0)
+    h = np.where(rng.random(n) < 0.1, rng.uniform(0.01, 1, n), 100.0)
+    geoms = shapely.box(x, y, x + w, y + h)
+    lift, cut = rng.uniform(0, 0.2, n) * h, rng.uniform(0, 0.2, n) * w  # convex: valid
+    quads = shapely.polygons(
+        np.stack(
+            [
+                np.c_[x, y + lift],
+                np.c_[x + w, y],
+                np.c_[x + w - cut, y + h],
+                np.c_[x, y + h],
+                np.c_[x, y + lift],
+            ],
+            axis=1,
+        )
+    )
+    geoms = np.where(rng.random(n) < 0.5, quads, geoms)
+    geoms[7] = geoms[3]  # a repeated outline
+    geoms[11] = shapely.Polygon()
+    geoms[13] = None
+    return np.asarray(geoms, dtype=object)
+
+
+def _tree_pairs(geoms: np.ndarray, **query) -> set[tuple[int, int]]:
+    left, right = shapely.STRtree(geoms).query(geoms, **query)
+    return {(int(a), int(b)) for a, b in zip(left, right, strict=True) if a != b}
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_overlap_pairs_are_the_tree_query(seed):
+    geoms = _pair_layout(seed)
+    left, right, area = overlap_pairs(geoms)
+    want = sorted((a, b) for a, b in _tree_pairs(geoms, predicate="intersects") if a < b)
+    assert list(zip(left.tolist(), right.tolist(), strict=True)) == want
+    np.testing.assert_array_equal(
+        area, shapely.area(shapely.intersection(geoms[left], geoms[right]))
+    )
+
+
+def test_box_pairs_with_a_few_huge_boxes():
+    """One box spanning the whole layout makes the grid's cells larger, not millions."""
+    rng = np.random.default_rng(5)
+    lo = rng.uniform(0, 10_000, (2_000, 2))
+    bounds = np.c_[lo, lo + rng.uniform(1, 20, (2_000, 2))]
+    bounds[0] = [0, 0, 10_000, 10_000]
+    a, b = _box_pairs(bounds, 0.0)
+    got = {(min(i, j), max(i, j)) for i, j in zip(a.tolist(), b.tolist(), strict=True)}
+    meet = (
+        (bounds[:, None, 0] <= bounds[None, :, 2])
+        & (bounds[None, :, 0] <= bounds[:, None, 2])
+        & (bounds[:, None, 1] <= bounds[None, :, 3])
+        & (bounds[None, :, 1] <= bounds[:, None, 3])
+    )
+    i, j = np.nonzero(np.triu(meet, 1))
+    assert len(got) == len(a)
+    assert got == set(zip(i.tolist(), j.tolist(), strict=True))
+
+
+@pytest.mark.parametrize("k", [1, 3, 7])
+def test_simulated_neighbours_are_the_site_by_site_choice(k):
+    """Each site's values per draw: id j of the other sites is site j before the site and
+    site j + 1 from it on, as the np.where over every site did."""
+    rng = np.random.default_rng(k)
+    z = rng.standard_normal(500)
+    drawn = np.stack([rng.choice(499, size=k, replace=False) for _ in range(40)])
+    for sites in (np.array([0]), np.arange(0, 500, 7), np.sort(rng.choice(500, 60, False))):
+        got = _simulated(drawn, z[drawn], z[drawn + 1], sites)
+        want = np.where(drawn >= sites[:, None, None], z[drawn + 1], z[drawn])
+        np.testing.assert_array_equal(got, want)

@@ -11,8 +11,10 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
-from mujun.join import Occupancy, join_per_key
+from mujun.join import Occupancy, joined_groups, positions
 from mujun.schema import ACRE_M2, MU_M2
 
 __all__ = [
@@ -101,7 +103,15 @@ def _take(
     return values[rows]
 
 
-def _first_of_pair(code: np.ndarray, other: pd.Series) -> np.ndarray:
+def _text_at(column: pd.Series | pd.Index, rows: np.ndarray) -> pa.Array:
+    """``column``'s strings at positions ``rows`` (null where a row is -1), as Arrow."""
+    text = pa.array(column.array, from_pandas=True)
+    if isinstance(text, pa.ChunkedArray):
+        text = text.combine_chunks()
+    return text.take(pa.array(rows, mask=rows < 0))
+
+
+def _first_of_pair(code: np.ndarray, other: pd.Series | np.ndarray) -> np.ndarray:
     """Whether each row is the first with its pair of ``code`` and ``other`` value."""
     other_code, distinct = pd.factorize(other)
     pair = code.astype(np.int64) * max(len(distinct), 1) + other_code
@@ -117,12 +127,14 @@ def unit_table(
     """
     links = occ.links
     code, ids = pd.factorize(links["unit"], sort=True)  # units in the order groupby sorts them
-    parcels = _first_of_pair(code, links["parcel_id"])
+    at = positions(links["parcel_id"], area_m2.index)  # each link's parcel in area_m2
+    # positions stand for the parcel ids when every link's parcel has an area
+    parcels = _first_of_pair(code, at if at.min(initial=0) >= 0 else links["parcel_id"])
     firms = _first_of_pair(code, links["filing"])
     by_parcel, by_firm = code[parcels], code[firms]
     present = [c for c in QUANTITIES if c in filings]
     firm_money = filings.loc[links["filing"][firms], present].set_axis(by_firm).groupby(level=0)
-    area = links["parcel_id"][parcels].map(area_m2).set_axis(by_parcel).groupby(level=0)
+    area = pd.Series(_take(area_m2, at[parcels]), index=by_parcel).groupby(level=0)
     table = pd.DataFrame(
         {
             "year": links["year"][firms].set_axis(by_firm).groupby(level=0).first().to_numpy(),
@@ -132,8 +144,9 @@ def unit_table(
         },
         index=pd.Index(ids, name="unit"),
     )
-    money = firm_money.sum(min_count=1).set_axis(table.index)
-    table = table.join(money)
+    money = firm_money.sum(min_count=1)
+    for figure in money.columns:  # columns, not a join: no check of the index's labels
+        table[figure] = money[figure].to_numpy()
     for figure in (m for m in MONEY if m in present):
         table[unit.column(figure)] = _per_area(table[figure], table["area_m2"], unit)
     table.index.name = "unit"
@@ -150,7 +163,7 @@ def evaluation_basis(filings: pd.DataFrame, occ: Occupancy, units: pd.DataFrame)
     """
     present = [c for c in QUANTITIES if c in filings]
     basis = filings[present].astype("float64").copy()
-    rows = units.index.get_indexer(pd.Index(occ.unit))  # -1 for lessees and orphans
+    rows = positions(occ.unit, units.index)  # -1 for lessees and orphans
     landed = rows >= 0
     for col in present:
         basis[col] = np.where(landed, _take(units[col], rows), basis[col].to_numpy())
@@ -181,11 +194,14 @@ def enterprise_indicators(
         if c in filings
     ]
     out = filings[keep].copy()
-    out["parcel_ids"] = filings["parcel_ids"].map("、".join)
+    listed = pa.array(filings["parcel_ids"].to_numpy(), type=pa.list_(pa.large_string()))
+    out["parcel_ids"] = pd.array(
+        pc.binary_join(listed, pa.scalar("、", pa.large_string())), dtype="str"
+    )
     out["land_status"] = occ.land_status
     out["missing_parcels"] = occ.missing
     out["unit"] = occ.unit
-    rows = units.index.get_indexer(pd.Index(occ.unit))  # -1 for lessees and orphans
+    rows = positions(occ.unit, units.index)  # -1 for lessees and orphans
     out["unit_enterprises"] = pd.array(_take(units["n_enterprises"], rows)).astype("Int64")
     area = _take(units["area_m2"], rows)
     out["area_m2"] = area
@@ -213,37 +229,46 @@ def enterprise_indicators(
 class _Occupied:
     """The parcels named by the filings of one year.
 
-    ``link_parcel``: per link of the year, its parcel's number (in order of first appearance);
-    ``where``: per parcel of the layer, its number, -1 if vacant; ``unit_row``: per parcel of
-    the layer, the row of its land unit in the unit table, -1 if vacant. A parcel is in one
-    land unit a year (its links of a year are one component), so its first link tells it."""
+    ``rows``: the positions of the year's links; ``link_parcel``: per link of the year, its
+    parcel's number (in order of first appearance); ``where``: per parcel of the layer, its
+    number, -1 if vacant; ``unit_row``: per parcel of the layer, the row of its land unit in
+    the unit table, -1 if vacant. A parcel is in one land unit a year (its links of a year are
+    one component), so its first link tells it."""
 
-    links: pd.DataFrame
+    rows: np.ndarray
     link_parcel: np.ndarray
     where: np.ndarray
     unit_row: np.ndarray
 
 
-def _occupied(links: pd.DataFrame, link_unit_row: np.ndarray, year: int, at: pd.Index) -> _Occupied:
-    this = (links["year"] == year).to_numpy()
-    link_parcel, ids = pd.factorize(links.loc[this, "parcel_id"])
+def _occupied(
+    links: pd.DataFrame, link_unit_row: np.ndarray, link_at: np.ndarray, year: int, at: pd.Index
+) -> _Occupied:
+    """``link_at``: each link's parcel's position in ``at`` (-1 if not there)."""
+    rows = np.flatnonzero((links["year"] == year).to_numpy())
+    if link_at[rows].min(initial=0) >= 0:  # positions in ``at`` stand for the parcel ids
+        link_parcel, found = pd.factorize(link_at[rows])
+        where = np.full(len(at), -1, dtype=np.int64)
+        where[found] = np.arange(len(found))
+    else:
+        link_parcel, ids = pd.factorize(links["parcel_id"].iloc[rows])
+        where = pd.Index(ids).get_indexer(at)
     _, first = np.unique(link_parcel, return_index=True)
-    where = pd.Index(ids).get_indexer(at)
-    unit_row = np.append(link_unit_row[this][first], -1)[where]
-    return _Occupied(links.loc[this], link_parcel, where, unit_row)
+    unit_row = np.append(link_unit_row[rows][first], -1)[where]
+    return _Occupied(rows, link_parcel, where, unit_row)
 
 
-def _listing(occupied: _Occupied, values: pd.Series) -> pd.api.extensions.ExtensionArray:
-    """Per parcel, its firms' distinct ``values`` (sorted, joined by 、): "" on an occupied
-    parcel without any, <NA> on a vacant one."""
-    joined = join_per_key(
-        pd.Series(occupied.link_parcel), values.reset_index(drop=True), sort=True, distinct=True
-    )
-    # one slot per occupied parcel, and a last one (<NA>) for the vacant ones (-1)
-    per_parcel = np.full(int(occupied.link_parcel.max(initial=-1)) + 2, "", dtype=object)
-    per_parcel[-1] = None
-    per_parcel[joined.index.to_numpy(dtype="int64")] = joined.to_numpy()
-    return pd.array(per_parcel[occupied.where], dtype="string")
+def _listing(occupied: _Occupied, values: pa.Array) -> pd.api.extensions.ExtensionArray:
+    """Per parcel, its firms' distinct ``values`` (one per link of the year; sorted, joined
+    by 、): "" on an occupied parcel without any, <NA> on a vacant one."""
+    keys, joined = joined_groups(occupied.link_parcel, values, sort=True, distinct=True)
+    # one slot per occupied parcel (its joined values, else a last "") and <NA> for the vacant
+    slot = np.full(int(occupied.link_parcel.max(initial=-1)) + 1, len(joined), dtype=np.int64)
+    slot[np.asarray(keys, dtype=np.int64)] = np.arange(len(joined))
+    texts = pa.concat_arrays([joined, pa.array([""], type=pa.large_string())])
+    vacant = occupied.where < 0
+    taken = texts.take(pa.array(np.append(slot, 0)[occupied.where], mask=vacant))
+    return pd.array(taken, dtype="string")
 
 
 def parcel_indicators(
@@ -263,15 +288,17 @@ def parcel_indicators(
     """
     out = pd.DataFrame(index=parcels.index)
     links = occ.links
-    link_unit_row = units.index.get_indexer(pd.Index(links["unit"]))
-    now = _occupied(links, link_unit_row, year, parcels.index)
+    link_unit_row = positions(links["unit"], units.index)
+    link_at = positions(links["parcel_id"], parcels.index)
+    now = _occupied(links, link_unit_row, link_at, year, parcels.index)
     rows = now.unit_row
-    out["unit"] = pd.array(_take(units.index, rows, None), dtype="string")
+    out["unit"] = pd.array(_text_at(units.index, rows), dtype="string")
     out["vacant"] = rows < 0
     out["n_enterprises"] = _take(units["n_enterprises"], rows, 0).astype("int64")
     names = filings["name"] if "name" in filings else filings["uscc"]
-    out["enterprises"] = _listing(now, now.links["filing"].map(names))
-    out["uscc"] = _listing(now, now.links["uscc"])
+    firm = positions(links["filing"].iloc[now.rows], filings.index)
+    out["enterprises"] = _listing(now, _text_at(names, firm))
+    out["uscc"] = _listing(now, _text_at(links["uscc"], now.rows))
     share = parcels["area_m2"].to_numpy(dtype="float64") / _take(units["area_m2"], rows)
     for figure in (c for c in MONEY if c in units):
         out[figure] = _take(units[figure], rows) * share
@@ -284,7 +311,7 @@ def parcel_indicators(
         other_rows = (
             rows
             if other == year
-            else _occupied(links, link_unit_row, other, parcels.index).unit_row
+            else _occupied(links, link_unit_row, link_at, other, parcels.index).unit_row
         )
         out[f"{tax}_{other}"] = _take(units[tax], other_rows)
     if len(years) > 1:

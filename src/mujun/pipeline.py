@@ -44,7 +44,7 @@ from mujun.io.readers import (
     read_parcels_db,
     read_parks,
 )
-from mujun.join import Occupancy, isin_values, occupancy
+from mujun.join import Occupancy, isin_values, occupancy, positions
 from mujun.scoring import evaluate
 from mujun.tables import (
     aggregate,
@@ -478,13 +478,16 @@ def _evaluate(j: _Joined, config: Config) -> RunResult:
     )
     indexed = j.parcels.set_index("parcel_id", drop=False)
     per_parcel = parcel_indicators(indexed, occ, units, filings, year=year, unit=unit)
-    per_parcel = per_parcel.join(parcel_classes(occ, enterprises, year, config.classes.labels))
+    per_parcel = _by_parcel(
+        per_parcel, parcel_classes(occ, enterprises, year, config.classes.labels)
+    )
     first_year = int(filings["year"].min())
     if first_year != year and config.classes.method != "none":
-        before = parcel_classes(occ, enterprises, first_year, config.classes.labels)["class"]
+        before = parcel_classes(occ, enterprises, first_year, config.classes.labels)[["class"]]
+        was = _by_parcel(pd.DataFrame(index=per_parcel.index), before)["class"]
         per_parcel["class_change"] = (
-            before.reindex(per_parcel.index).fillna("—") + "→" + per_parcel["class"].fillna("—")
-        ).where(before.reindex(per_parcel.index).notna() | per_parcel["class"].notna())
+            was.fillna("—") + "→" + per_parcel["class"].fillna("—")
+        ).where(was.notna() | per_parcel["class"].notna())
     parcels = gpd.GeoDataFrame(indexed.join(per_parcel), crs=crs).reset_index(drop=True)
     labels = config.classes.labels
     tables = {
@@ -561,6 +564,20 @@ def _evaluate(j: _Joined, config: Config) -> RunResult:
     )
 
 
+def _by_parcel(frame: pd.DataFrame, other: pd.DataFrame) -> pd.DataFrame:
+    """``frame.join(other)``, both indexed by parcel id (without repeats): text columns are
+    taken by position through Arrow rather than reindexed by label."""
+    if not all(isinstance(d, pd.StringDtype) for d in other.dtypes):
+        return frame.join(other)
+    rows = positions(frame.index, other.index)
+    missing = rows < 0
+    out = frame.copy(deep=False)
+    for column in other.columns:
+        taken = pa.array(other[column].array).take(pa.array(rows, mask=missing))
+        out[column] = pd.array(taken, dtype=other[column].dtype)
+    return out
+
+
 def _buildings(j: _Joined, parcels: gpd.GeoDataFrame, config: Config) -> pd.DataFrame | None:
     """Coverage and FAR from footprints, else coverage from a built-up raster, else None."""
     paths = j.read.paths
@@ -628,19 +645,8 @@ def _underuse(
 
         # both given: footprints measure coverage, the raster is kept beside it as a check
         parcels["builtup_fraction"] = builtup_fraction(parcels, raster_path)
-    this_year = j.occ.links.loc[j.occ.links["year"] == j.year]
-    firms = this_year.assign(
-        industry=this_year["filing"]
-        .map(enterprises.get("industry", pd.Series(dtype="string")))
-        .astype("string")
-        .str.replace(r"^[A-Za-z]", "", regex=True)
-        .str[:2],
-        tax=this_year["filing"].map(enterprises["tax"]) if "tax" in enterprises else 0.0,
-        streak=this_year["filing"].map(enterprises["d_streak"]),
-    )
-    main = firms.sort_values("tax", ascending=False).drop_duplicates("parcel_id")
-    parcels["industry2"] = parcels["parcel_id"].map(main.set_index("parcel_id")["industry"])
-    streaks = firms.groupby("parcel_id")["streak"].max()
+    industry2, streaks = _main_firms(j.occ.links, j.year, parcels, enterprises)
+    parcels["industry2"] = industry2
     occupied_mu = float(parcels.loc[~parcels["vacant"], "area_mu"].sum())
     county_tax = (
         float(parcels["tax"].sum()) / occupied_mu
@@ -652,7 +658,7 @@ def _underuse(
         cfg=config.underuse,
         county_tax_per_mu=county_tax,
         last_class=config.classes.labels[-1],
-        streaks=parcels["parcel_id"].map(streaks),
+        streaks=streaks,
     )
     parcels = parcels.join(flags)
     if "tax_per_mu" not in parcels:  # e.g. value per acre: no tax to measure a gain by
@@ -668,6 +674,37 @@ def _underuse(
         neighbours = j.dist.neighbours(parcels) if j.dist is not None else None
         parcels = parcels.join(cold_spots(parcels, cfg=config.underuse, neighbours=neighbours))
     return parcels, zones, park_summary(parcels, zones)
+
+
+def _main_firms(
+    links: pd.DataFrame, year: int, parcels: gpd.GeoDataFrame, enterprises: pd.DataFrame
+) -> tuple[pd.Series, pd.Series]:
+    """Per parcel, the two-digit industry of its firm paying most tax in ``year`` (<NA> if
+    vacant) and the longest last-class streak of its firms (NaN if vacant)."""
+    rows = np.flatnonzero((links["year"] == year).to_numpy())
+    firm = positions(links["filing"].iloc[rows], enterprises.index)
+    at = positions(links["parcel_id"].iloc[rows], pd.Index(parcels["parcel_id"]))
+    code = pd.Series(enterprises.get("industry", pd.Series(pd.NA, index=enterprises.index)))
+    code = code.astype("string").str.replace(r"^[A-Za-z]", "", regex=True).str[:2]
+    tax = (
+        np.append(enterprises["tax"].to_numpy(dtype="float64"), np.nan)[firm]
+        if "tax" in enterprises
+        else 0.0
+    )
+    # the first link of each parcel once sorted by tax, descending (the same sort as before)
+    main = pd.DataFrame({"tax": tax, "at": at}).sort_values("tax", ascending=False)
+    main = main.drop_duplicates("at")
+    main = main.loc[main["at"].to_numpy() >= 0]
+    slot = np.full(len(parcels) + 1, -1, dtype=np.int64)
+    slot[main["at"].to_numpy()] = firm[main.index.to_numpy()]
+    taken = pa.array(code.array).take(pa.array(slot[:-1], mask=slot[:-1] < 0))
+    industry2 = pd.Series(pd.array(taken, dtype="string"), index=parcels.index)
+    streak = np.append(enterprises["d_streak"].to_numpy(dtype="float64"), np.nan)[firm]
+    longest = pd.Series(streak).groupby(at).max()
+    longest = longest.loc[longest.index.to_numpy() >= 0]
+    streaks = np.full(len(parcels), np.nan)
+    streaks[longest.index.to_numpy()] = longest.to_numpy()
+    return industry2, pd.Series(streaks, index=parcels.index)
 
 
 def _underuse_summary(parcels: gpd.GeoDataFrame, zones: pd.DataFrame) -> dict[str, Any]:
@@ -942,25 +979,32 @@ def _county(
     For a group of firms: their money over the surveyed area of the parcels they use, each
     parcel counted once (a parcel shared by a 规上 and a 规下 firm counts in both groups).
     """
-    links = occ.links.assign(area_m2=occ.links["parcel_id"].map(area_m2))
-    groups = {"all": pd.Series(True, index=filings.index)}
+    links = occ.links
+    at = positions(links["parcel_id"], area_m2.index)
+    area_of = np.append(area_m2.to_numpy(dtype="float64"), np.nan)[at]
+    # a number per parcel id: positions, unless a link's parcel has no area
+    parcel = at if at.min(initial=0) >= 0 else pd.factorize(links["parcel_id"])[0]
+    firm = positions(links["filing"], filings.index)
+    groups = {"all": np.ones(len(filings), dtype=bool)}
     if "above_scale" in filings:
-        groups["above_scale"] = filings["above_scale"].astype(bool)
-        groups["below_scale"] = ~filings["above_scale"].astype(bool)
+        groups["above_scale"] = filings["above_scale"].astype(bool).to_numpy()
+        groups["below_scale"] = ~filings["above_scale"].astype(bool).to_numpy()
     present = [m for m in MONEY if m in filings]
+    years = links["year"].to_numpy()
     out: dict[str, Any] = {}
     for year in sorted(links["year"].unique()):
         entry: dict[str, Any] = {}
         for name, member in groups.items():
-            rows = links.loc[(links["year"] == year) & links["filing"].map(member)]
-            area = float(rows.drop_duplicates("parcel_id")["area_m2"].sum())
-            firms = filings.loc[rows["filing"].unique()]
+            rows = np.flatnonzero((years == year) & np.append(member, False)[firm])
+            first = rows[~pd.Series(parcel[rows]).duplicated().to_numpy()]
+            area = float(pd.Series(area_of[first]).sum())
+            firms = pd.unique(firm[rows])
             figures: dict[str, float | None] = {
                 "area_mu": area / geodesy.MU_M2,
                 "enterprises": len(firms),
             }
             for figure in present:
-                money = float(firms[figure].sum())
+                money = float(filings[figure].iloc[firms].sum())
                 figures[unit.column(figure)] = money / area * unit.factor if area > 0 else None
             entry[name] = figures
         out[str(year)] = entry

@@ -30,6 +30,7 @@ from typing import cast
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from mujun.config import ClassConfig, PolicyConfig, ScoringConfig, StabilityConfig
 from mujun.errors import ConfigError
@@ -135,12 +136,9 @@ def list_of(frame: pd.DataFrame, cfg: ScoringConfig) -> pd.Series:
     above = frame.get("above_scale", pd.Series(False, index=frame.index)).fillna(False)
     landed = frame["land_status"].isin(["own", "shared"])
     small = frame["area_mu"].fillna(0) < cfg.below_scale_min_mu
-    group = np.select(
-        [~landed, above.astype(bool), small],
-        ["lessee", "above_scale", "below_scale_small"],
-        default="below_scale",
-    )
-    return pd.Series(group, index=frame.index, dtype="string")
+    names = pa.array(["lessee", "above_scale", "below_scale_small", "below_scale"])
+    code = np.select([~landed, above.astype(bool), small], [0, 1, 2], default=3)
+    return pd.Series(pd.array(names.take(code), dtype="string"), index=frame.index)
 
 
 def in_scope(frame: pd.DataFrame, cfg: ScoringConfig) -> pd.Series:
@@ -242,14 +240,14 @@ def assign_classes(
     (credit code). Shares: the first round(n · cumulative share) ranks get each class, so each
     class count is within one firm of its share.
     """
-    order = (
-        pd.DataFrame(
-            {"s": -score.fillna(-np.inf), "t": -tiebreak.fillna(-np.inf), "k": key.astype(str)}
-        )
-        .sort_values(["s", "t", "k"])
-        .index
+    order = _rank_order(
+        -score.fillna(-np.inf).to_numpy(dtype="float64"),
+        -tiebreak.fillna(-np.inf).to_numpy(dtype="float64"),
+        key,
     )
-    rank = pd.Series(np.arange(1, len(order) + 1), index=order).reindex(score.index)
+    ranks = np.empty(len(order), dtype=np.int64)
+    ranks[order] = np.arange(1, len(order) + 1)
+    rank = pd.Series(ranks, index=score.index)
     labels = list(cfg.labels)
     if cfg.method == "none" or len(score) == 0:
         return rank, pd.Series(pd.NA, index=score.index, dtype="string")
@@ -258,6 +256,23 @@ def assign_classes(
         cls = np.asarray(labels)[np.clip(idx, 0, len(labels) - 1)]
         return rank, pd.Series(cls, index=score.index, dtype="string")
     return rank, pd.Series(_by_shares(rank.to_numpy(), cfg), index=score.index, dtype="string")
+
+
+def _rank_order(first: np.ndarray, second: np.ndarray, key: pd.Series) -> np.ndarray:
+    """Positions sorted by ``first``, then ``second`` (floats, no NaN), then ``key`` as text
+    (missing last), then position: a stable sort, as ``DataFrame.sort_values`` on the three
+    columns. The text is ranked only where the two numbers tie."""
+    order = np.lexsort((second, first))
+    a, b = first[order], second[order]
+    same = (a[1:] == a[:-1]) & (b[1:] == b[:-1])
+    if not same.any():
+        return order
+    run = np.cumsum(np.r_[True, ~same])
+    tied = np.flatnonzero(np.r_[same, False] | np.r_[False, same])
+    code, distinct = pd.factorize(key.astype(str).iloc[order[tied]], sort=True)
+    code = np.where(code < 0, len(distinct), code)
+    order[tied] = order[tied][np.lexsort((code, run[tied]))]
+    return order
 
 
 def _share_bounds(n: int, cfg: ClassConfig) -> np.ndarray:
@@ -298,6 +313,16 @@ class _Scores:
         edges = np.linspace(0, n, count + 1).round().astype(int)
         for start, stop in itertools.pairwise(edges.tolist()):
             yield slice(start, stop), self.ratios[start:stop] @ self.draws.T
+
+    def columns(self, sets: list[np.ndarray]) -> list[np.ndarray]:
+        """For each set of sorted positions, its firms' scores as draws × firms (a column per
+        firm), all made in one pass over the blocks."""
+        out = [np.empty((self.shape[1], len(rows)), dtype=np.float64) for rows in sets]
+        for block, scores in self.blocks():
+            for rows, values in zip(sets, out, strict=True):
+                lo, hi = np.searchsorted(rows, [block.start, block.stop])
+                values[:, lo:hi] = scores[rows[lo:hi] - block.start].T
+        return out
 
     def rows(self, rows: np.ndarray) -> np.ndarray:
         """The scores of the firms at sorted positions ``rows`` (len(rows) × draws)."""
@@ -348,6 +373,56 @@ class _Near:
 
 
 def _kept_near(
+    scores: _Scores,
+    sec: np.ndarray,
+    near: list[_Near],
+    *,
+    fixed: np.ndarray,
+    base: np.ndarray,
+    canon: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The firms near any bound (sorted), and the draws in which each keeps its class.
+
+    A firm near one bound only (the usual case) keeps its class in a draw if that bound alone
+    puts it in its class: each bound's firms are looked at apart, their scores held as
+    draws × firms so that a block of draws is a block of rows."""
+    rows = np.concatenate([b.rows for b in near])
+    if len(np.unique(rows)) < len(rows):  # a firm near two bounds
+        return _kept_near_shared(scores, sec, near, fixed=fixed, base=base, canon=canon)
+    kept = np.concatenate(
+        [
+            _kept_at(bound, values, sec, fixed=fixed, base=base, canon=canon)
+            for bound, values in zip(near, scores.columns([b.rows for b in near]), strict=True)
+        ]
+    )
+    order = np.argsort(rows)
+    return rows[order], kept[order]
+
+
+def _kept_at(
+    bound: _Near,
+    values: np.ndarray,
+    sec: np.ndarray,
+    *,
+    fixed: np.ndarray,
+    base: np.ndarray,
+    canon: np.ndarray,
+) -> np.ndarray:
+    """Draws in which each firm near ``bound`` (its scores: draws × firms) keeps its class."""
+    draws, n = values.shape
+    start_class, own, order = fixed[bound.rows], base[bound.rows], sec[bound.rows]
+    kept = np.zeros(n, dtype=np.int64)
+    step = max(1, _STABILITY_BLOCK // max(n, 1))
+    for start in range(0, draws, step):  # blocks of draws
+        block = values[start : start + step]
+        value = _kth_largest(block, bound.rank)
+        past = _past(block, order, bound.rank, value)
+        idx = start_class[None, :] + past * np.int16(bound.times)
+        kept += np.count_nonzero(_same_class(idx, own, canon), axis=0)
+    return kept
+
+
+def _kept_near_shared(
     scores: _Scores,
     sec: np.ndarray,
     near: list[_Near],
@@ -574,24 +649,32 @@ def _score_group(rows: np.ndarray, group: str, year: int, ctx: _Context) -> dict
 
 
 def _flag_names(flags: pd.DataFrame) -> np.ndarray:
-    """Per row, the names of its true columns joined by ", " ("" if none), column by column."""
-    names = np.full(len(flags), "", dtype=object)
-    for column in flags.columns:
-        on = flags[column].to_numpy(dtype=bool)
-        names[on] = np.where(names[on] == "", column, names[on] + f", {column}")
-    return names
+    """Per row, the names of its true columns joined by ", " ("" if none), column by column:
+    each distinct combination of flags is named once."""
+    columns = list(flags.columns)
+    bits = np.zeros(len(flags), dtype=np.int64)
+    for i, column in enumerate(columns):
+        bits |= flags[column].to_numpy(dtype=bool).astype(np.int64) << i
+    combos, which = np.unique(bits, return_inverse=True)
+    names = [", ".join(c for i, c in enumerate(columns) if combo >> i & 1) for combo in combos]
+    return np.array(names, dtype=object)[which.ravel()]
 
 
 def _streaks(frame: pd.DataFrame, cls: pd.Series, classes: ClassConfig) -> pd.Series:
     """Consecutive evaluated years in the last class, up to and including each year."""
     last = classes.labels[-1] if classes.labels else "D"
-    data = pd.DataFrame(
-        {"uscc": frame["uscc"], "year": frame["year"], "d": (cls == last).fillna(False).astype(int)}
-    )
-    data = data.sort_values("year", kind="stable")  # each firm's rows in year order
-    breaks = (data["d"] == 0).groupby(data["uscc"]).cumsum()
-    streak = data.groupby([data["uscc"], breaks])["d"].cumsum()
-    return streak.reindex(frame.index).astype("int64")
+    d = (cls == last).fillna(False).to_numpy(dtype=np.int64)
+    firm, _ = pd.factorize(frame["uscc"])
+    # each firm's rows in year order (ties in their order); a firm's first row, and each row
+    # not in the last class, starts a streak
+    order = np.lexsort((frame["year"].to_numpy(), firm))
+    d, firm = d[order], firm[order]
+    at = np.arange(len(d))
+    begins = np.r_[True, firm[1:] != firm[:-1]][: len(d)] | (d == 0)
+    start = np.maximum.accumulate(np.where(begins, at, 0)) if len(d) else at
+    streak = np.empty(len(d), dtype=np.int64)
+    streak[order] = at - start + d[start]
+    return pd.Series(streak, index=frame.index)
 
 
 def _surcharge(

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
-from mujun.join import Occupancy, join_per_key
+from mujun.join import Occupancy, join_per_key, positions
 
 OUTSIDE_PARKS = "（园区外）"
 """Park label of land outside every park."""
@@ -26,12 +27,26 @@ def enterprise_parks(occ: Occupancy, parcels: pd.DataFrame, index: pd.Index) -> 
     """Park of each enterprise-year: the park holding most of its land unit's area."""
     if "park" not in parcels:
         return pd.Series(pd.NA, index=index, dtype="string")
-    links = occ.links.merge(parcels[["parcel_id", "park", "area_m2"]], on="parcel_id")
-    links["park"] = links["park"].astype("string").fillna(OUTSIDE_PARKS)
-    by_park = links.groupby(["filing", "park"])["area_m2"].sum().reset_index()
+    links = occ.links
+    at = positions(links["parcel_id"], pd.Index(parcels["parcel_id"]))
+    kept = np.flatnonzero(at >= 0)  # an inner join on the parcel id
+    # parks as codes in the order of their names, so that sorting by code sorts by name
+    park, names = pd.factorize(parcels["park"].astype("string").fillna(OUTSIDE_PARKS), sort=True)
+    data = pd.DataFrame(
+        {
+            "filing": links["filing"].to_numpy()[kept],
+            "park": park[at[kept]],
+            "area_m2": parcels["area_m2"].to_numpy()[at[kept]],
+        }
+    )
+    by_park = data.groupby(["filing", "park"])["area_m2"].sum().reset_index()
     best = by_park.sort_values(["filing", "area_m2", "park"], ascending=[True, False, True])
-    park = best.drop_duplicates("filing").set_index("filing")["park"]
-    return park.reindex(index).astype("string")
+    best = best.drop_duplicates("filing")
+    found = pd.Series(
+        pd.array(pa.array(names.array).take(best["park"].to_numpy()), dtype="string"),
+        index=best["filing"].to_numpy(),
+    )
+    return found.reindex(index).astype("string")
 
 
 def _land_share(enterprises: pd.DataFrame) -> pd.Series:
@@ -75,7 +90,12 @@ def aggregate(
 def changes(enterprises: pd.DataFrame) -> pd.DataFrame:
     """Per enterprise, its first and last evaluated year: tax per mu, score and class."""
     cols = [c for c in ("tax_per_mu", "value_added_per_mu", "score", "class") if c in enterprises]
-    data = enterprises[["uscc", "name", "year", *cols]].sort_values("year", kind="stable")
+    # only the firms evaluated in more than one year have a change
+    firm = pd.factorize(enterprises["uscc"])[0]
+    years = pd.Series(enterprises["year"].to_numpy()).groupby(firm).agg(["min", "max"])
+    rows = np.flatnonzero(np.isin(firm, years.index[(years["min"] != years["max"]).to_numpy()]))
+    data = enterprises[["uscc", "name", "year", *cols]].iloc[rows]
+    data = data.sort_values("year", kind="stable")
     grouped = data.groupby("uscc")  # within a firm, rows in year order
     first = grouped.first()
     last = grouped.last()
@@ -94,6 +114,40 @@ def parcel_classes(
 ) -> pd.DataFrame:
     """Class of each occupied parcel in ``year``: its firms' class (the lowest if they differ,
     e.g. a 规上 and a 规下 firm sharing a unit), and all of them in ``classes``."""
+    order = {label: i for i, label in enumerate(labels)}
+    links = occ.links
+    rows = np.flatnonzero((links["year"] == year).to_numpy())
+    firm = positions(links["filing"].iloc[rows], enterprises.index)
+    code, found = pd.factorize(enterprises["class"])  # -1 for no class
+    rank = np.array([order.get(label, -1) for label in found] + [-1], dtype=np.int64)
+    if (rank[:-1] < 0).any() or len(labels) > 62:  # a class not among the labels
+        return _parcel_classes(occ, enterprises, year, labels)
+    rank = rank[np.append(code, -1)[firm]]  # per link; -1 without a class
+    classed = rank >= 0
+    if not classed.any():
+        return pd.DataFrame(columns=["class", "classes"])
+    parcel, ids = pd.factorize(links["parcel_id"].iloc[rows[classed]])
+    rank = rank[classed]
+    # per parcel, the ranks of its firms' classes as bits: the worst is the highest bit
+    once = ~pd.Series(parcel.astype(np.int64) * 64 + rank).duplicated().to_numpy()
+    bits = pd.Series(np.left_shift(1, rank[once])).groupby(parcel[once]).sum()
+    combos, which = np.unique(bits.to_numpy(), return_inverse=True)
+    worst = [labels[int(c).bit_length() - 1] for c in combos]
+    listed = ["、".join(labels[i] for i in range(len(labels)) if c >> i & 1) for c in combos]
+    index = pd.Index(ids, name="parcel_id")
+    return pd.DataFrame(
+        {
+            "class": pd.array(np.array(worst, dtype=object)[which], dtype="string"),
+            "classes": pd.array(np.array(listed, dtype=object)[which], dtype="string"),
+        },
+        index=index,
+    )
+
+
+def _parcel_classes(
+    occ: Occupancy, enterprises: pd.DataFrame, year: int, labels: tuple[str, ...]
+) -> pd.DataFrame:
+    """:func:`parcel_classes` through the firms' labels (any labels)."""
     links = occ.links.loc[occ.links["year"] == year, ["filing", "parcel_id"]]
     cls = links.assign(cls=links["filing"].map(enterprises["class"])).dropna(subset=["cls"])
     if cls.empty:

@@ -161,10 +161,14 @@ def underuse_flags(
 
 def _joined_codes(flags: pd.DataFrame) -> pd.Series:
     """Per row, the names of the true columns joined by ``"; "`` (column by column, no loop
-    over rows)."""
-    text = np.full(len(flags), "", dtype=object)
-    for code in flags.columns:
-        hit = flags[code].to_numpy(dtype=bool)
-        first = hit & (text == "")
-        text = np.where(first, code, np.where(hit, text + ("; " + code), text))
-    return pd.Series(text, index=flags.index, dtype=object)
+    over rows): each distinct combination of flags is joined once."""
+    codes = list(flags.columns)
+    bits = np.zeros(len(flags), dtype=np.int64)
+    for i, code in enumerate(codes):
+        bits |= flags[code].to_numpy(dtype=bool).astype(np.int64) << i
+    combos, which = np.unique(bits, return_inverse=True)
+    text = [
+        "; ".join(str(code) for i, code in enumerate(codes) if int(combo) >> i & 1)
+        for combo in combos
+    ]
+    return pd.Series(np.array(text, dtype=object)[which.ravel()], index=flags.index, dtype=object)

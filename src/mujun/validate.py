@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import geopandas as gpd
@@ -66,12 +66,48 @@ def _repeated(text: str | None, n: int) -> pd.api.extensions.ExtensionArray:
     return pd.arrays.ArrowStringArray(pa.chunked_array([arr], type=pa.large_string()))
 
 
+def _texts(reason: object, n: int) -> pa.Array | None:
+    """``n`` reasons as Arrow text: a string repeated, or the values in order; None if one
+    is missing or not a string (those go through pandas)."""
+    try:
+        if isinstance(reason, str):
+            return pa.repeat(pa.scalar(reason, pa.large_string()), n)
+        if isinstance(reason, pa.Array):
+            text = reason.cast(pa.large_string())
+        elif isinstance(reason, pd.Series) and isinstance(reason.dtype, pd.StringDtype):
+            text = pa.array(reason.array).cast(pa.large_string())
+        else:
+            values = reason.to_numpy() if isinstance(reason, pd.Series) else reason
+            text = pa.array(np.asarray(values, dtype=object), pa.large_string(), from_pandas=True)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError):
+        return None
+    return text if len(text) == n and not text.null_count else None
+
+
+def _column(table: pd.DataFrame, name: str) -> pa.Array:
+    """A text column of a ledger table as one Arrow array."""
+    text = pa.array(table[name].array)
+    return text.combine_chunks() if isinstance(text, pa.ChunkedArray) else text
+
+
+def _write(table: pd.DataFrame, name: str, at: np.ndarray, values: pa.Array) -> None:
+    """Set the text column ``name`` at positions ``at`` (no repeats) to ``values``."""
+    if not len(at):
+        return
+    order = np.argsort(at, kind="stable")
+    mask = np.zeros(len(table), dtype=bool)
+    mask[at] = True
+    text = pc.replace_with_mask(_column(table, name), pa.array(mask), values.take(pa.array(order)))
+    table[name] = pd.array(text, dtype="string")
+
+
 class Ledger:
     """Fate and reasons of every input record, per source file."""
 
     def __init__(self) -> None:
         self._tables: dict[str, pd.DataFrame] = {}
         self._events: list[pd.DataFrame] = []
+        self._first: dict[str, int | None] = {}  # first record of sources numbered 1, 2, ...
 
     def _event(self, source: str, records: pd.Index, check: str, reasons: pd.Series | str) -> None:
         if check and len(records):
@@ -100,6 +136,11 @@ class Ledger:
         index = pd.Index(np.asarray(records, dtype="int64"), name="record")
         if index.has_duplicates:
             raise ValueError(f"{source}: record numbers repeat")
+        values = index.to_numpy()
+        contiguous = not len(values) or bool(
+            values[-1] - values[0] == len(values) - 1 and index.is_monotonic_increasing
+        )
+        self._first[source] = int(values[0]) if contiguous and len(values) else None
         self._tables[source] = pd.DataFrame(
             {
                 "key": _key_text(keys),
@@ -125,8 +166,32 @@ class Ledger:
         """
         if fate not in FATES:
             raise ValueError(f"unknown fate {fate!r}")
-        table = self._tables[source]
         idx = pd.Index(np.asarray(records, dtype="int64"))
+        at, reasons = self._rows(source, idx), _texts(reason, len(idx))
+        if at is None or reasons is None:
+            self._set_fate_by_label(source, idx, fate, reason, check=check)
+            return
+        table = self._tables[source]
+        current = _column(table, "fate").take(pa.array(at))
+        keep_fixed = np.asarray(pc.fill_null(pc.equal(current, "fixed"), False), dtype=bool)
+        settable = np.asarray(current.is_null(), dtype=bool)
+        if fate not in _TERMINAL:
+            settable |= keep_fixed
+        new_fate = pa.array(np.where(keep_fixed, "fixed", fate)[settable], pa.large_string())
+        _write(table, "fate", at[settable], new_fate)
+        self.note(source, idx[settable], reasons.filter(pa.array(settable)), check=check)
+
+    def _set_fate_by_label(
+        self,
+        source: str,
+        idx: pd.Index,
+        fate: str,
+        reason: str | Sequence[str] | pd.Series,
+        *,
+        check: str,
+    ) -> None:
+        """:meth:`set_fate` label by label (records repeated, missing reasons)."""
+        table = self._tables[source]
         if isinstance(reason, pd.Series):
             reasons = pd.Series(reason.to_numpy(), index=idx, dtype="string")
         else:
@@ -139,6 +204,23 @@ class Ledger:
         table.loc[upd, "fate"] = new_fate.loc[upd]
         self.note(source, upd, reasons.loc[upd], check=check)
 
+    def _rows(self, source: str, idx: pd.Index) -> np.ndarray | None:
+        """Positions of the records ``idx`` in the table of ``source``; None if one is not
+        there or one repeats (those go label by label, as pandas treats them)."""
+        table = self._tables[source]
+        first = self._first.get(source)
+        if first is not None:
+            at = idx.to_numpy() - first
+            if len(at) and (at.min() < 0 or at.max() >= len(table)):
+                return None
+        else:
+            at = table.index.get_indexer(idx)
+            if (at < 0).any():
+                return None
+        if len(at) > 1 and not (np.diff(at) > 0).all() and pd.Series(at).duplicated().any():
+            return None
+        return at
+
     def unfix(self, source: str, records: Sequence[int] | np.ndarray | pd.Series) -> None:
         """Clear a ``fixed`` fate so that a later check can reject the record."""
         table = self._tables[source]
@@ -149,7 +231,7 @@ class Ledger:
         self,
         source: str,
         records: Sequence[int] | np.ndarray | pd.Index | pd.Series,
-        reason: str | Sequence[str] | pd.Series,
+        reason: str | Sequence[str] | pd.Series | pa.Array,
         *,
         check: str = "",
     ) -> None:
@@ -161,6 +243,28 @@ class Ledger:
         idx = pd.Index(np.asarray(records, dtype="int64"))
         if len(idx) == 0:
             return
+        at, new = self._rows(source, idx), _texts(reason, len(idx))
+        old = None if at is None else _column(table, "reason").take(pa.array(at))
+        if at is None or new is None or old is None or old.null_count:
+            if isinstance(reason, pa.Array):
+                reason = pd.Series(pd.array(reason, dtype="string"))
+            self._note_by_label(source, idx, reason, check=check)
+            return
+        self._event(source, idx, check, pd.Series(pd.array(new, dtype="string"), index=idx))
+        joined = pc.binary_join_element_wise(old, new, pa.scalar("; ", pa.large_string()))
+        glued = pc.if_else(pc.equal(old, ""), new, joined)
+        _write(table, "reason", at, pc.if_else(pc.equal(new, ""), old, glued))
+
+    def _note_by_label(
+        self,
+        source: str,
+        idx: pd.Index,
+        reason: str | Sequence[str] | pd.Series,
+        *,
+        check: str,
+    ) -> None:
+        """:meth:`note` label by label (records repeated, missing reasons)."""
+        table = self._tables[source]
         new = (
             pd.Series(reason, index=idx, dtype="string")
             if isinstance(reason, str)
@@ -320,7 +424,8 @@ def reject_unusable(parcels: gpd.GeoDataFrame, ledger: Ledger, *, source: str) -
             reasons,
             check="rejected: not a polygon",
         )
-    keep = parcels.loc[~(missing_id | empty | wrong | bad_xy)]
+    drop = missing_id | empty | wrong | bad_xy
+    keep = parcels.loc[~drop] if drop.any() else parcels.copy(deep=False)
     has_z = shapely.has_z(keep.geometry.array)
     if has_z.any():
         logger.info("%s: Z coordinates dropped from %d features", source, int(has_z.sum()))
@@ -331,9 +436,12 @@ def reject_unusable(parcels: gpd.GeoDataFrame, ledger: Ledger, *, source: str) -
 def finite_coordinates(geoms: np.ndarray) -> np.ndarray:
     """Per geometry: all coordinates are finite (missing geometries count as finite)."""
     coords, index = shapely.get_coordinates(geoms, return_index=True)
-    bad = np.unique(index[~np.isfinite(coords).all(axis=1)])
-    ok = np.ones(len(geoms), dtype=bool)
-    ok[bad] = False
+    return _finite(coords, index, len(geoms))
+
+
+def _finite(coords: np.ndarray, index: np.ndarray, n: int) -> np.ndarray:
+    ok = np.ones(n, dtype=bool)
+    ok[index[~np.isfinite(coords).all(axis=1)]] = False
     return ok
 
 
@@ -357,7 +465,8 @@ def check_parcels(
 def check_geometry(parcels: gpd.GeoDataFrame, ledger: Ledger, *, source: str) -> gpd.GeoDataFrame:
     """The part of :func:`check_parcels` that looks at one feature at a time: reject what has
     no finite coordinates in the working CRS, repair the rest."""
-    lost = ~finite_coordinates(parcels.geometry.array)
+    coords, index = shapely.get_coordinates(parcels.geometry.array, return_index=True)
+    lost = ~_finite(coords, index, len(parcels))
     _reject(
         ledger,
         source,
@@ -366,7 +475,10 @@ def check_geometry(parcels: gpd.GeoDataFrame, ledger: Ledger, *, source: str) ->
         "coordinates fall outside the working CRS (not finite after reprojection)",
         check="rejected: bad coordinates",
     )
-    return _repair(parcels.loc[~lost], ledger, source)
+    if lost.any():
+        return _repair(parcels.loc[~lost], ledger, source)
+    # the coordinates already taken tell which polygons may repeat a point
+    return _repair(parcels, ledger, source, repeats=_repeats(coords, index, len(parcels)))
 
 
 def _reject(
@@ -400,13 +512,22 @@ def _polygonal_parts(geoms: np.ndarray) -> np.ndarray:
     return out
 
 
-def _repair(parcels: gpd.GeoDataFrame, ledger: Ledger, source: str) -> gpd.GeoDataFrame:
-    """Make invalid polygons valid (fate ``fixed``); reject those with no area left."""
+def _repair(
+    parcels: gpd.GeoDataFrame,
+    ledger: Ledger,
+    source: str,
+    *,
+    repeats: np.ndarray | None = None,
+) -> gpd.GeoDataFrame:
+    """Make invalid polygons valid (fate ``fixed``); reject those with no area left.
+    ``repeats``: :func:`_consecutive_duplicates` of the geometries, if known."""
     geoms = parcels.geometry.array.copy()
     n_before = shapely.get_num_coordinates(geoms)
     # valid polygons keep >= 3 distinct vertices per ring; invalid ones go to make_valid
     ok = shapely.is_valid(geoms)
-    maybe = ok & _consecutive_duplicates(geoms)  # the others have no repeated point to remove
+    if repeats is None:
+        repeats = _consecutive_duplicates(geoms)
+    maybe = ok & repeats  # the others have no repeated point to remove
     geoms[maybe] = shapely.remove_repeated_points(geoms[maybe])
     repeated = shapely.get_num_coordinates(geoms) < n_before
     # the same points in the same order: only the invalid and the changed can be invalid now
@@ -452,7 +573,8 @@ def _repair(parcels: gpd.GeoDataFrame, ledger: Ledger, source: str) -> gpd.GeoDa
             "polygon has no area (degenerate outline)",
             check="rejected: no area",
         )
-    return parcels.set_geometry(geoms).loc[~no_area]
+    repaired = parcels.set_geometry(geoms)
+    return repaired.loc[~no_area] if no_area.any() else repaired
 
 
 _PLAIN_REPR = r"[ -&(-\[\]-~]*"  # printable ASCII but ' and \: repr() only adds quotes
@@ -474,8 +596,12 @@ def _consecutive_duplicates(geoms: np.ndarray) -> np.ndarray:
     """Per geometry: two consecutive coordinates are equal (a superset of those with repeated
     points, as a ring's last point can equal the next ring's first)."""
     coords, index = shapely.get_coordinates(geoms, return_index=True)
+    return _repeats(coords, index, len(geoms))
+
+
+def _repeats(coords: np.ndarray, index: np.ndarray, n: int) -> np.ndarray:
     same = (coords[1:] == coords[:-1]).all(axis=1) & (index[1:] == index[:-1])
-    found = np.zeros(len(geoms), dtype=bool)
+    found = np.zeros(n, dtype=bool)
     found[index[1:][same]] = True
     return found
 
@@ -509,6 +635,71 @@ def dedupe_parcels(parcels: gpd.GeoDataFrame, ledger: Ledger, source: str) -> gp
     return parcels.loc[~dup]
 
 
+_CELLS_PER_BOX = 4
+"""Grid cells per bounding box, on average, above which :func:`_box_pairs` takes larger cells."""
+
+
+def _box_pairs(bounds: np.ndarray, grow: float) -> tuple[np.ndarray, np.ndarray]:
+    """Positions (i, j) of the pairs of boxes (rows of ``bounds``: xmin, ymin, xmax, ymax,
+    finite) that meet once each is grown by ``grow`` on every side, each pair once.
+
+    Each grown box is put in the cells of a grid it covers; two boxes are paired in the cell
+    of the lower left corner of their overlap only, so a pair is found once however many
+    cells both cover. Sorting the cells is the only step that is not linear."""
+    n = len(bounds)
+    x0, y0 = bounds[:, 0] - grow, bounds[:, 1] - grow
+    x1, y1 = bounds[:, 2] + grow, bounds[:, 3] + grow
+    # cells half as large again as the median grown box: about three cells a box
+    size = 1.5 * float(np.median(np.maximum(x1 - x0, y1 - y0))) if n else 1.0
+    size = size if size > 0 else 1.0
+    while True:
+        gx0, gy0 = np.floor(x0 / size).astype(np.int64), np.floor(y0 / size).astype(np.int64)
+        gx1, gy1 = np.floor(x1 / size).astype(np.int64), np.floor(y1 / size).astype(np.int64)
+        tall = gy1 - gy0 + 1
+        count = (gx1 - gx0 + 1) * tall
+        if count.sum() <= _CELLS_PER_BOX * n + 1024:
+            break
+        size *= 2  # a few huge boxes: larger cells rather than millions of them
+    box = np.repeat(np.arange(n, dtype=np.int64), count)
+    local = np.arange(len(box), dtype=np.int64) - np.repeat(np.cumsum(count) - count, count)
+    cx = gx0[box] + local // tall[box]
+    cy = gy0[box] + local % tall[box]
+    span = int(gy1.max() - gy0.min() + 1) if n else 1
+    cell = (cx - gx0.min(initial=0)) * span + (cy - gy0.min(initial=0))
+    order = np.argsort(cell)
+    cell, box, cx, cy = cell[order], box[order], cx[order], cy[order]
+    # every pair of entries of one cell: entry e with each later entry of its cell
+    starts = np.flatnonzero(np.r_[True, cell[1:] != cell[:-1]])
+    ends = np.repeat(np.r_[starts[1:], len(cell)], np.diff(np.r_[starts, len(cell)]))
+    later = ends - 1 - np.arange(len(cell))
+    first = np.repeat(np.arange(len(cell)), later)
+    second = first + 1 + np.arange(len(first)) - np.repeat(np.cumsum(later) - later, later)
+    i, j = box[first], box[second]
+    keep = (x0[i] <= x1[j]) & (x0[j] <= x1[i])
+    keep &= (y0[i] <= y1[j]) & (y0[j] <= y1[i])
+    keep &= (cx[first] == np.maximum(gx0[i], gx0[j])) & (cy[first] == np.maximum(gy0[i], gy0[j]))
+    return i[keep], j[keep]
+
+
+def _prepared_test(
+    test: Callable[..., np.ndarray],
+    geoms: np.ndarray,
+    left: np.ndarray,
+    right: np.ndarray,
+    *args: float,
+) -> np.ndarray:
+    """``test(geoms[left], geoms[right], *args)`` with the ``left`` geometries prepared, as an
+    STRtree query prepares each geometry it is asked about (GEOS's unprepared tests can
+    answer otherwise on edge cases); those not prepared before are left as they were."""
+    fresh = np.unique(left)
+    fresh = fresh[~shapely.is_prepared(geoms[fresh])]
+    shapely.prepare(geoms[fresh])
+    try:
+        return test(geoms[left], geoms[right], *args)
+    finally:
+        shapely.destroy_prepared(geoms[fresh])
+
+
 def find_overlaps(
     parcels: gpd.GeoDataFrame,
     ledger: Ledger | None = None,
@@ -535,9 +726,16 @@ def overlap_pairs(
     ``geoms``, ``j`` in ``others``. Sorted by ``i`` then ``j``.
     """
     if others is None:
-        left, right = shapely.STRtree(geoms).query(geoms, predicate="intersects")
-        keep = left < right
-        left, right = left[keep], right[keep]
+        # candidates whose envelopes meet (a grid, not a tree query per parcel), then the
+        # tree's test: GEOS intersects, the first one prepared
+        geoms = np.asarray(geoms, dtype=object)
+        bounds = shapely.bounds(geoms)
+        usable = np.flatnonzero(np.isfinite(bounds).all(axis=1))  # no empty geometries
+        reach = float(np.abs(bounds[usable]).max(initial=0.0))
+        a, b = _box_pairs(bounds[usable], 1e-7 * reach + 1e-9)
+        left, right = usable[np.minimum(a, b)], usable[np.maximum(a, b)]
+        hit = _prepared_test(shapely.intersects, geoms, left, right)
+        left, right = left[hit], right[hit]
         other = geoms
     else:
         right, left = shapely.STRtree(geoms).query(others, predicate="intersects")
@@ -596,12 +794,13 @@ def check_filings(
     negative money (refunds), zero employees or energy; see :func:`odd_figures`.
     """
     problem = (
-        filings["problem"].fillna("") != ""
+        (filings["problem"].fillna("") != "").to_numpy(dtype=bool)
         if "problem" in filings
-        else pd.Series(False, index=filings.index)
+        else np.zeros(len(filings), dtype=bool)
     )
-    _reject_marked(filings.loc[problem], ledger, source)
-    filings = filings.loc[~problem]
+    if problem.any():
+        _reject_marked(filings.loc[problem], ledger, source)
+    filings = _rows(filings, ~problem)
     no_code = filings["uscc"].isna().to_numpy()
     _reject(
         ledger,
@@ -611,11 +810,16 @@ def check_filings(
         "no credit code (统一社会信用代码); fill it in",
         check="rejected: no credit code",
     )
-    rows = filings.loc[~no_code]
-    dup = rows.duplicated(["uscc", "year"], keep="first")
+    rows = _rows(filings, ~no_code)
+    # a number per (credit code, year): duplicated() on it is duplicated(["uscc", "year"])
+    pair = pd.Series(
+        pd.factorize(rows["uscc"])[0].astype(np.int64) * (len(rows) + 1)
+        + pd.factorize(rows["year"])[0]
+    )
+    dup = pd.Series(pair.duplicated(keep="first").to_numpy(), index=rows.index)
     if dup.any():
-        _duplicates(rows, dup, ledger, source)
-    kept = rows.loc[~dup.to_numpy()]
+        _duplicates(rows, dup, ledger, source, repeated=pair.duplicated(keep=False).to_numpy())
+    kept = _rows(rows, ~dup.to_numpy())
     status = (
         _flag_codes(kept, ledger, source)
         if check_codes
@@ -659,9 +863,24 @@ def _reject_marked(marked: pd.DataFrame, ledger: Ledger, source: str) -> None:
         )
 
 
-def _duplicates(all_rows: pd.DataFrame, dup: pd.Series, ledger: Ledger, source: str) -> None:
+def _rows(frame: pd.DataFrame, keep: np.ndarray) -> pd.DataFrame:
+    """``frame.loc[keep]``, without copying every column when every row is kept."""
+    return frame.copy(deep=False) if keep.all() else frame.loc[keep]
+
+
+def _duplicates(
+    all_rows: pd.DataFrame,
+    dup: pd.Series,
+    ledger: Ledger,
+    source: str,
+    *,
+    repeated: np.ndarray | None = None,
+) -> None:
+    """``repeated``: ``all_rows.duplicated(["uscc", "year"], keep=False)``, if known."""
+    if repeated is None:
+        repeated = all_rows.duplicated(["uscc", "year"], keep=False).to_numpy()
     # only rows sharing a credit code and year can repeat one another (content includes both)
-    rows = all_rows.loc[all_rows.duplicated(["uscc", "year"], keep=False).to_numpy()]
+    rows = all_rows.loc[repeated]
     dup = dup.loc[rows.index]
     content = [c for c in rows.columns if c not in {"record", "problem"}]
     # parcel id tuples compared as values (as their text would be), by a code per tuple
@@ -718,10 +937,11 @@ def odd_figures(filings: pd.DataFrame) -> pd.Series:
     """
     flags = [(f"negative {c}", filings[c] < 0) for c in _MONEY if c in filings]
     flags += [(f"zero {c}", filings[c] == 0) for c in _COUNTS if c in filings]
-    joined = np.full(len(filings), "", dtype=object)
-    for label, found in flags:  # "; " between the labels of a row, in this order
-        hit = np.asarray(found, dtype=bool)
-        more = hit & (joined != "")
-        joined[more] = joined[more] + f"; {label}"
-        joined[hit & ~more] = label
-    return pd.Series(joined, index=filings.index, dtype="string")
+    # "; " between the labels of a row, in this order: each combination joined once
+    bits = np.zeros(len(filings), dtype=np.int64)
+    for i, (_, found) in enumerate(flags):
+        bits |= np.asarray(found, dtype=bool).astype(np.int64) << i
+    combos, which = np.unique(bits, return_inverse=True)
+    text = ["; ".join(label for i, (label, _) in enumerate(flags) if c >> i & 1) for c in combos]
+    joined = pa.array(text, type=pa.large_string()).take(which.ravel())
+    return pd.Series(pd.array(joined, dtype="string"), index=filings.index)

@@ -32,6 +32,7 @@ from scipy.sparse import coo_matrix, csr_array
 from scipy.sparse.csgraph import connected_components
 
 from mujun.config import UnderuseConfig
+from mujun.join import positions
 from mujun.schema import MU_M2
 
 __all__ = ["cold_spots", "consolidation_zones", "park_summary"]
@@ -68,23 +69,21 @@ def consolidation_zones(
     optionally ``park``.
     """
     park = _park_of(parcels)
-    median = (
-        parcels.loc[~parcels["vacant"]].groupby(park[~parcels["vacant"]])["tax_per_mu"].median()
-    )
-    park_land = parcels.groupby(park)["area_m2"].sum()
-    under = parcels.loc[parcels["underused"].astype(bool)]
+    vacant = parcels["vacant"].to_numpy(dtype=bool)
+    median = parcels["tax_per_mu"][~vacant].groupby(park[~vacant]).median()
+    park_land = parcels["area_m2"].groupby(park).sum()
+    at = np.flatnonzero(parcels["underused"].astype(bool).to_numpy())  # underused parcels
     zone_of = pd.Series(pd.NA, index=parcels.index, dtype="string")
-    if under.empty:
+    if not len(at):
         return gpd.GeoDataFrame(geometry=[], crs=parcels.crs), zone_of
-    groups = (
-        park.loc[under.index].to_numpy()
-        if cfg.zones_within_parks
-        else np.zeros(len(under), dtype=object)
-    )
+    columns = ["parcel_id", "area_m2", "tax", "vacant", "enterprises", "underuse_reasons"]
+    under = parcels[[*columns, parcels.geometry.name]].iloc[at]
+    park_at = park.iloc[at].to_numpy()
+    groups = park_at if cfg.zones_within_parks else np.zeros(len(under), dtype=object)
     label = _components(under.geometry.array, groups, cfg.zone_gap_m)
     # parcels grouped by zone (labels 0..n-1), in their original order within a zone
     order = np.argsort(label, kind="stable")
-    data = under.iloc[order].assign(_park=park.loc[under.index].to_numpy()[order])
+    data = under.iloc[order].assign(_park=park_at[order])
     data = data.reset_index(drop=True)
     table = _zone_table(data, label[order], median, park_land)
     zones = gpd.GeoDataFrame(table, geometry="geometry", crs=parcels.crs)
@@ -95,16 +94,14 @@ def consolidation_zones(
     zones.insert(0, "zone_id", "Z" + pd.Series(zones.index + 1).astype(str).str.zfill(4))
     zones.insert(1, "rank", np.arange(1, len(zones) + 1))
     # as if assigned zone by zone in rank order: a parcel id in two zones ends in the later one
-    member = pd.Series(rank[label[order]], index=data["parcel_id"].to_numpy()).sort_values(
-        kind="stable"
-    )
-    found = parcels["parcel_id"].map(member[~member.index.duplicated(keep="last")])
-    position = found.to_numpy(dtype="float64", na_value=np.nan)
-    listed = ~np.isnan(position)
-    ids = np.full(len(parcels), None, dtype=object)
-    ids[listed] = zones["zone_id"].to_numpy(dtype=object)[position[listed].astype("int64") - 1]
-    zone_of = pd.Series(ids, index=parcels.index, dtype="string")
-    logger.info("%d consolidation zones from %d underused parcels", len(zones), len(under))
+    member = pd.Series(rank[label[order]], index=data["parcel_id"]).sort_values(kind="stable")
+    member = member[~member.index.duplicated(keep="last")]
+    found = positions(parcels["parcel_id"], member.index)
+    zone_rank = np.append(member.to_numpy(), 0)[found]  # 0: in no zone
+    names = pa.array(zones["zone_id"].array, type=pa.large_string())
+    taken = names.take(pa.array(np.maximum(zone_rank - 1, 0), mask=zone_rank == 0))
+    zone_of = pd.Series(pd.array(taken, dtype="string"), index=parcels.index)
+    logger.info("%d consolidation zones from %d underused parcels", len(zones), len(at))
     return zones, zone_of
 
 
@@ -163,10 +160,14 @@ def _segment_sums(values: pd.Series, zone: np.ndarray, n: int) -> np.ndarray:
     return _by_size(np.where(np.isnan(numbers), 0.0, numbers), zone, n, np.sum)
 
 
-def _join(texts: pd.Series, zone: np.ndarray, n: int, sep: str) -> np.ndarray:
+def _join(texts: pd.Series | pa.Array, zone: np.ndarray, n: int, sep: str) -> np.ndarray:
     """``sep.join`` of ``texts`` (sorted by ``zone``) per zone; ``""`` for zones without."""
     offsets = np.concatenate([[0], np.cumsum(np.bincount(zone, minlength=n))])
-    values = pa.array(texts.to_numpy(dtype=object), type=pa.large_string())
+    values = (
+        texts.cast(pa.large_string())
+        if isinstance(texts, pa.Array)
+        else pa.array(texts.to_numpy(dtype=object), type=pa.large_string())
+    )
     lists = pa.LargeListArray.from_arrays(pa.array(offsets, type=pa.int64()), values)
     return np.asarray(
         pc.binary_join(lists, pa.scalar(sep, type=pa.large_string())).to_numpy(
@@ -193,18 +194,22 @@ def _firms(enterprises: pd.Series, zone: np.ndarray, n: int) -> tuple[np.ndarray
 
 def _reasons(reasons: pd.Series, zone: np.ndarray, n: int) -> np.ndarray:
     """``"reason count"`` per zone, most frequent first, ties in order of first mention."""
-    split = reasons.str.split("; ").explode()
-    frame = pd.DataFrame({"zone": zone[split.index.to_numpy()], "reason": split.to_numpy()})
-    frame = frame.loc[frame["reason"].notna() & (frame["reason"] != "")]
-    frame["first"] = np.arange(len(frame))
-    counted = frame.groupby(["zone", "reason"], sort=False).agg(
-        count=("first", "size"), first=("first", "min")
+    lists = pc.split_pattern(pa.array(reasons, type=pa.large_string(), from_pandas=True), "; ")
+    flat = pc.list_flatten(lists).dictionary_encode()
+    code = flat.indices.to_numpy().astype(np.int64)
+    named = pc.not_equal(flat.dictionary, "").to_numpy(zero_copy_only=False)[code]
+    mention = np.flatnonzero(named)  # the reasons mentioned, in order, but empty ones
+    # each (zone, reason) pair: its first mention and its number of mentions
+    zone_of = zone[pc.list_parent_indices(lists).to_numpy()[mention]]
+    pair = zone_of * len(flat.dictionary) + code[mention]
+    _, first, count = np.unique(pair, return_index=True, return_counts=True)
+    order = np.lexsort((first, -count, zone_of[first]))
+    text = pc.binary_join_element_wise(
+        flat.dictionary.take(pa.array(code[mention][first][order])),
+        pa.array(count[order]).cast(pa.large_string()),
+        pa.scalar(" ", type=pa.large_string()),
     )
-    counted = counted.reset_index().sort_values(
-        ["zone", "count", "first"], ascending=[True, False, True]
-    )
-    text = counted["reason"].astype(str) + " " + counted["count"].astype(str)
-    return _join(text, counted["zone"].to_numpy(dtype="int64"), n, "; ")
+    return _join(text, zone_of[first][order], n, "; ")
 
 
 def park_summary(parcels: pd.DataFrame, zones: pd.DataFrame) -> pd.DataFrame:
@@ -258,53 +263,87 @@ def cold_spots(
     from esda.moran import Moran_Local  # noqa: PLC0415 - heavy import, only when used
     from libpysal.graph import Graph  # noqa: PLC0415
 
-    out = pd.DataFrame(
-        index=parcels.index,
-        data={"moran_i": np.nan, "moran_p": np.nan, "moran_quadrant": pd.NA, "cold_spot": False},
-    )
-    occupied = parcels.loc[~parcels["vacant"] & parcels["tax_per_mu"].notna()]
-    if len(occupied) < 10:
-        return out
-    if neighbours is None:
-        geoms = occupied.geometry.array
-        left, right = shapely.STRtree(geoms).query(
-            geoms, predicate="dwithin", distance=cfg.zone_gap_m
+    n = len(parcels)
+    moran_i, moran_p = np.full(n, np.nan), np.full(n, np.nan)
+    quadrants = np.full(n, pd.NA, dtype=object)
+    cold = np.zeros(n, dtype=bool)
+    tax = parcels["tax_per_mu"].to_numpy(dtype="float64", na_value=np.nan)
+    # positions of the occupied parcels with a tax per mu
+    occupied = np.flatnonzero(~parcels["vacant"].to_numpy(dtype=bool) & ~np.isnan(tax))
+    linked = np.array([], dtype=np.int64)
+    if len(occupied) >= 10:
+        if neighbours is None:
+            geoms = np.asarray(parcels.geometry.array, dtype=object)[occupied]
+            left, right = shapely.STRtree(geoms).query(
+                geoms, predicate="dwithin", distance=cfg.zone_gap_m
+            )
+            pairs = left != right
+            left, right = left[pairs], right[pairs]
+        else:
+            # positions in parcels -> positions in occupied (-1: not occupied)
+            where = np.full(n, -1, dtype="int64")
+            where[occupied] = np.arange(len(occupied))
+            left, right = where[neighbours[0]], where[neighbours[1]]
+            both = (left >= 0) & (right >= 0) & (left != right)
+            left, right = left[both], right[both]
+        # parcels with no neighbour within the gap (isolated plots) have no local statistic
+        linked = np.unique(left)
+    if len(linked) >= 10:
+        focal, neighbour = np.searchsorted(linked, left), np.searchsorted(linked, right)
+        order = np.lexsort((neighbour, focal))
+        # sites 0..m-1 both as focal and as neighbour levels: already in libpysal's canonical
+        # order, which it would otherwise restore by two reindexing passes
+        canonical = bool(np.bincount(neighbour, minlength=len(linked)).all())
+        graph = Graph.from_arrays(
+            focal[order], neighbour[order], np.ones(len(order)), is_sorted=canonical
         )
-    else:
-        # positions in parcels -> positions in occupied (-1: not occupied)
-        where = np.full(len(parcels), -1, dtype="int64")
-        where[parcels.index.get_indexer(occupied.index)] = np.arange(len(occupied))
-        left, right = where[neighbours[0]], where[neighbours[1]]
-        both = (left >= 0) & (right >= 0)
-        left, right = left[both], right[both]
-    pairs = left != right
-    # parcels with no neighbour within the gap (isolated plots) have no local statistic
-    linked = np.unique(left[pairs])
-    if len(linked) < 10:
-        return out
-    focal, neighbour = np.searchsorted(linked, left[pairs]), np.searchsorted(linked, right[pairs])
-    order = np.lexsort((neighbour, focal))
-    graph = Graph.from_arrays(focal[order], neighbour[order], np.ones(len(order)))
-    subset = occupied.iloc[linked]
-    y = subset["tax_per_mu"].to_numpy(dtype="float64")
-    # esda gives the local I and quadrants; its conditional randomisation loops over the
-    # parcels in Python unless numba is installed, so the pseudo p-values are computed below
-    lisa = Moran_Local(y, graph, permutations=0)
-    p_sim = _conditional_p(
-        lisa.z, csr_array(lisa.w.sparse), lisa.Is, permutations=cfg.permutations, seed=cfg.seed
+        at = occupied[linked]
+        # esda gives the local I and quadrants; its conditional randomisation loops over the
+        # parcels in Python unless numba is installed, so the pseudo p-values are computed below
+        lisa = Moran_Local(tax[at], graph, permutations=0)
+        p_sim = _conditional_p(
+            lisa.z, csr_array(lisa.w.sparse), lisa.Is, permutations=cfg.permutations, seed=cfg.seed
+        )
+        q = np.asarray(lisa.q)
+        moran_i[at], moran_p[at] = lisa.Is, p_sim
+        quadrants[at] = np.array([pd.NA, "HH", "LH", "LL", "HL"], dtype=object)[q]
+        cold[at] = (q == 3) & (p_sim < cfg.cold_spot_p)
+        logger.info("cold spots: %d low-low parcels", int(cold.sum()))
+    index = parcels.index
+    return pd.DataFrame(
+        {
+            "moran_i": moran_i,
+            "moran_p": moran_p,
+            "moran_quadrant": pd.Series(quadrants, index=index, dtype=object),  # not str
+            "cold_spot": cold,
+        },
+        index=index,
     )
-    out.loc[subset.index, "moran_i"] = lisa.Is
-    out.loc[subset.index, "moran_p"] = p_sim
-    quadrant = pd.Series(np.asarray(lisa.q), index=subset.index).map(
-        {1: "HH", 2: "LH", 3: "LL", 4: "HL"}
-    )
-    out.loc[subset.index, "moran_quadrant"] = quadrant.astype("string")
-    out.loc[subset.index, "cold_spot"] = (lisa.q == 3) & (p_sim < cfg.cold_spot_p)
-    logger.info("cold spots: %d low-low parcels", int(out["cold_spot"].sum()))
+
+
+_BLOCK = 1 << 18  # simulated values held at a time by _conditional_p
+
+
+def _simulated(
+    drawn: np.ndarray, below: np.ndarray, above: np.ndarray, sites: np.ndarray
+) -> np.ndarray:
+    """The values each of ``sites`` (ascending) gets for its neighbours in each draw: id ``j``
+    of "the other sites" is site ``j`` (``below``) for a site after it, site ``j + 1``
+    (``above``) for a site at or before it.
+
+    The sites of a block are close together, so most ids are before them all or at or after
+    them all: the block is filled with the values of its last site and only the ids between
+    its first and last site are set site by site (the sites at or before each such id)."""
+    k = drawn.shape[1]
+    out = np.empty((len(sites), len(drawn), k))
+    out[...] = np.where(drawn >= sites[-1], above, below)
+    ids, lifted = drawn.ravel(), above.ravel()
+    between = np.flatnonzero((ids >= sites[0]) & (ids < sites[-1]))
+    count = np.searchsorted(sites, ids[between], side="right")
+    entry = np.repeat(between, count)
+    site = np.arange(len(entry)) - np.repeat(np.cumsum(count) - count, count)
+    out.reshape(len(sites), -1)[site, entry] = lifted[entry]
     return out
-
-
-_BLOCK = 1 << 20  # simulated values held at a time by _conditional_p
 
 
 def _conditional_p(
@@ -318,7 +357,8 @@ def _conditional_p(
     card = np.diff(weights.indptr)
     scaling = (n - 1) / (z * z).sum()
     # esda's vec_permutations (as run without numba): max-cardinality ids from the n - 1
-    # other sites, without replacement, once per permutation from the seeded legacy generator
+    # other sites, without replacement, once per permutation from the seeded legacy generator.
+    # Each draw shuffles all n - 1 ids (O(n)): the larger part of this function's time.
     rng = np.random.RandomState(seed)  # the legacy stream esda draws from
     # .copy(): choice returns a view of a whole permutation of n - 1 ids, which np.stack
     # would otherwise keep alive for every draw at once (2 GB at 1,000,000 parcels)
@@ -329,11 +369,11 @@ def _conditional_p(
     for k in np.unique(card):  # sites by neighbour count: a handful of counts
         rows = np.flatnonzero(card == k)
         drawn = ids[:, :k]
-        below, above = z[drawn], z[drawn + 1]  # id j of "the other sites" is site j or j + 1
+        below, above = z[drawn], z[drawn + 1]
         step = max(1, _BLOCK // (permutations * int(k)))
         for start in range(0, len(rows), step):
             block = rows[start : start + step]
-            others = np.where(drawn >= block[:, None, None], above, below)
+            others = _simulated(drawn, below, above, block)
             w = weights.data[weights.indptr[block, None] + np.arange(k)][:, :, None]
             # a matrix-vector product per site, as esda's (zrand @ weights): the same rounding
             lag = np.matmul(others, w)[..., 0]

@@ -8,6 +8,7 @@ planner can find the record in the original file.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import dataclasses
 import io
@@ -464,8 +465,8 @@ _HEADER_SCAN = 15  # rows searched for the header (title rows above it are commo
 _TOTAL_WORDS = frozenset({"合计", "总计", "小计", "total", "sum", "合 计", "总 计"})
 
 
-def _decode(path: Path, encoding: str | None) -> tuple[str, str]:
-    data = path.read_bytes()
+def _decode(path: Path, encoding: str | None, data: bytes | None = None) -> tuple[str, str]:
+    data = path.read_bytes() if data is None else data
     tried = (encoding,) if encoding else _ENCODINGS
     for enc in tried:
         try:
@@ -481,7 +482,16 @@ def _decode(path: Path, encoding: str | None) -> tuple[str, str]:
 
 
 def _read_csv_rows(path: Path, encoding: str | None) -> tuple[pd.DataFrame, str]:
-    text, used = _decode(path, encoding)
+    data = path.read_bytes()
+    text, used = _decode(path, encoding, data)
+    # the UTF-8 bytes of the text, for Arrow: the file's own when it is UTF-8 (less the BOMs
+    # taken off the text), rather than the text encoded again
+    utf8: bytes | None = None
+    codec = codecs.lookup(used).name
+    if codec in {"utf-8", "utf-8-sig"}:
+        boms = int(codec == "utf-8-sig" and data.startswith(codecs.BOM_UTF8))  # the codec's
+        boms += text.startswith("\ufeff")  # and the one taken off below
+        utf8 = data[len(codecs.BOM_UTF8) * boms :]
     text = text.removeprefix("\ufeff")
     try:
         dialect: type[csv.Dialect] | csv.Dialect = csv.Sniffer().sniff(
@@ -489,7 +499,7 @@ def _read_csv_rows(path: Path, encoding: str | None) -> tuple[pd.DataFrame, str]
         )
     except csv.Error:
         dialect = csv.excel
-    fast = _arrow_csv_rows(text, dialect)
+    fast = _arrow_csv_rows(text, dialect, utf8=utf8)
     if fast is not None:
         return fast, used
     try:
@@ -505,25 +515,25 @@ def _read_csv_rows(path: Path, encoding: str | None) -> tuple[pd.DataFrame, str]
 def _arrow_declines(data: bytes) -> bool:
     """What Arrow's CSV parser does not read as the csv module does: a lone CR ending a line,
     empty lines (the csv module yields an empty row for them) and NUL characters."""
-    return (
-        b"\x00" in data
-        or data.count(b"\r") != data.count(b"\r\n")
-        or b"\n\n" in data
-        or b"\n\r\n" in data
-        or data.startswith((b"\n", b"\r\n"))
-    )
+    if b"\x00" in data or b"\n\n" in data or data.startswith((b"\n", b"\r\n")):
+        return True
+    cr = data.count(b"\r")  # the rest concerns CR only
+    return bool(cr) and (cr != data.count(b"\r\n") or b"\n\r\n" in data)
 
 
-def _arrow_csv_rows(text: str, dialect: type[csv.Dialect] | csv.Dialect) -> pd.DataFrame | None:
+def _arrow_csv_rows(
+    text: str, dialect: type[csv.Dialect] | csv.Dialect, *, utf8: bytes | None = None
+) -> pd.DataFrame | None:
     """The rows as :mod:`csv` reads them, parsed by Arrow; ``None`` when Arrow could differ.
 
     Arrow splits the same fields as the csv module for a rectangular table (every row the
     same number of fields) without the cases of :func:`_arrow_declines` and without
     ``skipinitialspace``; anything else (or a parse error) is left to the csv module.
+    ``utf8``: ``text`` encoded as UTF-8, if at hand.
     """
     if not text or dialect.skipinitialspace:
         return None
-    data = text.encode("utf-8")
+    data = text.encode("utf-8") if utf8 is None else utf8
     if _arrow_declines(data):
         return None
     parse = pacsv.ParseOptions(

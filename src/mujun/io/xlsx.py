@@ -16,7 +16,7 @@ values are empty cells.
 from __future__ import annotations
 
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -139,29 +139,37 @@ def write_enterprise_workbook(
     shown = {"group", "rank", "uscc"}.union(
         *(_columns(enterprises, g, dict(weights.get(g, {}))) for g in _GROUPS)
     )
-    data = enterprises.loc[
-        enterprises["year"] == year, [c for c in enterprises.columns if c in shown]
-    ]
-    sheets: list[_Sheet] = []
+    kept = [j for j, c in enumerate(enterprises.columns) if c in shown]
+    this_year = (enterprises["year"] == year).to_numpy(dtype=bool)
+    group_of = enterprises["group"]
+    per_sheet = MAX_SHEET_ROWS - _HEAD_ROWS
+    lists = []  # (list, its rows, sheet names): a list's sheets are made when written
     for group in _GROUPS:
-        rows = data.loc[data["group"] == group]
-        if rows.empty:
-            continue
-        name = LIST_NAMES_ZH[group] if lang == "zh" else _LIST_NAMES_EN[group]
-        cols = _columns(rows, group, dict(weights.get(group, {})))
-        title = (
-            f"{year}年度 {name} 亩均效益综合评价结果"
-            if lang == "zh"
-            else f"{name}: per-mu evaluation results, {year}"
-        )
-        ordered = rows.sort_values(["rank", "uscc"], na_position="last")[cols]
-        headers = [_header(c, lang) for c in cols]
-        widths = [30.0 if c == "name" else 14.0 for c in cols]
-        per_sheet = MAX_SHEET_ROWS - _HEAD_ROWS
-        for part, start in enumerate(range(0, len(ordered), per_sheet), start=1):
-            chunk = ordered.iloc[start : start + per_sheet]
-            sheets.append(_Sheet(_sheet_name(name, part), title, headers, widths, chunk))
-    _write_xlsx(path, sheets, lang)
+        at = np.flatnonzero(this_year & (group_of == group).to_numpy(dtype=bool, na_value=False))
+        if len(at):
+            name = LIST_NAMES_ZH[group] if lang == "zh" else _LIST_NAMES_EN[group]
+            parts = range(1, -(-len(at) // per_sheet) + 1)
+            lists.append((group, at, name, [_sheet_name(name, part) for part in parts]))
+
+    def sheets() -> Iterator[_Sheet]:
+        """Each list sorted when its turn comes, so that one sorted copy is held at a time."""
+        for group, at, name, names in lists:
+            rows = enterprises.iloc[at, kept]
+            cols = _columns(rows, group, dict(weights.get(group, {})))
+            title = (
+                f"{year}年度 {name} 亩均效益综合评价结果"
+                if lang == "zh"
+                else f"{name}: per-mu evaluation results, {year}"
+            )
+            ordered = rows.sort_values(["rank", "uscc"], na_position="last")[cols]
+            del rows
+            headers = [_header(c, lang) for c in cols]
+            widths = [30.0 if c == "name" else 14.0 for c in cols]
+            for k, sheet_name in enumerate(names):
+                chunk = ordered.iloc[k * per_sheet : (k + 1) * per_sheet]
+                yield _Sheet(sheet_name, title, headers, widths, chunk)
+
+    _write_xlsx(path, sheets(), lang, names=[n for *_, names in lists for n in names])
     return path
 
 
@@ -540,15 +548,17 @@ def _write_sheet(zf: zipfile.ZipFile, index: int, sheet: _Sheet, lang: str) -> N
         out.write(_sheet_tail(sheet).encode("utf-8"))
 
 
-def _write_xlsx(path: Path, sheets: list[_Sheet], lang: str) -> None:
-    if not sheets:  # a workbook needs a sheet: an empty one
-        sheets = [_Sheet("Sheet1", "", [""], [14.0], pd.DataFrame())]
-    names = [s.name for s in sheets]
+def _write_xlsx(path: Path, sheets: Iterable[_Sheet], lang: str, *, names: list[str]) -> None:
+    """Write the workbook; ``sheets`` (named ``names``) may be made one by one as written."""
+    if not names:  # a workbook needs a sheet: an empty one
+        sheets, names = [_Sheet("Sheet1", "", [""], [14.0], pd.DataFrame())], ["Sheet1"]
     with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1) as zf:
-        zf.writestr("[Content_Types].xml", _content_types(len(sheets)))
+        zf.writestr("[Content_Types].xml", _content_types(len(names)))
         zf.writestr("_rels/.rels", _package_rels())
         zf.writestr("xl/workbook.xml", _workbook(names))
-        zf.writestr("xl/_rels/workbook.xml.rels", _workbook_rels(len(sheets)))
+        zf.writestr("xl/_rels/workbook.xml.rels", _workbook_rels(len(names)))
         zf.writestr("xl/styles.xml", _STYLES)
         for k, sheet in enumerate(sheets, start=1):
+            if sheet.name != names[k - 1]:
+                raise ValueError(f"sheet {k} is {sheet.name!r}, not {names[k - 1]!r}")
             _write_sheet(zf, k, sheet, lang)
