@@ -66,7 +66,7 @@ import pandas as pd
 import psutil
 import shapely
 from geopandas.testing import assert_geodataframe_equal
-from scale import _STAGE, FILES, generate, machine
+from scale import _STAGE, data, machine
 
 from mujun.io.readers import parquet_parts
 
@@ -359,12 +359,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="mujun-bench-engines-") as tmp:
         work = args.workdir or Path(tmp)
-        work.mkdir(parents=True, exist_ok=True)
-        start = time.perf_counter()
-        files = {k: work / v for k, v in FILES.items()}
-        if not (args.reuse and all(p.exists() for p in files.values())):
-            files = generate(args.n, work, args.seed)
-            print(f"generated {args.n:,} parcels in {time.perf_counter() - start:.1f} s")
+        files = data(args.n, work, seed=args.seed, reuse=args.reuse)
         parts = work / "parts.parquet"
         steps = {"partition": partition(files, parts, args)}
         n_parts = len(parquet_parts(parts))

@@ -138,6 +138,19 @@ def generate(n: int, folder: Path, seed: int) -> dict[str, Path]:
     return files
 
 
+def data(n: int, work: Path, *, seed: int, reuse: bool) -> dict[str, Path]:
+    """The data files in ``work``: those already there if ``reuse`` and all exist, else
+    generated."""
+    work.mkdir(parents=True, exist_ok=True)
+    files = {k: work / v for k, v in FILES.items()}
+    if reuse and all(p.exists() for p in files.values()):
+        return files
+    start = time.perf_counter()
+    files = generate(n, work, seed)
+    print(f"generated {n:,} parcels in {time.perf_counter() - start:.1f} s")
+    return files
+
+
 def _child(cmd: list[str], log: Path) -> tuple[float, float, str]:
     """Run ``cmd``; its wall seconds, peak RSS in MB and stderr+stdout."""
     start = time.perf_counter()
@@ -203,12 +216,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="mujun-bench-scale-") as tmp:
         work = args.workdir or Path(tmp)
-        work.mkdir(parents=True, exist_ok=True)
-        start = time.perf_counter()
-        files = {k: work / v for k, v in FILES.items()}
-        if not (args.reuse and all(p.exists() for p in files.values())):
-            files = generate(args.n, work, args.seed)
-            print(f"generated {args.n:,} parcels in {time.perf_counter() - start:.1f} s")
+        files = data(args.n, work, seed=args.seed, reuse=args.reuse)
         if args.generate_only:
             return
         results = {

@@ -67,7 +67,7 @@ def _dirty_parts(folder: Path) -> dict[str, object]:
     cuts = np.array_split(np.arange(len(data)), 4)
     for k, rows in enumerate(cuts):
         data.iloc[rows].to_parquet(folder / f"part.{k:05d}.parquet", write_covering_bbox=True)
-    return {"rows": len(data), "dup_id": first[id_col]}
+    return {"rows": len(data)}
 
 
 def _run(parcels: Path, out: Path, engine: str) -> RunResult:

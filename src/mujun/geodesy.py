@@ -32,7 +32,6 @@ __all__ = [
     "choose_working_crs",
     "crs_hint",
     "ellipsoidal_area",
-    "fix_gauss_kruger",
     "gk3_epsg",
     "lonlat_bounds",
     "plan_gauss_kruger",
@@ -269,8 +268,17 @@ class GaussKrugerFix:
 def plan_gauss_kruger(
     crs: CRS | str | None, bounds: tuple[float, float, float, float], *, source: str
 ) -> GaussKrugerFix:
-    """Decide the fix of :func:`fix_gauss_kruger` from the declared CRS and the data's bounds
-    (``minx, miny, maxx, maxy``), so that the data can be fixed in parts."""
+    """Reconcile CGCS2000 3-degree Gauss-Krüger data with the CRS they declare, from that CRS
+    and the data's bounds (``minx, miny, maxx, maxy``); apply the result to the data, whole or
+    in parts, with :meth:`GaussKrugerFix.apply`.
+
+    Chinese survey data often store northing as X and easting as Y (the surveying axis order
+    of EPSG:4513-4554), and may carry the zone number in front of the easting (EPSG:4528) or
+    not (EPSG:4549) whatever the file says. Eastings lie within about 500 km of 500 000 m (plus
+    zone x 1 000 000 when prefixed); northings of China lie between 1 500 000 and 6 000 000 m.
+    Coordinates that fit the other convention unambiguously are fixed and each fix is logged
+    and returned as a note; anything else is left as it is.
+    """
     kind = _gk3_kind(CRS.from_user_input(crs)) if crs is not None else None
     x0, y0, x1, y1 = (float(v) for v in bounds)
     if kind is None or not all(math.isfinite(v) for v in (x0, y0, x1, y1)):
@@ -313,20 +321,3 @@ def plan_gauss_kruger(
     for note in notes:
         logger.warning(note)
     return GaussKrugerFix(swap=swap, crs=new, notes=tuple(notes))
-
-
-def fix_gauss_kruger(gdf: gpd.GeoDataFrame, *, source: str) -> tuple[gpd.GeoDataFrame, list[str]]:
-    """Reconcile CGCS2000 3-degree Gauss-Krüger data with the CRS they declare.
-
-    Chinese survey data often store northing as X and easting as Y (the surveying axis order
-    of EPSG:4513-4554), and may carry the zone number in front of the easting (EPSG:4528) or
-    not (EPSG:4549) whatever the file says. Eastings lie within about 500 km of 500 000 m (plus
-    zone x 1 000 000 when prefixed); northings of China lie between 1 500 000 and 6 000 000 m.
-    Coordinates that fit the other convention unambiguously are fixed and each fix is logged
-    and returned as a note; anything else is left as it is.
-    """
-    if gdf.crs is None or gdf.empty:
-        return gdf, []
-    bounds = tuple(float(v) for v in gdf.total_bounds)
-    fix = plan_gauss_kruger(gdf.crs, bounds, source=source)  # type: ignore[arg-type]
-    return fix.apply(gdf), list(fix.notes)
