@@ -2,8 +2,9 @@
 
 The sample county is written as GeoParquet in four parts. In the first data set the parts are
 cut in file order, so every part spans the county and most neighbours and overlaps lie
-across parts; defects are added across parts (a duplicate id, an overlap, a bow-tie, repeated
-vertices, a point, an empty geometry, a missing id). The second is the clean sample
+across parts; defects are added across parts (a second, disjoint piece of a parcel under its
+id, an exact repeat of a parcel, an overlap, a bow-tie, repeated vertices, a point, an empty
+geometry, a missing id). The second is the clean sample
 partitioned along a Hilbert curve by ``mujun partition``. Each is run by both engines (a
 LocalCluster of two worker processes for dask) and every output is compared.
 """
@@ -38,7 +39,7 @@ def _dirty_parts(folder: Path) -> dict[str, object]:
     x0, y0, x1, y1 = first.geometry.bounds
     w, h = x1 - x0, y1 - y0
     extra = [
-        # the id of a parcel of part 0 again, elsewhere: a duplicate with another geometry
+        # the id of a parcel of part 0 again, elsewhere: a second piece of that parcel
         {id_col: first[id_col], "geometry": src.geometry.iloc[1800]},
         # half over parcel 5 (part 0): an overlap across parts
         {id_col: "OVL-1", "geometry": box(x0 + w / 2, y0, x1 + w / 2, y1)},
@@ -57,11 +58,13 @@ def _dirty_parts(folder: Path) -> dict[str, object]:
         {id_col: "PNT-1", "geometry": Point(x0, y0)},  # not a polygon
         {id_col: "EMP-1", "geometry": Polygon()},  # empty
         {id_col: None, "geometry": box(x0, y0 - 5 * h, x1, y0 - 4 * h)},  # no id
+        # parcel 6 (part 0) again, the same shape: a duplicate
+        {id_col: src.iloc[6][id_col], "geometry": src.geometry.iloc[6]},
     ]
     extra_gdf = gpd.GeoDataFrame(extra, geometry="geometry", crs=src.crs)
     data = pd.concat([src, extra_gdf], ignore_index=True)
     # the extras spread over parts 1-3
-    order = np.r_[0:600, 2005:2007, 600:1200, 2007:2010, 1200:1800, 2010:2012, 1800:2005]
+    order = np.r_[0:600, 2005:2007, 600:1200, 2007:2010, 1200:1800, 2010:2013, 1800:2005]
     data = data.iloc[order].reset_index(drop=True)
     folder.mkdir()
     cuts = np.array_split(np.arange(len(data)), 4)
@@ -155,9 +158,16 @@ def test_dask_equals_memory_row_by_row(dirty: dict[str, object]) -> None:
     # the defects were found, by both
     counts = mem.summary["ledger"]["parcels.parquet"]
     assert counts["duplicate"] == 1
+    assert counts["merged"] == 1
     assert counts["rejected"] == 3  # the point, the empty shape, the missing id
     assert counts["fixed"] == 2  # the bow-tie and the repeated vertices
-    assert sum(counts.values()) == dirty["rows"] == 2012
+    assert sum(counts.values()) == dirty["rows"] == 2013
+    # the parcel of two pieces (parts 0 and 3) holds the land of both
+    src = gpd.read_file(SAMPLE / "parcels.gpkg").to_crs(mem.working_crs)
+    pieces = src.geometry.iloc[[5, 1800]].area.sum()
+    for res in (mem, dsk):
+        got = res.parcels.set_index("parcel_id").loc[src.iloc[5]["宗地号"], "area_m2"]
+        assert got == pytest.approx(pieces, rel=1e-9)
     ledger = mem.ledger.set_index("key")
     # OVL-1 (part 1) lies over parcels of part 0: both sides of each pair are noted
     reason = ledger.loc["OVL-1", "reason"]

@@ -33,8 +33,8 @@ from mujun.io import readers
 EXPECTED = {"P1": 2.0, "P2": 2.0, "P3": 2.0, "P4": 3.0}
 
 
-def _run(parcels: Path, filings: Path, **sections) -> mujun.RunResult:
-    inp = {"parcels": str(parcels), "filings": str(filings), **sections.pop("input", {})}
+def _run(parcel_file: Path, filings: Path, **sections) -> mujun.RunResult:
+    inp = {"parcels": str(parcel_file), "filings": str(filings), **sections.pop("input", {})}
     return mujun.run(mujun.load_config(overrides={"input": inp, **sections}))
 
 
@@ -260,18 +260,28 @@ def test_each_separator(tmp_path, cell):
     assert _tax(_run(p, f)) == pytest.approx(EXPECTED)
 
 
-def test_ids_that_collide_after_normalising_are_reported_not_merged(tmp_path):
+def test_ids_that_collide_after_normalising_are_reported_with_both_spellings(tmp_path):
     parcels = pd.concat([tiny_parcels(), tiny_parcels().iloc[[0]]], ignore_index=True)
     parcels.loc[5, "宗地号"] = "ｐ１"
     parcels = gpd.GeoDataFrame(parcels, geometry="geometry", crs=4549)
     parcels.loc[5, "geometry"] = box(X0 + 900, Y0, X0 + 1000, Y0 + 100)
     p, f = _write(tmp_path, parcels)
     with pytest.warns(DataQualityWarning, match="different geometry"):
-        res = _run(p, f)
+        res = _run(p, f, parcels={"same_id": "first"})
     row = _ledger(res, "parcels.gpkg").loc[6]
     assert row["fate"] == "duplicate"
     assert "'ｐ１' repeats 'P1' of record 1 (different geometry)" in row["reason"]
     assert len(res.parcels) == 5
+    # by default a second, disjoint feature with the id is a part of parcel P1
+    res = _run(p, f)
+    row = _ledger(res, "parcels.gpkg").loc[6]
+    assert row["fate"] == "merged"
+    assert "part of parcel 'ｐ１': dissolved into record 1 'P1' (2 features" in row["reason"]
+    got = res.parcels.set_index("parcel_id")
+    assert got.loc["P1", "area_m2"] == pytest.approx(20_000)
+    assert got.loc["P1", "geometry"].geom_type == "MultiPolygon"
+    # A's 30 万元 now spread over 30 mu: 1 万元/亩
+    assert got.loc["P1", "tax_per_mu"] == pytest.approx(1.0)
 
 
 # ------------------------------------------------------------------ geometry

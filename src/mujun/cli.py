@@ -330,6 +330,14 @@ def _underuse_line(u: dict[str, Any]) -> str:
     )
 
 
+def _merged_text(parcels: dict[str, Any]) -> str:
+    merged = parcels.get("merged")
+    if not merged:
+        return ""
+    n = merged["parcels"]
+    return f" ({n} parcel{'s' if n != 1 else ''} merged from {merged['features']} features)"
+
+
 def _report(result: RunResult, paths: dict[str, Path], seconds: float) -> str:
     s = result.summary
     p = s["parcels"]
@@ -337,7 +345,8 @@ def _report(result: RunResult, paths: dict[str, Path], seconds: float) -> str:
     col = result.unit.column("tax")
     lines = [
         f"mujun {__version__}: year {result.year}, working CRS {s['working_crs_name']}",
-        f"parcels: {p['count']} usable, {p['vacant']} vacant, {p['area_mu']:,.1f} mu surveyed; "
+        f"parcels: {p['count']} usable{_merged_text(p)}, {p['vacant']} vacant, "
+        f"{p['area_mu']:,.1f} mu surveyed; "
         f"{p.get('declared_mismatch', 0)} differ from the declared area by more than "
         f"{p.get('declared_tolerance_pct', 0):g} %",
         f"area check: plane vs ellipsoidal {s['area_check']['total_diff_pct']:+.4f} % "

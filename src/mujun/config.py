@@ -43,8 +43,10 @@ __all__ = [
     "Config",
     "EngineConfig",
     "InputConfig",
+    "JoinConfig",
     "MapConfig",
     "OutputConfig",
+    "ParcelsConfig",
     "PolicyConfig",
     "ScoringConfig",
     "StabilityConfig",
@@ -108,6 +110,40 @@ class InputConfig:
     """Table with the filings, in ``database``; read like a CSV (same headers and units)."""
     filings_query: str | None = None
     """Or a query giving the filings."""
+    decimal: Literal[".", ","] = "."
+    """Decimal mark of numbers in the filings. ".": ``1,234.5`` (a comma only between groups
+    of three digits); a cell such as ``12,5`` or ``1.234,5`` is refused with the cells
+    listed. ",": ``1.234,5`` and ``1 234,5`` read as 1234.5."""
+    missing_values: tuple[float, ...] = ()
+    """Codes that mean "not reported" in the filings' number columns (e.g. [-1, -9999]): read
+    as missing, never as figures."""
+
+
+@dataclass(frozen=True)
+class ParcelsConfig:
+    """``[parcels]``: how features of the parcel layer become parcels."""
+
+    same_id: Literal["merge", "first", "error"] = "merge"
+    """Several features with one id. "merge": features whose geometries differ and do not
+    overlap (beyond ``[area] overlap_tolerance_m2``) are parts of one parcel (a lot cut by a
+    road, an outlying piece) and are dissolved into one (Multi)Polygon (ledger fate
+    ``merged``); exact or overlapping repeats are ``duplicate``. "first": the first feature
+    is kept, the others are ``duplicate``. "error": stop and list them."""
+    placeholder_ids: tuple[str, ...] = ()
+    """Ids that name no parcel, added to the built-in ones (``-``, ``---``, ``0``, ``ROAD``,
+    ``RR``, ``N/A``, ``无``, ``道路`` ..., blank, and any id without a letter or digit).
+    Compared after normalising (width, case, spaces); ``*`` stands for any characters
+    (``"ROAD*"``). Such features are ``rejected``; such ids in a filing's parcel list read
+    as no parcel."""
+
+
+@dataclass(frozen=True)
+class JoinConfig:
+    """``[join]``: how much of the filings must find their parcels."""
+
+    min_rate: float = 0.5
+    """The run stops (exit 2) when fewer than this share of the filing rows that list a
+    parcel find one in the layer: the id columns are then almost surely the wrong ones."""
 
 
 @dataclass(frozen=True)
@@ -325,6 +361,8 @@ class Config:
 
     preset: str = "zhejiang"
     input: InputConfig = field(default_factory=InputConfig)
+    parcels: ParcelsConfig = field(default_factory=ParcelsConfig)
+    join: JoinConfig = field(default_factory=JoinConfig)
     area: AreaConfig = field(default_factory=AreaConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
     engine: EngineConfig = field(default_factory=EngineConfig)

@@ -103,7 +103,7 @@ def _w_read(part: gpd.GeoDataFrame, first_record: int, how: Mapping[str, Any]) -
     )
     log = LedgerLog()
     with _Captured() as said:
-        usable = _usable(parcels, log, path.name)
+        usable = _usable(parcels, log, path.name, how["placeholders"])
     return {
         "usable": usable,
         "calls": log.calls,
@@ -162,8 +162,19 @@ def _w_take(parcels: gpd.GeoDataFrame, records: np.ndarray) -> gpd.GeoDataFrame:
     return parcels.loc[parcels["record"].isin(records)]
 
 
-def _w_drop(parcels: gpd.GeoDataFrame, records: np.ndarray) -> dict[str, Any]:
+def _w_drop(
+    parcels: gpd.GeoDataFrame, records: np.ndarray, dissolved: gpd.GeoSeries
+) -> dict[str, Any]:
+    """Drop ``records`` (duplicates, merged parts) and give the parcels kept of an id made
+    of several features their ``dissolved`` geometry (indexed by record)."""
     kept = parcels.loc[~parcels["record"].isin(records)]
+    if len(dissolved):
+        at = kept["record"].isin(dissolved.index).to_numpy()
+        if at.any():
+            kept = kept.copy()
+            geometry = kept.geometry.array.copy()
+            geometry[at] = dissolved.loc[kept.loc[at, "record"]].array
+            kept = kept.set_geometry(geometry)
     return {
         "parcels": kept,
         "bounds": _bounds(kept),
@@ -340,8 +351,13 @@ class DaskParcels:
         raw = self.client.compute(ddf.to_delayed())
         lengths = self.client.gather([self.client.submit(len, f) for f in raw])
         firsts = np.concatenate([[1], 1 + np.cumsum(lengths)[:-1]]).astype("int64")
-        how = {"label": str(path), "crs": config.input.parcels_crs, "columns": columns}
-        how["units"] = units
+        how: dict[str, Any] = {
+            "label": str(path),
+            "crs": config.input.parcels_crs,
+            "columns": columns,
+            "units": units,
+            "placeholders": config.parcels.placeholder_ids,
+        }
         read = [
             self.client.submit(_w_read, f, int(first), how)
             for f, first in zip(raw, firsts, strict=True)
@@ -408,8 +424,13 @@ class DaskParcels:
             _relog(said)
         ids = self._get(repaired, "ids")
         del repaired
-        dropped = self._dedupe(pd.concat(ids, ignore_index=True), ids, ledger, source)
-        kept = [self.client.submit(_w_drop, f, d) for f, d in zip(self.parts, dropped, strict=True)]
+        dropped, dissolved = self._dedupe(
+            pd.concat(ids, ignore_index=True), ids, ledger, source, config
+        )
+        kept = [
+            self.client.submit(_w_drop, f, d, dissolved)
+            for f, d in zip(self.parts, dropped, strict=True)
+        ]
         self.parts = self._keep(kept, "parcels")
         summary = self.client.gather(
             [
@@ -448,19 +469,36 @@ class DaskParcels:
         return parcels, crs, list(gk.notes), _area_check(plane, ellipsoidal, config)
 
     def _dedupe(
-        self, ids: pd.DataFrame, parts: list[pd.DataFrame], ledger: Ledger, source: str
-    ) -> list[np.ndarray]:
-        """Duplicate ids over all parts: the first feature is kept, as in memory. Returns the
-        records to drop, per part."""
+        self,
+        ids: pd.DataFrame,
+        parts: list[pd.DataFrame],
+        ledger: Ledger,
+        source: str,
+        config: Config,
+    ) -> tuple[list[np.ndarray], gpd.GeoSeries]:
+        """Features sharing an id over all parts, resolved as in memory (duplicates dropped,
+        parts of one parcel dissolved). Returns the records to drop, per part, and the
+        dissolved geometries of the records kept, by record."""
         repeated = ids.loc[ids["parcel_id"].duplicated(keep=False), "record"].to_numpy()
+        nothing = gpd.GeoSeries([], crs=self.crs, index=pd.Index([], dtype="int64"))
         if not len(repeated):
-            return [np.array([], dtype="int64") for _ in parts]
+            return [np.array([], dtype="int64") for _ in parts], nothing
         found = self.client.gather([self.client.submit(_w_take, f, repeated) for f in self.parts])
         subset = pd.concat([g for g in found if len(g)]).sort_values("record")
         subset = gpd.GeoDataFrame(subset, geometry=found[0].geometry.name, crs=self.crs)
-        kept = dedupe_parcels(subset, ledger, source)
+        kept = dedupe_parcels(
+            subset,
+            ledger,
+            source,
+            same_id=config.parcels.same_id,
+            tolerance_m2=config.area.overlap_tolerance_m2,
+        )
         gone = np.setdiff1d(subset["record"].to_numpy(), kept["record"].to_numpy())
-        return [np.intersect1d(p["record"].to_numpy(), gone) for p in parts]
+        before = subset.set_index("record").geometry
+        after = kept.set_index("record").geometry
+        changed = ~shapely.equals_exact(after.array, before.loc[after.index].array, tolerance=0.0)
+        dissolved = after.loc[changed]
+        return [np.intersect1d(p["record"].to_numpy(), gone) for p in parts], dissolved
 
     def _pairs(self, gap: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Overlapping pairs (records a < b, sorted, with their overlap in m²); neighbours

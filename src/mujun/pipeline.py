@@ -264,8 +264,11 @@ def _read(config: Config, ledger: Ledger, dist: DaskParcels | None = None) -> _R
     return _Read(paths, parcels, parcel_table, filing_table)
 
 
-def _usable(parcels: gpd.GeoDataFrame, ledger: Ledger, source: str) -> gpd.GeoDataFrame:
-    """Note the features repaired on reading; reject those that are no parcel polygon."""
+def _usable(
+    parcels: gpd.GeoDataFrame, ledger: Ledger, source: str, placeholders: tuple[str, ...] = ()
+) -> gpd.GeoDataFrame:
+    """Note the features repaired on reading; reject those that are no parcel polygon or whose
+    id is a placeholder (``placeholders``: the config's own, beside the built-in ones)."""
     fixed = parcels["read_fix"] != ""
     ledger.set_fate(
         source,
@@ -274,7 +277,7 @@ def _usable(parcels: gpd.GeoDataFrame, ledger: Ledger, source: str) -> gpd.GeoDa
         parcels.loc[fixed, "read_fix"],
         check="fixed: unclosed ring",
     )
-    return reject_unusable(parcels, ledger, source=source)
+    return reject_unusable(parcels, ledger, source=source, placeholders=placeholders)
 
 
 def _nothing_usable(source: str, n: int, ledger: Ledger) -> InputError:
@@ -300,7 +303,7 @@ def _prepare_parcels(
     (:mod:`mujun.distributed`) does the same steps with the data in parts.
     """
     source = read.p_src
-    usable = _usable(read.parcels, ledger, source)
+    usable = _usable(read.parcels, ledger, source, config.parcels.placeholder_ids)
     if usable.empty:
         raise _nothing_usable(source, len(read.parcels), ledger)
     geodesy.require_crs(usable, source=source)
@@ -308,7 +311,13 @@ def _prepare_parcels(
     gk = geodesy.plan_gauss_kruger(usable.crs, bounds, source=source)  # type: ignore[arg-type]
     fixed = gk.apply(usable)
     crs = geodesy.choose_working_crs(fixed, named=config.area.working_crs)
-    checked = dedupe_parcels(_repaired(fixed, crs, ledger, source), ledger, source)
+    checked = dedupe_parcels(
+        _repaired(fixed, crs, ledger, source),
+        ledger,
+        source,
+        same_id=config.parcels.same_id,
+        tolerance_m2=config.area.overlap_tolerance_m2,
+    )
     find_overlaps(checked, ledger, source=source, tolerance_m2=config.area.overlap_tolerance_m2)
     if checked.empty:
         raise InputError(f"{source}: no parcel polygon has any area; see the ledger")
@@ -393,7 +402,11 @@ def _through_join_with(
     else:
         parcels, crs, crs_notes, check = _prepare_parcels(read, ledger, config)
     filings = check_filings(
-        raw_filings, ledger, source=read.f_src, check_codes=config.input.mode == "filings"
+        raw_filings,
+        ledger,
+        source=read.f_src,
+        check_codes=config.input.mode == "filings",
+        placeholders=config.parcels.placeholder_ids,
     )
     if filings.empty:
         raise InputError(
@@ -540,7 +553,7 @@ def _evaluate(j: _Joined, config: Config) -> RunResult:
         "notes": list(read.filing_table.notes),
         "area_method": config.area.method,
         "area_check": check,
-        "parcels": _parcel_summary(parcels, config),
+        "parcels": _parcel_summary(parcels, config, ledger, read.p_src),
         "enterprises": _enterprise_summary(enterprises),
         "ledger": ledger.counts(),
         "money": money,
@@ -950,13 +963,20 @@ def _reconcile(
     return result
 
 
-def _parcel_summary(parcels: gpd.GeoDataFrame, config: Config) -> dict[str, Any]:
+def _parcel_summary(
+    parcels: gpd.GeoDataFrame, config: Config, ledger: Ledger, source: str
+) -> dict[str, Any]:
     out: dict[str, Any] = {
         "count": len(parcels),
         "vacant": int(parcels["vacant"].sum()),
         "area_mu": float(parcels["area_mu"].sum()),
         "shared": int((parcels["n_enterprises"] > 1).sum()),
     }
+    if (ledger.fates(source) == "merged").any():
+        table = ledger.frame()
+        reasons = table.loc[(table["source"] == source) & (table["fate"] == "merged"), "reason"]
+        heads = int(reasons.str.extract(r"dissolved into record (\d+)")[0].nunique())
+        out["merged"] = {"parcels": heads, "features": heads + len(reasons)}
     if "area_mismatch" in parcels:
         out["declared_mismatch"] = int(parcels["area_mismatch"].sum())
         out["declared_tolerance_pct"] = config.area.declared_tolerance_pct

@@ -8,7 +8,12 @@ reasons. Fates:
 ``vacant``     a parcel that no filing of the evaluation year names;
 ``orphan``     a filing whose parcel ids all name no parcel (kept in enterprises.csv, no per-mu);
 ``duplicate``  a repeated record, resolved by the documented rule (the first one is kept);
-``rejected``   unusable (no geometry, no id); left out of the outputs.
+``merged``     a parcel feature that is one part of a parcel stored as several features with
+               one id: dissolved into the record kept, which carries its land;
+``rejected``   unusable (no geometry, no id, a placeholder id); left out of the outputs.
+
+``rejected``, ``duplicate`` and ``merged`` are final: they replace ``fixed`` (a record repaired
+and then dropped says both in its reason).
 
 Records in = sum over fates, per source; :meth:`Ledger.check` raises if not.
 """
@@ -16,6 +21,7 @@ Records in = sum over fates, per source; :meth:`Ledger.check` raises if not.
 from __future__ import annotations
 
 import logging
+import re
 import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -27,7 +33,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import shapely
 
-from mujun.errors import DataQualityWarning, ReconciliationError
+from mujun.errors import DataQualityWarning, InputError, ReconciliationError
 from mujun.identifiers import STATUS_TEXT, uscc_status
 
 __all__ = [
@@ -48,8 +54,10 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-FATES = ("used", "fixed", "vacant", "orphan", "duplicate", "rejected")
-_TERMINAL = {"rejected", "duplicate"}
+_LISTED = 20  # examples listed in an error message
+
+FATES = ("used", "fixed", "vacant", "orphan", "merged", "duplicate", "rejected")
+_TERMINAL = {"rejected", "duplicate", "merged"}
 
 
 def _key_text(keys: Sequence[object] | pd.Series) -> pd.api.extensions.ExtensionArray:
@@ -161,8 +169,8 @@ class Ledger:
     ) -> None:
         """Set the fate of ``records`` unless they already have a terminal one.
 
-        ``fixed`` is kept when a repaired record is later found used, vacant or orphaned; the
-        later reason is appended.
+        ``fixed`` is kept when a repaired record is later found used, vacant or orphaned, and
+        replaced by a terminal fate (rejected, duplicate, merged); the later reason is appended.
         """
         if fate not in FATES:
             raise ValueError(f"unknown fate {fate!r}")
@@ -173,10 +181,9 @@ class Ledger:
             return
         table = self._tables[source]
         current = _column(table, "fate").take(pa.array(at))
-        keep_fixed = np.asarray(pc.fill_null(pc.equal(current, "fixed"), False), dtype=bool)
-        settable = np.asarray(current.is_null(), dtype=bool)
-        if fate not in _TERMINAL:
-            settable |= keep_fixed
+        was_fixed = np.asarray(pc.fill_null(pc.equal(current, "fixed"), False), dtype=bool)
+        settable = np.asarray(current.is_null(), dtype=bool) | was_fixed
+        keep_fixed = was_fixed & (fate not in _TERMINAL)
         new_fate = pa.array(np.where(keep_fixed, "fixed", fate)[settable], pa.large_string())
         _write(table, "fate", at[settable], new_fate)
         self.note(source, idx[settable], reasons.filter(pa.array(settable)), check=check)
@@ -197,8 +204,9 @@ class Ledger:
         else:
             reasons = pd.Series(reason, index=idx, dtype="string")
         current = table.loc[idx, "fate"]
-        keep_fixed = (current == "fixed").fillna(False).astype(bool)
-        settable = current.isna() | (keep_fixed & (fate not in _TERMINAL))
+        was_fixed = (current == "fixed").fillna(False).astype(bool)
+        settable = current.isna() | was_fixed
+        keep_fixed = was_fixed & (fate not in _TERMINAL)
         new_fate = pd.Series(fate, index=idx, dtype="string").where(~keep_fixed, "fixed")
         upd = idx[settable.to_numpy()]
         table.loc[upd, "fate"] = new_fate.loc[upd]
@@ -220,12 +228,6 @@ class Ledger:
         if len(at) > 1 and not (np.diff(at) > 0).all() and pd.Series(at).duplicated().any():
             return None
         return at
-
-    def unfix(self, source: str, records: Sequence[int] | np.ndarray | pd.Series) -> None:
-        """Clear a ``fixed`` fate so that a later check can reject the record."""
-        table = self._tables[source]
-        idx = pd.Index(np.asarray(records, dtype="int64"))
-        table.loc[idx[(table.loc[idx, "fate"] == "fixed").to_numpy()], "fate"] = pd.NA
 
     def note(
         self,
@@ -338,9 +340,6 @@ class LedgerLog(Ledger):
     def note(self, *args: Any, **kwargs: Any) -> None:
         self.calls.append(("note", args, kwargs))
 
-    def unfix(self, *args: Any, **kwargs: Any) -> None:
-        self.calls.append(("unfix", args, kwargs))
-
     @staticmethod
     def replay(
         calls: Sequence[tuple[str, tuple[Any, ...], dict[str, Any]]], ledger: Ledger
@@ -384,17 +383,94 @@ _TYPE_NAMES = {
 }
 
 
-def reject_unusable(parcels: gpd.GeoDataFrame, ledger: Ledger, *, source: str) -> gpd.GeoDataFrame:
-    """Reject features without a parcel id, without geometry, or with a non-polygon geometry.
+PLACEHOLDER_IDS = (
+    "0",
+    "ROAD",
+    "ROW",
+    "RR",
+    "RAIL",
+    "WATER",
+    "N/A",
+    "NA",
+    "NONE",
+    "NULL",
+    "无",
+    "空",
+    "道路",
+    "铁路",
+    "河道",
+    "河流",
+    "水域",
+)
+"""Ids that name no parcel (after normalising: width, case, spaces), besides blank ids, ids
+of zeros only and ids without a letter or digit (``-``, ``---``, ``/``)."""
+
+_NO_LETTER_OR_DIGIT = r"^[^\pL\pN]*$|^0+$"
+
+
+def _wildcard(entry: str) -> str:
+    """An RE2 pattern matching ``entry`` whole, ``*`` standing for any characters."""
+    return "^" + ".*".join(re.escape(part) for part in entry.split("*")) + "$"
+
+
+def placeholder_ids(ids: pd.Series, extra: Sequence[str] = ()) -> np.ndarray:
+    """Per (normalised) id: it names no parcel (see :data:`PLACEHOLDER_IDS`); ``extra`` adds
+    entries (normalised like ids; ``*`` stands for any characters). Missing ids are False.
+
+    Examples
+    --------
+    >>> placeholder_ids(pd.Series(["---", "ROAD", "CX-0001", "0", "道路", "R-1"]), ["R-*"]).tolist()
+    [True, True, False, True, True, True]
+    """
+    from mujun.io.readers import normalize_id  # noqa: PLC0415 - readers import this module
+
+    text = pa.array(ids.astype("string").array, type=pa.large_string())
+    found = pc.match_substring_regex(text, _NO_LETTER_OR_DIGIT)
+    entries = [normalize_id(e) for e in (*PLACEHOLDER_IDS, *extra)]
+    literal = [e for e in entries if e and "*" not in e]
+    found = pc.or_(found, pc.is_in(text, value_set=pa.array(literal, pa.large_string())))
+    for entry in (e for e in entries if e and "*" in e):
+        found = pc.or_(found, pc.match_substring_regex(text, _wildcard(entry)))
+    return np.asarray(pc.fill_null(found, False), dtype=bool)
+
+
+def reject_unusable(
+    parcels: gpd.GeoDataFrame,
+    ledger: Ledger,
+    *,
+    source: str,
+    placeholders: Sequence[str] | None = None,
+) -> gpd.GeoDataFrame:
+    """Reject features without a parcel id, with a placeholder id (``placeholders`` adds to
+    :data:`PLACEHOLDER_IDS`; None: no such check), without geometry, or with a non-polygon
+    geometry.
 
     Z coordinates are dropped (area is 2-D). Returns the remaining features.
     """
     geoms = parcels.geometry.array
     missing_id = parcels["parcel_id"].isna().to_numpy()
-    empty = (shapely.is_missing(geoms) | shapely.is_empty(geoms)) & ~missing_id
+    placeholder = np.zeros(len(parcels), dtype=bool)
+    if placeholders is not None:
+        placeholder = placeholder_ids(parcels["parcel_id"], placeholders) & ~missing_id
+        if placeholder.any():
+            ledger.set_fate(
+                source,
+                parcels.loc[placeholder, "record"],
+                "rejected",
+                "placeholder id "
+                + _reprs(parcels.loc[placeholder, "parcel_id_raw"])
+                + ": names no parcel (a road, rail or water polygon, or an id never filled "
+                "in); left out",
+                check="rejected: placeholder id",
+            )
+            logger.warning(
+                "%s: %d feature(s) with a placeholder id rejected", source, int(placeholder.sum())
+            )
+    no_id = missing_id | placeholder
+    empty = (shapely.is_missing(geoms) | shapely.is_empty(geoms)) & ~no_id
     polygonal = np.isin(shapely.get_type_id(geoms), [3, 6])  # Polygon, MultiPolygon
-    wrong = ~empty & ~polygonal & ~missing_id
-    bad_xy = ~(missing_id | empty | wrong) & ~finite_coordinates(geoms)
+    wrong = ~empty & ~polygonal & ~no_id
+    bad_xy = ~(no_id | empty | wrong) & ~finite_coordinates(geoms)
     _reject(
         ledger,
         source,
@@ -424,7 +500,7 @@ def reject_unusable(parcels: gpd.GeoDataFrame, ledger: Ledger, *, source: str) -
             reasons,
             check="rejected: not a polygon",
         )
-    drop = missing_id | empty | wrong | bad_xy
+    drop = no_id | empty | wrong | bad_xy
     keep = parcels.loc[~drop] if drop.any() else parcels.copy(deep=False)
     has_z = shapely.has_z(keep.geometry.array)
     if has_z.any():
@@ -564,7 +640,6 @@ def _repair(
         logger.warning("%s: %d invalid polygon(s) repaired", source, int(invalid.sum()))
     no_area = shapely.is_empty(geoms) | (shapely.area(geoms) <= 0)
     if no_area.any():
-        ledger.unfix(source, parcels.loc[no_area, "record"])
         _reject(
             ledger,
             source,
@@ -606,14 +681,113 @@ def _repeats(coords: np.ndarray, index: np.ndarray, n: int) -> np.ndarray:
     return found
 
 
-def dedupe_parcels(parcels: gpd.GeoDataFrame, ledger: Ledger, source: str) -> gpd.GeoDataFrame:
-    dup = parcels["parcel_id"].duplicated(keep="first").to_numpy()
-    if not dup.any():
+def _pairs_within_groups(codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Positions ``(a, b)``, ``a`` before ``b``, of every pair of elements with the same code
+    (each pair once, in order of position within each group)."""
+    order = np.argsort(codes, kind="stable")
+    sorted_codes = codes[order]
+    starts = np.flatnonzero(np.r_[True, sorted_codes[1:] != sorted_codes[:-1]])
+    sizes = np.diff(np.r_[starts, len(order)])
+    later = np.repeat(starts + sizes, sizes) - 1 - np.arange(len(order))
+    first = np.repeat(np.arange(len(order)), later)
+    second = first + 1 + np.arange(len(first)) - np.repeat(np.cumsum(later) - later, later)
+    return order[first], order[second]
+
+
+def dedupe_parcels(
+    parcels: gpd.GeoDataFrame,
+    ledger: Ledger,
+    source: str,
+    *,
+    same_id: str = "merge",
+    tolerance_m2: float = 1.0,
+) -> gpd.GeoDataFrame:
+    """Resolve features sharing a parcel id (in the working CRS, after repair).
+
+    ``same_id="merge"``: a later feature that equals an earlier one of its id, or overlaps
+    it by more than ``tolerance_m2``, is a ``duplicate``; the others are parts of one parcel
+    (a lot cut by a road, an outlying piece) and are dissolved into the first feature of the
+    id (fate ``merged``, naming the record kept), which then holds the whole parcel's land.
+    ``"first"``: every later feature is a ``duplicate``. ``"error"``: raise, listing them.
+    Returns the parcels kept, in their order; ``attrs["merged"]`` counts the parcels merged
+    and the features they were made of.
+    """
+    ids = parcels["parcel_id"]
+    repeated = ids.duplicated(keep=False).to_numpy()
+    if not repeated.any():
         return parcels
-    first = parcels.drop_duplicates("parcel_id").set_index("parcel_id")
-    later = parcels.loc[dup]
-    same = shapely.equals(later.geometry.array, first.loc[later["parcel_id"]].geometry.array)
-    kept = first.loc[later["parcel_id"]]
+    group = parcels.loc[repeated]
+    if same_id == "error":
+        raise InputError(_same_id_message(group, source))
+    codes = pd.factorize(group["parcel_id"])[0]
+    a, b = _pairs_within_groups(codes)
+    geoms = group.geometry.array
+    if same_id == "merge":
+        same = shapely.equals(geoms[a], geoms[b])
+        overlap = shapely.area(shapely.intersection(geoms[a], geoms[b]))
+        clash = same | (overlap > tolerance_m2)
+    else:  # "first": every later feature repeats the first one of its id
+        clash = ~pd.Series(codes).duplicated().to_numpy()[a]
+        same = shapely.equals(geoms[a], geoms[b])
+        overlap = np.zeros(len(a))
+    dup = np.zeros(len(group), dtype=bool)
+    dup[b[clash]] = True
+    # the earliest feature each duplicate repeats, and how
+    hit = pd.DataFrame({"b": b[clash], "a": a[clash], "same": same[clash], "m2": overlap[clash]})
+    hit = hit.drop_duplicates("b")
+    _note_duplicates(group, hit, ledger, source, merging=same_id == "merge")
+    kept_group = ~dup
+    merged_info = {"parcels": 0, "features": 0}
+    if same_id == "merge":
+        several = pd.Series(codes[~dup]).duplicated(keep=False).to_numpy()
+        parts = np.zeros(len(group), dtype=bool)
+        parts[np.flatnonzero(~dup)[several]] = True
+        if parts.any():
+            group = _dissolve_parts(group, codes, parts, ledger, source)
+            head = parts & ~pd.Series(np.where(parts, codes, -1)).duplicated().to_numpy()
+            kept_group = ~dup & (~parts | head)
+            merged_info = {"parcels": int(head.sum()), "features": int(parts.sum())}
+    keep = np.ones(len(parcels), dtype=bool)
+    keep[np.flatnonzero(repeated)] = kept_group
+    out = parcels.copy(deep=False)
+    out.loc[repeated, out.geometry.name] = group.geometry.array
+    out = out.loc[keep]
+    out.attrs["merged"] = merged_info
+    return out
+
+
+def _same_id_message(group: gpd.GeoDataFrame, source: str) -> str:
+    listed = (
+        group.groupby("parcel_id", sort=False)["record"]
+        .agg(lambda r: ", ".join(map(str, r)))
+        .head(_LISTED)
+    )
+    lines = [f"  parcel id {pid!r}: features {recs}" for pid, recs in listed.items()]
+    more = group["parcel_id"].nunique() - len(listed)
+    return (
+        f"{source}: {group['parcel_id'].nunique()} parcel id(s) are used by several features "
+        '([parcels] same_id = "error"):\n'
+        + "\n".join(lines)
+        + (f"\n  ... and {more} more" if more > 0 else "")
+        + '\nfix the ids, or set [parcels] same_id = "merge" to dissolve the parts of one '
+        'parcel into one, or "first" to keep the first feature of each id'
+    )
+
+
+def _note_duplicates(
+    group: gpd.GeoDataFrame, hit: pd.DataFrame, ledger: Ledger, source: str, *, merging: bool
+) -> None:
+    """Ledger fate ``duplicate`` for the repeats found, naming the record each repeats."""
+    if hit.empty:
+        return
+    later = group.iloc[hit["b"].to_numpy()]
+    kept = group.iloc[hit["a"].to_numpy()]
+    same = hit["same"].to_numpy()
+    if merging:
+        by = " (overlapping it by " + fixed_text(hit["m2"].to_numpy()) + " m²)"
+        how = np.where(same, " (same geometry)", by)
+    else:
+        how = np.where(same, " (same geometry)", " (different geometry)")
     reasons = (
         "parcel id "
         + _reprs(later["parcel_id_raw"])
@@ -621,18 +795,91 @@ def dedupe_parcels(parcels: gpd.GeoDataFrame, ledger: Ledger, source: str) -> gp
         + _reprs(kept["parcel_id_raw"])
         + " of record "
         + kept["record"].astype(str).to_numpy()
-        + np.where(same, " (same geometry)", " (different geometry)")
-        + "; the first feature is kept"
+        + how
+        + "; left out, record "
+        + kept["record"].astype(str).to_numpy()
+        + " is kept"
     )
     ledger.set_fate(source, later["record"], "duplicate", reasons, check="duplicate parcel id")
-    if (~same).any():
+    differ = int((~same).sum())
+    if differ and not merging:
         warnings.warn(
-            f"{source}: {int((~same).sum())} parcel id(s) repeat with a different geometry; "
+            f"{source}: {differ} parcel id(s) repeat with a different geometry; "
             "the first feature of each is kept (see the ledger)",
             DataQualityWarning,
-            stacklevel=3,
+            stacklevel=4,
         )
-    return parcels.loc[~dup]
+    elif differ:
+        warnings.warn(
+            f"{source}: {differ} feature(s) repeat a parcel id and overlap its earlier "
+            "feature; left out as duplicates (see the ledger)",
+            DataQualityWarning,
+            stacklevel=4,
+        )
+
+
+def _dissolve_parts(
+    group: gpd.GeoDataFrame, codes: np.ndarray, parts: np.ndarray, ledger: Ledger, source: str
+) -> gpd.GeoDataFrame:
+    """Dissolve the ``parts`` of each id into the first of them; ledger fate ``merged`` for
+    the others, a note on the first. Returns ``group`` with the dissolved geometries."""
+    at = np.flatnonzero(parts)
+    part_codes = codes[at]
+    order = np.argsort(part_codes, kind="stable")
+    at, part_codes = at[order], part_codes[order]
+    starts = np.flatnonzero(np.r_[True, part_codes[1:] != part_codes[:-1]])
+    ends = np.r_[starts[1:], len(at)]
+    geoms = group.geometry.array.copy()
+    records = group["record"].to_numpy()
+    heads = at[starts]
+    dissolved = [
+        shapely.union_all(np.asarray(geoms[at[s:e]])) for s, e in zip(starts, ends, strict=True)
+    ]
+    geoms[heads] = dissolved
+    head_of = np.repeat(heads, ends - starts)
+    rest = at != head_of
+    count = np.repeat(ends - starts, ends - starts)
+    records_text = pd.Series(records[at].astype(str))
+    joined = records_text.groupby(np.repeat(np.arange(len(starts)), ends - starts)).agg(", ".join)
+    kind = pd.Series(shapely.get_type_id(np.asarray(dissolved)))
+    shape = np.where(kind.to_numpy() == 6, "MultiPolygon", "Polygon")
+    ledger.set_fate(
+        source,
+        records[at[rest]],
+        "merged",
+        (
+            "part of parcel "
+            + _reprs(group["parcel_id_raw"].iloc[at[rest]])
+            + ": dissolved into record "
+            + pd.Series(records[head_of[rest]]).astype(str).to_numpy()
+            + " "
+            + _reprs(group["parcel_id_raw"].iloc[head_of[rest]])
+            + " ("
+            + pd.Series(count[rest]).astype(str).to_numpy()
+            + " features with this id)"
+        ),
+        check="merged: parcel of several features",
+    )
+    ledger.note(
+        source,
+        records[heads],
+        (
+            "parcel of "
+            + pd.Series(ends - starts).astype(str).to_numpy()
+            + " features (records "
+            + joined.to_numpy().astype(object)
+            + ") dissolved into one "
+            + shape
+        ),
+        check="merged: parcel of several features",
+    )
+    logger.info(
+        "%s: %d parcels stored as several features (%d features) dissolved into one each",
+        source,
+        len(heads),
+        len(at),
+    )
+    return group.set_geometry(geoms)
 
 
 _CELLS_PER_BOX = 4
@@ -783,7 +1030,12 @@ _COUNTS = ("employees", "energy_tce", "electricity_kwh")
 
 
 def check_filings(
-    filings: pd.DataFrame, ledger: Ledger, *, source: str, check_codes: bool = True
+    filings: pd.DataFrame,
+    ledger: Ledger,
+    *,
+    source: str,
+    check_codes: bool = True,
+    placeholders: Sequence[str] = (),
 ) -> pd.DataFrame:
     """Reject unusable filing rows, resolve duplicates, flag odd figures and credit codes.
 
@@ -801,6 +1053,9 @@ def check_filings(
     if problem.any():
         _reject_marked(filings.loc[problem], ledger, source)
     filings = _rows(filings, ~problem)
+    filings = _without_placeholders(
+        filings, ledger, source, placeholders, must_list=not check_codes
+    )
     no_code = filings["uscc"].isna().to_numpy()
     _reject(
         ledger,
@@ -829,6 +1084,60 @@ def check_filings(
     odd = flags != ""
     ledger.note(source, kept.loc[odd, "record"], flags[odd], check="odd figures")
     return kept.assign(data_flags=flags, uscc_check=status)
+
+
+def _without_placeholders(
+    filings: pd.DataFrame,
+    ledger: Ledger,
+    source: str,
+    placeholders: Sequence[str],
+    *,
+    must_list: bool,
+) -> pd.DataFrame:
+    """Drop placeholder ids (``无``, ``0``, ``-`` ...: see :func:`placeholder_ids`) from the
+    filings' parcel lists, with a note; a filing left listing nothing is a lessee, or with
+    ``must_list`` (value-per-acre rows, which must name their parcel) rejected."""
+    if "parcel_ids" not in filings or filings.empty:
+        return filings
+    lists = pa.array(filings["parcel_ids"].to_numpy(dtype=object), type=pa.list_(pa.large_string()))
+    flat = pc.list_flatten(lists)
+    mask = placeholder_ids(pd.Series(pd.array(flat, dtype="string")), placeholders)
+    if not mask.any():
+        return filings
+    parent = np.asarray(pc.list_parent_indices(lists), dtype=np.int64)
+    rows = np.unique(parent[mask])
+    touched = np.isin(parent, rows)
+    values = pd.Series(flat.to_numpy(zero_copy_only=False)[touched], dtype=object)
+    owner, dropped = parent[touched], mask[touched]
+    kept = values[~dropped].groupby(owner[~dropped]).agg(tuple)
+    cleaned = pd.Series([()] * len(rows), index=rows, dtype=object)
+    cleaned.loc[kept.index] = kept
+    named = values[dropped].map(repr).groupby(owner[dropped]).agg(", ".join).loc[rows]
+    cleaned.index = named.index = filings.index[rows]
+    out = filings.copy()
+    out.loc[cleaned.index, "parcel_ids"] = cleaned
+    empty = cleaned.map(len).to_numpy() == 0
+    records = out.loc[cleaned.index, "record"]
+    if must_list and empty.any():
+        ledger.set_fate(
+            source,
+            records[empty],
+            "rejected",
+            ("parcel id " + named[empty] + " is a placeholder: the row names no parcel").astype(
+                str
+            ),
+            check="rejected: placeholder parcel id",
+        )
+    keep = ~empty if must_list else np.ones(len(rows), dtype=bool)
+    ledger.note(
+        source,
+        records[keep],
+        ("parcel id " + named[keep] + " is a placeholder, read as no parcel").astype(str),
+        check="placeholder parcel id",
+    )
+    if must_list and empty.any():
+        out = out.drop(index=cleaned.index[empty])
+    return out
 
 
 def _reject_marked(marked: pd.DataFrame, ledger: Ledger, source: str) -> None:
