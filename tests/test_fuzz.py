@@ -281,7 +281,11 @@ def csv_tables(draw: st.DrawFn) -> tuple[list[list[str]], int, int]:
         if kind == "total":
             row[0] = draw(st.sampled_from(["合计", "总计", "Total", "合 计"]))
         rows.append(row)
-    return [*titles, headers, *rows], len(titles), len(rows)
+    # rows of empty cells at the end of the file are no records (a blank trailing line)
+    records = len(rows)
+    while records and all(cell == "" for cell in rows[records - 1]):
+        records -= 1
+    return [*titles, headers, *rows], len(titles), records
 
 
 @dq_ok

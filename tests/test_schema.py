@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 import sys
 import unicodedata
 
@@ -60,7 +61,7 @@ def test_money_column_without_unit_is_an_error_that_says_how_to_declare_it():
     assert "f.csv" in message
     assert "'税收'" in message
     assert "税收(万元)" in message
-    assert "[units] tax" in message
+    assert "[units.filings] tax" in message
 
 
 def test_unit_declared_in_config_is_used():
@@ -101,8 +102,11 @@ def test_explicit_columns_table_wins_over_aliases():
 
 
 def test_explicit_column_that_does_not_exist_lists_the_columns():
-    with pytest.raises(SchemaError, match="names no column; the columns are: a, b"):
+    with pytest.raises(SchemaError) as info:
         map_columns(["a", "b"], PARCEL_COLUMNS, source="p", columns={"parcel_id": "宗地"})
+    assert "p: [columns.parcels] parcel_id = '宗地' names no column; the columns are: 'a', 'b'" in (
+        str(info.value)
+    )
 
 
 def test_parse_numbers_handles_separators_fullwidth_and_blanks():
@@ -112,6 +116,33 @@ def test_parse_numbers_handles_separators_fullwidth_and_blanks():
     assert numbers.iloc[3:6].isna().all()
     assert bad.tolist() == [False] * 7 + [True]
     assert numbers.index.equals(values.index)
+
+
+@pytest.mark.parametrize(
+    ("cell", "dot", "comma"),
+    [
+        ("1,234,567.8", 1234567.8, None),
+        ("1 234 567", 1234567.0, 1234567.0),
+        ("12,5", None, 12.5),  # never 125
+        ("1.234,5", None, 1234.5),  # never 1.2345
+        ("1,234", 1234.0, 1.234),
+        ("1,2,3", None, None),
+        ("12 5", None, None),
+        ("12.5", 12.5, None),
+        ("nan", None, None),
+        ("inf", None, None),
+        ("-1,000", -1000.0, -1.0),
+    ],
+)
+def test_thousands_separators_only_in_their_places_and_decimal_commas(cell, dot, comma):
+    for decimal, expected in ((".", dot), (",", comma)):
+        numbers, bad = parse_numbers(pd.Series([cell]), decimal=decimal)
+        if expected is None:
+            assert bad.iloc[0], (cell, decimal)
+            assert np.isnan(numbers.iloc[0])
+        else:
+            assert not bad.iloc[0], (cell, decimal)
+            assert numbers.iloc[0] == expected
 
 
 # --------------------------------------------------------------------------------------------
@@ -142,16 +173,41 @@ def test_nfkc_strip_and_whitespace_match_python(values):
     ]
 
 
-def _parse_numbers_one_by_one(values: pd.Series) -> tuple[pd.Series, pd.Series]:
-    """parse_numbers as it was: each cell folded in Python, the column to pd.to_numeric."""
-    text = (
-        values.astype("string")
-        .fillna("")
-        .map(lambda s: unicodedata.normalize("NFKC", s).strip().replace(",", "").replace(" ", ""))
+_GROUPED = {
+    ".": re.compile(r"[+-]?[0-9]{1,3}((,[0-9]{3})+|( [0-9]{3})+)(\.[0-9]*)?"),
+    ",": re.compile(r"[+-]?[0-9]{1,3}((\.[0-9]{3})+|( [0-9]{3})+)(,[0-9]*)?|[+-]?[0-9]*,[0-9]+"),
+}
+
+
+def _fold_one(cell: str, decimal: str) -> str | None:
+    """A cell as it should reach the number parser, None if its separators are misplaced."""
+    text = unicodedata.normalize("NFKC", cell).strip()
+    marks = ", " if decimal == "." else "., "
+    if not any(m in text for m in marks):
+        return text
+    if not _GROUPED[decimal].fullmatch(text):
+        return None
+    if decimal == ".":
+        return text.replace(",", "").replace(" ", "")
+    return text.replace(".", "").replace(" ", "").replace(",", ".")
+
+
+def _parse_numbers_one_by_one(values: pd.Series, decimal: str = ".") -> tuple[pd.Series, pd.Series]:
+    """parse_numbers written plainly: each cell folded in Python (thousands separators only
+    in groups of three), the column to pd.to_numeric."""
+    cells = values.astype("string").fillna("").astype(object)
+    folded = [_fold_one(s, decimal) for s in cells]
+    misplaced = np.array([f is None for f in folded], dtype=bool)
+    kept = [unicodedata.normalize("NFKC", c).strip() for c in cells]  # misplaced: as they are
+    text = pd.Series(
+        [k if f is None else f for f, k in zip(folded, kept, strict=True)],
+        index=values.index,
+        dtype="string",
     )
-    blank = text.str.lower().isin(schema._BLANKS)
+    text.name = values.name
+    blank = text.str.lower().isin(schema._BLANKS) & ~misplaced
     numbers = pd.to_numeric(text.where(~blank, None), errors="coerce").astype("float64")
-    infinite = pd.Series(np.isinf(numbers.to_numpy()), index=numbers.index)
+    infinite = pd.Series(np.isinf(numbers.to_numpy()) | misplaced, index=numbers.index)
     numbers = numbers.mask(infinite)
     return numbers, ((numbers.isna() & ~blank) | infinite).astype(bool)
 
@@ -167,11 +223,11 @@ _CELLS = st.one_of(
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.lists(_CELLS, max_size=12))
-def test_parse_numbers_matches_the_cell_by_cell_version(values):
+@given(st.lists(_CELLS, max_size=12), st.sampled_from([".", ","]))
+def test_parse_numbers_matches_the_cell_by_cell_version(values, decimal):
     cells = pd.Series(values, dtype=object, index=np.arange(len(values)) * 3, name="x")
-    numbers, bad = parse_numbers(cells)
-    expected_numbers, expected_bad = _parse_numbers_one_by_one(cells)
+    numbers, bad = parse_numbers(cells, decimal=decimal)
+    expected_numbers, expected_bad = _parse_numbers_one_by_one(cells, decimal)
     pd.testing.assert_series_equal(numbers, expected_numbers)
     pd.testing.assert_series_equal(bad, expected_bad)
     assert np.array_equal(np.signbit(numbers), np.signbit(expected_numbers))

@@ -132,8 +132,13 @@ def test_exact_and_overlapping_repeats_stay_duplicates(tmp_path):
 
 def test_same_id_first_and_error(tmp_path, capsys):
     files = _write(tmp_path, _split_parcel())
-    with pytest.warns(DataQualityWarning, match="different geometry"):
+    with pytest.warns(DataQualityWarning) as caught:
         res = _run(files, parcels={"same_id": "first"})
+    said = " ".join(str(w.message) for w in caught)
+    assert "repeat with a different geometry" in said
+    # the sliver, declared 15 mu, is 232 times smaller than declared: implausible
+    assert "1 parcel(s) declare an area 100x off their surveyed area" in said
+    assert "is implausible" in _ledger(res).loc[1, "reason"]
     assert res.parcels.set_index("parcel_id").loc["P1", "area_m2"] == pytest.approx(43.0)
     assert _ledger(res).loc[6, "fate"] == "duplicate"
     config = tmp_path / "strict.toml"
@@ -201,3 +206,355 @@ def test_placeholder_in_a_filing_parcel_list_reads_as_no_parcel(tmp_path):
     assert "parcel id '无' is a placeholder, read as no parcel" in f.loc[6, "reason"]
     assert f.loc[6, "fate"] == "used"
     assert "parcel id '-' is a placeholder" in f.loc[2, "reason"]
+
+
+# --------------------------------------------------------------------------- numbers
+
+
+def _money(res: mujun.RunResult) -> dict[str, float]:
+    """Tax in, out and set aside (yuan), from the run's reconciliation."""
+    tax = res.summary["money"]["tax"]
+    return {k: tax[k] for k in ("input_yuan", "enterprises_yuan", "set_aside_yuan")}
+
+
+@pytest.mark.parametrize(
+    ("cell", "shown"),
+    [("12,5", "'12,5' has a decimal comma"), ("1.234,5", "'1.234,5' has a decimal comma")],
+)
+def test_decimal_comma_is_refused_naming_the_cell_and_the_fix(tmp_path, capsys, cell, shown):
+    filings = tiny_filings().astype({"实缴税金(万元)": object})
+    filings.loc[2, "实缴税金(万元)"] = cell
+    files = _write(tmp_path, filings=filings)
+    assert _cli(files, tmp_path / "out") == 2
+    err = capsys.readouterr().err
+    assert f"filings.csv row 4, column '实缴税金(万元)': {shown}" in err
+    assert '[input] decimal = ","' in err
+
+
+def test_decimal_comma_read_when_declared(tmp_path):
+    filings = tiny_filings().astype(str)
+    filings["实缴税金(万元)"] = ["30", "90", "30", "1.234,5", "5", "7", "15"]  # D: 1234.5 万元
+    filings["工业增加值(万元)"] = ["150", "450", "12,5", "240", "20", "30", "90"]
+    files = _write(tmp_path, filings=filings)
+    res = _run(files, input={"decimal": ","})
+    ent = res.enterprises.set_index(["uscc", "year"])
+    assert ent.loc[(CODES["D"], 2021), "tax"] == pytest.approx(12_345_000)
+    assert ent.loc[(CODES["C"], 2021), "value_added"] == pytest.approx(125_000)
+    expected = (30 + 90 + 30 + 1234.5 + 5 + 7 + 15) * 1e4
+    assert _money(res)["input_yuan"] == pytest.approx(expected)
+
+
+def test_misplaced_thousands_separators_are_refused(tmp_path, capsys):
+    filings = tiny_filings().astype({"实缴税金(万元)": object})
+    filings.loc[0, "实缴税金(万元)"] = "3,00"
+    files = _write(tmp_path, filings=filings)
+    assert _cli(files, tmp_path / "out") == 2
+    assert "'3,00' has a decimal comma" in capsys.readouterr().err
+    filings.loc[0, "实缴税金(万元)"] = "1,2,3"
+    files = _write(tmp_path, filings=filings)
+    assert _cli(files, tmp_path / "o2") == 2
+    assert "'1,2,3' has a thousands separator out of place" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("cell", ["1e308", "inf", "nan", "-inf"])
+def test_overflow_inf_and_nan_are_refused_never_infinity_in_run_json(tmp_path, capsys, cell):
+    filings = tiny_filings().astype({"实缴税金(万元)": object})
+    filings.loc[1, "实缴税金(万元)"] = cell
+    files = _write(tmp_path, filings=filings)
+    assert _cli(files, tmp_path / "out") == 2
+    err = capsys.readouterr().err
+    assert "filings.csv row 3, column '实缴税金(万元)'" in err
+    # set aside, the rest of the money adds up and run.json holds no Infinity
+    assert _cli(files, tmp_path / "o2", "--on-invalid", "reject") == 0
+    run = (tmp_path / "o2" / "exports" / "run.json").read_text("utf-8")
+    assert "Infinity" not in run
+    assert "NaN" not in run
+    res = _run(files, input={"on_invalid": "reject"})
+    assert _ledger(res, "filings.csv").loc[3, "fate"] == "rejected"
+    assert _money(res)["input_yuan"] == pytest.approx((30 + 30 + 60 + 5 + 7 + 15) * 1e4)
+
+
+def test_missing_value_codes_read_as_missing(tmp_path):
+    filings = tiny_filings()
+    filings.loc[0, "工业增加值(万元)"] = -9999
+    filings.loc[2, "实缴税金(万元)"] = -1
+    files = _write(tmp_path, filings=filings)
+    res = _run(files, input={"missing_values": [-1, -9999]})
+    ent = res.enterprises.set_index(["uscc", "year"])
+    assert np.isnan(ent.loc[(CODES["A"], 2021), "value_added"])
+    assert np.isnan(ent.loc[(CODES["C"], 2021), "tax"])
+    assert any("missing-value code" in n for n in res.summary["notes"])
+    assert _money(res)["input_yuan"] == pytest.approx((30 + 90 + 60 + 5 + 7 + 15) * 1e4)
+
+
+def test_negative_quantities_are_flagged_and_read_as_missing(tmp_path):
+    filings = tiny_filings()
+    filings["年平均职工人数"] = [10, 20, -5, 30, 2, 3, 9]
+    filings["综合能耗(吨标煤)"] = [1.0, 2.0, 3.0, -4.0, 1.0, 1.0, 1.0]
+    files = _write(tmp_path, filings=filings)
+    res = _run(files)
+    ent = res.enterprises.set_index(["uscc", "year"])
+    assert np.isnan(ent.loc[(CODES["C"], 2021), "employees"])
+    assert np.isnan(ent.loc[(CODES["D"], 2021), "energy_tce"])
+    f = _ledger(res, "filings.csv")
+    assert "employees -5.00 cannot be negative: read as missing" in f.loc[4, "reason"]
+    assert "energy_tce -4.00 cannot be negative" in f.loc[5, "reason"]
+
+
+def test_implausible_tax_per_mu_and_declared_area_are_warned_per_firm(tmp_path):
+    filings = tiny_filings()
+    filings.loc[0, "实缴税金(万元)"] = 300_000  # 20,000 万元/亩 on A's 15 mu
+    filings["用地面积(亩)"] = [15.0, 45.0, 30.0, 30.0, None, None, 15.0]
+    filings.loc[1, "用地面积(亩)"] = 45_000.0  # B declares 1,000 times its 45 mu
+    files = _write(tmp_path, filings=filings)
+    with pytest.warns(DataQualityWarning, match="2 firm-year"):
+        res = _run(files)
+    f = _ledger(res, "filings.csv")
+    assert "tax per mu 20000.0 万元/亩 is implausible (over 10,000)" in f.loc[2, "reason"]
+    assert (
+        "declared area 45000.00 mu against 45.00 mu surveyed is implausible" in (f.loc[3, "reason"])
+    )
+    assert res.summary["findings"]["filings.csv"]["implausible figure"] == 2
+
+
+# ------------------------------------------------------------------------------ CSV
+
+
+def test_doubled_quote_after_the_first_8_kb_keeps_its_row(tmp_path):
+    filings = tiny_filings()
+    filler = pd.DataFrame(
+        {
+            "统一社会信用代码": [f"91330522MA2B{i:05d}X" for i in range(300)],
+            "企业名称": [f"填充公司{i}" for i in range(300)],
+            "年份": 2016,
+            "宗地号": "",
+            "实缴税金(万元)": 1.0,
+            "工业增加值(万元)": 1.0,
+            "营业收入(万元)": 1.0,
+        }
+    )
+    frame = pd.concat([filler, filings], ignore_index=True)
+    frame.loc[300, "企业名称"] = 'He said "甲" Co'  # quoted, with doubled quotes, row 302
+    files = _write(tmp_path, filings=frame)
+    text = files["filings"].read_text("utf-8-sig")
+    assert text.index('""') > 8192
+    with pytest.warns(DataQualityWarning):  # the filler codes fail their check character
+        res = _run(files)
+    ent = res.enterprises.set_index(["uscc", "year"])
+    assert ent.loc[(CODES["A"], 2021), "name"] == 'He said "甲" Co'
+    assert ent.loc[(CODES["A"], 2021), "tax"] == 300_000
+    assert ent.loc[(CODES["A"], 2021), "value_added"] == 1_500_000
+
+
+def test_rows_with_too_few_or_too_many_cells_are_refused_or_set_aside(tmp_path, capsys):
+    lines = tiny_filings().to_csv(index=False).splitlines()
+    lines[2] = lines[2].rsplit(",", 2)[0]  # row 3 (B) lost its last two cells
+    lines[4] += ",99"  # row 5 (D) has a cell beyond the header
+    files = {"parcels": _write(tmp_path)["parcels"], "filings": tmp_path / "ragged.csv"}
+    files["filings"].write_text("\n".join(lines) + "\n", encoding="utf-8")
+    assert _cli(files, tmp_path / "out") == 2
+    err = capsys.readouterr().err
+    assert "ragged.csv row 3: 5 cells where the header has 7" in err
+    assert "ragged.csv row 5: text beyond the header's 7 columns" in err
+    res = _run(files, input={"on_invalid": "reject"})
+    f = _ledger(res, "ragged.csv")
+    assert f.loc[[3, 5], "fate"].tolist() == ["rejected", "rejected"]
+    assert _money(res)["set_aside_yuan"] == pytest.approx((90 + 60) * 1e4)
+    assert _money(res)["enterprises_yuan"] == pytest.approx((30 + 30 + 5 + 7 + 15) * 1e4)
+
+
+def test_blank_trailing_lines_are_no_records_and_nul_bytes_are_refused(tmp_path, capsys):
+    files = _write(tmp_path)
+    text = files["filings"].read_text("utf-8-sig")
+    files["filings"].write_text(text + "\n\n,,,,,,\n\n", encoding="utf-8")
+    res = _run(files)
+    assert len(_ledger(res, "filings.csv")) == 7
+    files["filings"].write_bytes(text.encode("utf-8").replace("甲公司".encode(), b"\x00\x00"))
+    assert _cli(files, tmp_path / "out") == 2
+    assert "filings.csv holds NUL bytes (the first on line 2)" in capsys.readouterr().err
+
+
+# ----------------------------------------------------------------------------- XLSX
+
+
+def test_formula_cells_without_a_cached_value_stop_the_run(tmp_path, capsys):
+    import openpyxl  # noqa: PLC0415
+
+    book = openpyxl.Workbook()
+    sheet = book.active
+    frame = tiny_filings()
+    sheet.append(list(frame.columns))
+    for i, row in enumerate(frame.itertuples(index=False), start=2):
+        values = list(row)
+        values[4] = f"=F{i}/5"  # tax as a formula, as a script writes it: no cached value
+        sheet.append(values)
+    files = {"parcels": _write(tmp_path)["parcels"], "filings": tmp_path / "filings.xlsx"}
+    book.save(files["filings"])
+    assert _cli(files, tmp_path / "out") == 2
+    err = capsys.readouterr().err
+    assert "filings.xlsx, sheet 'Sheet': 7 formula cell(s) hold no computed value" in err
+    assert "(E2, E3, E4, E5, E6, E7, E8)" in err
+    assert "save it once" in err
+
+
+# ---------------------------------------------------------- tables in other formats
+
+
+def _tiny_table() -> pd.DataFrame:
+    """The tiny filings with short headers, as a DBF holds them (10 bytes), units declared."""
+    frame = tiny_filings()
+    return frame.rename(
+        columns={
+            "统一社会信用代码": "USCC",
+            "企业名称": "NAME",
+            "年份": "YEAR",
+            "宗地号": "PARCELS",
+            "实缴税金(万元)": "TAX",
+            "工业增加值(万元)": "VA",
+            "营业收入(万元)": "REVENUE",
+        }
+    )
+
+
+_TABLE_CONFIG = {
+    "columns": {"filings": {"parcel_ids": "PARCELS", "value_added": "VA"}},
+    "units": {"filings": {"tax": "万元", "value_added": "万元", "revenue": "万元"}},
+}
+
+
+@pytest.mark.parametrize("fmt", ["dbf", "gpkg", "fgb", "parquet", "csv-in-zip", "dbf-in-zip"])
+def test_filings_from_tables_gdal_reads_and_from_zips(tmp_path, fmt):
+    import zipfile  # noqa: PLC0415
+
+    frame = _tiny_table()
+    parcels = _write(tmp_path)["parcels"]
+    table = gpd.GeoDataFrame(frame, geometry=[None] * len(frame), crs=4326)
+    if fmt in {"dbf", "dbf-in-zip"}:
+        path = tmp_path / "tab" / "filings.shp"
+        path.parent.mkdir()
+        table.to_file(path, engine="pyogrio", encoding="UTF-8")
+        target = path.with_suffix(".dbf")
+        path.with_suffix(".cpg").unlink(missing_ok=True)  # no .cpg: UTF-8 detected
+    elif fmt == "gpkg":
+        target = tmp_path / "filings.gpkg"
+        table.to_file(target, engine="pyogrio", layer="f")
+    elif fmt == "fgb":
+        target = tmp_path / "filings.fgb"
+        table.to_file(target, engine="pyogrio", SPATIAL_INDEX="NO")
+    elif fmt == "parquet":
+        target = tmp_path / "filings.parquet"
+        frame.to_parquet(target)
+    else:
+        target = tmp_path / "filings.csv"
+        frame.to_csv(target, index=False)
+    if fmt.endswith("-in-zip"):
+        archive = tmp_path / "county.zip"
+        with zipfile.ZipFile(archive, "w") as zf:
+            zf.write(target, f"data/{target.name}")
+        target = f"zip://{archive}!data/{target.name}"
+    res = mujun.run(
+        mujun.load_config(
+            overrides={"input": {"parcels": str(parcels), "filings": str(target)}, **_TABLE_CONFIG}
+        )
+    )
+    got = res.parcels.set_index("parcel_id")["tax_per_mu"]
+    np.testing.assert_allclose(got.loc[["P1", "P2", "P3", "P4"]], [2.0, 2.0, 2.0, 3.0])
+    assert _money(res)["input_yuan"] == pytest.approx(237e4)
+    ledger = res.ledger.loc[res.ledger["source"] != "parcels.gpkg"]
+    first = 2 if fmt == "csv-in-zip" else 1  # spreadsheet rows in a CSV, rows from 1 else
+    assert ledger["record"].tolist() == list(range(first, first + 7))
+
+
+def test_dbf_without_cpg_in_gb18030_is_decoded(tmp_path):
+    frame = _tiny_table()
+    path = tmp_path / "t" / "filings.shp"
+    path.parent.mkdir()
+    gpd.GeoDataFrame(frame, geometry=[None] * len(frame), crs=4326).to_file(
+        path, engine="pyogrio", encoding="GB18030"
+    )
+    path.with_suffix(".cpg").unlink(missing_ok=True)
+    parcels = _write(tmp_path)["parcels"]
+    res = mujun.run(
+        mujun.load_config(
+            overrides={
+                "input": {"parcels": str(parcels), "filings": str(path.with_suffix(".dbf"))},
+                **_TABLE_CONFIG,
+            }
+        )
+    )
+    assert res.enterprises["name"].iloc[0] == "甲公司"
+    assert res.inputs["filings"]["encoding"] == "GB18030"
+
+
+# -------------------------------------------------------- truncated and mislabelled
+
+
+def _shapefile(tmp_path: Path) -> Path:
+    path = tmp_path / "shp" / "parcels.shp"
+    path.parent.mkdir()
+    many = pd.concat([tiny_parcels()] * 20, ignore_index=True).drop(columns="登记用地面积(亩)")
+    many["宗地号"] = [f"P{i}" for i in range(len(many))]
+    many = gpd.GeoDataFrame(many, geometry="geometry", crs=4549)
+    many["geometry"] = [
+        shapely.affinity.translate(g, 600 * (i // 5), 0) for i, g in enumerate(many.geometry)
+    ]
+    many.to_file(path, engine="pyogrio", encoding="UTF-8")
+    return path
+
+
+@pytest.mark.parametrize("cut", ["shp", "dbf", "shx"])
+def test_truncated_shapefile_stops_with_exit_2(tmp_path, capsys, cut):
+    path = _shapefile(tmp_path)
+    target = path.with_suffix(f".{cut}")
+    data = target.read_bytes()
+    target.write_bytes(data[: len(data) // 2 + 3])
+    files = {"parcels": path, "filings": _write(tmp_path)["filings"]}
+    assert _cli(files, tmp_path / "out") == 2
+    err = capsys.readouterr().err
+    assert "parcels.shp: the shapefile is truncated or its files disagree" in err
+    assert f"parcels.{cut}" in err.split("disagree (")[1]
+
+
+def test_lonlat_labelled_gauss_kruger_and_web_mercator_labelled_4490_stop(tmp_path, capsys):
+    lonlat = tiny_parcels().to_crs(4490).set_crs(4549, allow_override=True)
+    files = _write(tmp_path, lonlat)
+    assert _cli(files, tmp_path / "out") == 2
+    err = capsys.readouterr().err
+    assert "parcels.gpkg says its CRS is CGCS2000 / 3-degree Gauss-Kruger CM 120E" in err
+    assert "look like longitude/latitude in degrees: EPSG:4490" in err
+    mercator = tiny_parcels().to_crs(3857).set_crs(4490, allow_override=True)
+    files = _write(tmp_path, mercator)
+    assert _cli(files, tmp_path / "o2") == 2
+    err = capsys.readouterr().err
+    assert "cannot be in that CRS" in err
+    assert "Web Mercator metres (EPSG:3857" in err
+
+
+def test_geojson_without_crs_member_is_wgs84_and_run_json_says_so(tmp_path):
+    files = {"parcels": tmp_path / "parcels.geojson", "filings": _write(tmp_path)["filings"]}
+    tiny_parcels().to_crs(4326).to_file(files["parcels"], engine="pyogrio", RFC7946="YES")
+    assert b'"crs"' not in files["parcels"].read_bytes()
+    res = _run(files)
+    assert any("GeoJSON without a crs member" in n for n in res.summary["crs_notes"])
+    np.testing.assert_allclose(res.parcels["area_m2"].sum(), 70_000, rtol=1e-4)  # 7 decimals
+
+
+def test_a_projected_crs_good_for_area_is_kept_as_working_crs(tmp_path):
+    """Massachusetts state plane (EPSG:26986) in Bellingham: areal scale 0.99993, kept;
+    UTM 19N would overstate area by 0.023 %."""
+    x0, y0 = 180_000.0, 870_000.0
+    parcels = gpd.GeoDataFrame(
+        {"pin": ["A", "B"]},
+        geometry=[box(x0, y0, x0 + 100, y0 + 100), box(x0 + 200, y0, x0 + 400, y0 + 50)],
+        crs=26986,
+    )
+    files = {"parcels": tmp_path / "p.gpkg", "filings": tmp_path / "v.csv"}
+    parcels.to_file(files["parcels"], engine="pyogrio")
+    pd.DataFrame({"pin": ["A", "B"], "value (USD)": [1e6, 2e6]}).to_csv(files["filings"])
+    res = mujun.run(
+        mujun.load_config(
+            preset="value-per-acre", overrides={"input": {k: str(v) for k, v in files.items()}}
+        )
+    )
+    assert res.working_crs.to_epsg() == 26986
+    np.testing.assert_allclose(res.parcels["area_m2"], [10_000, 10_000])

@@ -19,6 +19,7 @@ from typing import Any
 from mujun import __version__
 from mujun.config import available_presets, load_config, preset_description
 from mujun.errors import MujunError, OutputExistsError, ReconciliationError
+from mujun.io.sources import input_path
 from mujun.io.writers import check_writable, write_csv
 from mujun.outputs import write_outputs
 from mujun.pipeline import RunResult, run, validate
@@ -152,19 +153,25 @@ def _input_options(p: argparse.ArgumentParser) -> None:
     io = p.add_argument_group("inputs")
     io.add_argument(
         "--parcels",
-        type=Path,
-        help="parcel polygons (GeoPackage, Shapefile, GeoJSON, FlatGeobuf, GeoParquet, ...)",
+        type=input_path,
+        help="parcel polygons (GeoPackage, Shapefile, GeoJSON, FlatGeobuf, GeoParquet, ...; "
+        "inside a zip: zip://archive.zip!folder/parcels.shp)",
     )
-    io.add_argument("--filings", type=Path, help="enterprise filings (CSV or XLSX)")
-    io.add_argument("--parks", type=Path, help="park boundary polygons (optional)")
+    io.add_argument(
+        "--filings",
+        type=input_path,
+        help="enterprise filings: CSV, XLSX, or a table GDAL reads (DBF, GeoPackage, "
+        "FlatGeobuf, Parquet), also inside a zip (zip://archive.zip!folder/table.dbf)",
+    )
+    io.add_argument("--parks", type=input_path, help="park boundary polygons (optional)")
     io.add_argument(
         "--buildings",
-        type=Path,
+        type=input_path,
         help="building footprints with 楼层/高度 (optional; coverage and FAR)",
     )
     io.add_argument(
         "--builtup",
-        type=Path,
+        type=input_path,
         help="built-up raster, GeoTIFF in any CRS "
         "(optional; coverage where footprints are missing, else a cross-check)",
     )

@@ -445,10 +445,12 @@ def _merge(base: dict[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
 
 def _resolve_paths(data: dict[str, Any], base: Path) -> None:
     """Make relative input paths in a config file relative to that file's folder."""
+    from mujun.io.sources import input_path  # noqa: PLC0415 - light, no cycle
+
     for key in ("parcels", "filings", "parks", "buildings", "builtup"):
         value = data.get("input", {}).get(key)
-        if isinstance(value, str) and not Path(value).is_absolute():
-            data["input"][key] = str(base / value)
+        if isinstance(value, str):
+            data["input"][key] = str(input_path(value, base))
 
 
 def load_config(
@@ -472,7 +474,44 @@ def load_config(
     data = _merge(_read_preset(name), user)
     data = _merge(data, overrides or {})
     data["preset"] = name
-    return _build(Config, data, "config")
+    config = _build(Config, data, "config")
+    for section in ("columns", "units"):
+        _check_tables(section, getattr(config, section))
+    return cast(Config, config)
+
+
+def _check_tables(section: str, tables: Mapping[str, Any]) -> None:
+    """``[columns.<table>]`` / ``[units.<table>]``: known tables, known columns, text values;
+    a key written straight into ``[columns]`` is refused with the table it belongs in."""
+    from mujun.schema import TABLES, has_unit, table_specs  # noqa: PLC0415 - light, no cycle
+
+    for table, entries in tables.items():
+        if table not in TABLES:
+            if not isinstance(entries, Mapping):
+                owners = [t for t in TABLES if table in {s.name for s in table_specs(t)}]
+                fix = " or ".join(f"[{section}.{t}] {table} = {entries!r}" for t in owners)
+                raise ConfigError(
+                    f"[{section}] {table} = {entries!r}: {section} are given per table; "
+                    + (f"write {fix}" if fix else f"the tables are {', '.join(TABLES)}")
+                )
+            raise ConfigError(
+                f"unknown table [{section}.{table}]; the tables are: "
+                + ", ".join(f"[{section}.{t}]" for t in TABLES)
+            )
+        if not isinstance(entries, Mapping):
+            raise ConfigError(f"[{section}.{table}] must be a table of column = text")
+        specs = table_specs(table)
+        valid = sorted(s.name for s in specs if section == "columns" or has_unit(s))
+        unknown = sorted(set(entries) - set(valid))
+        if unknown:
+            raise ConfigError(
+                f"unknown key(s) {', '.join(unknown)} in [{section}.{table}]; the "
+                f"{'columns' if section == 'columns' else 'columns with a unit'} of {table} "
+                f"are: {', '.join(valid)}"
+            )
+        for key, value in entries.items():
+            if not isinstance(value, str):
+                raise ConfigError(f"[{section}.{table}] {key} = {value!r} must be text")
 
 
 def _build(cls: type, data: Mapping[str, Any], where: str) -> Any:
@@ -508,7 +547,9 @@ def _coerce_plain(hint: Any, origin: Any, value: Any, where: str) -> Any:
             raise ConfigError(f"{where} = {value!r}; expected one of {', '.join(map(repr, args))}")
         return value
     if hint is Path:
-        return Path(value)
+        from mujun.io.sources import input_path  # noqa: PLC0415 - light, no cycle
+
+        return input_path(value)
     if origin is tuple:
         if not isinstance(value, list | tuple):
             raise ConfigError(f"{where} = {value!r} must be a list")

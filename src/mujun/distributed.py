@@ -405,17 +405,7 @@ class DaskParcels:
             )
             geodesy.require_crs(sample, source=source)
         gk = geodesy.plan_gauss_kruger(declared, _combine(self._bounds), source=source)
-        if config.area.working_crs:
-            crs = geodesy.choose_working_crs(None, named=config.area.working_crs)
-        else:
-            # the lon/lat bounds of the whole, from the union of the parts' bounds
-            fixed = self.client.gather(
-                [self.client.submit(_w_fixed_bounds, f, gk) for f in self.parts]
-            )
-            source_crs = gk.crs if gk.crs is not None else declared
-            lonlat = geodesy.bounds_lonlat(source_crs, _combine(fixed))
-            crs = geodesy.choose_working_crs(None, lonlat=lonlat)
-        self.crs = crs
+        crs = self.crs = self._working_crs(gk, declared, config, source)
         repaired = [self.client.submit(_w_repair, f, gk, crs, source) for f in self.parts]
         self.parts = self._keep(repaired, "parcels")
         for calls in self._get(repaired, "calls"):
@@ -466,7 +456,24 @@ class DaskParcels:
         parcels = gpd.GeoDataFrame(attrs, geometry="geometry", crs=crs)
         plane = np.concatenate([r["plane"] for r in results])
         ellipsoidal = np.concatenate([r["ellipsoidal"] for r in results])
-        return parcels, crs, list(gk.notes), _area_check(plane, ellipsoidal, config)
+        notes = [*read.parcel_table.crs_notes, *gk.notes]
+        return parcels, crs, notes, _area_check(plane, ellipsoidal, config)
+
+    def _working_crs(
+        self, gk: geodesy.GaussKrugerFix, declared: Any, config: Config, source: str
+    ) -> CRS:
+        """The in-memory engine's choice, from the union of the parts' bounds once fixed."""
+        fixed = self.client.gather([self.client.submit(_w_fixed_bounds, f, gk) for f in self.parts])
+        source_crs = CRS.from_user_input(gk.crs if gk.crs is not None else declared)
+        geodesy.check_extent(source_crs, _combine(fixed), source=source)
+        if config.area.working_crs:
+            return geodesy.choose_working_crs(None, named=config.area.working_crs)
+        return geodesy.choose_working_crs(
+            None,
+            lonlat=geodesy.bounds_lonlat(source_crs, _combine(fixed)),
+            source_crs=source_crs,
+            tolerance_pct=config.area.geodesic_check_pct,
+        )
 
     def _dedupe(
         self,

@@ -18,7 +18,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
-from pyproj import CRS, Transformer
+from pyproj import CRS, Proj, Transformer
 from pyproj.aoi import AreaOfInterest
 from pyproj.database import query_utm_crs_info
 
@@ -41,6 +41,7 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 _CHINA = (73.0, 18.0, 135.5, 54.0)  # lon/lat box used to pick the CGCS2000 Gauss-Krüger zones
+_MERCATOR = (3857, 900913, 3395, 3785, 102100)  # Web Mercator and world Mercator: never for area
 
 
 def gk3_epsg(lon: float) -> int:
@@ -83,18 +84,39 @@ def bounds_lonlat(
     return float(west), float(south), float(east), float(north)
 
 
+def areal_scale_error(crs: CRS, lonlat: tuple[float, float, float, float]) -> float:
+    """The largest ``|areal scale - 1|`` of projected ``crs`` over the box ``lonlat`` (west,
+    south, east, north), from PROJ's scale factors at its corners, edges and centre: how far
+    plane area in ``crs`` can be from ellipsoidal area there (1e-4 = 0.01 %)."""
+    west, south, east, north = lonlat
+    lons = np.linspace(west, east, 3)
+    lats = np.linspace(south, north, 3)
+    lon, lat = np.meshgrid(lons, lats)
+    try:
+        factors = Proj(crs).get_factors(lon.ravel(), lat.ravel())
+    except Exception:
+        return math.inf
+    scale = np.asarray(factors.areal_scale, dtype="float64")
+    return float(np.max(np.abs(scale - 1.0))) if np.isfinite(scale).all() else math.inf
+
+
 def choose_working_crs(
     gdf: gpd.GeoSeries | gpd.GeoDataFrame | None,
     *,
     named: str | None = None,
     lonlat: tuple[float, float, float, float] | None = None,
+    source_crs: CRS | None = None,
+    tolerance_pct: float = 0.01,
 ) -> CRS:
     """The projected CRS in which area is measured.
 
     ``named`` (the config's ``area.working_crs``) wins; it must be projected and not Web
-    Mercator. Otherwise: the CGCS2000 3-degree Gauss-Krüger zone for data inside China, the
-    local UTM zone elsewhere. ``lonlat`` (the data's :func:`lonlat_bounds`, when the data are
-    in parts) stands in for ``gdf``.
+    Mercator. Otherwise the data's own projected CRS (``source_crs``, default ``gdf.crs``) if
+    its areal scale stays within ``tolerance_pct`` of 1 over the data (a state plane or a
+    Gauss-Krüger zone the data were surveyed in; a zone-prefixed Gauss-Krüger CRS gives its
+    twin without the prefix, EPSG:4528 -> 4549), else the CGCS2000 3-degree Gauss-Krüger zone
+    for data inside China, the local UTM zone elsewhere. ``lonlat`` (the data's
+    :func:`lonlat_bounds`, when the data are in parts) stands in for ``gdf``.
     """
     if named:
         crs = CRS.from_user_input(named)
@@ -104,6 +126,18 @@ def choose_working_crs(
         if gdf is None:
             raise ValueError("choose_working_crs needs the data or their lon/lat bounds")
         lonlat = lonlat_bounds(gdf)
+    if source_crs is None and gdf is not None and gdf.crs is not None:
+        source_crs = CRS.from_user_input(gdf.crs)
+    if (
+        source_crs is not None
+        and source_crs.is_projected
+        and source_crs.to_epsg() not in _MERCATOR
+        and areal_scale_error(source_crs, lonlat) <= tolerance_pct / 100
+    ):
+        kind = _gk3_kind(source_crs)
+        if kind is not None and kind[0] == "zone":  # its twin without the zone number
+            return CRS.from_epsg(4534 + (3 * kind[1] - 75) // 3)
+        return source_crs
     west, south, east, north = lonlat
     lon, lat = (west + east) / 2, (south + north) / 2
     if _CHINA[0] <= lon <= _CHINA[2] and _CHINA[1] <= lat <= _CHINA[3]:
@@ -130,7 +164,7 @@ def _check_area_crs(crs: CRS, label: str) -> None:
             f"{label} is geographic (degrees); area needs a projected CRS such as "
             "EPSG:4549 (CGCS2000 / 3-degree Gauss-Kruger CM 120E)"
         )
-    if crs.to_epsg() in (3857, 900913, 3395):
+    if crs.to_epsg() in _MERCATOR:
         raise CRSError(
             f"{label} is Web Mercator, which overstates area (about 1.33x at 30°N); "
             "use a Gauss-Krüger or UTM CRS"
@@ -159,7 +193,48 @@ def crs_hint(gdf: gpd.GeoDataFrame | gpd.GeoSeries) -> str:
             "prefix: a CGCS2000 3-degree Gauss-Kruger CM zone (EPSG:4534-4554; EPSG:4549 "
             "for CM 120°E, e.g. Huzhou/Changxing) or a UTM zone"
         )
+    if 1e6 < max(abs(x0), abs(x1)) <= 20_037_509 and max(abs(y0), abs(y1)) <= 20_048_967:
+        return (
+            "coordinates look like Web Mercator metres (EPSG:3857, a web map's CRS): declare "
+            "EPSG:3857, and mujun reprojects them before measuring"
+        )
     return "coordinate ranges match no CRS mujun knows"
+
+
+def check_extent(crs: CRS | str, bounds: tuple[float, float, float, float], *, source: str) -> None:
+    """Refuse coordinates that cannot be in ``crs``: beyond ±180/±90 for a geographic CRS, or
+    outside the CRS's area of use (with a margin) for a projected one; the message names the
+    likely CRS (``crs_hint``). Lon/lat labelled Gauss-Krüger and Web Mercator labelled
+    EPSG:4490 would otherwise be measured as they are, wrong by orders of magnitude."""
+    crs = CRS.from_user_input(crs)
+    x0, y0, x1, y1 = bounds
+    if not all(math.isfinite(v) for v in bounds):
+        return
+    frame = gpd.GeoSeries(
+        [shapely.box(x0, y0, x1, y1) if x1 > x0 and y1 > y0 else shapely.Point(x0, y0)], crs=crs
+    )
+    wrong = False
+    if crs.is_geographic:
+        wrong = not (x0 >= -180.5 and x1 <= 360.0 and y0 >= -90.5 and y1 <= 90.5)
+    elif crs.area_of_use is not None:
+        w, s, e, n = crs.area_of_use.bounds
+        margin_x, margin_y = max(2.0, (e - w) / 2), max(2.0, (n - s) / 2)
+        try:
+            lon0, lat0, lon1, lat1 = bounds_lonlat(crs, (x0, y0, x1, y1))
+        except Exception:
+            lon0 = lat0 = lon1 = lat1 = math.nan
+        finite = all(math.isfinite(v) for v in (lon0, lat0, lon1, lat1))
+        wrong = not finite or (
+            lon1 < w - margin_x or lon0 > e + margin_x or lat1 < s - margin_y or lat0 > n + margin_y
+        )
+    if wrong:
+        frame = frame.set_crs(None, allow_override=True)
+        raise CRSError(
+            f"{source} says its CRS is {crs.name} (EPSG:{crs.to_epsg()}), but its coordinates "
+            f"(x {x0:,.4f} to {x1:,.4f}, y {y0:,.4f} to {y1:,.4f}) cannot be in that CRS; "
+            f"{crs_hint(frame)}. Fix the file's CRS (e.g. reproject or reassign it in QGIS) "
+            "or declare the right one"
+        )
 
 
 def require_crs(gdf: gpd.GeoDataFrame, *, source: str, flag: str = "--parcels-crs") -> None:

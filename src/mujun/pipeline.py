@@ -34,7 +34,9 @@ from mujun.indicators import (
     parcel_indicators,
     unit_table,
 )
+from mujun.io import sources
 from mujun.io.readers import (
+    Cells,
     Table,
     parquet_parts,
     read_buildings,
@@ -45,6 +47,7 @@ from mujun.io.readers import (
     read_parks,
 )
 from mujun.join import Occupancy, isin_values, occupancy, positions
+from mujun.schema import MU_M2
 from mujun.scoring import evaluate
 from mujun.tables import (
     aggregate,
@@ -61,6 +64,8 @@ from mujun.validate import (
     dedupe_parcels,
     find_overlaps,
     fixed_text,
+    implausible_firms,
+    implausible_parcels,
     reject_unusable,
 )
 from mujun.zones import cold_spots, consolidation_zones, park_summary
@@ -123,9 +128,12 @@ def find_sample() -> Path:
 
 
 def _sha256(path: Path) -> str:
-    """SHA-256 of a file; of a folder of GeoParquet files, of its files in order."""
+    """SHA-256 of a file (or archive member); of a folder of GeoParquet files, of its files in
+    order."""
+    if not path.is_dir():
+        return sources.sha256(path)
     digest = hashlib.sha256()
-    for part in parquet_parts(path) if path.is_dir() else [path]:
+    for part in parquet_parts(path):
         with part.open("rb") as fh:
             for block in iter(lambda: fh.read(1 << 20), b""):
                 digest.update(block)
@@ -134,7 +142,7 @@ def _sha256(path: Path) -> str:
 
 def _size(path: Path) -> int:
     return (
-        sum(p.stat().st_size for p in parquet_parts(path)) if path.is_dir() else path.stat().st_size
+        sum(p.stat().st_size for p in parquet_parts(path)) if path.is_dir() else sources.size(path)
     )
 
 
@@ -242,11 +250,12 @@ def _read(config: Config, ledger: Ledger, dist: DaskParcels | None = None) -> _R
             units=config.units.get("parcels"),
         )
     options: dict[str, Any] = {
-        "year": cfg.year,
+        "year": cfg.year or config.output.year,  # a file without a year column: --year
         "columns": config.columns.get("filings"),
         "units": config.units.get("filings"),
         "on_invalid": cfg.on_invalid,
         "mode": cfg.mode,
+        "cells": Cells(decimal=cfg.decimal, missing_values=cfg.missing_values),
     }
     if _from_db(config, "filings"):
         assert cfg.database is not None
@@ -310,7 +319,11 @@ def _prepare_parcels(
     bounds = tuple(float(v) for v in usable.total_bounds)
     gk = geodesy.plan_gauss_kruger(usable.crs, bounds, source=source)  # type: ignore[arg-type]
     fixed = gk.apply(usable)
-    crs = geodesy.choose_working_crs(fixed, named=config.area.working_crs)
+    x0, y0, x1, y1 = (float(v) for v in fixed.total_bounds)
+    geodesy.check_extent(fixed.crs, (x0, y0, x1, y1), source=source)
+    crs = geodesy.choose_working_crs(
+        fixed, named=config.area.working_crs, tolerance_pct=config.area.geodesic_check_pct
+    )
     checked = dedupe_parcels(
         _repaired(fixed, crs, ledger, source),
         ledger,
@@ -324,7 +337,8 @@ def _prepare_parcels(
     lonlat = geodesy.lonlat_bounds(checked)
     measured = _measure(checked, config, ledger=ledger, source=source, lonlat=lonlat)
     plane, ellipsoidal = _areas(measured, lonlat)
-    return measured, crs, list(gk.notes), _area_check(plane, ellipsoidal, config)
+    notes = [*read.parcel_table.crs_notes, *gk.notes]
+    return measured, crs, notes, _area_check(plane, ellipsoidal, config)
 
 
 def _parks(read: _Read, config: Config, crs: CRS) -> gpd.GeoDataFrame | None:
@@ -448,6 +462,7 @@ def validate(config: Config) -> Validation:
         "year": j.year,
         "records": {j.read.p_src: len(j.read.parcels), j.read.f_src: len(j.read.filing_table.data)},
         "ledger": j.ledger.counts(),
+        "findings": j.ledger.finding_counts(),
         "area_check": j.check,
     }
     return Validation(ledger=j.ledger.frame(), findings=j.ledger.events(), summary=summary)
@@ -474,6 +489,14 @@ def _evaluate(j: _Joined, config: Config) -> RunResult:
     unit = display_unit(config.output.display_unit)
     units = unit_table(occ, filings, j.parcels.set_index("parcel_id")["area_m2"], unit)
     enterprises = enterprise_indicators(filings, occ, units, unit)
+    tax = unit.column("tax")
+    implausible_firms(
+        enterprises,
+        filings,
+        ledger,
+        source=read.f_src,
+        tax_per_mu=enterprises[tax] * MU_M2 / 1e4 / unit.factor if tax in enterprises else None,
+    )
     basis = evaluation_basis(filings, occ, units)
     scores = evaluate(
         enterprises,
@@ -556,6 +579,7 @@ def _evaluate(j: _Joined, config: Config) -> RunResult:
         "parcels": _parcel_summary(parcels, config, ledger, read.p_src),
         "enterprises": _enterprise_summary(enterprises),
         "ledger": ledger.counts(),
+        "findings": ledger.finding_counts(),
         "money": money,
         "underuse": _underuse_summary(parcels, tables["zones"]),
         "county": _county(occ, filings, parcels.set_index("parcel_id")["area_m2"], unit),
@@ -770,7 +794,9 @@ def _measure(
         area = geodesy.ellipsoidal_area(parcels.geometry, lonlat=lonlat)
     else:
         area = geodesy.plane_area(parcels.geometry)
-    out = parcels.join(geodesy.area_columns(area.rename("area_m2")))
+    out = implausible_parcels(
+        parcels.join(geodesy.area_columns(area.rename("area_m2"))), ledger, source=source
+    )
     if "declared_area_mu" in out:
         diff = (out["area_mu"] - out["declared_area_mu"]) / out["declared_area_mu"] * 100
         out["area_diff_pct"] = diff.where(np.isfinite(diff))

@@ -12,6 +12,8 @@ A quantity column whose unit cannot be known is an error that says how to declar
 
 from __future__ import annotations
 
+import dataclasses
+import difflib
 import re
 import unicodedata
 from collections.abc import Iterable, Mapping
@@ -29,10 +31,13 @@ __all__ = [
     "MU_M2",
     "PARCEL_COLUMNS",
     "PARK_COLUMNS",
+    "ColumnMap",
     "ColumnSpec",
     "MappedColumn",
     "map_columns",
+    "map_headers",
     "normalize_header",
+    "number_problem",
     "parse_numbers",
     "unit_factor",
 ]
@@ -145,8 +150,17 @@ _CANONICAL_UNIT = {
 _BRACKETED = re.compile(r"^(?P<name>.*?)\s*[\(\[](?P<unit>[^\)\]]*)[\)\]]\s*$")
 
 
+REPEAT = "\ue000"
+"""Marks the second and later of repeated headers (``税收\ue0002``): a private-use character
+no real header holds, so that both copies stay distinct and both still match their role."""
+
+_INVISIBLE = re.compile("[\u200b-\u200f\u2060-\u2064\ufeff\u00ad\u180e]")
+
+
 def normalize_header(text: object) -> str:
-    """Normalise a header or unit for matching: NFKC width folding, lower case, no spaces.
+    """Normalise a header or unit for matching: NFKC width folding, lower case, no spaces, no
+    invisible characters (zero-width spaces and joiners, BOM, soft hyphen); NFKC turns NBSP
+    and the ideographic space into spaces, which go too.
 
     Examples
     --------
@@ -154,9 +168,17 @@ def normalize_header(text: object) -> str:
     '营业收入(亿元)'
     >>> normalize_header(" Tax (Yuan) ")
     'tax(yuan)'
+    >>> normalize_header("\ufeff税\u200b收\xa0(万元)")
+    '税收(万元)'
     """
-    folded = unicodedata.normalize("NFKC", str(text)).strip().lower()
-    return re.sub(r"\s+", "", folded).replace("²", "2")
+    folded = unicodedata.normalize("NFKC", str(text).split(REPEAT)[0]).strip().lower()
+    return re.sub(r"\s+", "", _INVISIBLE.sub("", folded)).replace("²", "2")
+
+
+def shown(header: str) -> str:
+    """A header as a message shows it: a repeated header as ``'税收' (2nd)``."""
+    name, _, nth = header.partition(REPEAT)
+    return f"{name!r} (repeated, copy {nth})" if nth else repr(name)
 
 
 @dataclass(frozen=True)
@@ -172,12 +194,17 @@ class ColumnSpec:
 
 @dataclass(frozen=True)
 class MappedColumn:
-    """How one input header was mapped: canonical name, unit and factor to canonical units."""
+    """How one input header was mapped: canonical name, unit and factor to canonical units.
+
+    ``alternatives``: other headers that also name this column by its aliases (e.g. both
+    税收 and 实缴税金, or one header twice); the reader compares their values, and for the
+    id columns the join decides (see :mod:`mujun.join`)."""
 
     header: str
     canonical: str
     unit: str | None
     factor: float
+    alternatives: tuple[str, ...] = ()
 
 
 def _spec(
@@ -406,32 +433,134 @@ def unit_factor(kind: str, unit: str) -> float:
 
 
 def _match_header(
-    headers: list[str], spec: ColumnSpec, explicit: str | None, source: str
-) -> str | None:
+    headers: list[str], spec: ColumnSpec, explicit: str | None, source: str, table: str
+) -> list[str]:
+    """The headers naming ``spec``: the explicit one, else those matching its aliases, the
+    most specific alias (listed first) first."""
     if explicit is not None:
         if explicit in headers:
-            return explicit
+            return [explicit]
         wanted = normalize_header(explicit)
         for header in headers:
             if normalize_header(header) == wanted or split_unit(header)[0] == wanted:
-                return header
+                return [header]
         raise SchemaError(
-            f"{source}: [columns] {spec.name} = {explicit!r} names no column; "
-            f"the columns are: {', '.join(headers)}"
+            f"{source}: [columns.{table}] {spec.name} = {explicit!r} names no column; "
+            f"the columns are: {', '.join(shown(h) for h in headers)}"
         )
     hits = [h for h in headers if split_unit(h)[0] in spec.aliases]
-    if len(hits) > 1:
-        # prefer the alias listed first (the most specific), e.g. 年平均职工人数 over 从业人员
-        ranked = sorted(hits, key=lambda h: spec.aliases.index(split_unit(h)[0]))
-        first = split_unit(ranked[0])[0]
-        if split_unit(ranked[1])[0] == first:
-            raise SchemaError(
-                f"{source}: columns {ranked[0]!r} and {ranked[1]!r} both look like "
-                f"{spec.name} ({spec.help}); name the one to use with [columns] "
-                f'{spec.name} = "..." in the config'
+    # the alias listed first (the most specific) first, e.g. 年平均职工人数 before 从业人员
+    return sorted(hits, key=lambda h: spec.aliases.index(split_unit(h)[0]))
+
+
+TABLES = ("filings", "parcels", "buildings", "parks")
+"""The tables of ``[columns.<table>]`` and ``[units.<table>]`` in a config file."""
+
+
+def table_specs(table: str) -> tuple[ColumnSpec, ...]:
+    """The canonical columns of a config table (``filings``, ``parcels``, ``buildings``,
+    ``parks``)."""
+    return {
+        "filings": FILING_COLUMNS,
+        "parcels": PARCEL_COLUMNS,
+        "buildings": BUILDING_COLUMNS,
+        "parks": PARK_COLUMNS,
+    }[table]
+
+
+def _table_name(specs: tuple[ColumnSpec, ...]) -> str:
+    """The config table whose columns ``specs`` are (by their names)."""
+    names = {s.name for s in specs}
+    return next((t for t in TABLES if {s.name for s in table_specs(t)} == names), "filings")
+
+
+def has_unit(spec: ColumnSpec) -> bool:
+    """Whether the column is a quantity whose unit ``[units.<table>]`` may declare."""
+    return spec.kind in _UNITS
+
+
+def close_headers(headers: list[str], spec: ColumnSpec) -> list[str]:
+    """Headers that are not an alias of ``spec`` but close to one (a typo, an extra
+    character, a word more or less): for messages, never used on their own."""
+    found = []
+    for header in headers:
+        name = split_unit(header)[0]
+        if not name or name in spec.aliases:
+            continue
+        for alias in spec.aliases:
+            if len(alias) < 2:
+                continue
+            ratio = difflib.SequenceMatcher(None, name, alias).ratio()
+            contained = len(alias) >= 3 and (alias in name or (len(name) >= 3 and name in alias))
+            if ratio >= 0.8 or contained:
+                found.append(header)
+                break
+    return found
+
+
+@dataclass(frozen=True)
+class ColumnMap:
+    """:func:`map_headers`: the mapping and notes about headers near an alias."""
+
+    mapping: list[MappedColumn]
+    notes: tuple[str, ...] = ()
+
+
+def map_headers(
+    headers: list[str],
+    specs: tuple[ColumnSpec, ...],
+    *,
+    source: str,
+    table: str | None = None,
+    columns: Mapping[str, str] | None = None,
+    units: Mapping[str, str] | None = None,
+    optional: tuple[str, ...] = (),
+) -> ColumnMap:
+    """Map input headers to canonical columns and units, collecting every problem first.
+
+    ``columns`` maps canonical names to headers (the config's ``[columns.<table>]``) and wins
+    over the built-in aliases; ``units`` maps canonical names to unit strings
+    (``[units.<table>]``) for headers that carry none. A column named by several headers
+    gets the first (most specific alias) with the others as ``alternatives``, for the caller
+    to compare. ``optional``: required columns whose absence the caller settles itself.
+    Raises :class:`SchemaError` listing every missing column or unknown unit; a header that
+    matches nothing but is close to an alias is named in the message, or in the notes.
+    """
+    table = table or _table_name(specs)
+    columns = dict(columns or {})
+    units = dict(units or {})
+    mapped: list[MappedColumn] = []
+    problems: list[str] = []
+    for spec in specs:
+        try:
+            hits = _match_header(headers, spec, columns.get(spec.name), source, table)
+        except SchemaError as err:
+            problems.append(str(err))
+            continue
+        if not hits:
+            if spec.required and spec.name not in optional:
+                problems.append(_missing(headers, spec, source, table))
+            continue
+        try:
+            column = _with_unit(hits[0], spec, units.get(spec.name), source, table)
+        except SchemaError as err:
+            problems.append(str(err))
+            continue
+        mapped.append(dataclasses.replace(column, alternatives=tuple(hits[1:])))
+    if problems:
+        raise SchemaError("\n".join(problems))
+    used = {h for m in mapped for h in (m.header, *m.alternatives)}
+    notes = []
+    for spec in specs:
+        if any(m.canonical == spec.name for m in mapped) or spec.required:
+            continue
+        for header in close_headers([h for h in headers if h not in used], spec):
+            notes.append(
+                f"{source}: column {shown(header)} is not read, but looks like {spec.name} "
+                f"({spec.help}); if it is, name it with [columns.{table}] {spec.name} = "
+                f"{split_unit(header.split(REPEAT)[0])[0]!r}"
             )
-        return ranked[0]
-    return hits[0] if hits else None
+    return ColumnMap(mapped, tuple(notes))
 
 
 def map_columns(
@@ -439,42 +568,33 @@ def map_columns(
     specs: tuple[ColumnSpec, ...],
     *,
     source: str,
+    table: str | None = None,
     columns: Mapping[str, str] | None = None,
     units: Mapping[str, str] | None = None,
 ) -> list[MappedColumn]:
-    """Map input headers to canonical columns and units, collecting every problem first.
-
-    ``columns`` maps canonical names to headers (the config's ``[columns]`` table) and wins over
-    the built-in aliases; ``units`` maps canonical names to unit strings (``[units]``) for headers
-    that carry none. Raises :class:`SchemaError` listing every missing column or unknown unit.
-    """
-    columns = dict(columns or {})
-    units = dict(units or {})
-    mapped: list[MappedColumn] = []
-    problems: list[str] = []
-    for spec in specs:
-        try:
-            header = _match_header(headers, spec, columns.get(spec.name), source)
-        except SchemaError as err:
-            problems.append(str(err))
-            continue
-        if header is None:
-            if spec.required:
-                problems.append(
-                    f"{source}: no column for {spec.name} ({spec.help}); expected one of "
-                    f'{", ".join(spec.aliases)} or [columns] {spec.name} = "<header>"'
-                )
-            continue
-        try:
-            mapped.append(_with_unit(header, spec, units.get(spec.name), source))
-        except SchemaError as err:
-            problems.append(str(err))
-    if problems:
-        raise SchemaError("\n".join(problems))
-    return mapped
+    """The mapping of :func:`map_headers`."""
+    return map_headers(
+        headers, specs, source=source, table=table, columns=columns, units=units
+    ).mapping
 
 
-def _with_unit(header: str, spec: ColumnSpec, declared: str | None, source: str) -> MappedColumn:
+def _missing(headers: list[str], spec: ColumnSpec, source: str, table: str) -> str:
+    near = close_headers(headers, spec)
+    hint = (
+        f"; column {', '.join(shown(h) for h in near)} looks close: if it is {spec.name}, name "
+        f"it with [columns.{table}] {spec.name} = {split_unit(near[0].split(REPEAT)[0])[0]!r}"
+        if near
+        else ""
+    )
+    return (
+        f"{source}: no column for {spec.name} ({spec.help}); expected one of "
+        f'{", ".join(spec.aliases)} or [columns.{table}] {spec.name} = "<header>"{hint}'
+    )
+
+
+def _with_unit(
+    header: str, spec: ColumnSpec, declared: str | None, source: str, table: str
+) -> MappedColumn:
     if spec.kind not in _UNITS:
         return MappedColumn(header, spec.name, None, 1.0)
     from_header = split_unit(header)[1]
@@ -491,19 +611,21 @@ def _with_unit(header: str, spec: ColumnSpec, declared: str | None, source: str)
             "mass": "吨",
         }[spec.kind]
         raise SchemaError(
-            f"{source}: column {header!r} ({spec.name}, {spec.help}) has no unit; rename the "
-            f"header to e.g. '{split_unit(header)[0]}({examples})' or set [units] "
-            f'{spec.name} = "{examples}" in the config (canonical unit: '
+            f"{source}: column {shown(header)} ({spec.name}, {spec.help}) has no unit; rename "
+            f"the header to e.g. '{split_unit(header)[0]}({examples})' or set "
+            f'[units.{table}] {spec.name} = "{examples}" in the config (canonical unit: '
             f"{_CANONICAL_UNIT[spec.kind]})"
         )
     try:
         factor = unit_factor(spec.kind, unit)
     except SchemaError as err:
-        raise SchemaError(f"{source}: column {header!r}: {err}") from err
+        raise SchemaError(f"{source}: column {shown(header)}: {err}") from err
     return MappedColumn(header, spec.name, unit, factor)
 
 
-_BLANKS = frozenset({"", "-", "--", "—", "——", "–", "/", "nan", "none", "null", "n/a", "na"})
+_BLANKS = frozenset({"", "-", "--", "—", "——", "–", "/", "none", "null", "n/a", "na"})
+"""Cells read as missing (after NFKC, stripped, lower case). ``nan`` and ``inf`` are not among
+them: they are refused, being what a program writes for a broken number."""
 
 
 def to_arrow_text(values: pd.Series) -> pa.Array:
@@ -620,32 +742,97 @@ def _to_numbers(folded: pa.Array, text: pd.Series, blank: np.ndarray) -> pd.Seri
     return pd.Series(numbers, index=text.index, name=text.name)
 
 
-def parse_numbers(values: pd.Series) -> tuple[pd.Series, pd.Series]:
+_GROUPED = {
+    ".": r"^[+-]?[0-9]{1,3}(,[0-9]{3})+(\.[0-9]*)?$|^[+-]?[0-9]{1,3}( [0-9]{3})+(\.[0-9]*)?$",
+    ",": r"^[+-]?[0-9]{1,3}(\.[0-9]{3})+(,[0-9]*)?$|^[+-]?[0-9]{1,3}( [0-9]{3})+(,[0-9]*)?$",
+}
+"""Numbers with thousands separators in their places (groups of three digits)."""
+_SEPARATORS = {".": "[, ]", ",": "[., ]"}
+_DECIMAL_COMMA = r"^[+-]?[0-9]*,[0-9]+$"
+_COMMA_WRITTEN = re.compile(r"[+-]?[0-9]*,[0-9]+|[+-]?[0-9]{1,3}(\.[0-9]{3})+,[0-9]*")
+"""``12,5`` and ``1.234,5``: numbers written with a decimal comma."""
+
+
+def _separators(folded: pa.Array, decimal: str) -> tuple[pa.Array, np.ndarray]:
+    """Thousands separators taken out where they are in their places, and with
+    ``decimal=","`` the comma made a point; returns the text and the cells whose separators
+    are not (``12,5`` with a decimal point, ``1,2,3``, ``12.5`` with a decimal comma)."""
+    has = np.asarray(pc.fill_null(pc.match_substring_regex(folded, _SEPARATORS[decimal]), False))
+    misplaced = np.zeros(len(folded), dtype=bool)
+    if not has.any():
+        return folded, misplaced
+    sub = folded.filter(pa.array(has))
+    ok = pc.match_substring_regex(sub, _GROUPED[decimal])
+    if decimal == ".":
+        cleaned = pc.replace_substring_regex(sub, "[, ]", "")
+    else:
+        ok = pc.or_(ok, pc.match_substring_regex(sub, _DECIMAL_COMMA))
+        cleaned = pc.replace_substring(pc.replace_substring_regex(sub, "[. ]", ""), ",", ".")
+    folded = pc.replace_with_mask(folded, pa.array(has), pc.if_else(ok, cleaned, sub))
+    misplaced[has] = ~np.asarray(ok, dtype=bool)
+    return folded, misplaced
+
+
+def parse_numbers(values: pd.Series, *, decimal: str = ".") -> tuple[pd.Series, pd.Series]:
     """Parse a column of numbers as people type them.
 
-    Handles thousands separators, full-width digits, surrounding spaces and the blanks
-    ``''``, ``-``, ``—`` (read as missing). Returns ``(numbers, bad)``: float values with NaN for
-    blanks, and a boolean mask of cells that were not blank but are not numbers either.
+    Handles thousands separators in their places (``1,234,567.8``, ``1 234 567``; with
+    ``decimal=","``: ``1.234.567,8``, ``1 234,5``), full-width digits, surrounding spaces and
+    the blanks ``''``, ``-``, ``—`` (read as missing). Returns ``(numbers, bad)``: float values
+    with NaN for blanks, and a boolean mask of cells that were not blank but are not numbers
+    either: text, ``nan`` and ``inf``, separators out of place, and a decimal mark other than
+    ``decimal`` (``12,5`` is never 125). :func:`number_problem` says what is wrong with one.
 
     Examples
     --------
-    >>> nums, bad = parse_numbers(pd.Series(["1,234.5", "１２", "—", "abc", 7]))
+    >>> nums, bad = parse_numbers(pd.Series(["1,234.5", "１２", "—", "abc", 7, "12,5"]))
     >>> nums.tolist()[:3], bad.tolist()
-    ([1234.5, 12.0, nan], [False, False, False, True, False])
+    ([1234.5, 12.0, nan], [False, False, False, True, False, True])
+    >>> parse_numbers(pd.Series(["1.234,5", "12,5"]), decimal=",")[0].tolist()
+    [1234.5, 12.5]
     """
     if pd.api.types.is_numeric_dtype(values.dtype) and not pd.api.types.is_bool_dtype(values):
         numbers = values.astype("float64")
         infinite = pd.Series(np.isinf(numbers.to_numpy()), index=values.index)
         return numbers.mask(infinite), infinite
     folded = strip_py(nfkc(pc.fill_null(to_arrow_text(values), "")))
-    folded = pc.replace_substring(pc.replace_substring(folded, ",", ""), " ", "")
+    folded, misplaced = _separators(folded, decimal)
     text = from_arrow_text(folded, values.index, values.name)
     blank = text.str.lower().isin(_BLANKS)
     numbers = _to_numbers(folded, text, blank.to_numpy(dtype=bool))
-    infinite = pd.Series(np.isinf(numbers.to_numpy()), index=numbers.index)  # "inf", "1e400"
-    numbers = numbers.mask(infinite)
+    infinite = pd.Series(np.isinf(numbers.to_numpy()) | misplaced, index=numbers.index)
+    numbers = numbers.mask(infinite)  # "inf", "1e400", separators out of place
     bad = (numbers.isna() & ~blank) | infinite
     return numbers, bad.astype(bool)
+
+
+def number_problem(cell: object, *, decimal: str = ".") -> str:
+    """What is wrong with a cell :func:`parse_numbers` refused, as a message ends it.
+
+    Examples
+    --------
+    >>> number_problem("1.234,5")[:49]
+    "'1.234,5' has a decimal comma: write 1234.5, or s"
+    """
+    text = unicodedata.normalize("NFKC", str(cell)).strip()
+    lower = text.lower().lstrip("+-")
+    if lower in {"nan", "inf", "infinity"}:
+        return f"{text!r} is not a number (a broken figure); leave the cell blank if missing"
+    if decimal == "." and _COMMA_WRITTEN.fullmatch(text):
+        return (
+            f"{text!r} has a decimal comma: write {text.replace('.', '').replace(',', '.')}, "
+            'or set [input] decimal = "," if the file writes every decimal so'
+        )
+    if decimal == "," and re.fullmatch(r"[+-]?[0-9]*\.[0-9]+", text):
+        return (
+            f'{text!r} has a decimal point but [input] decimal = ",": write '
+            f"{text.replace('.', ',')}"
+        )
+    if re.search(_SEPARATORS[decimal], text) and re.fullmatch(r"[+-]?[0-9., ]+", text):
+        return f"{text!r} has a thousands separator out of place (groups of three digits: " + (
+            "1,234,567.8)" if decimal == "." else "1.234.567,8)"
+        )
+    return f"{text!r} is not a number"
 
 
 def as_text(values: pd.Series) -> pd.Series:

@@ -46,6 +46,8 @@ __all__ = [
     "dedupe_parcels",
     "find_overlaps",
     "fixed_text",
+    "implausible_firms",
+    "implausible_parcels",
     "note_overlaps",
     "odd_figures",
     "overlap_pairs",
@@ -299,6 +301,18 @@ class Ledger:
         events["key"] = ledger["key"].reindex(keys).to_numpy()
         events["fate"] = ledger["fate"].reindex(keys).to_numpy()
         return events[cols]
+
+    def finding_counts(self) -> dict[str, dict[str, int]]:
+        """Records per kind of finding (``check``), per source, largest first."""
+        if not self._events:
+            return {}
+        both = pd.concat([e[["source", "check"]] for e in self._events], ignore_index=True)
+        sizes = both.groupby(["source", "check"], sort=False).size().reset_index(name="n")
+        sizes = sizes.sort_values("n", ascending=False, kind="stable")
+        out: dict[str, dict[str, int]] = {}
+        for where, kind, n in zip(sizes["source"], sizes["check"], sizes["n"], strict=True):
+            out.setdefault(str(where), {})[str(kind)] = int(n)
+        return out
 
     def counts(self) -> dict[str, dict[str, int]]:
         """Records per fate, per source."""
@@ -1027,6 +1041,14 @@ def note_overlaps(
 
 _MONEY = ("tax", "value_added", "revenue", "rd_spend")
 _COUNTS = ("employees", "energy_tce", "electricity_kwh")
+NEVER_NEGATIVE = ("employees", "energy_tce", "electricity_kwh", "emissions", "declared_area")
+"""Quantities that cannot be below zero: a negative one is flagged and read as missing."""
+TAX_PER_MU_MAX = 10_000.0
+"""万元/亩: tax per mu above this is implausible (the best Zhejiang parks publish tens to a few
+hundred; a unit read as 元 for 万元 or a parcel list that misses most of the land gives it)."""
+AREA_RATIO_MAX = 100.0
+"""A declared area over this many times, or under one over this, the surveyed area is
+implausible (m² declared as 亩, a digit lost)."""
 
 
 def check_filings(
@@ -1083,7 +1105,137 @@ def check_filings(
     flags = odd_figures(kept)
     odd = flags != ""
     ledger.note(source, kept.loc[odd, "record"], flags[odd], check="odd figures")
+    kept = _negative_as_missing(kept, ledger, source)
     return kept.assign(data_flags=flags, uscc_check=status)
+
+
+def _negative_as_missing(filings: pd.DataFrame, ledger: Ledger, source: str) -> pd.DataFrame:
+    """Quantities that cannot be negative (:data:`NEVER_NEGATIVE`) read as missing, noted."""
+    out = filings
+    for column in (c for c in NEVER_NEGATIVE if c in filings):
+        negative = (filings[column] < 0).to_numpy(dtype=bool)
+        if not negative.any():
+            continue
+        ledger.note(
+            source,
+            filings.loc[negative, "record"],
+            (
+                column
+                + " "
+                + fixed_text(filings.loc[negative, column].to_numpy(dtype="float64"), 2)
+                + " cannot be negative: read as missing"
+            ).astype(str),
+            check="negative quantity read as missing",
+        )
+        if out is filings:
+            out = filings.copy()
+        out[column] = out[column].mask(negative)
+    return out
+
+
+def implausible_firms(
+    enterprises: pd.DataFrame,
+    filings: pd.DataFrame,
+    ledger: Ledger,
+    *,
+    source: str,
+    tax_per_mu: pd.Series | None,
+) -> int:
+    """Note (and warn about) firms whose figures cannot be right: tax per mu of their land
+    (``tax_per_mu``, 万元/亩, aligned to ``enterprises``) over :data:`TAX_PER_MU_MAX`, or a
+    declared area over :data:`AREA_RATIO_MAX` times (or under its inverse) the surveyed area
+    of their land. Returns how many firm-years were noted."""
+    found = np.zeros(len(enterprises), dtype=bool)
+    if tax_per_mu is not None:
+        high = (tax_per_mu > TAX_PER_MU_MAX).to_numpy(dtype=bool)
+        if high.any():
+            ledger.note(
+                source,
+                filings.loc[high, "record"],
+                (
+                    "tax per mu "
+                    + fixed_text(tax_per_mu[high].to_numpy(dtype="float64"), 1)
+                    + f" 万元/亩 is implausible (over {TAX_PER_MU_MAX:,.0f}): check the tax's "
+                    "unit and that the parcel list names all the firm's land"
+                ).astype(str),
+                check="implausible figure",
+            )
+            found |= high
+    if "declared_area_mu" in enterprises:
+        ratio = (enterprises["declared_area_mu"] / enterprises["area_mu"]).to_numpy("float64")
+        with np.errstate(invalid="ignore", divide="ignore"):
+            off = np.isfinite(ratio) & ((ratio > AREA_RATIO_MAX) | (ratio < 1 / AREA_RATIO_MAX))
+        if off.any():
+            ledger.note(
+                source,
+                filings.loc[off, "record"],
+                (
+                    "declared area "
+                    + fixed_text(enterprises.loc[off, "declared_area_mu"].to_numpy("float64"), 2)
+                    + " mu against "
+                    + fixed_text(enterprises.loc[off, "area_mu"].to_numpy("float64"), 2)
+                    + " mu surveyed is implausible: check the area's unit"
+                ).astype(str),
+                check="implausible figure",
+            )
+            found |= off
+    if found.any():
+        warnings.warn(
+            f"{source}: {int(found.sum())} firm-year(s) with implausible figures (tax per mu "
+            f"over {TAX_PER_MU_MAX:,.0f} 万元/亩, or a declared area {AREA_RATIO_MAX:g}x off "
+            "the surveyed one); see the ledger",
+            DataQualityWarning,
+            stacklevel=2,
+        )
+    return int(found.sum())
+
+
+def implausible_parcels(
+    parcels: gpd.GeoDataFrame, ledger: Ledger, *, source: str
+) -> gpd.GeoDataFrame:
+    """Read a negative declared area as missing, and note parcels whose declared area is over
+    :data:`AREA_RATIO_MAX` times (or under its inverse) their surveyed area."""
+    if "declared_area_mu" not in parcels:
+        return parcels
+    negative = (parcels["declared_area_mu"] < 0).to_numpy(dtype=bool)
+    if negative.any():
+        ledger.note(
+            source,
+            parcels.loc[negative, "record"],
+            "declared area "
+            + fixed_text(parcels.loc[negative, "declared_area_mu"].to_numpy("float64"), 2)
+            + " mu cannot be negative: read as missing",
+            check="negative quantity read as missing",
+        )
+        parcels = parcels.assign(declared_area_mu=parcels["declared_area_mu"].mask(negative))
+    declared = parcels["declared_area_mu"].to_numpy("float64")
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ratio = declared / parcels["area_mu"].to_numpy("float64")
+        off = (
+            np.isfinite(ratio)
+            & (ratio > 0)
+            & ((ratio > AREA_RATIO_MAX) | (ratio < 1 / AREA_RATIO_MAX))
+        )
+    if off.any():
+        ledger.note(
+            source,
+            parcels.loc[off, "record"],
+            (
+                "declared area "
+                + fixed_text(declared[off], 2)
+                + " mu against "
+                + fixed_text(parcels.loc[off, "area_mu"].to_numpy("float64"), 2)
+                + " mu surveyed is implausible: check the declared area's unit"
+            ).astype(str),
+            check="implausible figure",
+        )
+        warnings.warn(
+            f"{source}: {int(off.sum())} parcel(s) declare an area {AREA_RATIO_MAX:g}x off "
+            "their surveyed area; see the ledger",
+            DataQualityWarning,
+            stacklevel=2,
+        )
+    return parcels
 
 
 def _without_placeholders(

@@ -33,29 +33,36 @@ import shapely
 import shapely.errors
 from pyproj import CRS
 
-from mujun.errors import CRSError, InputError, InputFileError
-from mujun.io import postgis
+from mujun.errors import CRSError, InputError, InputFileError, SchemaError
+from mujun.io import postgis, sources
 from mujun.schema import (
     BUILDING_COLUMNS,
     FILING_COLUMNS,
     MU_M2,
     PARCEL_COLUMNS,
     PARK_COLUMNS,
+    REPEAT,
     ColumnSpec,
     MappedColumn,
     as_text,
     drop_whitespace,
     from_arrow_text,
+    has_unit,
     map_columns,
+    map_headers,
     nfkc,
     normalize_header,
+    number_problem,
     parse_numbers,
+    shown,
     split_unit,
     to_arrow_text,
+    unit_factor,
 )
 from mujun.schema import PY_WHITESPACE as _PY_WS
 
 __all__ = [
+    "Cells",
     "Table",
     "normalize_id",
     "normalize_ids",
@@ -88,6 +95,12 @@ class Table:
     notes: tuple[str, ...] = ()
     provenance: Mapping[str, Any] | None = None
     """Where a table from a database came from (for run.json; files are hashed instead)."""
+    crs_notes: tuple[str, ...] = ()
+    """How the CRS was settled on reading (a GeoJSON without a crs member is WGS 84, ...)."""
+    id_alternatives: Mapping[str, pd.Series] = dataclasses.field(default_factory=dict)
+    """Other headers that name the id column too (parcels: ``parcel_id``; filings:
+    ``parcel_ids``), by header: their normalised ids (filings: tuples), for the join to
+    choose between (see :func:`mujun.join.choose_id_columns`)."""
 
     @property
     def units(self) -> dict[str, str | None]:
@@ -142,7 +155,13 @@ def normalize_ids(values: pd.Series) -> pd.Series:
 
 
 def _require_file(path: Path) -> None:
-    if not path.exists():
+    if not sources.exists(path):
+        inside = sources.member(path)
+        if inside is not None and inside[0].is_file():
+            raise InputFileError(
+                f"{inside[0]} holds no member {inside[1]!r}; its members: "
+                + ", ".join(_members(inside[0])[:_MAX_LISTED])
+            )
         raise InputFileError(f"{path} does not exist")
     if path.is_dir() and path.suffix.lower() not in {".gdb"} and not parquet_parts(path):
         raise InputFileError(
@@ -167,21 +186,28 @@ def parquet_parts(path: str | Path) -> list[Path]:
     )
 
 
+def _members(archive: Path) -> list[str]:
+    import zipfile  # noqa: PLC0415
+
+    with zipfile.ZipFile(archive) as zf:
+        return [n for n in zf.namelist() if not n.endswith("/")]
+
+
 def _dbf_encoding(path: Path) -> str | None:
-    """Encoding of a Shapefile's DBF without a .cpg file: UTF-8 if it decodes, else GB18030.
+    """Encoding of a Shapefile's (or a lone DBF table's) DBF without a .cpg file: UTF-8 if
+    its records decode as UTF-8, else GB18030.
 
     GDAL would otherwise read such a DBF as ISO-8859-1 and turn Chinese text into mojibake.
     """
-    if path.suffix.lower() != ".shp" or path.with_suffix(".cpg").exists():
+    if path.suffix.lower() not in {".shp", ".dbf"} or sources.sibling(path, ".cpg"):
         return None
-    dbf = next(
-        (p for p in (path.with_suffix(".dbf"), path.with_suffix(".DBF")) if p.exists()), None
-    )
+    dbf = path if path.suffix.lower() == ".dbf" else sources.sibling(path, ".dbf")
     if dbf is None:
         return None
-    data = dbf.read_bytes()
+    data = sources.read_bytes(dbf)
+    start = int.from_bytes(data[8:10], "little") if len(data) >= 32 else 0  # header length
     try:
-        data.decode("utf-8")
+        data[start:].decode("utf-8")
     except UnicodeDecodeError:
         logger.info("%s has no .cpg file and is not UTF-8: reading it as GB18030", dbf.name)
         return "GB18030"
@@ -189,7 +215,8 @@ def _dbf_encoding(path: Path) -> str | None:
 
 
 def _read_vector(path: Path, *, layer: str | None, encoding: str | None = None) -> gpd.GeoDataFrame:
-    """Read a vector layer; unclosed rings are closed and listed in ``attrs["closed_rings"]``.
+    """Read a vector layer; unclosed rings are closed and listed in ``attrs["closed_rings"]``,
+    and how its CRS was settled in ``attrs["crs_notes"]``.
 
     GDAL accepts polygons whose rings are not closed (with a warning) but shapely cannot build
     them; such features are read again with pyogrio's ``on_invalid="fix"`` and their positions
@@ -197,44 +224,69 @@ def _read_vector(path: Path, *, layer: str | None, encoding: str | None = None) 
     """
     _require_file(path)
     if path.suffix.lower() in _PARQUET or (path.is_dir() and parquet_parts(path)):
-        parts = []
-        for part in parquet_parts(path):
-            try:
-                parts.append(gpd.read_parquet(part))
-            except Exception as err:
-                raise InputFileError(f"{part} cannot be read as GeoParquet: {err}") from err
-        if len(parts) == 1:
-            return parts[0]
-        return cast(gpd.GeoDataFrame, pd.concat(parts, ignore_index=True))
+        return _read_geoparquet(path)
+    if path.suffix.lower() == ".shp":
+        check_shapefile(path)
     encoding = encoding or _dbf_encoding(path)
     kwargs: dict[str, object] = {"layer": layer, "engine": "pyogrio"}
     if encoding:
         kwargs["encoding"] = encoding
+    where = sources.gdal_path(path)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Non closed ring", category=RuntimeWarning)
         try:
             try:
-                gdf = gpd.read_file(path, **kwargs)
+                gdf = gpd.read_file(where, **kwargs)
                 closed = np.zeros(len(gdf), dtype=bool)
             except shapely.errors.GEOSException:
-                gdf = gpd.read_file(path, on_invalid="fix", **kwargs)
-                raw = gpd.read_file(path, on_invalid="ignore", **kwargs)
+                gdf = gpd.read_file(where, on_invalid="fix", **kwargs)
+                raw = gpd.read_file(where, on_invalid="ignore", **kwargs)
                 closed = (raw.geometry.isna() & gdf.geometry.notna()).to_numpy()
         except Exception as err:
             raise InputFileError(f"{path} cannot be read as a vector layer: {err}") from err
-    _check_complete(path, layer, len(gdf))
+    info = _info(path, layer)
+    _check_complete(path, info, len(gdf))
     gdf.attrs["closed_rings"] = closed
-    if gdf.crs is None and _is_topojson(path):
-        gdf = _topojson_crs(gdf, path)
+    return _lonlat_by_format(gdf, path, str(info.get("driver", "")))
+
+
+def _read_geoparquet(path: Path) -> gpd.GeoDataFrame:
+    """A GeoParquet file, or a folder of them as one layer (in natural file order)."""
+    parts = []
+    for part in parquet_parts(path):
+        try:
+            parts.append(gpd.read_parquet(part))
+        except Exception as err:
+            raise InputFileError(f"{part} cannot be read as GeoParquet: {err}") from err
+    if len(parts) == 1:
+        return parts[0]
+    return cast(gpd.GeoDataFrame, pd.concat(parts, ignore_index=True))
+
+
+def _lonlat_by_format(gdf: gpd.GeoDataFrame, path: Path, driver: str) -> gpd.GeoDataFrame:
+    """TopoJSON and GeoJSON without a crs member are lon/lat by their specifications: say so."""
+    if gdf.crs is None and driver == "TopoJSON":
+        return _topojson_crs(gdf, path)
+    if driver == "GeoJSON" and not _has_crs_member(path):
+        note = (
+            f"{path.name} is GeoJSON without a crs member: longitude/latitude on WGS 84 "
+            "(EPSG:4326), as RFC 7946 specifies"
+        )
+        logger.info("%s", note)
+        gdf.attrs["crs_notes"] = (note,)
     return gdf
 
 
-def _check_complete(path: Path, layer: str | None, n_read: int) -> None:
-    """Refuse a file that declares more features than could be read (truncated, corrupt)."""
+def _info(path: Path, layer: str | None) -> dict[str, Any]:
     try:
-        declared = int(pyogrio.read_info(path, layer=layer).get("features", -1))
+        return dict(pyogrio.read_info(sources.gdal_path(path), layer=layer))
     except Exception:
-        return
+        return {}
+
+
+def _check_complete(path: Path, info: Mapping[str, Any], n_read: int) -> None:
+    """Refuse a file that declares more features than could be read (truncated, corrupt)."""
+    declared = int(info.get("features", -1))
     if declared >= 0 and declared != n_read:
         raise InputFileError(
             f"{path} declares {declared} features but {n_read} could be read: "
@@ -242,11 +294,69 @@ def _check_complete(path: Path, layer: str | None, n_read: int) -> None:
         )
 
 
-def _is_topojson(path: Path) -> bool:
-    try:
-        return str(pyogrio.read_info(path).get("driver")) == "TopoJSON"
-    except (OSError, ValueError, RuntimeError):
-        return False
+def _has_crs_member(path: Path) -> bool:
+    """Whether a GeoJSON file names a CRS (a ``"crs"`` member, GeoJSON 2008)."""
+    return b'"crs"' in sources.read_bytes(path)
+
+
+def check_shapefile(path: Path) -> None:
+    """Refuse a shapefile whose .shp, .shx and .dbf are cut or disagree in count.
+
+    GDAL reads the features of a cut .shp as empty geometries and a short .dbf as fewer
+    records, without an error; half a county would then be "empty geometry". The three
+    headers say how long each file must be: this compares them with the files.
+    """
+    shp = sources.read_bytes(path)
+    if len(shp) < 100:
+        raise InputFileError(f"{path} is not a shapefile (shorter than its 100-byte header)")
+    declared = int.from_bytes(shp[24:28], "big") * 2
+    problems = []
+    if declared != len(shp):
+        problems.append(f"{path.name} has {len(shp):,} bytes but its header says {declared:,}")
+    shx, dbf = sources.sibling(path, ".shx"), sources.sibling(path, ".dbf")
+    n_shx = None if shx is None else _shx_problems(shx, path.name, len(shp), problems)
+    if dbf is not None:
+        _dbf_problems(dbf, None if shx is None else (shx.name, n_shx), problems)
+    if problems:
+        raise InputFileError(
+            f"{path}: the shapefile is truncated or its files disagree ("
+            + "; ".join(problems)
+            + "); copy or export it again, with its .shp, .shx and .dbf together"
+        )
+
+
+def _shx_problems(shx: Path, shp_name: str, shp_size: int, problems: list[str]) -> int:
+    """What is wrong with the index file (appended to ``problems``); its number of records."""
+    index = sources.read_bytes(shx)
+    n = max((len(index) - 100) // 8, 0)
+    if len(index) < 100 or int.from_bytes(index[24:28], "big") * 2 != len(index):
+        problems.append(f"{shx.name} is cut ({len(index):,} bytes)")
+        return n
+    entries = np.frombuffer(index[100 : 100 + 8 * n], dtype=">i4").reshape(-1, 2)
+    ends = (entries[:, 0].astype(np.int64) + entries[:, 1]) * 2 + 8
+    cut = int((ends > shp_size).sum())
+    if cut:
+        problems.append(
+            f"{cut:,} of the {n:,} shapes {shx.name} indexes lie beyond the end of {shp_name}"
+        )
+    return n
+
+
+def _dbf_problems(dbf: Path, shx: tuple[str, int | None] | None, problems: list[str]) -> None:
+    """What is wrong with the attribute table, against the index's count if known."""
+    table = sources.read_bytes(dbf)
+    if len(table) < 12:
+        problems.append(f"{dbf.name} is cut ({len(table)} bytes)")
+        return
+    n = int.from_bytes(table[4:8], "little")
+    header, record = (int.from_bytes(table[a : a + 2], "little") for a in (8, 10))
+    if len(table) < header + n * record:
+        problems.append(
+            f"{dbf.name} is cut: {n:,} records need {header + n * record:,} bytes, "
+            f"it has {len(table):,}"
+        )
+    if shx is not None and shx[1] is not None and n != shx[1]:
+        problems.append(f"{dbf.name} holds {n:,} records but {shx[0]} {shx[1]:,}")
 
 
 def _topojson_crs(gdf: gpd.GeoDataFrame, path: Path) -> gpd.GeoDataFrame:
@@ -258,8 +368,11 @@ def _topojson_crs(gdf: gpd.GeoDataFrame, path: Path) -> gpd.GeoDataFrame:
             "(projected or quantised without a transform); declare its CRS with "
             "--parcels-crs"
         )
-    logger.info("%s is TopoJSON: coordinates read as longitude/latitude (EPSG:4326)", path.name)
-    return gdf.set_crs(4326)
+    note = f"{path.name} is TopoJSON: coordinates read as longitude/latitude (EPSG:4326)"
+    logger.info("%s", note)
+    out = gdf.set_crs(4326)
+    out.attrs["crs_notes"] = (note,)
+    return out
 
 
 def _assign_crs(gdf: gpd.GeoDataFrame, declared: str | None, path: Path) -> gpd.GeoDataFrame:
@@ -280,15 +393,32 @@ def _assign_crs(gdf: gpd.GeoDataFrame, declared: str | None, path: Path) -> gpd.
     return gdf
 
 
+@dataclass(frozen=True)
+class Cells:
+    """How number cells are read: the decimal mark and the codes that mean "not reported"."""
+
+    decimal: str = "."
+    missing_values: tuple[float, ...] = ()
+
+
 def _canonical_frame(
     raw: pd.DataFrame,
     mapping: list[MappedColumn],
     specs: tuple[ColumnSpec, ...],
     *,
     source: str,
+    table: str,
     on_invalid: str = "raise",
+    cells: Cells | None = None,
+    notes: list[str] | None = None,
 ) -> pd.DataFrame:
-    """Canonical columns from ``raw``; ``record`` is ``raw``'s index (row or feature number)."""
+    """Canonical columns from ``raw``; ``record`` is ``raw``'s index (row or feature number).
+
+    A column named by several headers (``alternatives``) is read from the first when every
+    header holds the same values (noted in ``notes``), else refused listing where they differ;
+    the id columns are left to the join (see :func:`mujun.join.choose_id_columns`).
+    """
+    cells = cells or Cells()
     kinds = {s.name: s.kind for s in specs}
     out = pd.DataFrame(index=raw.index)
     out["record"] = raw.index.to_numpy(dtype="int64")
@@ -298,24 +428,35 @@ def _canonical_frame(
         kind = kinds[col.canonical]
         if kind in {"id", "text"}:
             out[col.canonical] = as_text(raw[col.header])
-            continue
-        numbers, bad = parse_numbers(raw[col.header])
-        rows = raw.index[bad.to_numpy()]
-        if len(rows):  # the cells that are not numbers: a message for each
-            texts = [
-                f"column {col.header!r}: {value!r} is not a number"
-                for value in raw.loc[rows, col.header].astype(object)
-            ]
-            old = problem.loc[rows]
-            problem.loc[rows] = old.where(old == "", old + "; ") + pd.Series(
-                texts, index=rows, dtype="string"
+        else:
+            numbers, bad = _numbers(raw, col, kind, cells=cells, notes=notes, source=source)
+            rows = raw.index[bad.to_numpy()]
+            if len(rows):  # the cells that are not numbers: a message for each
+                texts = [
+                    f"column {shown(col.header)}: " + _number_text(value, col, cells.decimal)
+                    for value in raw.loc[rows, col.header].astype(object)
+                ]
+                old = problem.loc[rows]
+                problem.loc[rows] = old.where(old == "", old + "; ") + pd.Series(
+                    texts, index=rows, dtype="string"
+                )
+                messages += [
+                    f"{source} row {idx}, {text}; correct the cell or leave it "
+                    "blank (blank, - and — read as missing)"
+                    for idx, text in zip(rows, texts, strict=True)
+                ][: max(_MAX_LISTED - len(messages), 0)]
+            out[col.canonical] = numbers
+        if col.alternatives and kind != "id" and col.canonical != "parcel_ids":
+            _same_in_every_header(
+                raw,
+                col,
+                kind,
+                out[col.canonical],
+                source=source,
+                table=table,
+                cells=cells,
+                notes=notes,
             )
-            messages += [
-                f"{source} row {idx}, {text}; correct the cell or leave it "
-                "blank (blank, - and — read as missing)"
-                for idx, text in zip(rows, texts, strict=True)
-            ][: max(_MAX_LISTED - len(messages), 0)]
-        out[col.canonical] = numbers * col.factor if kind != "int" else numbers
     n_bad = int((problem != "").sum())
     if n_bad and on_invalid == "raise":
         more = f"\n... {n_bad} rows in all" if n_bad > len(messages) else ""
@@ -325,6 +466,105 @@ def _canonical_frame(
         )
     out["problem"] = problem
     return out
+
+
+def _numbers(
+    raw: pd.DataFrame,
+    col: MappedColumn,
+    kind: str,
+    *,
+    cells: Cells,
+    notes: list[str] | None,
+    source: str,
+) -> tuple[pd.Series, pd.Series]:
+    """A number column in canonical units, and its bad cells: not numbers, or beyond what a
+    float holds once converted (``1e308`` 万元)."""
+    numbers, bad = parse_numbers(raw[col.header], decimal=cells.decimal)
+    if cells.missing_values:
+        coded = numbers.isin(cells.missing_values).to_numpy()
+        if coded.any() and notes is not None:
+            notes.append(
+                f"{source}: {int(coded.sum())} cells of column {shown(col.header)} hold a "
+                f"missing-value code ({', '.join(f'{v:g}' for v in cells.missing_values)}) "
+                "and read as missing"
+            )
+        numbers = numbers.mask(coded)
+    if kind != "int":
+        with np.errstate(over="ignore", invalid="ignore"):
+            numbers = numbers * col.factor
+        overflow = np.isinf(numbers.to_numpy())
+        if overflow.any():
+            numbers = numbers.mask(overflow)
+            bad = bad | overflow
+    return numbers, bad
+
+
+def _number_text(value: object, col: MappedColumn, decimal: str) -> str:
+    """Why a cell is refused: not a number, or too large once converted."""
+    _, bad = parse_numbers(pd.Series([value], dtype=object), decimal=decimal)
+    if not bad.iloc[0]:  # a number, but infinite in canonical units
+        return (
+            f"{value!r} {col.unit or ''} is too large (beyond any float once converted to "
+            "canonical units); check the cell and the unit"
+        )
+    return number_problem(value, decimal=decimal)
+
+
+def _same_in_every_header(
+    raw: pd.DataFrame,
+    col: MappedColumn,
+    kind: str,
+    values: pd.Series,
+    *,
+    source: str,
+    table: str,
+    cells: Cells,
+    notes: list[str] | None,
+) -> None:
+    """Several headers name one column: fine (noted) if they hold the same values, else
+    stop with where they differ and how to choose."""
+    for other in col.alternatives:
+        if kind == "text":
+            theirs = as_text(raw[other])
+            differ = ~((theirs == values) | (theirs.isna() & values.isna())).fillna(False)
+        else:
+            theirs, _ = _numbers(
+                raw, _with_unit_of(other, col), kind, cells=cells, notes=None, source=source
+            )
+            a, b = values.to_numpy(dtype="float64"), theirs.to_numpy(dtype="float64")
+            differ = pd.Series(~(np.isclose(a, b, rtol=1e-9) | (np.isnan(a) & np.isnan(b))))
+        rows = raw.index[np.asarray(differ, dtype=bool)]
+        if not len(rows):
+            if notes is not None:
+                notes.append(
+                    f"{source}: columns {shown(col.header)} and {shown(other)} both name "
+                    f"{col.canonical} and hold the same values; {shown(col.header)} is read"
+                )
+            continue
+        first = rows[0]
+        raise SchemaError(
+            f"{source}: columns {shown(col.header)} and {shown(other)} both look like "
+            f"{col.canonical} and differ on {len(rows)} row(s) (row {first}: "
+            f"{raw.loc[first, col.header]!r} against {raw.loc[first, other]!r}); name the one "
+            f'to use with [columns.{table}] {col.canonical} = "{_plain_header(col.header)}" '
+            f'(or "{_plain_header(other)}") in the config'
+        )
+
+
+def _plain_header(header: str) -> str:
+    return header.split(REPEAT, maxsplit=1)[0]
+
+
+def _with_unit_of(header: str, col: MappedColumn) -> MappedColumn:
+    """The mapping of another header of ``col``'s column, with its own unit if it has one."""
+    unit = split_unit(header)[1]
+    spec = next(s for s in (*FILING_COLUMNS, *PARCEL_COLUMNS) if s.name == col.canonical)
+    if unit is None or not has_unit(spec):
+        return MappedColumn(header, col.canonical, col.unit, col.factor)
+    try:
+        return MappedColumn(header, col.canonical, unit, unit_factor(spec.kind, unit))
+    except SchemaError:  # not a unit mujun knows: compared as the first column is read
+        return MappedColumn(header, col.canonical, col.unit, col.factor)
 
 
 def _raw_columns(
@@ -405,19 +645,34 @@ def parcels_from_frame(
     """The parcels of :func:`read_parcels` from a layer already read; ``first_record`` is the
     record number of its first row (when it is a part of a larger data set)."""
     closed = gdf.attrs.get("closed_rings", np.zeros(len(gdf), dtype=bool))
+    crs_notes = tuple(gdf.attrs.get("crs_notes", ()))
     gdf.index = pd.RangeIndex(first_record, first_record + len(gdf))
     headers = [str(c) for c in gdf.columns if c != gdf.geometry.name]
-    mapping = map_columns(headers, PARCEL_COLUMNS, source=path.name, columns=columns, units=units)
+    found = map_headers(
+        headers, PARCEL_COLUMNS, source=path.name, table="parcels", columns=columns, units=units
+    )
+    mapping, notes = found.mapping, list(found.notes)
     raw = _raw_columns(pd.DataFrame(gdf[headers]), mapping, PARCEL_COLUMNS)
-    frame = _canonical_frame(raw, mapping, PARCEL_COLUMNS, source=path.name)
-    id_header = next(m.header for m in mapping if m.canonical == "parcel_id")
-    frame["parcel_id_raw"] = raw[id_header].astype("string")
+    frame = _canonical_frame(
+        raw, mapping, PARCEL_COLUMNS, source=path.name, table="parcels", notes=notes
+    )
+    id_column = next(m for m in mapping if m.canonical == "parcel_id")
+    frame["parcel_id_raw"] = raw[id_column.header].astype("string")
     frame["parcel_id"] = normalize_ids(frame["parcel_id"])
     if "declared_area" in frame:
         frame["declared_area_mu"] = frame.pop("declared_area") / MU_M2
     frame["read_fix"] = np.where(closed, "ring not closed: closed on reading", "")
     out = gpd.GeoDataFrame(frame, geometry=gdf.geometry.array, crs=gdf.crs)
-    return out, Table(pd.DataFrame(), path, tuple(mapping))
+    others = {h: normalize_ids(as_text(raw[h])) for h in id_column.alternatives}
+    table = Table(
+        pd.DataFrame(),
+        path,
+        tuple(mapping),
+        notes=tuple(notes),
+        crs_notes=crs_notes,
+        id_alternatives=others,
+    )
+    return out, table
 
 
 def read_buildings(
@@ -432,12 +687,15 @@ def read_buildings(
     gdf = _assign_crs(_read_vector(path, layer=None), crs, path)
     gdf.index = pd.RangeIndex(1, len(gdf) + 1)
     headers = [str(c) for c in gdf.columns if c != gdf.geometry.name]
-    mapping = map_columns(headers, BUILDING_COLUMNS, source=path.name, columns=columns, units=units)
+    mapping = map_columns(
+        headers, BUILDING_COLUMNS, source=path.name, table="buildings", columns=columns, units=units
+    )
     frame = _canonical_frame(
         _raw_columns(pd.DataFrame(gdf[headers]), mapping, BUILDING_COLUMNS),
         mapping,
         BUILDING_COLUMNS,
         source=path.name,
+        table="buildings",
     )
     return gpd.GeoDataFrame(frame, geometry=gdf.geometry.array, crs=gdf.crs)
 
@@ -450,12 +708,13 @@ def read_parks(
     gdf = _assign_crs(_read_vector(path, layer=None), crs, path)
     gdf.index = pd.RangeIndex(1, len(gdf) + 1)
     headers = [str(c) for c in gdf.columns if c != gdf.geometry.name]
-    mapping = map_columns(headers, PARK_COLUMNS, source=path.name, columns=columns)
+    mapping = map_columns(headers, PARK_COLUMNS, source=path.name, table="parks", columns=columns)
     frame = _canonical_frame(
         _raw_columns(pd.DataFrame(gdf[headers]), mapping, PARK_COLUMNS),
         mapping,
         PARK_COLUMNS,
         source=path.name,
+        table="parks",
     )
     return gpd.GeoDataFrame(frame, geometry=gdf.geometry.array, crs=gdf.crs)
 
@@ -481,9 +740,42 @@ def _decode(path: Path, encoding: str | None, data: bytes | None = None) -> tupl
     )
 
 
+class _Rfc4180(csv.Dialect):
+    """RFC 4180 quoting: fields in double quotes, a quote inside one doubled. Only the
+    delimiter is sniffed: the sniffer guesses quoting from the first 8 KB, and a guess of "no
+    doubled quotes" there would shift every later row that has one."""
+
+    delimiter = ","
+    quotechar = '"'
+    doublequote = True
+    escapechar = None
+    skipinitialspace = False
+    lineterminator = "\r\n"
+    quoting = csv.QUOTE_MINIMAL
+
+
+def _dialect(sample: str) -> type[csv.Dialect]:
+    try:
+        sniffed = csv.Sniffer().sniff(sample, delimiters=",\t;|").delimiter
+    except csv.Error:
+        sniffed = ","
+    return type("_Sniffed", (_Rfc4180,), {"delimiter": sniffed})
+
+
 def _read_csv_rows(path: Path, encoding: str | None) -> tuple[pd.DataFrame, str]:
-    data = path.read_bytes()
+    """The cells of a CSV file as text, a row per record (quoted line breaks stay in their
+    cell); ``attrs["widths"]`` holds each row's number of cells (rows are padded to the
+    widest). Trailing rows with no text are no records and are dropped."""
+    data = sources.read_bytes(path)
     text, used = _decode(path, encoding, data)
+    nul = text.find("\x00")
+    if nul >= 0:
+        line = text.count("\n", 0, nul) + 1
+        raise InputFileError(
+            f"{path} holds NUL bytes (the first on line {line}): it is not a text table. "
+            "If it is a spreadsheet, give the .xlsx file; if it was saved as 'Unicode text', "
+            "save it again as 'CSV UTF-8'"
+        )
     # the UTF-8 bytes of the text, for Arrow: the file's own when it is UTF-8 (less the BOMs
     # taken off the text), rather than the text encoded again
     utf8: bytes | None = None
@@ -493,15 +785,16 @@ def _read_csv_rows(path: Path, encoding: str | None) -> tuple[pd.DataFrame, str]
         boms += text.startswith("\ufeff")  # and the one taken off below
         utf8 = data[len(codecs.BOM_UTF8) * boms :]
     text = text.removeprefix("\ufeff")
-    try:
-        dialect: type[csv.Dialect] | csv.Dialect = csv.Sniffer().sniff(
-            text[:8192], delimiters=",\t;|"
-        )
-    except csv.Error:
-        dialect = csv.excel
+    trimmed = text.rstrip("\r\n")
+    if trimmed != text:  # blank lines at the end are no records
+        ending = "\r\n" if text.endswith("\r\n") else "\n"
+        text = trimmed + ending if trimmed else ""
+        utf8 = None if utf8 is None else text.encode("utf-8")
+    dialect = _dialect(text[:8192])
     fast = _arrow_csv_rows(text, dialect, utf8=utf8)
     if fast is not None:
-        return fast, used
+        fast.attrs["widths"] = np.full(len(fast), fast.shape[1], dtype=np.int64)
+        return _without_trailing_blanks(fast), used
     try:
         rows = list(csv.reader(io.StringIO(text), dialect))
     except csv.Error as err:
@@ -509,7 +802,25 @@ def _read_csv_rows(path: Path, encoding: str | None) -> tuple[pd.DataFrame, str]
     width = max((len(r) for r in rows), default=0)
     if width == 0:
         raise InputFileError(f"{path} is empty")
-    return pd.DataFrame([r + [""] * (width - len(r)) for r in rows], dtype=object), used
+    frame = pd.DataFrame([r + [""] * (width - len(r)) for r in rows], dtype=object)
+    frame.attrs["widths"] = np.array([len(r) for r in rows], dtype=np.int64)
+    return _without_trailing_blanks(frame), used
+
+
+def _without_trailing_blanks(rows: pd.DataFrame) -> pd.DataFrame:
+    """``rows`` less the rows at the end whose cells are all empty (``,,,`` lines)."""
+    if rows.empty:
+        return rows
+    filled = np.zeros(len(rows), dtype=bool)
+    for j in range(rows.shape[1]):
+        filled |= np.asarray(pc.fill_null(pc.not_equal(_cells_as_text(rows, j), ""), True))
+    last = int(np.flatnonzero(filled)[-1]) + 1 if filled.any() else 0
+    if last == len(rows):
+        return rows
+    widths = rows.attrs.get("widths")
+    out = rows.iloc[:last]
+    out.attrs["widths"] = None if widths is None else widths[:last]
+    return out
 
 
 def _arrow_declines(data: bytes) -> bool:
@@ -592,16 +903,18 @@ _FLOAT_TYPES = np.array([float, np.float64], dtype=object)
 _INT_TYPES = np.array([int, np.int64], dtype=object)
 
 
-def _cells_text(frame: pd.DataFrame) -> pd.DataFrame:
-    """:func:`_cell_text` of every cell, in bulk: an object frame of str, same labels."""
+def _cells_text(frame: pd.DataFrame, *, decimal: str = ".") -> pd.DataFrame:
+    """:func:`_cell_text` of every cell, in bulk: an object frame of str, same labels.
+    ``decimal=","``: typed fractions are written with a decimal comma, as the file's text
+    cells are (so that one rule reads both)."""
     return pd.DataFrame(
-        {j: _column_text(frame.iloc[:, j]) for j in range(frame.shape[1])},
+        {j: _column_text(frame.iloc[:, j], decimal=decimal) for j in range(frame.shape[1])},
         index=frame.index,
         dtype=object,
     ).set_axis(frame.columns, axis=1)
 
 
-def _column_text(column: pd.Series) -> np.ndarray:
+def _column_text(column: pd.Series, *, decimal: str = ".") -> np.ndarray:
     """:func:`_cell_text` of each cell of a column, by the type of the cell.
 
     Strings stay; floats and ints are formatted in bulk (Arrow writes the same digits as
@@ -621,6 +934,8 @@ def _column_text(column: pd.Series) -> np.ndarray:
     if ints.any():
         out[ints], done[ints] = _ints_text(values[ints])
     out[~done] = [_cell_text(v) for v in values[~done]]
+    if decimal != "." and floats.any():
+        out[floats] = [v.replace(".", decimal) for v in out[floats]]
     return out
 
 
@@ -648,16 +963,83 @@ def _floats_text(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return out, np.isnan(x) | whole | plain
 
 
-def _read_xlsx_rows(path: Path, sheet: str | None) -> pd.DataFrame:
+def _read_xlsx_rows(path: Path, sheet: str | None, decimal: str = ".") -> pd.DataFrame:
+    data = sources.read_bytes(path)
+    if path.suffix.lower() in {".xlsx", ".xlsm"}:
+        _refuse_uncomputed_formulas(data, path, sheet)
     try:
         frame = pd.read_excel(
-            path, sheet_name=sheet or 0, header=None, dtype=object, engine="calamine"
+            io.BytesIO(data), sheet_name=sheet or 0, header=None, dtype=object, engine="calamine"
         )
     except ValueError as err:
         raise InputFileError(f"{path}: {err}; choose the sheet with [input] sheet") from err
     except Exception as err:  # calamine raises its own error types for corrupt files
         raise InputFileError(f"{path} cannot be read as an XLSX workbook: {err}") from err
-    return _cells_text(frame)
+    rows = _cells_text(frame, decimal=decimal)
+    rows.attrs["widths"] = None  # a sheet is rectangular
+    return rows
+
+
+_SHEET_NS = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
+_REL_NS = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}"
+
+
+def _sheet_member(zf: Any, sheet: str | None) -> tuple[str, str]:
+    """The name and the zip member of the worksheet ``sheet`` (default: the first)."""
+    from xml.etree import ElementTree as ET  # noqa: PLC0415 - the workbook's own XML
+
+    book = ET.fromstring(zf.read("xl/workbook.xml"))  # noqa: S314
+    sheets = [(e.get("name"), e.get(f"{_REL_NS}id")) for e in book.iter(f"{_SHEET_NS}sheet")]
+    rels = ET.fromstring(zf.read("xl/_rels/workbook.xml.rels"))  # noqa: S314
+    targets = {r.get("Id"): r.get("Target") for r in rels}
+    name, rel = next(((n, r) for n, r in sheets if sheet is None or n == sheet), (None, None))
+    if name is None or rel not in targets:
+        return "", ""
+    target = str(targets[rel]).lstrip("/")
+    return str(name), target if target.startswith("xl/") else f"xl/{target}"
+
+
+def _refuse_uncomputed_formulas(data: bytes, path: Path, sheet: str | None) -> None:
+    """Stop on formula cells that carry no computed value.
+
+    Workbooks written by programs (openpyxl, scripts) store formulas without their results;
+    Excel computes them when it opens the file, but a reader sees empty cells, so a column of
+    =B2*1.13 would be read as blanks and its money would vanish.
+    """
+    import zipfile  # noqa: PLC0415
+    from xml.etree import ElementTree as ET  # noqa: PLC0415 - the workbook's XML
+
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as zf:
+            name, member = _sheet_member(zf, sheet)
+            if not member or member not in zf.namelist():
+                return
+            xml = zf.read(member)
+    except Exception:
+        return
+    if b"<f" not in xml and b":f" not in xml:
+        return
+    empty: list[str] = []
+    try:
+        for _, cell in ET.iterparse(io.BytesIO(xml)):  # noqa: S314
+            if cell.tag != f"{_SHEET_NS}c":
+                continue
+            formula = cell.find(f"{_SHEET_NS}f")
+            value = cell.find(f"{_SHEET_NS}v")
+            if formula is not None and (value is None or not (value.text or "")):
+                empty.append(str(cell.get("r")))
+            cell.clear()
+    except ET.ParseError:
+        return
+    if empty:
+        listed = ", ".join(empty[:_MAX_LISTED]) + (" ..." if len(empty) > _MAX_LISTED else "")
+        raise InputFileError(
+            f"{path}, sheet {name!r}: {len(empty)} formula cell(s) hold no computed value "
+            f"({listed}): the workbook was written by a program that does not compute "
+            "formulas, so their values are unknown (they would read as blank). Open it in "
+            "Excel, WPS or LibreOffice and save it once (or run `libreoffice --headless "
+            "--convert-to xlsx` on it), or write the values instead of formulas"
+        )
 
 
 def _header_score(cells: list[str], specs: tuple[ColumnSpec, ...]) -> int:
@@ -701,6 +1083,10 @@ def _locate_header(
     return row, headers
 
 
+_SPREADSHEETS = {".xlsx", ".xlsm", ".xls", ".xlsb", ".ods"}
+_TEXT_TABLES = {".csv", ".txt", ".tsv", ""}
+
+
 def read_filings(
     path: str | Path,
     *,
@@ -711,41 +1097,144 @@ def read_filings(
     units: Mapping[str, str] | None = None,
     on_invalid: str = "raise",
     mode: str = "filings",
+    cells: Cells | None = None,
 ) -> Table:
-    """Read enterprise filings (CSV or XLSX) into canonical columns and units.
+    """Read enterprise filings into canonical columns and units: CSV, XLSX, or any attribute
+    table GDAL reads (a DBF, a GeoPackage or FlatGeobuf layer, Parquet/GeoParquet), also
+    inside a zip archive (``archive.zip!folder/table.dbf``).
 
     Money becomes yuan, land m², energy tce, electricity kWh, emissions t. ``parcel_ids``
     becomes a tuple of normalised parcel ids (split on 、 , ; / and spaces; empty for lessees).
-    ``year`` fills a file that has no year column. Title rows above the header and two-row
-    (merged) headers are recognised; ``record`` is the spreadsheet row number. Cells that are
-    not numbers raise :class:`InputError` listing them (``on_invalid="raise"``) or mark their
-    rows in ``problem`` so that validation rejects them (``on_invalid="reject"``).
+    ``year`` fills a file that has no year column. In CSV and XLSX, title rows above the
+    header and two-row (merged) headers are recognised and ``record`` is the spreadsheet row
+    number; in other tables ``record`` is the row number from 1 and ``sheet`` names the layer.
+    Cells that are not numbers, and CSV rows with more or fewer cells than the header, raise
+    :class:`InputError` listing them (``on_invalid="raise"``) or mark their rows in
+    ``problem`` so that validation rejects them (``on_invalid="reject"``).
     """
     path = Path(path)
     _require_file(path)
+    cells = cells or Cells()
+    suffix = path.suffix.lower()
+    options: dict[str, Any] = {
+        "year": year,
+        "columns": columns,
+        "units": units,
+        "on_invalid": on_invalid,
+        "mode": mode,
+        "cells": cells,
+    }
+    if suffix not in _SPREADSHEETS | _TEXT_TABLES:
+        raw, table_encoding = _read_gdal_table(path, layer=sheet, encoding=encoding)
+        read = _filings_from_raw(raw, path, **options)
+        return Table(
+            read.frame,
+            path,
+            tuple(read.mapping),
+            table_encoding,
+            notes=tuple(read.notes),
+            id_alternatives=read.alternatives,
+        )
     used_encoding: str | None = None
-    if path.suffix.lower() in {".xlsx", ".xlsm", ".xls", ".xlsb", ".ods"}:
-        rows = _read_xlsx_rows(path, sheet)
+    if suffix in _SPREADSHEETS:
+        rows = _read_xlsx_rows(path, sheet, cells.decimal)
     else:
         rows, used_encoding = _read_csv_rows(path, encoding)
     header_row, headers = _locate_header(rows, FILING_COLUMNS, columns)
     raw = rows.iloc[header_row + 1 :].copy()
     raw.columns = headers
     raw.index = pd.RangeIndex(header_row + 2, header_row + 2 + len(raw))  # spreadsheet rows
-    frame, mapping = _filings_from_raw(
-        raw, path, year=year, columns=columns, units=units, on_invalid=on_invalid, mode=mode
-    )
+    shape = _row_shapes(rows, header_row, raw, path.name)
+    if len(shape) and on_invalid == "raise":
+        listed = [f"{path.name} row {r}: {t}" for r, t in shape.head(_MAX_LISTED).items()]
+        more = f"\n... {len(shape)} rows in all" if len(shape) > _MAX_LISTED else ""
+        raise InputError(
+            "\n".join(listed) + more + "\n(a quote or a separator is missing or extra in "
+            'those rows; fix them, or set [input] on_invalid = "reject" to set them aside '
+            "in the ledger and go on)"
+        )
+    read = _filings_from_raw(raw, path, row_problems=shape, **options)
     notes = []
     if header_row:
         notes.append(f"header found on row {header_row + 1} (rows above it read as a title)")
     return Table(
-        frame,
+        read.frame,
         path,
-        tuple(mapping),
+        tuple(read.mapping),
         used_encoding,
         header_row=header_row + 1,
-        notes=tuple(notes),
+        notes=tuple(notes + read.notes),
+        id_alternatives=read.alternatives,
     )
+
+
+def _row_shapes(rows: pd.DataFrame, header_row: int, raw: pd.DataFrame, source: str) -> pd.Series:
+    """CSV rows below the header with fewer cells than it, or with text beyond its last
+    column, by spreadsheet row: what the csv module would pad or shift silently."""
+    widths = rows.attrs.get("widths")
+    if widths is None:
+        return pd.Series([], dtype="string")
+    expected = int(widths[header_row])
+    data_widths = np.asarray(widths[header_row + 1 :])
+    short = data_widths < expected
+    beyond = np.zeros(len(raw), dtype=bool)
+    for j in range(expected, raw.shape[1]):
+        beyond |= np.asarray(pc.fill_null(pc.not_equal(_cells_as_text(raw, j), ""), True))
+    bad = short | beyond
+    text = np.where(
+        short,
+        pd.Series(data_widths).astype(str).to_numpy(dtype=object)
+        + f" cells where the header has {expected}",
+        f"text beyond the header's {expected} columns",
+    )
+    del source
+    return pd.Series(text[bad], index=raw.index[bad], dtype="string")
+
+
+def _read_gdal_table(
+    path: Path, *, layer: str | None, encoding: str | None
+) -> tuple[pd.DataFrame, str | None]:
+    """An attribute table through GDAL (DBF, GeoPackage, FlatGeobuf, ...) or Arrow (Parquet):
+    text columns as text, number columns as numbers; rows numbered from 1."""
+    if path.suffix.lower() in _PARQUET:
+        import pyarrow.parquet as pq  # noqa: PLC0415
+
+        try:
+            table = pq.read_table(io.BytesIO(sources.read_bytes(path)))
+        except Exception as err:
+            raise InputFileError(f"{path} cannot be read as Parquet: {err}") from err
+        geo = (table.schema.metadata or {}).get(b"geo")
+        if geo:
+            import json  # noqa: PLC0415
+
+            geometry = json.loads(geo).get("columns", {})
+            table = table.drop([c for c in geometry if c in table.column_names])
+        frame = table.to_pandas()
+        used = None
+    else:
+        used = encoding or _dbf_encoding(path)
+        kwargs: dict[str, Any] = {"layer": layer, "read_geometry": False}
+        if used:
+            kwargs["encoding"] = used
+        try:
+            frame = pyogrio.read_dataframe(sources.gdal_path(path), **kwargs)
+        except Exception as err:
+            raise InputFileError(
+                f"{path} cannot be read as a table (CSV, XLSX, or a format GDAL reads: DBF, "
+                f"GeoPackage, FlatGeobuf, Parquet): {err}"
+            ) from err
+        frame = pd.DataFrame(frame.drop(columns="geometry", errors="ignore"))
+    frame.index = pd.RangeIndex(1, len(frame) + 1)
+    frame.columns = [str(c) for c in frame.columns]
+    out = {}
+    for header in frame.columns:
+        column = frame[header]
+        numeric = pd.api.types.is_numeric_dtype(column.dtype)
+        if numeric and not pd.api.types.is_bool_dtype(column.dtype):
+            out[header] = column.astype("float64") if column.dtype.kind in "iuf" else column
+        else:
+            out[header] = pd.Series(_column_text(column), index=frame.index, dtype=object)
+    return pd.DataFrame(out, index=frame.index), used
 
 
 def read_filings_db(
@@ -758,6 +1247,7 @@ def read_filings_db(
     units: Mapping[str, str] | None = None,
     on_invalid: str = "raise",
     mode: str = "filings",
+    cells: Cells | None = None,
 ) -> Table:
     """Read filings from a database table or query, cell by cell as text like a CSV (see
     :func:`read_filings`); ``record`` is the row number of the result, from 1."""
@@ -766,11 +1256,33 @@ def read_filings_db(
     raw.columns = [str(c) for c in raw.columns]
     raw.index = pd.RangeIndex(1, len(raw) + 1)
     label = Path(f"postgis:{table or 'query'}")
-    frame, mapping = _filings_from_raw(
-        raw, label, year=year, columns=columns, units=units, on_invalid=on_invalid, mode=mode
+    read = _filings_from_raw(
+        raw,
+        label,
+        year=year,
+        columns=columns,
+        units=units,
+        on_invalid=on_invalid,
+        mode=mode,
+        cells=cells,
     )
     origin = postgis.provenance(url, table=table, query=query, frame=result)
-    return Table(frame, label, tuple(mapping), provenance=origin)
+    return Table(
+        read.frame,
+        label,
+        tuple(read.mapping),
+        notes=tuple(read.notes),
+        provenance=origin,
+        id_alternatives=read.alternatives,
+    )
+
+
+@dataclass(frozen=True)
+class _Filings:
+    frame: pd.DataFrame
+    mapping: list[MappedColumn]
+    notes: list[str]
+    alternatives: dict[str, pd.Series]
 
 
 def _filings_from_raw(
@@ -782,17 +1294,38 @@ def _filings_from_raw(
     units: Mapping[str, str] | None,
     on_invalid: str,
     mode: str,
-) -> tuple[pd.DataFrame, list[MappedColumn]]:
+    cells: Cells | None = None,
+    row_problems: pd.Series | None = None,
+) -> _Filings:
     headers = list(raw.columns)
     specs = FILING_COLUMNS
     if mode == "parcel_values":  # rows keyed by parcel, no enterprise: ids are made up
         specs = tuple(dataclasses.replace(s, required=s.name == "parcel_ids") for s in specs)
-    mapping = map_columns(headers, specs, source=path.name, columns=columns, units=units)
-    frame = _canonical_frame(raw, mapping, FILING_COLUMNS, source=path.name, on_invalid=on_invalid)
+    found = map_headers(
+        headers, specs, source=path.name, table="filings", columns=columns, units=units
+    )
+    notes = list(found.notes)
+    frame = _canonical_frame(
+        raw,
+        found.mapping,
+        FILING_COLUMNS,
+        source=path.name,
+        table="filings",
+        on_invalid=on_invalid,
+        cells=cells,
+        notes=notes,
+    )
+    if row_problems is not None and len(row_problems):
+        frame.loc[row_problems.index, "problem"] = row_problems
     if mode == "parcel_values":
         frame = _parcel_value_rows(frame, year=year)
     frame = _finish_filings(frame, year=year, path=path, raw=raw)
-    return frame.reset_index(drop=True), mapping
+    listed = next((m for m in found.mapping if m.canonical == "parcel_ids"), None)
+    others = {
+        h: pd.Series(split_parcel_ids_bulk(as_text(raw[h])), dtype=object).set_axis(frame.index)
+        for h in (listed.alternatives if listed else ())
+    }
+    return _Filings(frame.reset_index(drop=True), found.mapping, notes, others)
 
 
 _SEPARATORS = r"[、,，;；/\s]+"
