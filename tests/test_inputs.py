@@ -325,7 +325,7 @@ def test_unclosed_ring_closed_on_reading(tmp_path):
     ]
     p.write_text(json.dumps({"type": "FeatureCollection", "features": features}), encoding="utf-8")
     _, f = _write(tmp_path)
-    res = _run(p, f)
+    res = _run(p, f, join={"min_rate": 0.0})  # one parcel of the county's five
     row = _ledger(res, "parcels.geojson").loc[1]
     assert row["fate"] == "fixed"
     assert "ring not closed" in row["reason"]

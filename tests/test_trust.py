@@ -521,6 +521,7 @@ def test_lonlat_labelled_gauss_kruger_and_web_mercator_labelled_4490_stop(tmp_pa
     assert _cli(files, tmp_path / "out") == 2
     err = capsys.readouterr().err
     assert "parcels.gpkg says its CRS is CGCS2000 / 3-degree Gauss-Kruger CM 120E" in err
+    assert "the coordinates of 5 of its 5 features" in err
     assert "look like longitude/latitude in degrees: EPSG:4490" in err
     mercator = tiny_parcels().to_crs(3857).set_crs(4490, allow_override=True)
     files = _write(tmp_path, mercator)
@@ -528,6 +529,17 @@ def test_lonlat_labelled_gauss_kruger_and_web_mercator_labelled_4490_stop(tmp_pa
     err = capsys.readouterr().err
     assert "cannot be in that CRS" in err
     assert "Web Mercator metres (EPSG:3857" in err
+
+
+def test_a_stray_feature_outside_the_crs_is_rejected_alone(tmp_path):
+    parcels = tiny_parcels()
+    parcels.loc[4, "geometry"] = box(0, 0, 10, 10)  # "null island", in a Gauss-Krüger layer
+    res = _run(_write(tmp_path, parcels))
+    row = _ledger(res).loc[5]
+    assert row["fate"] == "rejected"
+    assert row["reason"].startswith("coordinates outside the area CGCS2000 / 3-degree")
+    assert res.working_crs.to_epsg() == 4549
+    assert sorted(res.parcels["parcel_id"]) == ["P1", "P2", "P3", "P4"]
 
 
 def test_geojson_without_crs_member_is_wgs84_and_run_json_says_so(tmp_path):
@@ -558,3 +570,129 @@ def test_a_projected_crs_good_for_area_is_kept_as_working_crs(tmp_path):
     )
     assert res.working_crs.to_epsg() == 26986
     np.testing.assert_allclose(res.parcels["area_m2"], [10_000, 10_000])
+
+
+# ------------------------------------------------------------------ choosing columns
+
+
+def test_of_two_parcel_id_columns_the_one_that_joins_is_chosen_and_said(tmp_path):
+    parcels = tiny_parcels()
+    parcels["地块编号"] = parcels["宗地号"]  # the real ids
+    parcels["宗地号"] = [f"OLD-{i}" for i in range(5)]  # an old numbering, the first alias
+    files = _write(tmp_path, parcels)
+    res = _run(files)
+    got = res.parcels.set_index("parcel_id")["tax_per_mu"]
+    np.testing.assert_allclose(got.loc[["P1", "P2", "P3", "P4"]], [2.0, 2.0, 2.0, 3.0])
+    assert res.inputs["parcels"]["columns"]["地块编号"] == "parcel_id"
+    note = next(n for n in res.summary["notes"] if "several columns name parcel ids" in n)
+    assert "(layer: '宗地号', '地块编号'; filings: '宗地号')" in note
+    # 5 of the 6 filing rows that list a parcel: F lists P99, which is nowhere
+    assert "column '地块编号' of the layer and '宗地号' of the filings join 83.3%" in note
+    assert "(the first choice, '宗地号' and '宗地号', 0.0%)" in note
+
+
+def test_two_tax_columns_that_differ_stop_and_equal_ones_are_noted(tmp_path, capsys):
+    filings = tiny_filings()
+    filings["税收(万元)"] = filings["实缴税金(万元)"]
+    files = _write(tmp_path, filings=filings)
+    res = _run(files)
+    assert any("both name tax and hold the same values" in n for n in res.summary["notes"])
+    filings.loc[3, "税收(万元)"] = 61
+    files = _write(tmp_path, filings=filings)
+    assert _cli(files, tmp_path / "out") == 2
+    err = capsys.readouterr().err
+    assert (
+        "columns '税收(万元)' and '实缴税金(万元)' both look like tax and differ on 1 row(s)" in err
+    )
+    assert "(row 5: '61' against '60')" in err
+    assert '[columns.filings] tax = "税收(万元)" (or "实缴税金(万元)")' in err
+
+
+def test_the_same_header_twice_is_compared_too(tmp_path, capsys):
+    text = tiny_filings().to_csv(index=False).splitlines()
+    text[0] += ",实缴税金(万元)"
+    text[1:] = [line + (",31" if i == 0 else ",") for i, line in enumerate(text[1:])]
+    files = {"parcels": _write(tmp_path)["parcels"], "filings": tmp_path / "twice.csv"}
+    files["filings"].write_text("\n".join(text) + "\n", encoding="utf-8")
+    assert _cli(files, tmp_path / "out") == 2
+    err = capsys.readouterr().err
+    assert "'实缴税金(万元)' (repeated, copy 2) both look like tax" in err
+
+
+def test_headers_with_invisible_characters_and_close_names(tmp_path, capsys):
+    filings = tiny_filings().rename(
+        columns={
+            "实缴税金(万元)": "\ufeff实缴\u200b税金\xa0(万元)",
+            "营业收入(万元)": "营业收(万元)",
+        }
+    )
+    files = _write(tmp_path, filings=filings)
+    res = _run(files)
+    assert res.summary["money"]["tax"]["input_yuan"] == pytest.approx(237e4)
+    note = next(n for n in res.summary["notes"] if "is not read" in n)
+    assert "column '营业收(万元)' is not read, but looks like revenue" in note
+    assert "[columns.filings] revenue = '营业收'" in note
+
+
+# -------------------------------------------------------------------------- years
+
+
+def test_a_year_with_no_filings_stops_listing_the_years(tmp_path, capsys):
+    files = _write(tmp_path)
+    assert _cli(files, tmp_path / "out", "--year", "2019") == 2
+    err = capsys.readouterr().err
+    assert "filings.csv has no usable filing of 2019; the years in it: 2016 (1 rows), 2021" in err
+
+
+def test_a_filings_file_without_a_year_column_takes_year(tmp_path):
+    filings = tiny_filings()
+    filings = filings.loc[filings["年份"] == 2021].drop(columns="年份")
+    files = _write(tmp_path, filings=filings)
+    assert _cli(files, tmp_path / "out", "--year", "2021") == 0
+    ledger = pd.read_csv(tmp_path / "out" / "exports" / "ledger.csv")
+    assert (ledger["fate"] != "rejected").all()
+
+
+# ---------------------------------------------------------- configuration messages
+
+
+@pytest.mark.parametrize(
+    ("toml", "message"),
+    [
+        ('[columns]\nparcel_ids = "ML"\n', "write [columns.filings] parcel_ids = 'ML'"),
+        ('[units]\nassessed_value = "USD"\n', "write [units.filings] assessed_value = 'USD'"),
+        ('[columns.filing]\ntax = "x"\n', "unknown table [columns.filing]"),
+        ('[columns.filings]\ntaxes = "x"\n', "unknown key(s) taxes in [columns.filings]"),
+        ('[units.filings]\nname = "x"\n', "unknown key(s) name in [units.filings]"),
+    ],
+)
+def test_misplaced_and_unknown_column_keys_are_refused(tmp_path, capsys, toml, message):
+    config = tmp_path / "c.toml"
+    config.write_text(toml, encoding="utf-8")
+    assert _cli(_write(tmp_path), tmp_path / "out", "--config", str(config)) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_a_missing_money_column_stops_naming_the_fix_and_the_fix_works(tmp_path, capsys):
+    filings = tiny_filings().rename(columns={"实缴税金(万元)": "纳税额(万元)"})
+    files = _write(tmp_path, filings=filings)
+    assert _cli(files, tmp_path / "out") == 2
+    err = capsys.readouterr().err
+    assert "no column for tax (tax paid), and the zhejiang preset scores on it" in err
+    assert "the columns not read: '纳税额(万元)'" in err
+    config = tmp_path / "c.toml"
+    config.write_text('[columns.filings]\ntax = "纳税额(万元)"\n', encoding="utf-8")
+    assert _cli(files, tmp_path / "o2", "--config", str(config)) == 0
+
+
+def test_preset_option_layers_the_preset_over_its_base(tmp_path):
+    files = _write(tmp_path)
+    assert _cli(files, tmp_path / "out", "--preset", "huangyan-2022") == 0
+    import json  # noqa: PLC0415
+
+    run = json.loads((tmp_path / "out" / "exports" / "run.json").read_text("utf-8"))
+    cfg = run["config"]
+    assert cfg["preset"] == "huangyan-2022"
+    assert cfg["scoring"]["benchmarks"]["above_scale"]["tax_per_mu"] == 24.097
+    assert cfg["underuse"]["far_min"]["34"] == 0.7  # from its base, zhejiang
+    assert cfg["policy"]["surcharge"] == {"D": 0.3}

@@ -21,6 +21,7 @@ from mujun.config import available_presets, load_config, preset_description
 from mujun.errors import MujunError, OutputExistsError, ReconciliationError
 from mujun.io.sources import input_path
 from mujun.io.writers import check_writable, write_csv
+from mujun.join import qa_lines
 from mujun.outputs import write_outputs
 from mujun.pipeline import RunResult, run, validate
 from mujun.progress import StageProgress
@@ -176,6 +177,11 @@ def _input_options(p: argparse.ArgumentParser) -> None:
         "(optional; coverage where footprints are missing, else a cross-check)",
     )
     io.add_argument("--config", type=Path, help="TOML configuration file")
+    io.add_argument(
+        "--preset",
+        help="method preset to start from (zhejiang, huangyan-2022, value-per-acre; "
+        "'mujun presets' lists them); wins over the config file's preset",
+    )
     io.add_argument("--parcels-crs", help="CRS of a parcel file that has none, e.g. EPSG:4490")
     io.add_argument(
         "--encoding", help="encoding of a CSV filings file, e.g. gbk (default: UTF-8, then GB18030)"
@@ -337,6 +343,30 @@ def _underuse_line(u: dict[str, Any]) -> str:
     )
 
 
+def _join_lines(join: dict[str, Any] | None) -> list[str]:
+    if not join:
+        return []
+    from mujun.join import JoinQA  # noqa: PLC0415
+
+    return qa_lines(JoinQA.from_dict(join))
+
+
+def _loud_lines(s: dict[str, Any]) -> list[str]:
+    """What the run could not do, or found implausible, in capitals so it is not missed."""
+    lines = []
+    for source, kinds in s.get("findings", {}).items():
+        n = kinds.get("implausible figure", 0)
+        if n:
+            lines.append(f"WARNING {source}: {n} implausible figure(s) (see the ledger)")
+    for column, uses in s.get("not_scored", {}).items():
+        lines.append(
+            f"WARNING no {column} in the filings: "
+            + ", ".join(f"{ind} ({w:g} on {group})" for group, ind, w in uses)
+            + " take the list average for every firm"
+        )
+    return lines
+
+
 def _merged_text(parcels: dict[str, Any]) -> str:
     merged = parcels.get("merged")
     if not merged:
@@ -370,6 +400,8 @@ def _report(result: RunResult, paths: dict[str, Path], seconds: float) -> str:
             for group in county
         ),
         _underuse_line(s.get("underuse", {})),
+        *_join_lines(s.get("join")),
+        *_loud_lines(s),
         "ledger: "
         + "; ".join(
             f"{src}: " + ", ".join(f"{k} {v}" for k, v in d.items())
@@ -382,7 +414,7 @@ def _report(result: RunResult, paths: dict[str, Path], seconds: float) -> str:
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
-    config = load_config(args.config, overrides=_overrides(args))
+    config = load_config(args.config, preset=args.preset, overrides=_overrides(args))
     target = Path(config.output.out_dir) / "exports" / "ledger.csv"
     check_writable(target, overwrite=config.output.overwrite)
     result = validate(config)
@@ -418,7 +450,7 @@ def _cmd_partition(args: argparse.Namespace) -> int:
 def _cmd_run(args: argparse.Namespace) -> int:
     started = datetime.now(UTC)
     t0 = time.perf_counter()
-    config = load_config(args.config, overrides=_overrides(args))
+    config = load_config(args.config, preset=args.preset, overrides=_overrides(args))
     # read, validate, geodesy, join, indicators, [map], geojson, geoparquet, tables, [database]
     stages = 8 + config.output.map + bool(config.output.database)
     progress = StageProgress(stages, quiet=args.quiet)

@@ -143,7 +143,8 @@ class JoinConfig:
 
     min_rate: float = 0.5
     """The run stops (exit 2) when fewer than this share of the filing rows that list a
-    parcel find one in the layer: the id columns are then almost surely the wrong ones."""
+    parcel find one in the layer, or no row lists one: the id columns are then almost surely
+    the wrong ones. 0 turns the check off (a layer of part of the county, on purpose)."""
 
 
 @dataclass(frozen=True)
@@ -416,11 +417,17 @@ def preset_description(name: str) -> str:
     return ""
 
 
-def _read_preset(name: str) -> dict[str, Any]:
+def _read_preset(name: str, seen: tuple[str, ...] = ()) -> dict[str, Any]:
+    """A preset with the presets it names as its base (``preset = "..."``) under it, in
+    layers; a preset that comes back to itself is refused."""
+    if name in seen:
+        raise ConfigError(f"presets name each other in a circle: {' -> '.join((*seen, name))}")
     if name not in available_presets():
         raise ConfigError(f"unknown preset {name!r}; available: {', '.join(available_presets())}")
     text = (resources.files("mujun") / "presets" / f"{name}.toml").read_text("utf-8")
-    return tomllib.loads(text)
+    data = tomllib.loads(text)
+    base = data.pop("preset", None)
+    return _merge(_read_preset(base, (*seen, name)), data) if base else data
 
 
 def _read_toml(path: Path) -> dict[str, Any]:

@@ -138,8 +138,17 @@ def _relog(found: list[tuple[str, int, str]]) -> None:
         logging.getLogger(name).log(level, "%s", message)
 
 
-def _w_fixed_bounds(usable: gpd.GeoDataFrame, gk: geodesy.GaussKrugerFix) -> tuple[float, ...]:
-    return _bounds(gk.apply(usable))
+def _w_fixed_bounds(usable: gpd.GeoDataFrame, gk: geodesy.GaussKrugerFix) -> dict[str, Any]:
+    """The part's bounds once fixed, without the features outside the CRS's area, and what
+    :func:`mujun.geodesy.check_extent` needs of those."""
+    fixed = gk.apply(usable)
+    bounds = shapely.bounds(fixed.geometry.array)
+    outside = geodesy.outside_extent(fixed.crs, bounds) if len(fixed) else np.zeros(0, bool)
+    return {
+        "bounds": _bounds(fixed.loc[~outside]),
+        "outside": outside,
+        "outside_bounds": bounds[outside],
+    }
 
 
 def _w_repair(
@@ -463,14 +472,18 @@ class DaskParcels:
         self, gk: geodesy.GaussKrugerFix, declared: Any, config: Config, source: str
     ) -> CRS:
         """The in-memory engine's choice, from the union of the parts' bounds once fixed."""
-        fixed = self.client.gather([self.client.submit(_w_fixed_bounds, f, gk) for f in self.parts])
+        found = self.client.gather([self.client.submit(_w_fixed_bounds, f, gk) for f in self.parts])
         source_crs = CRS.from_user_input(gk.crs if gk.crs is not None else declared)
-        geodesy.check_extent(source_crs, _combine(fixed), source=source)
+        outside = np.concatenate([f["outside"] for f in found])
+        away = np.concatenate([f["outside_bounds"] for f in found]).reshape(-1, 4)
+        everything = np.zeros((len(outside), 4))
+        everything[outside] = away
+        geodesy.check_extent(source_crs, everything, outside, source=source)
         if config.area.working_crs:
             return geodesy.choose_working_crs(None, named=config.area.working_crs)
         return geodesy.choose_working_crs(
             None,
-            lonlat=geodesy.bounds_lonlat(source_crs, _combine(fixed)),
+            lonlat=geodesy.bounds_lonlat(source_crs, _combine([f["bounds"] for f in found])),
             source_crs=source_crs,
             tolerance_pct=config.area.geodesic_check_pct,
         )

@@ -31,7 +31,14 @@ class InputError(MujunError, ValueError):
 
 
 class SchemaError(InputError):
-    """A required column is missing, ambiguous, or has no known unit."""
+    """A required column is missing, ambiguous, or has no known unit.
+
+    ``missing``: the canonical columns that were not found (so that a caller can add what
+    it knows, e.g. which columns would join the two files)."""
+
+    def __init__(self, message: str = "", *, missing: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.missing = missing
 
 
 class CRSError(InputError):

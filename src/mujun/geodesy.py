@@ -29,11 +29,13 @@ __all__ = [
     "GaussKrugerFix",
     "area_columns",
     "bounds_lonlat",
+    "check_extent",
     "choose_working_crs",
     "crs_hint",
     "ellipsoidal_area",
     "gk3_epsg",
     "lonlat_bounds",
+    "outside_extent",
     "plan_gauss_kruger",
     "to_working_crs",
 ]
@@ -201,40 +203,71 @@ def crs_hint(gdf: gpd.GeoDataFrame | gpd.GeoSeries) -> str:
     return "coordinate ranges match no CRS mujun knows"
 
 
-def check_extent(crs: CRS | str, bounds: tuple[float, float, float, float], *, source: str) -> None:
-    """Refuse coordinates that cannot be in ``crs``: beyond ±180/±90 for a geographic CRS, or
-    outside the CRS's area of use (with a margin) for a projected one; the message names the
-    likely CRS (``crs_hint``). Lon/lat labelled Gauss-Krüger and Web Mercator labelled
-    EPSG:4490 would otherwise be measured as they are, wrong by orders of magnitude."""
-    crs = CRS.from_user_input(crs)
-    x0, y0, x1, y1 = bounds
-    if not all(math.isfinite(v) for v in bounds):
-        return
-    frame = gpd.GeoSeries(
-        [shapely.box(x0, y0, x1, y1) if x1 > x0 and y1 > y0 else shapely.Point(x0, y0)], crs=crs
-    )
-    wrong = False
+def _inside(crs: CRS, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Per point (in ``crs``): it can be in ``crs``, i.e. within ±180/±90 for a geographic CRS,
+    or within the CRS's area of use (with a margin of half its size, at least 2°) for a
+    projected one. A CRS without an area of use accepts any finite point."""
+    finite = np.isfinite(x) & np.isfinite(y)
     if crs.is_geographic:
-        wrong = not (x0 >= -180.5 and x1 <= 360.0 and y0 >= -90.5 and y1 <= 90.5)
-    elif crs.area_of_use is not None:
-        w, s, e, n = crs.area_of_use.bounds
-        margin_x, margin_y = max(2.0, (e - w) / 2), max(2.0, (n - s) / 2)
-        try:
-            lon0, lat0, lon1, lat1 = bounds_lonlat(crs, (x0, y0, x1, y1))
-        except Exception:
-            lon0 = lat0 = lon1 = lat1 = math.nan
-        finite = all(math.isfinite(v) for v in (lon0, lat0, lon1, lat1))
-        wrong = not finite or (
-            lon1 < w - margin_x or lon0 > e + margin_x or lat1 < s - margin_y or lat0 > n + margin_y
+        return finite & (x >= -180.5) & (x <= 360.0) & (y >= -90.5) & (y <= 90.5)
+    if crs.area_of_use is None:
+        return finite
+    w, s, e, n = crs.area_of_use.bounds
+    mx, my = max(2.0, (e - w) / 2), max(2.0, (n - s) / 2)
+    with np.errstate(all="ignore"):
+        lon, lat = Transformer.from_crs(crs, 4326, always_xy=True).transform(
+            np.where(finite, x, 0.0), np.where(finite, y, 0.0), errcheck=False
         )
-    if wrong:
-        frame = frame.set_crs(None, allow_override=True)
-        raise CRSError(
-            f"{source} says its CRS is {crs.name} (EPSG:{crs.to_epsg()}), but its coordinates "
-            f"(x {x0:,.4f} to {x1:,.4f}, y {y0:,.4f} to {y1:,.4f}) cannot be in that CRS; "
-            f"{crs_hint(frame)}. Fix the file's CRS (e.g. reproject or reassign it in QGIS) "
-            "or declare the right one"
-        )
+    lon, lat = np.asarray(lon), np.asarray(lat)
+    return (
+        finite
+        & np.isfinite(lon)
+        & np.isfinite(lat)
+        & (lon >= w - mx)
+        & (lon <= e + mx)
+        & (lat >= s - my)
+        & (lat <= n + my)
+    )
+
+
+def outside_extent(crs: CRS | str, bounds: np.ndarray) -> np.ndarray:
+    """Per feature (rows of ``bounds``: minx, miny, maxx, maxy in ``crs``): its coordinates
+    cannot be in ``crs`` (see :func:`_inside`), judged by its box's centre. Data whose whole
+    box is inside are not looked at feature by feature."""
+    crs = CRS.from_user_input(crs)
+    bounds = np.asarray(bounds, dtype="float64").reshape(-1, 4)
+    if not len(bounds):
+        return np.zeros(0, dtype=bool)
+    with np.errstate(all="ignore"):
+        total = np.nanmin(bounds[:, :2], axis=0), np.nanmax(bounds[:, 2:], axis=0)
+    corners_x = np.array([total[0][0], total[1][0], total[0][0], total[1][0]])
+    corners_y = np.array([total[0][1], total[0][1], total[1][1], total[1][1]])
+    if _inside(crs, corners_x, corners_y).all():
+        return np.zeros(len(bounds), dtype=bool)
+    x = (bounds[:, 0] + bounds[:, 2]) / 2
+    y = (bounds[:, 1] + bounds[:, 3]) / 2
+    return ~_inside(crs, x, y) & np.isfinite(x)
+
+
+def check_extent(crs: CRS | str, bounds: np.ndarray, outside: np.ndarray, *, source: str) -> None:
+    """Refuse a layer most of whose features (``outside``, from :func:`outside_extent`)
+    cannot be in the CRS it states: the CRS is mislabelled (lon/lat labelled Gauss-Krüger,
+    Web Mercator labelled EPSG:4490), and every area would be wrong by orders of magnitude.
+    The message names the likely CRS (:func:`crs_hint`). A few stray features are for the
+    caller to reject one by one."""
+    if not len(outside) or outside.sum() * 2 <= len(outside):
+        return
+    crs = CRS.from_user_input(crs)
+    away = np.asarray(bounds, dtype="float64").reshape(-1, 4)[outside]
+    x0, y0 = np.nanmin(away[:, 0]), np.nanmin(away[:, 1])
+    x1, y1 = np.nanmax(away[:, 2]), np.nanmax(away[:, 3])
+    frame = gpd.GeoSeries([shapely.box(x0, y0, max(x1, x0 + 1e-9), max(y1, y0 + 1e-9))])
+    raise CRSError(
+        f"{source} says its CRS is {crs.name} (EPSG:{crs.to_epsg()}), but the coordinates of "
+        f"{int(outside.sum()):,} of its {len(outside):,} features (x {x0:,.4f} to {x1:,.4f}, "
+        f"y {y0:,.4f} to {y1:,.4f}) cannot be in that CRS; {crs_hint(frame)}. Fix the file's "
+        "CRS (e.g. reproject or reassign it in QGIS) or declare the right one"
+    )
 
 
 def require_crs(gdf: gpd.GeoDataFrame, *, source: str, flag: str = "--parcels-crs") -> None:

@@ -24,7 +24,7 @@ from pyproj import CRS
 
 from mujun import geodesy
 from mujun.config import Config
-from mujun.errors import InputError, InputFileError, ReconciliationError
+from mujun.errors import InputError, InputFileError, JoinError, ReconciliationError, SchemaError
 from mujun.indicators import (
     MONEY,
     DisplayUnit,
@@ -38,6 +38,7 @@ from mujun.io import sources
 from mujun.io.readers import (
     Cells,
     Table,
+    layer_id_columns,
     parquet_parts,
     read_buildings,
     read_filings,
@@ -45,10 +46,23 @@ from mujun.io.readers import (
     read_parcels,
     read_parcels_db,
     read_parks,
+    table_id_columns,
 )
-from mujun.join import Occupancy, isin_values, occupancy, positions
+from mujun.join import (
+    JoinQA,
+    Occupancy,
+    check_join,
+    evaluation_year,
+    id_column_rates,
+    isin_values,
+    join_qa,
+    occupancy,
+    positions,
+    resolve_id_columns,
+    suggestion,
+)
 from mujun.schema import MU_M2
-from mujun.scoring import evaluate
+from mujun.scoring import evaluate, headline_money, scored_inputs
 from mujun.tables import (
     aggregate,
     changes,
@@ -61,11 +75,13 @@ from mujun.validate import (
     Ledger,
     check_filings,
     check_geometry,
+    check_scored_money,
     dedupe_parcels,
     find_overlaps,
     fixed_text,
     implausible_firms,
     implausible_parcels,
+    reject_outside,
     reject_unusable,
 )
 from mujun.zones import cold_spots, consolidation_zones, park_summary
@@ -224,6 +240,42 @@ class _Read:
 
 def _read(config: Config, ledger: Ledger, dist: DaskParcels | None = None) -> _Read:
     paths = _inputs(config)
+    try:
+        parcels, parcel_table, filing_table = _read_tables(config, paths, dist)
+    except SchemaError as err:
+        if not {"parcel_id", "parcel_ids"} & set(err.missing):
+            raise
+        sources_ = (_name(paths["parcels"]), _name(paths["filings"]))
+        raise JoinError(
+            "\n".join([str(err), *suggestion(_id_rates(paths, config), sources_)])
+        ) from err
+    parcels, parcel_table, filing_table = resolve_id_columns(parcels, parcel_table, filing_table)
+    ledger.register(parcel_table.path.name, parcels["record"], parcels["parcel_id"])
+    ledger.register(filing_table.path.name, filing_table.data["record"], filing_table.data["uscc"])
+    return _Read(paths, parcels, parcel_table, filing_table)
+
+
+def _name(path: Path | None) -> str:
+    return "the database table" if path is None else path.name
+
+
+def _id_rates(paths: dict[str, Path | None], config: Config) -> list[tuple[str, str, float]]:
+    """Every pair of a parcel-layer column and a filings column that could hold parcel ids,
+    with the share of filing rows it joins (files read again, attributes only)."""
+    cfg = config.input
+    p_path, f_path = paths["parcels"], paths["filings"]
+    if p_path is None or f_path is None:
+        return []
+    layer = layer_id_columns(p_path, layer=cfg.parcels_layer, encoding=cfg.parcels_encoding)
+    table = table_id_columns(
+        f_path, encoding=cfg.encoding, sheet=cfg.sheet, columns=config.columns.get("filings")
+    )
+    return id_column_rates(layer, table)
+
+
+def _read_tables(
+    config: Config, paths: dict[str, Path | None], dist: DaskParcels | None
+) -> tuple[gpd.GeoDataFrame, Table, Table]:
     cfg = config.input
     if dist is not None:  # the parcels stay on the cluster; here only their ids
         assert paths["parcels"] is not None
@@ -255,7 +307,11 @@ def _read(config: Config, ledger: Ledger, dist: DaskParcels | None = None) -> _R
         "units": config.units.get("filings"),
         "on_invalid": cfg.on_invalid,
         "mode": cfg.mode,
-        "cells": Cells(decimal=cfg.decimal, missing_values=cfg.missing_values),
+        "cells": Cells(
+            decimal=cfg.decimal,
+            missing_values=cfg.missing_values,
+            money_unit="USD" if "USD" in config.output.display_unit else "万元",
+        ),
     }
     if _from_db(config, "filings"):
         assert cfg.database is not None
@@ -268,9 +324,7 @@ def _read(config: Config, ledger: Ledger, dist: DaskParcels | None = None) -> _R
         filing_table = read_filings(
             paths["filings"], encoding=cfg.encoding, sheet=cfg.sheet, **options
         )
-    ledger.register(parcel_table.path.name, parcels["record"], parcels["parcel_id"])
-    ledger.register(filing_table.path.name, filing_table.data["record"], filing_table.data["uscc"])
-    return _Read(paths, parcels, parcel_table, filing_table)
+    return parcels, parcel_table, filing_table
 
 
 def _usable(
@@ -298,7 +352,10 @@ def _nothing_usable(source: str, n: int, ledger: Ledger) -> InputError:
 
 
 def _repaired(fixed: gpd.GeoDataFrame, crs: CRS, ledger: Ledger, source: str) -> gpd.GeoDataFrame:
-    """Reproject to the working CRS, reject what leaves it, repair invalid polygons."""
+    """Reject features outside their CRS's area, reproject to the working CRS, reject what
+    leaves it, repair invalid polygons."""
+    outside = geodesy.outside_extent(fixed.crs, shapely.bounds(fixed.geometry.array))
+    fixed = reject_outside(fixed, outside, ledger, source=source)
     projected = geodesy.to_working_crs(fixed, crs, source=source)
     return check_geometry(projected, ledger, source=source)
 
@@ -316,13 +373,16 @@ def _prepare_parcels(
     if usable.empty:
         raise _nothing_usable(source, len(read.parcels), ledger)
     geodesy.require_crs(usable, source=source)
-    bounds = tuple(float(v) for v in usable.total_bounds)
-    gk = geodesy.plan_gauss_kruger(usable.crs, bounds, source=source)  # type: ignore[arg-type]
+    total = tuple(float(v) for v in usable.total_bounds)
+    gk = geodesy.plan_gauss_kruger(usable.crs, total, source=source)  # type: ignore[arg-type]
     fixed = gk.apply(usable)
-    x0, y0, x1, y1 = (float(v) for v in fixed.total_bounds)
-    geodesy.check_extent(fixed.crs, (x0, y0, x1, y1), source=source)
+    bounds = shapely.bounds(fixed.geometry.array)
+    outside = geodesy.outside_extent(fixed.crs, bounds)
+    geodesy.check_extent(fixed.crs, bounds, outside, source=source)
     crs = geodesy.choose_working_crs(
-        fixed, named=config.area.working_crs, tolerance_pct=config.area.geodesic_check_pct
+        fixed.loc[~outside] if outside.any() else fixed,
+        named=config.area.working_crs,
+        tolerance_pct=config.area.geodesic_check_pct,
     )
     checked = dedupe_parcels(
         _repaired(fixed, crs, ledger, source),
@@ -363,6 +423,7 @@ class _Joined:
     parks: gpd.GeoDataFrame | None
     occ: Occupancy
     year: int
+    join: JoinQA
     dist: DaskParcels | None = None
     """The dask engine's parcels (their geometry stays on the cluster), else None."""
 
@@ -402,6 +463,15 @@ def _through_join_with(
 ) -> _Joined:
     read = _read(config, ledger, dist)
     raw_filings = read.filing_table.data
+    used = {h for m in read.filing_table.mapping for h in (m.header, *m.alternatives)}
+    check_scored_money(
+        raw_filings,
+        headline_money(config.scoring),
+        source=read.f_src,
+        preset=config.preset,
+        unread=[h for h in read.filing_table.headers if h not in used],
+        unit="USD" if "USD" in config.output.display_unit else "万元",
+    )
     t = log_stage(
         "read",
         t,
@@ -441,12 +511,32 @@ def _through_join_with(
         parcels["area_mu"].sum(),
         check["total_diff_pct"],
     )
+    year = evaluation_year(filings, config.output.year, source=read.f_src)
+    qa = join_qa(filings, parcels["parcel_id"], year, columns=_id_headers(read))
+    check_join(
+        qa,
+        min_rate=config.join.min_rate,
+        sources=(read.p_src, read.f_src),
+        candidates=lambda: _id_rates(read.paths, config),
+    )
     occ = occupancy(filings, pd.Index(parcels["parcel_id"]))
-    year = config.output.year or int(filings["year"].max())
     _fates(ledger, read, parcels=parcels, filings=filings, occ=occ, year=year)
     ledger.check({read.p_src: len(read.parcels), read.f_src: len(raw_filings)})
     log_stage("join", t, "%s", occ.land_status.value_counts().to_dict())
-    return _Joined(read, ledger, parcels, filings, crs, crs_notes, check, parks, occ, year, dist)
+    return _Joined(
+        read, ledger, parcels, filings, crs, crs_notes, check, parks, occ, year, qa, dist
+    )
+
+
+def _id_headers(read: _Read) -> dict[str, str]:
+    """The header of the parcel id on each side ("" for none)."""
+    return {
+        side: next((m.header for m in table.mapping if m.canonical == name), "")
+        for side, table, name in (
+            ("parcels", read.parcel_table, "parcel_id"),
+            ("filings", read.filing_table, "parcel_ids"),
+        )
+    }
 
 
 def validate(config: Config) -> Validation:
@@ -463,6 +553,7 @@ def validate(config: Config) -> Validation:
         "records": {j.read.p_src: len(j.read.parcels), j.read.f_src: len(j.read.filing_table.data)},
         "ledger": j.ledger.counts(),
         "findings": j.ledger.finding_counts(),
+        "join": j.join.to_dict(),
         "area_check": j.check,
     }
     return Validation(ledger=j.ledger.frame(), findings=j.ledger.events(), summary=summary)
@@ -580,6 +671,12 @@ def _evaluate(j: _Joined, config: Config) -> RunResult:
         "enterprises": _enterprise_summary(enterprises),
         "ledger": ledger.counts(),
         "findings": ledger.finding_counts(),
+        "join": j.join.to_dict(),
+        "not_scored": {
+            column: uses
+            for column, uses in scored_inputs(config.scoring).items()
+            if column not in filings
+        },
         "money": money,
         "underuse": _underuse_summary(parcels, tables["zones"]),
         "county": _county(occ, filings, parcels.set_index("parcel_id")["area_m2"], unit),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from mujun.join import JoinQA, qa_lines
 from mujun.pipeline import Validation
 
 __all__ = ["format_validation"]
@@ -19,6 +20,8 @@ def format_validation(validation: Validation, *, examples: int = 3) -> str:
     for source, n in s["records"].items():
         fates = ", ".join(f"{k} {v}" for k, v in s["ledger"].get(source, {}).items())
         lines.append(f"{source}: {n} records: {fates}")
+    if s.get("join"):
+        lines += qa_lines(JoinQA.from_dict(s["join"]))
     findings = validation.findings
     if findings.empty:
         lines.append("no problems found")

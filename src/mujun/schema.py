@@ -239,7 +239,7 @@ FILING_COLUMNS: tuple[ColumnSpec, ...] = (
     _spec(
         "year",
         "int",
-        ["年份", "年度", "统计年度", "year"],
+        ["年份", "年度", "统计年度", "year", "fy", "fiscal_year", "tax_year"],
         help="evaluation year; a file without it is one year, set [input] year",
     ),
     _spec(
@@ -299,6 +299,7 @@ FILING_COLUMNS: tuple[ColumnSpec, ...] = (
             "assessedvalue",
             "total_value",
             "totalvalue",
+            "total_val",  # total_value cut to a DBF's 10 characters (MassGIS TOTAL_VAL)
             "value",
         ],
         help="assessed (taxable) value, for value-per-acre analyses",
@@ -403,6 +404,12 @@ PARK_COLUMNS: tuple[ColumnSpec, ...] = (
     ),
     _spec("park_code", "text", ["园区代码", "代码", "park_code", "code"], help="park code"),
 )
+
+
+def _base(header: str) -> str:
+    """A header as written, without a bracketed unit or the repeat mark."""
+    text = header.split(REPEAT, maxsplit=1)[0].strip()
+    return re.sub(r"\s*[\(\[（［][^\)\]）］]*[\)\]）］]\s*$", "", text) or text
 
 
 def split_unit(header: str) -> tuple[str, str | None]:
@@ -515,6 +522,7 @@ def map_headers(
     columns: Mapping[str, str] | None = None,
     units: Mapping[str, str] | None = None,
     optional: tuple[str, ...] = (),
+    money_unit: str = "万元",
 ) -> ColumnMap:
     """Map input headers to canonical columns and units, collecting every problem first.
 
@@ -522,7 +530,8 @@ def map_headers(
     over the built-in aliases; ``units`` maps canonical names to unit strings
     (``[units.<table>]``) for headers that carry none. A column named by several headers
     gets the first (most specific alias) with the others as ``alternatives``, for the caller
-    to compare. ``optional``: required columns whose absence the caller settles itself.
+    to compare. ``optional``: required columns whose absence the caller settles itself;
+    ``money_unit``: the unit a message suggests for money (万元, or USD for US data).
     Raises :class:`SchemaError` listing every missing column or unknown unit; a header that
     matches nothing but is close to an alias is named in the message, or in the notes.
     """
@@ -531,6 +540,7 @@ def map_headers(
     units = dict(units or {})
     mapped: list[MappedColumn] = []
     problems: list[str] = []
+    missing: list[str] = []
     for spec in specs:
         try:
             hits = _match_header(headers, spec, columns.get(spec.name), source, table)
@@ -540,15 +550,18 @@ def map_headers(
         if not hits:
             if spec.required and spec.name not in optional:
                 problems.append(_missing(headers, spec, source, table))
+                missing.append(spec.name)
             continue
         try:
-            column = _with_unit(hits[0], spec, units.get(spec.name), source, table)
+            column = _with_unit(
+                hits[0], spec, units.get(spec.name), source, table, money_unit=money_unit
+            )
         except SchemaError as err:
             problems.append(str(err))
             continue
         mapped.append(dataclasses.replace(column, alternatives=tuple(hits[1:])))
     if problems:
-        raise SchemaError("\n".join(problems))
+        raise SchemaError("\n".join(problems), missing=tuple(missing))
     used = {h for m in mapped for h in (m.header, *m.alternatives)}
     notes = []
     for spec in specs:
@@ -593,7 +606,13 @@ def _missing(headers: list[str], spec: ColumnSpec, source: str, table: str) -> s
 
 
 def _with_unit(
-    header: str, spec: ColumnSpec, declared: str | None, source: str, table: str
+    header: str,
+    spec: ColumnSpec,
+    declared: str | None,
+    source: str,
+    table: str,
+    *,
+    money_unit: str = "万元",
 ) -> MappedColumn:
     if spec.kind not in _UNITS:
         return MappedColumn(header, spec.name, None, 1.0)
@@ -603,7 +622,7 @@ def _with_unit(
         if spec.kind == "count":
             return MappedColumn(header, spec.name, "persons", 1.0)
         examples = {
-            "money": "万元",
+            "money": money_unit,
             "length": "米",
             "area": "亩",
             "energy": "吨标煤",
@@ -612,7 +631,7 @@ def _with_unit(
         }[spec.kind]
         raise SchemaError(
             f"{source}: column {shown(header)} ({spec.name}, {spec.help}) has no unit; rename "
-            f"the header to e.g. '{split_unit(header)[0]}({examples})' or set "
+            f"the header to e.g. '{_base(header)}({examples})' or set "
             f'[units.{table}] {spec.name} = "{examples}" in the config (canonical unit: '
             f"{_CANONICAL_UNIT[spec.kind]})"
         )

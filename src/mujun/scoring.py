@@ -42,8 +42,10 @@ __all__ = [
     "class_stability",
     "compute_indicators",
     "evaluate",
+    "headline_money",
     "list_of",
     "score_list",
+    "scored_inputs",
 ]
 
 logger = logging.getLogger(__name__)
@@ -529,6 +531,41 @@ def class_stability(
         sec[np.argsort(tie, kind="stable")] = np.arange(len(tie))
         kept = _kept_by_shares(scores, sec, classes, base, canon)
     return pd.Series(kept / cfg.draws, index=ratios.index)
+
+
+_AREAS = ("area_mu", "area_acre")
+
+
+def scored_inputs(cfg: ScoringConfig) -> dict[str, list[tuple[str, str, float]]]:
+    """The filing columns each list's indicators need: column -> ``(list, indicator,
+    weight)`` for every weighted indicator whose numerator or denominator it is (land area
+    is measured, never read)."""
+    out: dict[str, list[tuple[str, str, float]]] = {}
+    for group, weights in cfg.weights.items():
+        for name, weight in weights.items():
+            ind = INDICATORS.get(name)
+            if ind is None or not weight:
+                continue
+            for column in (ind.numerator, ind.denominator):
+                if column not in _AREAS:
+                    out.setdefault(column, []).append((group, name, float(weight)))
+    return out
+
+
+def headline_money(cfg: ScoringConfig) -> dict[str, tuple[str, str, float]]:
+    """The money each list is mostly scored on: the numerator of its heaviest indicator (a
+    per-area one first among equals), e.g. ``tax`` for 亩均税收, ``assessed_value`` for value
+    per acre; column -> ``(list, indicator, weight)``."""
+    out: dict[str, tuple[str, str, float]] = {}
+    for group, weights in cfg.weights.items():
+        ranked = sorted(
+            ((n, float(w)) for n, w in weights.items() if n in INDICATORS and w),
+            key=lambda nw: (-nw[1], INDICATORS[nw[0]].denominator not in _AREAS),
+        )
+        if ranked:
+            name, weight = ranked[0]
+            out.setdefault(INDICATORS[name].numerator, (group, name, weight))
+    return out
 
 
 def _weights_for(group: str, cfg: ScoringConfig) -> dict[str, float]:

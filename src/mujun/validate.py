@@ -33,7 +33,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import shapely
 
-from mujun.errors import DataQualityWarning, InputError, ReconciliationError
+from mujun.errors import DataQualityWarning, InputError, ReconciliationError, SchemaError
 from mujun.identifiers import STATUS_TEXT, uscc_status
 
 __all__ = [
@@ -43,6 +43,7 @@ __all__ = [
     "check_filings",
     "check_geometry",
     "check_parcels",
+    "check_scored_money",
     "dedupe_parcels",
     "find_overlaps",
     "fixed_text",
@@ -51,6 +52,7 @@ __all__ = [
     "note_overlaps",
     "odd_figures",
     "overlap_pairs",
+    "reject_outside",
     "reject_unusable",
 ]
 
@@ -550,6 +552,23 @@ def check_parcels(
     out = dedupe_parcels(out, ledger, source)
     find_overlaps(out, ledger, source=source, tolerance_m2=overlap_tolerance_m2)
     return out
+
+
+def reject_outside(
+    parcels: gpd.GeoDataFrame, outside: np.ndarray, ledger: Ledger, *, source: str
+) -> gpd.GeoDataFrame:
+    """Reject the features whose coordinates cannot be in the layer's CRS (``outside``, from
+    :func:`mujun.geodesy.outside_extent`): a stray feature at 0,0 or in another CRS."""
+    _reject(
+        ledger,
+        source,
+        parcels,
+        outside,
+        f"coordinates outside the area {parcels.crs.name if parcels.crs else 'its CRS'} "
+        "covers (a stray feature, e.g. at 0,0, or in another CRS); left out",
+        check="rejected: outside the CRS",
+    )
+    return parcels.loc[~outside] if outside.any() else parcels
 
 
 def check_geometry(parcels: gpd.GeoDataFrame, ledger: Ledger, *, source: str) -> gpd.GeoDataFrame:
@@ -1131,6 +1150,42 @@ def _negative_as_missing(filings: pd.DataFrame, ledger: Ledger, source: str) -> 
             out = filings.copy()
         out[column] = out[column].mask(negative)
     return out
+
+
+def check_scored_money(
+    filings: pd.DataFrame,
+    needed: dict[str, tuple[str, str, float]],
+    *,
+    source: str,
+    preset: str,
+    unread: Sequence[str],
+    unit: str = "万元",
+) -> None:
+    """Stop when a money column the method scores most on (``needed``: column -> list,
+    indicator, weight) is missing from the filings or holds no number at all: every firm
+    would otherwise be scored on nothing and the run would look complete. ``unit``: the
+    money unit the message suggests declaring."""
+    from mujun.schema import FILING_COLUMNS  # noqa: PLC0415 - light
+
+    for column, (group, indicator, weight) in needed.items():
+        spec = next(s for s in FILING_COLUMNS if s.name == column)
+        why = (
+            f"the {preset} preset scores on it ({indicator}, weight {weight:g} on the {group} list)"
+        )
+        if column not in filings:
+            others = ", ".join(repr(h) for h in list(unread)[:_LISTED])
+            raise SchemaError(
+                f"{source}: no column for {column} ({spec.help}), and {why}; expected one of "
+                f"{', '.join(spec.aliases)}, or name it with [columns.filings] {column} = "
+                f'"<header>" and its unit with [units.filings] {column} = "{unit}"'
+                + (f"; the columns not read: {others}" if others else ""),
+                missing=(column,),
+            )
+        if filings[column].notna().sum() == 0:
+            raise InputError(
+                f"{source}: column {column} holds no number in any of its {len(filings)} "
+                f"rows, and {why}; check that the right column is named and filled in"
+            )
 
 
 def implausible_firms(

@@ -64,6 +64,7 @@ from mujun.schema import PY_WHITESPACE as _PY_WS
 __all__ = [
     "Cells",
     "Table",
+    "layer_id_columns",
     "normalize_id",
     "normalize_ids",
     "parcels_from_frame",
@@ -75,6 +76,7 @@ __all__ = [
     "read_parcels_db",
     "read_parks",
     "split_parcel_ids",
+    "table_id_columns",
 ]
 
 logger = logging.getLogger(__name__)
@@ -95,12 +97,15 @@ class Table:
     notes: tuple[str, ...] = ()
     provenance: Mapping[str, Any] | None = None
     """Where a table from a database came from (for run.json; files are hashed instead)."""
+    headers: tuple[str, ...] = ()
+    """Every header of the table as read (for messages naming the columns not read)."""
     crs_notes: tuple[str, ...] = ()
     """How the CRS was settled on reading (a GeoJSON without a crs member is WGS 84, ...)."""
     id_alternatives: Mapping[str, pd.Series] = dataclasses.field(default_factory=dict)
     """Other headers that name the id column too (parcels: ``parcel_id``; filings:
-    ``parcel_ids``), by header: their normalised ids (filings: tuples), for the join to
-    choose between (see :func:`mujun.join.choose_id_columns`)."""
+    ``parcel_ids``), by header: their ids (parcels: the text as read; filings: tuples of
+    normalised ids), for the join to choose between (see
+    :func:`mujun.join.choose_id_columns`)."""
 
     @property
     def units(self) -> dict[str, str | None]:
@@ -278,8 +283,11 @@ def _lonlat_by_format(gdf: gpd.GeoDataFrame, path: Path, driver: str) -> gpd.Geo
 
 
 def _info(path: Path, layer: str | None) -> dict[str, Any]:
+    """The layer's metadata (driver, feature count); its warnings were said on reading."""
     try:
-        return dict(pyogrio.read_info(sources.gdal_path(path), layer=layer))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return dict(pyogrio.read_info(sources.gdal_path(path), layer=layer))
     except Exception:
         return {}
 
@@ -399,6 +407,8 @@ class Cells:
 
     decimal: str = "."
     missing_values: tuple[float, ...] = ()
+    money_unit: str = "万元"
+    """The money unit messages suggest declaring (USD for US-style data)."""
 
 
 def _canonical_frame(
@@ -663,7 +673,7 @@ def parcels_from_frame(
         frame["declared_area_mu"] = frame.pop("declared_area") / MU_M2
     frame["read_fix"] = np.where(closed, "ring not closed: closed on reading", "")
     out = gpd.GeoDataFrame(frame, geometry=gdf.geometry.array, crs=gdf.crs)
-    others = {h: normalize_ids(as_text(raw[h])) for h in id_column.alternatives}
+    others = {h: as_text(raw[h]) for h in id_column.alternatives}
     table = Table(
         pd.DataFrame(),
         path,
@@ -1076,10 +1086,10 @@ def _locate_header(
     _, row, cells = best
     headers = [c if c else f"column {i + 1}" for i, c in enumerate(cells)]
     seen: dict[str, int] = {}
-    for i, h in enumerate(headers):  # keep repeated headers distinct; map_columns reports them
+    for i, h in enumerate(headers):  # repeated headers stay distinct and still name their role
         seen[h] = seen.get(h, 0) + 1
         if seen[h] > 1:
-            headers[i] = f"{h} ({seen[h]})"
+            headers[i] = f"{h}{REPEAT}{seen[h]}"
     return row, headers
 
 
@@ -1133,6 +1143,7 @@ def read_filings(
             tuple(read.mapping),
             table_encoding,
             notes=tuple(read.notes),
+            headers=tuple(raw.columns),
             id_alternatives=read.alternatives,
         )
     used_encoding: str | None = None
@@ -1164,6 +1175,7 @@ def read_filings(
         used_encoding,
         header_row=header_row + 1,
         notes=tuple(notes + read.notes),
+        headers=tuple(h.split(REPEAT)[0] for h in headers),
         id_alternatives=read.alternatives,
     )
 
@@ -1272,6 +1284,7 @@ def read_filings_db(
         label,
         tuple(read.mapping),
         notes=tuple(read.notes),
+        headers=tuple(raw.columns),
         provenance=origin,
         id_alternatives=read.alternatives,
     )
@@ -1302,7 +1315,13 @@ def _filings_from_raw(
     if mode == "parcel_values":  # rows keyed by parcel, no enterprise: ids are made up
         specs = tuple(dataclasses.replace(s, required=s.name == "parcel_ids") for s in specs)
     found = map_headers(
-        headers, specs, source=path.name, table="filings", columns=columns, units=units
+        headers,
+        specs,
+        source=path.name,
+        table="filings",
+        columns=columns,
+        units=units,
+        money_unit=(cells or Cells()).money_unit,
     )
     notes = list(found.notes)
     frame = _canonical_frame(
@@ -1406,8 +1425,8 @@ def _finish_filings(
     if "year" not in frame:
         if year is None:
             raise InputError(
-                f"{path.name} has no year column (年份); add one or set [input] "
-                "year = 2023 in the config"
+                f"{path.name} has no year column (年份); add one, give the year with "
+                "--year 2023, or set [input] year = 2023 in the config"
             )
         frame["year"] = float(year)
     blank = _blank_rows(raw)
@@ -1481,3 +1500,93 @@ def _total_rows(raw: pd.DataFrame) -> pd.Series:
         folded = pc.if_else(ascii_text, pc.ascii_lower(folded), folded)
         total |= np.asarray(pc.fill_null(pc.is_in(folded, value_set=words), False))
     return pd.Series(total, index=raw.index)
+
+
+# --- columns that could be ids, for suggestions when the configured ones do not join ---
+
+_SAMPLE_ROWS = 20_000
+_CANDIDATE_COLUMNS = 40
+
+
+def _id_like(column: pd.Series) -> bool:
+    """Text, or whole numbers: a column that could hold parcel ids."""
+    dtype = column.dtype
+    if pd.api.types.is_bool_dtype(dtype) or pd.api.types.is_datetime64_any_dtype(dtype):
+        return False
+    if pd.api.types.is_float_dtype(dtype):
+        values = column.dropna().to_numpy()
+        return bool(len(values)) and bool(np.all(values == np.trunc(values)))
+    return True
+
+
+def _as_id_text(column: pd.Series) -> pd.Series:
+    if pd.api.types.is_float_dtype(column.dtype):
+        column = column.astype("Int64")
+    return as_text(column.astype("string"))
+
+
+def layer_id_columns(
+    path: Path, *, layer: str | None = None, encoding: str | None = None
+) -> dict[str, pd.Series]:
+    """Every column of a parcel layer that could hold its ids, normalised like parcel ids
+    (for suggestions: read again, attributes only)."""
+    try:
+        if path.suffix.lower() in _PARQUET or path.is_dir():
+            import pyarrow.parquet as pq  # noqa: PLC0415
+
+            frame = pd.concat(
+                [pq.read_table(p).to_pandas() for p in parquet_parts(path)], ignore_index=True
+            )
+        else:
+            kwargs: dict[str, Any] = {"layer": layer, "read_geometry": False}
+            enc = encoding or _dbf_encoding(path)
+            if enc:
+                kwargs["encoding"] = enc
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # read for the second time: said the first
+                frame = pyogrio.read_dataframe(sources.gdal_path(path), **kwargs)
+    except Exception:
+        return {}
+    out = {}
+    for header in [c for c in frame.columns if c != "geometry"][:_CANDIDATE_COLUMNS]:
+        column = frame[header]
+        if isinstance(column.iloc[0] if len(column) else None, bytes) or not _id_like(column):
+            continue
+        out[str(header)] = normalize_ids(_as_id_text(column))
+    return out
+
+
+def table_id_columns(
+    path: Path,
+    *,
+    encoding: str | None = None,
+    sheet: str | None = None,
+    columns: Mapping[str, str] | None = None,
+) -> dict[str, pd.Series]:
+    """Every column of a filings table as parcel-id lists (tuples), on up to 20,000 rows
+    spread over the table (for suggestions)."""
+    try:
+        suffix = path.suffix.lower()
+        if suffix not in _SPREADSHEETS | _TEXT_TABLES:
+            raw, _ = _read_gdal_table(path, layer=sheet, encoding=encoding)
+        else:
+            rows = (
+                _read_xlsx_rows(path, sheet)
+                if suffix in _SPREADSHEETS
+                else _read_csv_rows(path, encoding)[0]
+            )
+            header_row, headers = _locate_header(rows, FILING_COLUMNS, columns)
+            raw = rows.iloc[header_row + 1 :]
+            raw.columns = headers
+    except Exception:
+        return {}
+    if len(raw) > _SAMPLE_ROWS:
+        raw = raw.iloc[:: -(-len(raw) // _SAMPLE_ROWS)]
+    out = {}
+    for header in list(raw.columns)[:_CANDIDATE_COLUMNS]:
+        column = raw[header]
+        if not _id_like(column):
+            continue
+        lists = split_parcel_ids_bulk(_as_id_text(column))
+        out[str(header).split(REPEAT)[0]] = pd.Series(lists, dtype=object)
+    return out
