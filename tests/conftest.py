@@ -17,6 +17,7 @@ E is a lessee (no parcel), F lists only P99, which does not exist (orphan).
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import geopandas as gpd
@@ -118,6 +119,14 @@ def page_shapes(page: str, *, display: bool = False, name: str = "parcels") -> l
     enc = page_data(page)["sets"][name]["shapes"]
     return decode_shapes(enc, display=display and "xy_display" in enc)
 
+
+# Under CI the property tests draw the same examples every run (a failure found locally at
+# random is kept as a test of its own); locally they explore anew each time.
+from hypothesis import settings  # noqa: E402
+
+settings.register_profile("ci", derandomize=True, print_blob=True)
+if os.environ.get("CI"):
+    settings.load_profile("ci")
 
 # The browser for the browser tests: one headless Chromium per session (see tests/browser.py).
 from browser import chromium  # noqa: E402, F401

@@ -186,7 +186,7 @@ def test_ledger_invariant_records_in_equal_sum_of_fates(county):
     ids, rows, broken, dup_ids = county
     geoms = [box(X0 + 200 * i, Y0, X0 + 200 * i + 150, Y0 + 150) for i in range(len(ids))]
     for i in broken:  # empty geometry: must be rejected, not lost
-        geoms[i] = box(0, 0, 0, 0)
+        geoms[i] = box(X0 + 50, Y0 + 50, X0 + 50, Y0 + 50)  # a degenerate outline
     pids = list(ids)
     if dup_ids and len(pids) > 1:
         pids[-1] = pids[0]
@@ -197,9 +197,7 @@ def test_ledger_invariant_records_in_equal_sum_of_fates(county):
         pd.DataFrame(rows).to_csv(files["filings"], index=False, encoding="utf-8-sig")
         no_tax = all(r["实缴税金(万元)"] == "" for r in rows)
         if len(broken) == len(ids) or no_tax:  # nothing usable, or no tax: a clear error
-            with pytest.raises(
-                InputError, match=r"no parcel polygon|holds no number|none of|cannot be in"
-            ):
+            with pytest.raises(InputError, match=r"no parcel polygon|holds no number|none of"):
                 _run(files, join={"min_rate": 0.0})
             return
         res = _run(files, join={"min_rate": 0.0})  # any join rate must keep the ledger whole

@@ -354,8 +354,8 @@ def test_rows_with_too_few_or_too_many_cells_are_refused_or_set_aside(tmp_path, 
     files["filings"].write_text("\n".join(lines) + "\n", encoding="utf-8")
     assert _cli(files, tmp_path / "out") == 2
     err = capsys.readouterr().err
-    assert "ragged.csv row 3: 5 cells where the header has 7" in err
-    assert "ragged.csv row 5: text beyond the header's 7 columns" in err
+    assert "ragged.csv row 3, 5 cells where the header has 7" in err
+    assert "ragged.csv row 5, text beyond the header's 7 columns" in err
     res = _run(files, input={"on_invalid": "reject"})
     f = _ledger(res, "ragged.csv")
     assert f.loc[[3, 5], "fate"].tolist() == ["rejected", "rejected"]
@@ -696,3 +696,21 @@ def test_preset_option_layers_the_preset_over_its_base(tmp_path):
     assert cfg["scoring"]["benchmarks"]["above_scale"]["tax_per_mu"] == 24.097
     assert cfg["underuse"]["far_min"]["34"] == 0.7  # from its base, zhejiang
     assert cfg["policy"]["surcharge"] == {"D": 0.3}
+
+
+def test_validate_prints_the_join_qa(tmp_path, capsys):
+    filings = tiny_filings()
+    parcels = tiny_parcels()
+    parcels.loc[4, "宗地号"] = "Q007"
+    filings.loc[4, "宗地号"] = "Q7"  # E lists Q7: Q007 once leading zeros are dropped
+    files = _write(tmp_path, parcels, filings)
+    code = main(
+        ["validate", "--parcels", str(files["parcels"]), "--filings", str(files["filings"]),
+         "--out", str(tmp_path)]
+    )  # fmt: skip
+    assert code == 0
+    out = capsys.readouterr().out
+    # rows listing a parcel: A, B, C, D, E, F (2021) and A (2016): 5 find one
+    assert "join: 71.4% of the filing rows that list a parcel find it (5 of 7" in out
+    assert "80.0% of the parcels are named by a filing of 2021 (4 of 5)" in out
+    assert "near misses by leading zeros: 1 (e.g. filing 'Q7' ~ parcel 'Q007')" in out

@@ -463,15 +463,6 @@ def _through_join_with(
 ) -> _Joined:
     read = _read(config, ledger, dist)
     raw_filings = read.filing_table.data
-    used = {h for m in read.filing_table.mapping for h in (m.header, *m.alternatives)}
-    check_scored_money(
-        raw_filings,
-        headline_money(config.scoring),
-        source=read.f_src,
-        preset=config.preset,
-        unread=[h for h in read.filing_table.headers if h not in used],
-        unit="USD" if "USD" in config.output.display_unit else "万元",
-    )
     t = log_stage(
         "read",
         t,
@@ -493,10 +484,20 @@ def _through_join_with(
         placeholders=config.parcels.placeholder_ids,
     )
     if filings.empty:
+        reasons = ledger.frame().query("source == @read.f_src")["reason"]
         raise InputError(
             f"{read.f_src}: no usable filing row; see the reasons in the ledger "
-            f"({ledger.frame()['reason'].value_counts().head(3).to_dict()})"
+            f"({reasons.value_counts().head(3).to_dict()})"
         )
+    used = {h for m in read.filing_table.mapping for h in (m.header, *m.alternatives)}
+    check_scored_money(
+        filings,
+        headline_money(config.scoring),
+        source=read.f_src,
+        preset=config.preset,
+        unread=[h for h in read.filing_table.headers if h not in used],
+        unit="USD" if "USD" in config.output.display_unit else "万元",
+    )
     t = log_stage(
         "validate", t, "%d usable parcels, %d usable filing rows", len(parcels), len(filings)
     )

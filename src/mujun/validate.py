@@ -1184,7 +1184,7 @@ def check_scored_money(
         if filings[column].notna().sum() == 0:
             raise InputError(
                 f"{source}: column {column} holds no number in any of its {len(filings)} "
-                f"rows, and {why}; check that the right column is named and filled in"
+                f"usable rows, and {why}; check that the right column is named and filled in"
             )
 
 
@@ -1217,23 +1217,13 @@ def implausible_firms(
             )
             found |= high
     if "declared_area_mu" in enterprises:
-        ratio = (enterprises["declared_area_mu"] / enterprises["area_mu"]).to_numpy("float64")
-        with np.errstate(invalid="ignore", divide="ignore"):
-            off = np.isfinite(ratio) & ((ratio > AREA_RATIO_MAX) | (ratio < 1 / AREA_RATIO_MAX))
-        if off.any():
-            ledger.note(
-                source,
-                filings.loc[off, "record"],
-                (
-                    "declared area "
-                    + fixed_text(enterprises.loc[off, "declared_area_mu"].to_numpy("float64"), 2)
-                    + " mu against "
-                    + fixed_text(enterprises.loc[off, "area_mu"].to_numpy("float64"), 2)
-                    + " mu surveyed is implausible: check the area's unit"
-                ).astype(str),
-                check="implausible figure",
-            )
-            found |= off
+        found |= _declared_far_off(
+            ledger,
+            source,
+            filings["record"],
+            enterprises["declared_area_mu"].to_numpy("float64"),
+            enterprises["area_mu"].to_numpy("float64"),
+        )
     if found.any():
         warnings.warn(
             f"{source}: {int(found.sum())} firm-year(s) with implausible figures (tax per mu "
@@ -1243,6 +1233,31 @@ def implausible_firms(
             stacklevel=2,
         )
     return int(found.sum())
+
+
+def _declared_far_off(
+    ledger: Ledger, source: str, records: pd.Series, declared: np.ndarray, surveyed: np.ndarray
+) -> np.ndarray:
+    """Note the records whose declared area is over :data:`AREA_RATIO_MAX` times, or under
+    its inverse, their surveyed area (mu); returns which."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ratio = declared / surveyed
+        off = (ratio > 0) & ((ratio > AREA_RATIO_MAX) | (ratio < 1 / AREA_RATIO_MAX))
+    off &= np.isfinite(ratio)
+    if off.any():
+        ledger.note(
+            source,
+            records[off],
+            (
+                "declared area "
+                + fixed_text(declared[off], 2)
+                + " mu against "
+                + fixed_text(surveyed[off], 2)
+                + " mu surveyed is implausible: check the declared area's unit"
+            ).astype(str),
+            check="implausible figure",
+        )
+    return off
 
 
 def implausible_parcels(

@@ -1156,13 +1156,10 @@ def read_filings(
     raw.columns = headers
     raw.index = pd.RangeIndex(header_row + 2, header_row + 2 + len(raw))  # spreadsheet rows
     shape = _row_shapes(rows, header_row, raw, path.name)
-    if len(shape) and on_invalid == "raise":
-        listed = [f"{path.name} row {r}: {t}" for r, t in shape.head(_MAX_LISTED).items()]
-        more = f"\n... {len(shape)} rows in all" if len(shape) > _MAX_LISTED else ""
-        raise InputError(
-            "\n".join(listed) + more + "\n(a quote or a separator is missing or extra in "
-            'those rows; fix them, or set [input] on_invalid = "reject" to set them aside '
-            "in the ledger and go on)"
+    if len(shape) and on_invalid == "raise":  # every problem at once: shapes and cells
+        rejecting = {**options, "on_invalid": "reject"}
+        _refuse_rows(
+            _filings_from_raw(raw, path, row_problems=shape, **rejecting).frame, shape, path.name
         )
     read = _filings_from_raw(raw, path, row_problems=shape, **options)
     notes = []
@@ -1177,6 +1174,21 @@ def read_filings(
         notes=tuple(notes + read.notes),
         headers=tuple(h.split(REPEAT)[0] for h in headers),
         id_alternatives=read.alternatives,
+    )
+
+
+def _refuse_rows(frame: pd.DataFrame, shape: pd.Series, source: str) -> None:
+    """One error listing the rows with too few or too many cells and the cells that are not
+    numbers, by row."""
+    problem = frame.set_index("record")["problem"].astype("string").fillna("")
+    cells = problem.loc[problem.str.startswith("column ")]
+    listed = pd.concat([shape.rename("p"), cells.rename("p")]).groupby(level=0).agg("; ".join)
+    lines = [f"{source} row {r}, {t}" for r, t in listed.head(_MAX_LISTED).items()]
+    more = f"\n... {len(listed)} rows in all" if len(listed) > _MAX_LISTED else ""
+    raise InputError(
+        "\n".join(lines) + more + "\n(a row with too few or too many cells lost or gained a "
+        "quote or a separator; correct the rows and cells, or set [input] on_invalid = "
+        '"reject" to set such rows aside in the ledger and go on)'
     )
 
 
