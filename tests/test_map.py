@@ -39,11 +39,10 @@ def hostile_run(tiny_files, tmp_path: Path) -> dict[str, Path]:
     config = tmp_path / "hostile.toml"
     config.write_text(f'[map]\ntitle = "{XSS_TITLE}"\n', encoding="utf-8")
     out = tmp_path / "out"
-    for offline in (False, True):
+    for offline in (False, True):  # one run per folder: an overwrite replaces a whole run
         code = run_mujun(
             tiny_files,
-            out,
-            "--overwrite",
+            out / ("offline" if offline else "online"),
             "--config",
             str(config),
             "--map-name",
@@ -52,9 +51,9 @@ def hostile_run(tiny_files, tmp_path: Path) -> dict[str, Path]:
         )
         assert code == 0
     return {
-        "online": out / "maps" / "online.html",
-        "offline": out / "maps" / "offline.html",
-        "geojson": out / "exports" / "parcels.geojson",
+        "online": out / "online" / "maps" / "online.html",
+        "offline": out / "offline" / "maps" / "offline.html",
+        "geojson": out / "online" / "exports" / "parcels.geojson",
     }
 
 

@@ -28,20 +28,10 @@ def maps(tiny_files, tmp_path: Path) -> dict[str, Path]:
         "public": ["--profile", "public"],
         "english": ["--lang", "en"],
     }.items():
-        assert (
-            run_mujun(
-                tiny_files,
-                out,
-                "--overwrite",
-                "--offline",
-                "--map-name",
-                name,
-                *extra,
-            )
-            == 0
-        )
-        paths[name] = out / "maps" / f"{name}.html"
-    paths["enterprises"] = out / "exports" / "enterprises.csv"
+        # a folder per map: an overwrite replaces a whole run, maps included
+        assert run_mujun(tiny_files, out / name, "--offline", "--map-name", name, *extra) == 0
+        paths[name] = out / name / "maps" / f"{name}.html"
+    paths["enterprises"] = out / "internal" / "exports" / "enterprises.csv"
     return paths
 
 

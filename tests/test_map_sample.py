@@ -21,7 +21,8 @@ def sample(tmp_path_factory) -> dict[str, object]:
     config = out / "aggregate.toml"
     config.write_text("[map]\naggregate_above = 100\n", encoding="utf-8")
     assert main(["run", "--out", str(out), "-q", "--offline"]) == 0
-    assert main(["run", "--out", str(out), "-q", "--offline", "--overwrite", "--map-name",
+    # a second folder: an overwrite would replace the first run, its map included
+    assert main(["run", "--out", str(out / "grid"), "-q", "--offline", "--map-name",
                  "grid", "--config", str(config)]) == 0  # fmt: skip
     doc = json.loads((out / "exports" / "parcels.geojson").read_text(encoding="utf-8"))
     parcels = pd.DataFrame([f["properties"] for f in doc["features"]])
@@ -29,7 +30,7 @@ def sample(tmp_path_factory) -> dict[str, object]:
     zones = json.loads((out / "exports" / "zones.geojson").read_text(encoding="utf-8"))
     return {
         "map": out / "maps" / "mujun.html",
-        "grid": out / "maps" / "grid.html",
+        "grid": out / "grid" / "maps" / "grid.html",
         "parcels": parcels.set_index("parcel_id", drop=False),
         "zones": pd.DataFrame([f["properties"] for f in zones["features"]]),
         "enterprises": pd.read_csv(out / "exports" / "enterprises.csv", dtype={"uscc": str}),

@@ -144,3 +144,63 @@ def test_redact_forms():
     assert redact("postgresql://u:pw@h:5432/db") == "postgresql://u:***@h:5432/db"
     assert redact("host=h dbname=db password=pw user=u") == "host=h dbname=db password=*** user=u"
     assert redact("service=mujun") == "service=mujun"
+
+
+def _count(url: str, sql: str) -> int:
+    engine = _engine(url)
+    with engine.connect() as conn:
+        value = conn.execute(sqlalchemy.text(sql)).scalar()
+    engine.dispose()
+    return int(value or 0)
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "SELECT * FROM tiny.parcels; COMMIT; DROP TABLE tiny.filings",
+        "SELECT * FROM tiny.parcels; SET SESSION CHARACTERISTICS AS TRANSACTION READ WRITE; "
+        "DROP TABLE tiny.filings",
+        "WITH d AS (DELETE FROM tiny.filings RETURNING *) SELECT * FROM tiny.parcels",
+    ],
+)
+def test_queries_run_read_only(county, tmp_path, capsys, query):
+    code = _db_run(county, tmp_path, "--parcels-query", query, "--filings-table", "tiny.filings")
+    assert code == 2
+    assert "database" in capsys.readouterr().err
+    assert _count(county, "SELECT count(*) FROM tiny.filings") == 7  # still there, whole
+
+
+def test_a_rerun_replaces_the_runs_rows_in_every_table_and_adds_columns(
+    county, tiny_files, tmp_path
+):
+    """t3 first with zones and no buildings, then again with footprints (more columns) and
+    no underused land (so no zones): the zones of the first t3 go, the new columns arrive."""
+    args = ["--to-db", county, "--db-schema", "again", "--run-id", "t3"]
+    assert run_mujun(tiny_files, tmp_path / "a", *args) == 0
+    zones = "SELECT count(*) FROM again.mujun_zones WHERE run_id = 't3'"
+    assert _count(county, zones) > 0
+    buildings = tmp_path / "b.gpkg"
+    gpd.GeoDataFrame(
+        {"楼层": [2]}, geometry=[tiny_parcels().geometry.iloc[0].buffer(-20)], crs=4549
+    ).to_file(buildings, engine="pyogrio")
+    filings = tiny_filings()
+    filings.loc[4, "宗地号"] = "P5"  # E on P5: no parcel vacant
+    files = {"parcels": tiny_files["parcels"], "filings": tmp_path / "busy.csv"}
+    filings.to_csv(files["filings"], index=False, encoding="utf-8-sig")
+    config = tmp_path / "nothing-underused.toml"
+    config.write_text(
+        "[underuse]\ntax_floor_per_mu = 0\ncoverage_min = 0\nflag_last_class = false\n"
+        "streak_years = 99\n",
+        encoding="utf-8",
+    )
+    extra = ["--buildings", str(buildings), "--config", str(config)]
+    assert run_mujun(files, tmp_path / "b", *args, *extra) == 0
+    assert not (tmp_path / "b" / "exports" / "zones.geojson").exists()
+    assert _count(county, zones) == 0
+    columns = (
+        "SELECT count(*) FROM information_schema.columns WHERE table_schema = 'again' "
+        "AND table_name = 'mujun_parcels' AND column_name = 'n_buildings'"
+    )
+    assert _count(county, columns) == 1
+    one = "SELECT count(*) FROM again.mujun_parcels WHERE run_id = 't3' AND n_buildings = 1"
+    assert _count(county, one) == 1

@@ -1,8 +1,8 @@
 """The ``mujun`` command: a thin layer that parses options, calls the library, reports.
 
-Exit codes: 0 success (also when records were repaired or rejected; the summary says so),
-2 input or configuration that cannot be used, 3 an output exists (use --overwrite),
-4 a reconciliation failure (a bug: please report it with exports/run.json).
+Exit codes: see :data:`EXIT_CODES` (0 success, 2 unusable input, config or output folder, 3 an
+output exists, 4 a reconciliation failure, 5 outputs could not be written, 70 an unexpected
+error, 130 interrupted).
 """
 
 from __future__ import annotations
@@ -11,23 +11,24 @@ import argparse
 import logging
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from mujun import __version__
 from mujun.config import available_presets, load_config, preset_description
-from mujun.errors import MujunError, OutputExistsError, ReconciliationError
+from mujun.errors import MujunError, OutputError, OutputExistsError, ReconciliationError
 from mujun.io.sources import input_path
-from mujun.io.writers import check_writable, write_csv
+from mujun.io.staging import recover
+from mujun.io.writers import check_writable
 from mujun.join import qa_lines
-from mujun.outputs import write_outputs
+from mujun.outputs import write_ledger, write_outputs
 from mujun.pipeline import RunResult, run, validate
 from mujun.progress import StageProgress
 from mujun.report import format_validation
 
-__all__ = ["main"]
+__all__ = ["EXIT_CODES", "main"]
 
 _RUN_EPILOG = """\
 examples:
@@ -50,7 +51,9 @@ outputs (under --out):
   exports/ledger.csv        the fate of every input record, with the reason
   exports/run.json          config, versions, input hashes, counts: enough to reproduce the run
 
-exit codes: 0 ok, 2 unusable input or config, 3 output exists, 4 reconciliation failure
+exit codes: 0 ok, 2 unusable input, config or output folder, 3 output exists,
+  4 reconciliation failure (a bug), 5 outputs could not be written (disk full, permissions;
+  previous outputs kept), 70 unexpected error (a bug), 130 interrupted (previous outputs kept)
 """
 
 
@@ -415,10 +418,11 @@ def _report(result: RunResult, paths: dict[str, Path], seconds: float) -> str:
 
 def _cmd_validate(args: argparse.Namespace) -> int:
     config = load_config(args.config, preset=args.preset, overrides=_overrides(args))
+    recover(Path(config.output.out_dir), stale=False)  # a commit cut short: undone first
     target = Path(config.output.out_dir) / "exports" / "ledger.csv"
-    check_writable(target, overwrite=config.output.overwrite)
+    check_writable(target, overwrite=config.output.overwrite, create=False)
     result = validate(config)
-    write_csv(result.ledger, target, overwrite=True)
+    write_ledger(result.ledger, target, formulas=config.output.csv_formulas)
     if not args.quiet:
         print(format_validation(result, examples=args.examples))
         print(f"wrote {target}")
@@ -451,6 +455,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     started = datetime.now(UTC)
     t0 = time.perf_counter()
     config = load_config(args.config, preset=args.preset, overrides=_overrides(args))
+    recover(Path(config.output.out_dir), stale=False)  # a commit cut short: undone first
     # read, validate, geodesy, join, indicators, [map], geojson, geoparquet, tables, [database]
     stages = 8 + config.output.map + bool(config.output.database)
     progress = StageProgress(stages, quiet=args.quiet)
@@ -494,23 +499,62 @@ def main(argv: Sequence[str] | None = None) -> int:
         logging.captureWarnings(False)
 
 
+EXIT_CODES = {
+    0: "success (also when records were repaired or set aside: the summary and ledger say so)",
+    2: "input, configuration or output folder that cannot be used (the message names the "
+    "file, row, column and the fix)",
+    3: "an output exists (pass --overwrite)",
+    4: "a reconciliation failure (a bug: please report it)",
+    5: "the outputs could not be written (disk full, permission denied); previous outputs kept",
+    70: "an unexpected error (a bug: please report it; -v shows where)",
+    130: "interrupted (Ctrl-C); previous outputs kept",
+}
+
+
+def _fail(message: str, code: int) -> int:
+    print(f"mujun: {message}", file=sys.stderr)
+    return code
+
+
+def _read_error(err: BaseException) -> str:
+    assert isinstance(err, OSError)
+    where = err.filename or "an input"
+    return f"cannot read {where}: {err.strerror or err}; check the file and its permissions"
+
+
+def _bug(err: BaseException) -> str:
+    logging.getLogger("mujun").debug("unexpected error", exc_info=True)
+    return (
+        f"unexpected error ({type(err).__name__}: {err}); this is a bug, please report it with "
+        "the command you ran (-vv shows where it happened)"
+    )
+
+
+_ERRORS: tuple[tuple[type[BaseException], int, Callable[[BaseException], str]], ...] = (
+    (OutputExistsError, 3, str),
+    (ReconciliationError, 4, lambda e: f"reconciliation failed (a bug, please report it): {e}"),
+    (OutputError, 5, str),
+    (MujunError, 2, str),
+    (KeyboardInterrupt, 130, lambda _: "interrupted; previous outputs kept"),
+    (OSError, 2, _read_error),  # reading an input: permissions, a vanished file, I/O errors
+    (Exception, 70, _bug),  # the one place a bug is turned into a message
+)
+"""Each failure as one line and its exit code (:data:`EXIT_CODES`), first match wins."""
+
+
 def _dispatch(args: argparse.Namespace) -> int:
+    commands = {
+        "presets": _cmd_presets,
+        "validate": _cmd_validate,
+        "partition": _cmd_partition,
+    }
     try:
-        commands = {
-            "presets": _cmd_presets,
-            "validate": _cmd_validate,
-            "partition": _cmd_partition,
-        }
         return commands.get(args.command, _cmd_run)(args)
-    except OutputExistsError as err:
-        print(f"mujun: {err}", file=sys.stderr)
-        return 3
-    except ReconciliationError as err:
-        print(f"mujun: reconciliation failed (a bug, please report it): {err}", file=sys.stderr)
-        return 4
-    except MujunError as err:
-        print(f"mujun: {err}", file=sys.stderr)
-        return 2
+    except BaseException as err:
+        for kind, code, say in _ERRORS:
+            if isinstance(err, kind):
+                return _fail(say(err), code)
+        raise
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -178,6 +178,10 @@ class OutputConfig:
     """Replace existing outputs; without it an existing output is an error."""
     display_unit: DisplayUnit = "万元/亩"
     """Unit of per-area money figures in the map and exports."""
+    csv_formulas: Literal["neutralise", "raw"] = "neutralise"
+    """CSV exports are for spreadsheets: a text cell starting with =, +, -, @, a tab or a
+    carriage return would run as a formula there, so it gets a leading ' (OWASP's advice).
+    "raw" writes text as it is, for machine pipelines. Numbers are never touched."""
     year: int | None = None
     """Evaluation year shown on the map and in parcels.geojson; None: the latest year."""
     coordinate_precision: int = 7
@@ -484,7 +488,25 @@ def load_config(
     config = _build(Config, data, "config")
     for section in ("columns", "units"):
         _check_tables(section, getattr(config, section))
+    _check_map_name(config.output.map_name)
     return cast(Config, config)
+
+
+def _check_map_name(name: str) -> None:
+    """``--map-name`` is a plain file name: the map is written inside ``--out/maps``."""
+    bad = (
+        not name.strip()
+        or name.startswith(".")
+        or any(c in name for c in "/\\:\x00")
+        or any(ord(c) < 32 for c in name)
+        or len(name) > 200
+    )
+    if bad:
+        raise ConfigError(
+            f"--map-name {name!r} is not a plain file name (no folders, not empty, not hidden, "
+            "no control characters); give a name like mujun-2023, written as "
+            "maps/mujun-2023.html under --out"
+        )
 
 
 def _check_tables(section: str, tables: Mapping[str, Any]) -> None:

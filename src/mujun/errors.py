@@ -16,7 +16,9 @@ __all__ = [
     "InputFileError",
     "JoinError",
     "MujunError",
+    "OutputError",
     "OutputExistsError",
+    "OutputPathError",
     "ReconciliationError",
     "SchemaError",
 ]
@@ -59,6 +61,16 @@ class InputFileError(MujunError, OSError):
 
 class OutputExistsError(MujunError, FileExistsError):
     """An output file exists and ``overwrite`` was not requested."""
+
+
+class OutputPathError(MujunError, ValueError):
+    """The output folder or a name in it cannot be used: ``--out`` is a file, ``--map-name``
+    is not a plain file name, a symbolic link lies in the output tree."""
+
+
+class OutputError(MujunError, OSError):
+    """The outputs could not be written (disk full, permission denied); the previous outputs
+    are kept."""
 
 
 class ReconciliationError(MujunError, RuntimeError):

@@ -2,12 +2,17 @@
 
 Layout under the output folder: ``maps/<name>.html`` and ``exports/{parcels.geojson,
 enterprises.csv, units.csv, ledger.csv, run.json}``. Every target is checked before anything is
-written, so a refused overwrite leaves no half-written run behind.
+written; everything is written into a staging folder and moved into place only once the whole
+run has succeeded (:mod:`mujun.io.staging`), run.json last, listing every output with its size
+and SHA-256 and the files of the previous run it removed.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import hashlib
+import json
 import platform
 import time
 from datetime import UTC, datetime
@@ -22,14 +27,17 @@ import pyogrio
 import pyproj
 
 from mujun.config import OutputConfig
+from mujun.errors import MujunError, OutputError
 from mujun.io.postgis import OUTPUT_TABLES, redact, write_run
+from mujun.io.staging import Staging, refuse_symlinks
 from mujun.io.writers import check_writable, write_csv, write_geojson, write_json
 from mujun.io.xlsx import write_enterprise_workbook
 from mujun.maps import map_html, render_map
 from mujun.maps.render import ClassLegend
 from mujun.pipeline import RunResult, log_stage
+from mujun.zones import public_underuse
 
-__all__ = ["write_outputs"]
+__all__ = ["write_ledger", "write_outputs"]
 
 _PARCEL_PROPS = [
     "parcel_id",
@@ -177,23 +185,34 @@ def _write_map(result: RunResult, path: Path) -> None:
             names=tuple(result.config.classes.names),
             firms={str(k): int(v) for k, v in graded.value_counts().items()},
         )
+    parcels, zones = result.parcels, result.tables.get("zones")
+    if result.config.map.profile == "public":  # derived from non-confidential facts alone
+        parcels, zones = public_underuse(parcels, cfg=result.config.underuse)
     fmap = render_map(
-        result.parcels,
+        parcels,
         unit=result.unit,
         cfg=result.config.map,
         year=result.year,
         parks=result.parks,
         classes=legend,
-        zones=result.tables.get("zones"),
+        zones=zones,
         firms=result.enterprises.loc[result.enterprises["year"] == result.year],
+        csv_formulas=result.config.output.csv_formulas,
     )
     path.write_text(map_html(fmap, offline=result.config.map.offline), encoding="utf-8")
 
 
-def _write_tables(result: RunResult, targets: dict[str, Path]) -> None:
+def _write_tables(result: RunResult, targets: dict[str, Path]) -> list[str]:
+    """The tables, zones, surface and ledger at ``targets`` (staging paths); returns the
+    names of those written."""
     cfg = result.config.output
-    write_csv(result.enterprises, targets["enterprises"], overwrite=True)
-    write_csv(result.units, targets["units"], overwrite=True)
+    written = ["enterprises", "units", "workbook"]
+
+    def csv(frame: pd.DataFrame, name: str) -> None:
+        write_csv(frame, targets[name], overwrite=True, formulas=cfg.csv_formulas)
+
+    csv(result.enterprises, "enterprises")
+    csv(result.units, "units")
     write_enterprise_workbook(
         result.enterprises,
         targets["workbook"],
@@ -203,42 +222,156 @@ def _write_tables(result: RunResult, targets: dict[str, Path]) -> None:
         overwrite=True,
     )
     for name in ("county", "parks", "industries", "changes", "park_changes"):
-        write_csv(result.tables[name], targets[name], overwrite=True)
+        csv(result.tables[name], name)
+        written.append(name)
     zones = result.tables.get("zones")
     if zones is not None and len(zones):
         write_geojson(
             _rounded(zones), targets["zones"], overwrite=True, precision=cfg.coordinate_precision
         )
-    else:
-        targets.pop("zones")
+        written.append("zones")
     if cfg.surface_m > 0 and result.unit.column("tax") in result.parcels:
         from mujun.raster import efficiency_surface  # noqa: PLC0415 - rasterio when used
 
-        targets["surface"] = efficiency_surface(
+        efficiency_surface(
             result.parcels,
             result.parcels[result.unit.column("tax")],
-            Path(cfg.out_dir) / "exports" / f"{result.unit.column('tax')}.tif",
+            targets["surface"],
             resolution=cfg.surface_m,
-            overwrite=cfg.overwrite,
+            overwrite=True,
         )
-    write_csv(result.ledger, targets["ledger"], overwrite=True)
+        written.append("surface")
+    csv(result.ledger, "ledger")
+    written.append("ledger")
+    return written
+
+
+_KNOWN_EXPORTS = (
+    "parcels.geojson",
+    "parcels.parquet",
+    "enterprises.csv",
+    "units.csv",
+    "enterprises.xlsx",
+    "county.csv",
+    "parks.csv",
+    "industries.csv",
+    "changes.csv",
+    "park_changes.csv",
+    "zones.geojson",
+    "ledger.csv",
+    "run.json",
+)
+"""The exports a run may write (and the surface, ``*_per_*.tif``): files of an earlier run
+of these names that this run does not write are removed by an overwrite."""
+
+
+def _previous_outputs(out: Path) -> list[Path]:
+    """The files of the run that wrote ``out`` before: those its run.json lists, and mujun's
+    export names in ``exports/``."""
+    found: list[Path] = []
+    record = out / "exports" / "run.json"
+    try:
+        listed = json.loads(record.read_text("utf-8")).get("outputs", {})
+    except (OSError, ValueError, AttributeError):
+        listed = {}
+    for entry in listed.values() if isinstance(listed, dict) else ():
+        text = entry.get("path") if isinstance(entry, dict) else entry
+        path = Path(str(text))
+        path = path if path.is_absolute() else Path.cwd() / path
+        with contextlib.suppress(ValueError):
+            found.append(out / path.resolve().relative_to(out.resolve()))
+    exports = out / "exports"
+    if exports.is_dir():
+        found += [p for p in exports.iterdir() if p.name in _KNOWN_EXPORTS]
+        found += list(exports.glob("*_per_*.tif"))
+    return sorted(set(found))
+
+
+def _written(path: Path) -> dict[str, Any]:
+    """Size and SHA-256 of an output (a folder of parts: over its files in order)."""
+    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    digest = hashlib.sha256()
+    for file in files:
+        with file.open("rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(block)
+    return {"bytes": sum(f.stat().st_size for f in files), "sha256": digest.hexdigest()}
 
 
 def write_outputs(result: RunResult, *, started: datetime | None = None) -> dict[str, Path]:
-    """Write the map and exports of ``result`` under ``result.config.output.out_dir``."""
+    """Write the map and exports of ``result`` under ``result.config.output.out_dir``, all or
+    nothing; returns the outputs written, by name."""
     cfg = result.config.output
-    targets = _targets(Path(cfg.out_dir), cfg)
-    for path in targets.values():
-        check_writable(path, overwrite=cfg.overwrite)
+    out = Path(cfg.out_dir)
+    finals = _targets(out, cfg)
+    if cfg.surface_m > 0:
+        finals["surface"] = out / "exports" / f"{result.unit.column('tax')}.tif"
+    refuse_symlinks(out, list(finals.values()))
+    for path in finals.values():
+        check_writable(path, overwrite=cfg.overwrite, create=False)
+    staging = Staging.begin(out)
+    try:
+        written, database = _write_staged(result, {k: staging.path(v) for k, v in finals.items()})
+        removed = (
+            [p for p in _previous_outputs(out) if p not in set(finals.values())]
+            if cfg.overwrite
+            else []
+        )
+        record: dict[str, Any] = {
+            "mujun_run": 2,
+            "started_utc": (started or datetime.now(UTC)).isoformat(timespec="seconds"),
+            "finished_utc": datetime.now(UTC).isoformat(timespec="seconds"),
+            "config": result.config.to_dict(),
+            "versions": _versions(),
+            "inputs": result.inputs,
+            "units": {
+                "money": "yuan (inputs converted by their declared units)",
+                "area": "m2; mu = 10000/15 m2",
+                "per_area": result.unit.label,
+            },
+            "summary": result.summary,
+            "notes": staging.notes,
+            "outputs": {
+                k: {"path": str(finals[k]), **_written(staging.path(finals[k]))} for k in written
+            },
+            "removed": [str(p) for p in removed],
+        }
+        if database:
+            record["database"] = database
+        write_json(record, staging.path(finals["run"]), overwrite=True)
+        staging.commit([finals[k] for k in [*written, "run"]], remove=removed)
+    except OSError as err:
+        staging.abort()
+        if isinstance(err, MujunError):
+            raise
+        raise OutputError(
+            f"the outputs could not be written under {out}: {err.strerror or err} "
+            f"({err.filename or out}); the previous outputs are kept. Free disk space or "
+            "choose another --out"
+        ) from err
+    except BaseException:
+        staging.abort()
+        raise
+    return {k: finals[k] for k in [*written, "run"]}
+
+
+def _write_staged(
+    result: RunResult, targets: dict[str, Path]
+) -> tuple[list[str], dict[str, Any] | None]:
+    """Every output but run.json at ``targets`` (staging paths); the names written, and what
+    went to the database."""
+    cfg = result.config.output
     t = time.perf_counter()
     dist = result.dist
     if dist is not None and (cfg.map or cfg.database or cfg.surface_m > 0):
         # the map, the database tables and the surface are built from all the outlines
         everything = np.ones(len(result.parcels), dtype=bool)
         result = dataclasses.replace(result, parcels=dist.with_geometry(result.parcels, everything))
+    written = []
     if cfg.map:
         _write_map(result, targets["map"])
-        t = log_stage("map", t, "%s", targets["map"])
+        written.append("map")
+        t = log_stage("map", t, "%s", targets["map"].name)
     parcels = gpd.GeoDataFrame(_parcel_export(result), geometry="geometry")
     if dist is not None:
         # written part by part on the workers: the same GeoJSON, the GeoParquet as a folder
@@ -249,7 +382,7 @@ def write_outputs(result: RunResult, *, started: datetime | None = None) -> dict
             precision=cfg.coordinate_precision,
         )
         t = log_stage("geojson", t, "%d parcels, part by part", len(parcels))
-        t = log_stage("geoparquet", t, "%s: written with the GeoJSON", targets["parcels_parquet"])
+        t = log_stage("geoparquet", t, "%s: written with the GeoJSON", "parcels.parquet")
     else:
         write_geojson(
             parcels, targets["parcels"], overwrite=True, precision=cfg.coordinate_precision
@@ -258,28 +391,25 @@ def write_outputs(result: RunResult, *, started: datetime | None = None) -> dict
         # the same table as GeoParquet in the working CRS, surveyed geometry at full precision,
         # with a bbox covering column so readers can filter by area without reading geometry
         parcels.to_parquet(targets["parcels_parquet"], write_covering_bbox=True, compression="zstd")
-        t = log_stage("geoparquet", t, "%s", targets["parcels_parquet"])
-    _write_tables(result, targets)
+        t = log_stage("geoparquet", t, "%s", "parcels.parquet")
+    written += ["parcels", "parcels_parquet", *_write_tables(result, targets)]
     t = log_stage("tables", t, "enterprises, units, workbook, aggregates, zones, ledger")
     database = _write_database(result, parcels)
     if database:
-        t = log_stage("database", t, "%s", database["rows"])
-    record: dict[str, Any] = {
-        "mujun_run": 1,
-        "started_utc": (started or datetime.now(UTC)).isoformat(timespec="seconds"),
-        "finished_utc": datetime.now(UTC).isoformat(timespec="seconds"),
-        "config": result.config.to_dict(),
-        "versions": _versions(),
-        "inputs": result.inputs,
-        "units": {
-            "money": "yuan (inputs converted by their declared units)",
-            "area": "m2; mu = 10000/15 m2",
-            "per_area": result.unit.label,
-        },
-        "summary": result.summary,
-        "outputs": {k: str(v) for k, v in targets.items()},
-    }
-    if database:
-        record["database"] = database
-    write_json(record, targets["run"], overwrite=True)
-    return targets
+        log_stage("database", t, "%s", database["rows"])
+    return written, database
+
+
+def write_ledger(ledger: pd.DataFrame, target: Path, *, formulas: str = "neutralise") -> Path:
+    """``mujun validate``'s ledger at ``target`` (``OUT/exports/ledger.csv``), staged and moved
+    into place whole, like a run's outputs."""
+    out = target.parent.parent
+    refuse_symlinks(out, [target])
+    staging = Staging.begin(out)
+    try:
+        write_csv(ledger, staging.path(target), overwrite=True, formulas=formulas)
+        staging.commit([target])
+    except BaseException:
+        staging.abort()
+        raise
+    return target

@@ -35,7 +35,12 @@ from mujun.config import UnderuseConfig
 from mujun.join import positions
 from mujun.schema import MU_M2
 
-__all__ = ["cold_spots", "consolidation_zones", "park_summary"]
+PUBLIC_REASONS = ("vacant", "unused_buildings", "low_coverage", "low_far")
+"""Underuse reasons that tell nothing about a firm's tax, value added, revenue or score: the
+only ones a public map shows or derives anything from (a parcel underused only for low tax
+or class D would tell the reader the firm pays below the floor)."""
+
+__all__ = ["PUBLIC_REASONS", "cold_spots", "consolidation_zones", "park_summary", "public_underuse"]
 
 logger = logging.getLogger(__name__)
 
@@ -60,13 +65,15 @@ def _park_of(parcels: pd.DataFrame) -> pd.Series:
 
 
 def consolidation_zones(
-    parcels: gpd.GeoDataFrame, *, cfg: UnderuseConfig
+    parcels: gpd.GeoDataFrame, *, cfg: UnderuseConfig, rank_by: str = "gain"
 ) -> tuple[gpd.GeoDataFrame, pd.Series]:
     """Zones of underused parcels; returns ``(zones, zone_id per parcel)``.
 
     ``parcels`` (projected CRS) needs ``parcel_id``, ``underused``, ``underuse_reasons``,
     ``area_m2``, ``tax`` (yuan, apportioned), ``tax_per_mu``, ``vacant``, ``enterprises`` and
-    optionally ``park``.
+    optionally ``park``. Zones are numbered (Z0001 ...) and ranked by the tax they would gain
+    at the park median, then area; ``rank_by="area"``: by area only (a public map, whose zone
+    numbers must not tell anything about tax).
     """
     park = _park_of(parcels)
     vacant = parcels["vacant"].to_numpy(dtype=bool)
@@ -87,7 +94,8 @@ def consolidation_zones(
     data = data.reset_index(drop=True)
     table = _zone_table(data, label[order], median, park_land)
     zones = gpd.GeoDataFrame(table, geometry="geometry", crs=parcels.crs)
-    zones = zones.sort_values(["gain_wan", "area_mu"], ascending=False)
+    by = ["gain_wan", "area_mu"] if rank_by == "gain" else ["area_mu"]
+    zones = zones.sort_values(by, ascending=False, kind="stable")
     rank = np.empty(len(zones), dtype="int64")
     rank[zones.index.to_numpy()] = np.arange(1, len(zones) + 1)
     zones = zones.reset_index(drop=True)
@@ -380,3 +388,37 @@ def _conditional_p(
             larger[block] = (z[block, None] * lag * scaling >= observed[block, None]).sum(axis=1)
     larger = np.minimum(larger, permutations - larger)
     return (larger + 1.0) / (permutations + 1.0)
+
+
+def public_underuse(
+    parcels: gpd.GeoDataFrame, *, cfg: UnderuseConfig
+) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
+    """The parcels and zones a public map may show: ``underused``, ``underuse_reasons`` and
+    ``zone_id`` derived from :data:`PUBLIC_REASONS` alone, the zones of those parcels ranked
+    and numbered by area, with no tax or gain columns."""
+    flags = [f"flag_{r}" for r in PUBLIC_REASONS if f"flag_{r}" in parcels]
+    out = parcels.drop(columns=[c for c in parcels.columns if c.startswith("flag_")])
+    for col in flags:
+        out[col] = parcels[col]
+    marked = np.zeros(len(parcels), dtype=bool)
+    for col in flags:
+        marked |= parcels[col].astype("boolean").fillna(False).to_numpy(dtype=bool)
+    out["underused"] = marked
+    if "underuse_reasons" in parcels:
+        reasons = (
+            parcels["underuse_reasons"]
+            .astype(object)
+            .where(parcels["underuse_reasons"].notna(), "")
+        )
+        kept = reasons.map(
+            lambda r: "; ".join(c for c in str(r).split("; ") if c in PUBLIC_REASONS)
+        )
+        out["underuse_reasons"] = kept.where(kept != "", None).astype("string")
+    if "tax" not in out or "tax_per_mu" not in out:
+        return out, gpd.GeoDataFrame(geometry=[], crs=parcels.crs)
+    zones, zone_of = consolidation_zones(out, cfg=cfg, rank_by="area")
+    out["zone_id"] = zone_of
+    keep = [
+        c for c in ("zone_id", "rank", "park", "n_parcels", "area_mu", "geometry") if c in zones
+    ]
+    return out, zones[keep]

@@ -34,6 +34,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyproj
 import shapely
+import shapely.errors
 
 __all__ = ["property_columns", "rfc7946", "write_features"]
 
@@ -109,11 +110,12 @@ def rfc7946(geoms: gpd.GeoSeries, precision: int) -> np.ndarray:
     counts = shapely.get_num_coordinates(data)
     owner = np.repeat(np.arange(len(data)), counts)
     repeated = _repeated_points(rounded_xy, owner, len(data))
-    if repeated.any():
-        rounded[repeated] = shapely.remove_repeated_points(rounded[repeated], 0.0)
 
     def unrounded(which: np.ndarray) -> np.ndarray:
         return shapely.set_coordinates(data[which].copy(), xy[np.repeat(which, counts)])
+
+    if repeated.any():
+        rounded[repeated] = _without_repeats(rounded[repeated], unrounded(repeated))
 
     broken = _fix_invalid(rounded, unrounded, precision)
     # orienting a valid polygon whose only ring runs counter-clockwise changes nothing
@@ -123,11 +125,28 @@ def rfc7946(geoms: gpd.GeoSeries, precision: int) -> np.ndarray:
     return rounded
 
 
+def _without_repeats(rounded: np.ndarray, unrounded: np.ndarray) -> np.ndarray:
+    """``remove_repeated_points`` of the rounded shapes; a shape smaller than the precision
+    (a ring of a parcel a few millimetres across collapses to one or two points) keeps its
+    unrounded coordinates instead of failing the export."""
+    try:
+        return np.asarray(shapely.remove_repeated_points(rounded, 0.0), dtype=object)
+    except shapely.errors.GEOSException:
+        out = np.empty(len(rounded), dtype=object)
+        for i, (g, keep) in enumerate(zip(rounded, unrounded, strict=True)):
+            try:
+                out[i] = shapely.remove_repeated_points(g, 0.0)
+            except shapely.errors.GEOSException:
+                out[i] = keep
+        return out
+
+
 def _rfc7946_3d(geoms: gpd.GeoSeries, precision: int) -> np.ndarray:
     """:func:`rfc7946` where some geometries have z: geopandas and shapely do it all."""
     lonlat = np.asarray(geoms.to_crs(_WGS84).array, dtype=object)
-    rounded = shapely.remove_repeated_points(
-        shapely.transform(lonlat, lambda xy: np.round(xy, precision)), 0.0
+    rounded = _without_repeats(
+        np.asarray(shapely.transform(lonlat, lambda xy: np.round(xy, precision)), dtype=object),
+        lonlat,
     )
     _fix_invalid(rounded, lambda which: lonlat[which], precision)
     return np.asarray(shapely.orient_polygons(rounded, exterior_cw=False), dtype=object)

@@ -86,9 +86,14 @@ def _engine(url: str) -> Engine:
 
 @contextmanager
 def _connect(url: str, *, write: bool) -> Iterator[Connection]:
+    """A connection in one transaction; for reading, a read-only session (every transaction
+    of it read-only, so not even a COMMIT inside a query can reach a writable one)."""
     engine = _engine(url)
     try:
         with engine.begin() if write else engine.connect() as conn:
+            if not write:
+                conn.exec_driver_sql("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY")
+                conn.exec_driver_sql("SET TRANSACTION READ ONLY")
             yield conn
     except Exception as err:
         if isinstance(err, ConfigError | InputFileError):
@@ -100,13 +105,17 @@ def _connect(url: str, *, write: bool) -> Iterator[Connection]:
 
 
 def _select(table: str | None, query: str | None, what: str) -> str:
+    """The statement reading ``table`` or ``query``. A query is run as a subquery, so it is
+    one SELECT (``SELECT 1; DROP TABLE x`` is a syntax error, not two statements), in a
+    read-only transaction (:func:`_connect`)."""
     if (table is None) == (query is None):
         raise ConfigError(f"give either {what}_table or {what}_query for a database input")
     if table is not None:
         if not _IDENT.fullmatch(table):
             raise ConfigError(f"{what}_table {table!r} is not a table name (schema.table)")
         return f"SELECT * FROM {table}"  # noqa: S608 - a checked identifier
-    return str(query)
+    body = str(query).strip().rstrip(";").strip()
+    return f"SELECT * FROM ({body}\n) AS mujun_{what}"  # noqa: S608 - run read-only
 
 
 def read_query(
@@ -179,22 +188,53 @@ def write_run(
     written = {}
     with _connect(url, write=True) as conn:
         conn.execute(sqlalchemy.text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
+        inspector = sqlalchemy.inspect(conn)
+        present = {n for n in OUTPUT_TABLES.values() if inspector.has_table(n, schema=schema)}
+        for name in present:  # the run's rows in every mujun table, also those not written now
+            conn.execute(
+                # checked identifiers; the run id is a bound parameter
+                sqlalchemy.text(f'DELETE FROM "{schema}"."{name}" WHERE run_id = :run'),  # noqa: S608
+                {"run": run_id},
+            )
         for key, frame in tables.items():
             name = OUTPUT_TABLES[key]
             data = frame.assign(run_id=run_id)
             data = data[["run_id", *[c for c in data.columns if c != "run_id"]]]
-            exists = sqlalchemy.inspect(conn).has_table(name, schema=schema)
-            if exists:
-                conn.execute(
-                    # checked identifiers; the run id is a bound parameter
-                    sqlalchemy.text(f'DELETE FROM "{schema}"."{name}" WHERE run_id = :run'),  # noqa: S608
-                    {"run": run_id},
-                )
+            if name in present:
+                _add_columns(conn, inspector, data, name, schema)
             _append(conn, data, name, schema)
-            if not exists:
+            if name not in present:
                 conn.execute(sqlalchemy.text(f'CREATE INDEX ON "{schema}"."{name}" (run_id)'))
             written[key] = len(data)
     return written
+
+
+def _sql_type(values: pd.Series) -> str:
+    if pd.api.types.is_bool_dtype(values.dtype):
+        return "boolean"
+    if pd.api.types.is_integer_dtype(values.dtype):
+        return "bigint"
+    if pd.api.types.is_float_dtype(values.dtype):
+        return "double precision"
+    return "text"
+
+
+def _add_columns(
+    conn: Connection, inspector: Any, data: pd.DataFrame, name: str, schema: str
+) -> None:
+    """Columns of ``data`` the existing table lacks (a run with --buildings after one
+    without), added before the rows are, so that the append never fails half way."""
+    import sqlalchemy  # noqa: PLC0415
+
+    have = {c["name"] for c in inspector.get_columns(name, schema=schema)}
+    geometry = data.geometry.name if isinstance(data, gpd.GeoDataFrame) else None
+    for column in (c for c in data.columns if c not in have and c != geometry):
+        quoted = '"' + str(column).replace('"', '""') + '"'
+        conn.execute(
+            sqlalchemy.text(
+                f'ALTER TABLE "{schema}"."{name}" ADD COLUMN {quoted} {_sql_type(data[column])}'
+            )
+        )
 
 
 def _append(conn: Connection, data: pd.DataFrame, name: str, schema: str) -> None:

@@ -237,8 +237,8 @@ def _read_vector(path: Path, *, layer: str | None, encoding: str | None = None) 
     if encoding:
         kwargs["encoding"] = encoding
     where = sources.gdal_path(path)
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="Non closed ring", category=RuntimeWarning)
+    with warnings.catch_warnings(record=True) as said:
+        warnings.simplefilter("always")  # GDAL's warnings: said once, as log lines, below
         try:
             try:
                 gdf = gpd.read_file(where, **kwargs)
@@ -249,6 +249,16 @@ def _read_vector(path: Path, *, layer: str | None, encoding: str | None = None) 
                 closed = (raw.geometry.isna() & gdf.geometry.notna()).to_numpy()
         except Exception as err:
             raise InputFileError(f"{path} cannot be read as a vector layer: {err}") from err
+    for text in dict.fromkeys(
+        str(w.message) for w in said if "Non closed ring" not in str(w.message)
+    ):
+        logger.warning("%s: GDAL says: %s", path.name, text)
+    if not isinstance(gdf, gpd.GeoDataFrame) or gdf.geometry.name not in gdf:
+        raise InputFileError(
+            f"{path} has no geometry: it is a table, not a layer of polygons. Give the parcel "
+            "layer (GeoPackage, Shapefile, GeoJSON, GeoParquet ...) here, and a table of "
+            "filings as --filings"
+        )
     info = _info(path, layer)
     _check_complete(path, info, len(gdf))
     gdf.attrs["closed_rings"] = closed

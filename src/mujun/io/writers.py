@@ -18,14 +18,16 @@ import pandas as pd
 from mujun.errors import CRSError, OutputExistsError
 from mujun.io import _geojson
 
-__all__ = ["check_writable", "write_csv", "write_geojson", "write_json"]
+__all__ = ["check_writable", "neutralise_formulas", "write_csv", "write_geojson", "write_json"]
 
 
-def check_writable(path: Path, *, overwrite: bool) -> None:
-    """Raise :class:`OutputExistsError` if ``path`` exists and ``overwrite`` is false."""
-    if path.exists() and not overwrite:
+def check_writable(path: Path, *, overwrite: bool, create: bool = True) -> None:
+    """Raise :class:`OutputExistsError` if ``path`` exists and ``overwrite`` is false; with
+    ``create``, make its folder."""
+    if (path.exists() or path.is_symlink()) and not overwrite:
         raise OutputExistsError(f"{path} exists; pass --overwrite to replace it")
-    path.parent.mkdir(parents=True, exist_ok=True)
+    if create:
+        path.parent.mkdir(parents=True, exist_ok=True)
 
 
 def rfc7946_geometries(geoms: gpd.GeoSeries, *, precision: int = 7) -> np.ndarray:
@@ -65,8 +67,49 @@ def write_geojson(
     return path
 
 
-def write_csv(frame: pd.DataFrame, path: str | Path, *, overwrite: bool = False) -> Path:
-    """Write a CSV that Excel opens with Chinese intact (UTF-8 with BOM).
+_FORMULA_START = "^[=+\\-@\t\r]"
+
+
+def neutralise_formulas(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with every text cell that a spreadsheet would run as a formula (starting
+    with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return) prefixed with ``'``, as OWASP
+    advises against CSV injection; number columns and other cells are left as they are.
+
+    Examples
+    --------
+    >>> neutralise_formulas(pd.DataFrame({"a": ["=1+2", "ok", "-x"], "n": [-1, 2, 3]}))
+           a  n
+    0  '=1+2 -1
+    1     ok  2
+    2    '-x  3
+    """
+    out = frame
+    for column in frame.columns:
+        values = frame[column]
+        if pd.api.types.is_numeric_dtype(values.dtype) or pd.api.types.is_bool_dtype(values):
+            continue
+        if values.dtype == object and pd.api.types.infer_dtype(values, skipna=True) != "string":
+            continue
+        text = values.astype("string")
+        risky = text.str.contains(_FORMULA_START, regex=True).fillna(False).to_numpy(bool)
+        if risky.any():
+            if out is frame:
+                out = frame.copy()
+            fixed = values.astype(object).copy()
+            fixed[risky] = "'" + text[risky].astype(str)
+            out[column] = fixed.astype(values.dtype) if values.dtype != object else fixed
+    return out
+
+
+def write_csv(
+    frame: pd.DataFrame,
+    path: str | Path,
+    *,
+    overwrite: bool = False,
+    formulas: str = "neutralise",
+) -> Path:
+    """Write a CSV that Excel opens with Chinese intact (UTF-8 with BOM), text that would run
+    as a formula neutralised (:func:`neutralise_formulas`) unless ``formulas="raw"``.
 
     The bytes are those of ``frame.to_csv(path, index=False, encoding="utf-8-sig",
     lineterminator="\\n")``; for the dtypes mujun's tables hold (floats, integers, booleans,
@@ -76,6 +119,8 @@ def write_csv(frame: pd.DataFrame, path: str | Path, *, overwrite: bool = False)
 
     path = Path(path)
     check_writable(path, overwrite=overwrite)
+    if formulas != "raw":
+        frame = neutralise_formulas(frame)
     if _csv.encodable(frame):
         with path.open("wb") as fh:
             _csv.write_frame(frame, fh)

@@ -17,7 +17,7 @@ import branca
 import folium
 from jinja2 import Template
 
-__all__ = ["PAGE_SCRIPT", "ParcelScript"]
+__all__ = ["PAGE_SCRIPT", "ParcelScript", "RawHTML"]
 
 PAGE_SCRIPT = resources.files("mujun.maps").joinpath("mujun.js").read_text(encoding="utf-8")
 
@@ -33,8 +33,10 @@ _CSS = """
 """
 
 
-class _Raw(branca.element.Element):
-    """Text put into the page as it is: not compiled as a template (the data is megabytes)."""
+class RawHTML(branca.element.Element):
+    """HTML put into the page as it is, never compiled as a Jinja2 template (branca's
+    ``Element`` would: a title of ``{{7*7}}`` would show 49, and a crafted one run code). Every
+    piece of it from an input or the configuration must be escaped by the caller."""
 
     def __init__(self, text: str) -> None:
         super().__init__()
@@ -67,10 +69,10 @@ class ParcelScript(branca.element.MacroElement):
         figure = self.get_root()
         assert isinstance(figure, branca.element.Figure), "add the map to a figure first"
         figure.header.add_child(
-            _Raw(f"<style>{_CSS}</style><script>{PAGE_SCRIPT}</script>"), name="mj_script"
+            RawHTML(f"<style>{_CSS}</style><script>{PAGE_SCRIPT}</script>"), name="mj_script"
         )
         figure.html.add_child(
-            _Raw(
+            RawHTML(
                 '<script type="application/octet-stream" id="mj-data" '
                 f'data-encoding="gzip+base64">{self.payload}</script>'
             ),

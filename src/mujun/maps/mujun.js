@@ -200,6 +200,7 @@
     this.map = map;
     this.P = P;
     this.T = P.texts;
+    formulasRaw = P.csv_formulas === "raw";
     this.num = new Intl.NumberFormat(P.lang === "zh" ? "zh-CN" : "en-US",
       {minimumFractionDigits: 2, maximumFractionDigits: 2});
     this.num1 = new Intl.NumberFormat(P.lang === "zh" ? "zh-CN" : "en-US",
@@ -682,9 +683,13 @@
     this.layers.forEach(function (l) { if (l._map) { out[l.theme.id] = l.cells; } });
     return out;
   };
+  var formulasRaw = false;  // set from the page's data: [output] csv_formulas = "raw"
   function csvCell(v) {
     if (v === null || v === undefined) { return ""; }
     var s = String(v);
+    // text that a spreadsheet would run as a formula starts with a quote (OWASP); numbers
+    // stay numbers
+    if (!formulasRaw && typeof v === "string" && /^[=+\-@\t\r]/.test(s)) { s = "'" + s; }
     return /[",\n\r]/.test(s) ? "\"" + s.replace(/"/g, "\"\"") + "\"" : s;
   }
   function download(name, type, text) {

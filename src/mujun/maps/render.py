@@ -30,7 +30,7 @@ from mujun.config import MapConfig
 from mujun.indicators import DisplayUnit
 from mujun.maps.assets import CDN_CSS, CDN_JS, inline_assets
 from mujun.maps.basemaps import Basemap, add_basemap, add_orthophoto
-from mujun.maps.controls import ParcelScript
+from mujun.maps.controls import ParcelScript, RawHTML
 from mujun.maps.encode import (
     encode_column,
     encode_shapes,
@@ -497,14 +497,16 @@ def render_map(
     classes: ClassLegend | None = None,
     zones: gpd.GeoDataFrame | None = None,
     firms: pd.DataFrame | None = None,
+    csv_formulas: str = "neutralise",
 ) -> folium.Map:
     """Build the planner's map for ``year``.
 
     ``parcels`` is the parcel result (a projected CRS: display shapes are simplified in metres)
     with ``parcel_id``, ``area_mu``, ``vacant``, ``enterprises``, the per-area columns of
     ``unit`` and, for the class layer, ``class``. ``firms`` (the enterprise table of ``year``,
-    with ``parcel_ids``) fills each parcel's popup. Returns a :class:`folium.Map`; save it with
-    :func:`map_html`.
+    with ``parcel_ids``) fills each parcel's popup; ``csv_formulas`` is how the page's CSV
+    export treats text that would run as a formula. Returns a :class:`folium.Map`; save it
+    with :func:`map_html`.
     """
     fmap, base = _base_map(cfg)
     tx = Texts(cfg.lang)
@@ -577,6 +579,7 @@ def render_map(
     _overlay_sets(payload, themes, parks=parks, zones=zones, gcj02=base.gcj02, tx=tx)
     figure_cols = [[tx(f), unit.column(f)] for f in _FIGURES if unit.column(f) in money]
     payload.update(
+        csv_formulas=csv_formulas,
         lang=cfg.lang,
         unit=unit.label,
         themes=themes,
@@ -598,10 +601,11 @@ def render_map(
     control.add_to(fmap)
     ParcelScript(control, pack(payload)).add_to(fmap)
     root = cast(branca.element.Figure, fmap.get_root())
-    root.header.add_child(branca.element.Element(_LEGEND_CSS))
+    # as text, never as templates: a title or class name holding "{{ }}" or "{% %}" is shown
+    root.header.add_child(RawHTML(_LEGEND_CSS))
     root.html.add_child(
-        branca.element.Element(
-            f'<div class="mj-title">{html.escape(cfg.title)}{_year(year, tx)}</div>'
+        RawHTML(
+            f'<div class="mj-title">{html.escape(cfg.title)}{html.escape(_year(year, tx))}</div>'
             f'<div class="mj-legend">{"".join(legends)}</div>'
         )
     )
