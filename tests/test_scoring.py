@@ -421,7 +421,9 @@ def test_class_shares_within_one_firm(scores, seed):
         assert abs(counts.get(label, 0) - share * len(s)) <= 1
 
 
-def _stability_by_sorting(ratios, weights, base_class, tiebreak, *, cfg, classes, seed_offset=0):
+def _stability_by_sorting(
+    ratios, weights, base_class, tiebreak, *, cfg, classes, seed_offset=0, key=None
+):
     """The per-draw sort that ``class_stability`` replaces: the reference for equality."""
     rng = np.random.default_rng(cfg.seed + seed_offset)
     w = np.array([weights[c] for c in ratios.columns], dtype="float64")
@@ -431,6 +433,12 @@ def _stability_by_sorting(ratios, weights, base_class, tiebreak, *, cfg, classes
     scores = ratios.to_numpy() @ draws.T
     n = len(ratios)
     tie = tiebreak.fillna(-np.inf).to_numpy()
+    # ties after the tie-break go by credit code, as the ranking's do
+    key_rank = (
+        np.arange(n)  # no key: ties in their order
+        if key is None
+        else pd.Series(key.astype(str).to_numpy()).rank(method="first").to_numpy()
+    )
     kept = np.zeros(n)
     labels = np.asarray(classes.labels)
     base = base_class.to_numpy(dtype=object)
@@ -438,7 +446,7 @@ def _stability_by_sorting(ratios, weights, base_class, tiebreak, *, cfg, classes
         if classes.method == "thresholds":
             idx = np.searchsorted(-np.asarray(classes.thresholds), -scores[:, d], side="right")
         else:
-            order = np.lexsort((-tie, -scores[:, d]))
+            order = np.lexsort((key_rank, -tie, -scores[:, d]))
             rank = np.empty(n, dtype=int)
             rank[order] = np.arange(1, n + 1)
             bounds = np.rint(np.cumsum(classes.shares) / sum(classes.shares) * n).astype(int)
@@ -472,9 +480,11 @@ def test_class_stability_equals_sorting_every_draw(classes: ClassConfig, n: int)
     key = pd.Series(np.arange(n).astype(str), index=ratios.index)
     _, cls = assign_classes(score, tiebreak, key, classes)
     cfg = StabilityConfig(draws=60, spread=0.3)
-    got = class_stability(ratios, weights, cls, tiebreak, cfg=cfg, classes=classes, seed_offset=3)
+    got = class_stability(
+        ratios, weights, cls, tiebreak, cfg=cfg, classes=classes, seed_offset=3, key=key
+    )
     want = _stability_by_sorting(
-        ratios, weights, cls, tiebreak, cfg=cfg, classes=classes, seed_offset=3
+        ratios, weights, cls, tiebreak, cfg=cfg, classes=classes, seed_offset=3, key=key
     )
     pd.testing.assert_series_equal(got, want, check_exact=True)
 
@@ -708,7 +718,9 @@ def _streaks_by_groupby(frame: pd.DataFrame, cls: pd.Series, last: str) -> pd.Se
         {"uscc": frame["uscc"], "year": frame["year"], "d": (cls == last).fillna(False).astype(int)}
     )
     data = data.sort_values("year", kind="stable")
-    breaks = (data["d"] == 0).groupby(data["uscc"]).cumsum()
+    # a year not following the firm's previous one breaks the streak as a non-D year does
+    jump = data.groupby("uscc")["year"].diff().fillna(0) > 1
+    breaks = ((data["d"] == 0) | jump).groupby(data["uscc"]).cumsum()
     streak = data.groupby([data["uscc"], breaks])["d"].cumsum()
     return streak.reindex(frame.index).astype("int64")
 

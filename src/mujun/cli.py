@@ -17,7 +17,13 @@ from pathlib import Path
 from typing import Any
 
 from mujun import __version__
-from mujun.config import available_presets, load_config, preset_description
+from mujun.config import (
+    available_presets,
+    load_config,
+    preset_description,
+    preset_layers,
+    to_toml,
+)
 from mujun.errors import MujunError, OutputError, OutputExistsError, ReconciliationError
 from mujun.io.sources import input_path
 from mujun.io.staging import recover
@@ -115,8 +121,11 @@ def _parser() -> argparse.ArgumentParser:
         help="list the built-in method presets",
         description="List the presets shipped with mujun; a config file extends one with "
         'preset = "NAME".',
-        epilog="example:\n  mujun presets",
+        epilog="examples:\n  mujun presets\n  mujun presets --show huangyan-2022",
         formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    presets_p.add_argument(
+        "--show", metavar="NAME", help="print a preset's effective configuration, as TOML"
     )
     presets_p.set_defaults(command="presets")
     part_p = sub.add_parser(
@@ -429,9 +438,20 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_presets(args: argparse.Namespace) -> int:  # noqa: ARG001 - all commands take args
+def _cmd_presets(args: argparse.Namespace) -> int:
+    if args.show:
+        config = load_config(preset=args.show)
+        print(
+            f"# the effective configuration of preset {args.show}: "
+            + " <- ".join(reversed(preset_layers(args.show)))
+            + " <- built-in defaults"
+        )
+        print(to_toml(config.to_dict()), end="")
+        return 0
     for name in available_presets():
-        print(f"{name:16s} {preset_description(name)}")
+        base = preset_layers(name)[:-1]
+        extends = f" (on {' and '.join(base)})" if base else ""
+        print(f"{name:16s} {preset_description(name)}{extends}")
     return 0
 
 

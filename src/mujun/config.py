@@ -54,6 +54,8 @@ __all__ = [
     "available_presets",
     "load_config",
     "preset_description",
+    "preset_layers",
+    "to_toml",
 ]
 
 AreaMethod = Literal["plane", "ellipsoidal"]
@@ -421,15 +423,19 @@ def preset_description(name: str) -> str:
     return ""
 
 
+def _preset_text(name: str) -> str:
+    """The TOML text of a shipped preset."""
+    if name not in available_presets():
+        raise ConfigError(f"unknown preset {name!r}; available: {', '.join(available_presets())}")
+    return (resources.files("mujun") / "presets" / f"{name}.toml").read_text("utf-8")
+
+
 def _read_preset(name: str, seen: tuple[str, ...] = ()) -> dict[str, Any]:
     """A preset with the presets it names as its base (``preset = "..."``) under it, in
     layers; a preset that comes back to itself is refused."""
     if name in seen:
         raise ConfigError(f"presets name each other in a circle: {' -> '.join((*seen, name))}")
-    if name not in available_presets():
-        raise ConfigError(f"unknown preset {name!r}; available: {', '.join(available_presets())}")
-    text = (resources.files("mujun") / "presets" / f"{name}.toml").read_text("utf-8")
-    data = tomllib.loads(text)
+    data = tomllib.loads(_preset_text(name))
     base = data.pop("preset", None)
     return _merge(_read_preset(base, (*seen, name)), data) if base else data
 
@@ -442,6 +448,47 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"config file {path} does not exist") from err
     except tomllib.TOMLDecodeError as err:
         raise ConfigError(f"config file {path} is not valid TOML: {err}") from err
+
+
+def preset_layers(name: str) -> list[str]:
+    """The presets ``name`` is made of, its base first (``["zhejiang", "huangyan-2022"]``)."""
+    layers: list[str] = []
+    current: str | None = name
+    while current and current not in layers:
+        layers.insert(0, current)
+        current = tomllib.loads(_preset_text(current)).get("preset")
+    return layers
+
+
+def to_toml(data: Mapping[str, Any]) -> str:
+    """``data`` (plain values, nested tables) as TOML text, tables after the plain keys and
+    empty values left out (``mujun presets --show``)."""
+    lines: list[str] = []
+
+    def value(v: Any) -> str:
+        if isinstance(v, bool):
+            return "true" if v else "false"
+        if isinstance(v, int | float):
+            return repr(v)
+        if isinstance(v, list | tuple):
+            return "[" + ", ".join(value(x) for x in v) + "]"
+        return '"' + str(v).replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+    def key(k: str) -> str:
+        return k if k.replace("_", "").replace("-", "").isalnum() and k.isascii() else value(k)
+
+    def table(path: list[str], body: Mapping[str, Any]) -> None:
+        plain = [(k, v) for k, v in body.items() if not isinstance(v, Mapping) and v is not None]
+        if path and (plain or not body):
+            lines.append("")
+            lines.append("[" + ".".join(key(p) for p in path) + "]")
+        lines.extend(f"{key(k)} = {value(v)}" for k, v in plain)
+        for k, v in body.items():
+            if isinstance(v, Mapping):
+                table([*path, str(k)], v)
+
+    table([], data)
+    return "\n".join(lines).lstrip("\n") + "\n"
 
 
 def _merge(base: dict[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:

@@ -62,7 +62,7 @@ from mujun.join import (
     suggestion,
 )
 from mujun.schema import MU_M2
-from mujun.scoring import evaluate, headline_money, scored_inputs
+from mujun.scoring import evaluate, headline_money, scored_inputs, year_gaps
 from mujun.tables import (
     aggregate,
     changes,
@@ -665,7 +665,7 @@ def _evaluate(j: _Joined, config: Config) -> RunResult:
         "working_crs": crs.to_string(),
         "working_crs_name": crs.name,
         "crs_notes": crs_notes,
-        "notes": list(read.filing_table.notes),
+        "notes": [*read.filing_table.notes, *year_gaps(list(filings["year"].unique()))],
         "area_method": config.area.method,
         "area_check": check,
         "parcels": _parcel_summary(parcels, config, ledger, read.p_src),

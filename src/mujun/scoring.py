@@ -46,6 +46,7 @@ __all__ = [
     "list_of",
     "score_list",
     "scored_inputs",
+    "year_gaps",
 ]
 
 logger = logging.getLogger(__name__)
@@ -505,12 +506,17 @@ def class_stability(
     cfg: StabilityConfig,
     classes: ClassConfig,
     seed_offset: int = 0,
+    key: pd.Series | None = None,
+    forced: np.ndarray | None = None,
 ) -> pd.Series:
     """Share of weight draws (each weight × U[1 − spread, 1 + spread], renormalised) in which
     each firm keeps its class. Vectorised: the scores of all draws are a matrix product, made
     and used a block of firms at a time; in each draw firms rank by score, then tie-break
-    descending, then position (a stable sort), and only the firms that may cross a class bound
-    are looked at draw by draw (no sort), their scores the only ones held for every draw."""
+    descending, then ``key`` (the credit code, as :func:`assign_classes` ranks), and only the
+    firms that may cross a class bound are looked at draw by draw (no sort), their scores the
+    only ones held for every draw. The hard rules hold in every draw: a firm ``forced`` into
+    the last class (the tax floor) is there whatever the weights, so it keeps its class in
+    all of them."""
     if classes.method == "none" or ratios.empty or cfg.draws <= 0:
         return pd.Series(np.nan, index=ratios.index)
     rng = np.random.default_rng(cfg.seed + seed_offset)
@@ -525,12 +531,18 @@ def class_stability(
     if classes.method == "thresholds":
         kept = _kept_by_thresholds(scores, classes, base, canon)
     else:
-        # each firm's place when sorted by tie-break descending, stable
+        # each firm's place when sorted by tie-break descending, then key: the ranking's ties
         tie = -tiebreak.fillna(-np.inf).to_numpy(dtype="float64")
         sec = np.empty(len(tie), dtype=np.int64)
-        sec[np.argsort(tie, kind="stable")] = np.arange(len(tie))
+        if key is None:  # ties in their order
+            sec[np.argsort(tie, kind="stable")] = np.arange(len(tie))
+        else:
+            sec[_rank_order(tie, np.zeros(len(tie)), key)] = np.arange(len(tie))
         kept = _kept_by_shares(scores, sec, classes, base, canon)
-    return pd.Series(kept / cfg.draws, index=ratios.index)
+    share = kept / cfg.draws
+    if forced is not None:
+        share = np.where(forced, 1.0, share)
+    return pd.Series(share, index=ratios.index)
 
 
 _AREAS = ("area_mu", "area_acre")
@@ -670,7 +682,9 @@ def _score_group(rows: np.ndarray, group: str, year: int, ctx: _Context) -> dict
         out[f"benchmark_{name}"] = bench[name].to_numpy()
     score = (ratios * pd.Series(weights)).sum(axis=1)
     tiebreak = ctx.indicators["tax_per_mu"].iloc[rows]
-    rank, cls = assign_classes(score, tiebreak, ctx.frame["uscc"].iloc[rows], ctx.classes)
+    codes = ctx.frame["uscc"].iloc[rows]
+    rank, cls = assign_classes(score, tiebreak, codes, ctx.classes)
+    low = np.zeros(len(rows), dtype=bool)
     if ctx.classes.tax_floor_per_mu > 0 and ctx.classes.method != "none":
         low = (tiebreak < ctx.classes.tax_floor_per_mu).to_numpy()
         cls[low] = ctx.classes.labels[-1]
@@ -679,7 +693,15 @@ def _score_group(rows: np.ndarray, group: str, year: int, ctx: _Context) -> dict
     out["class"] = cls.to_numpy(dtype=object)
     out["imputed"] = _flag_names(imputed)
     out["class_stability"] = class_stability(
-        ratios, weights, cls, tiebreak, cfg=ctx.stability, classes=ctx.classes, seed_offset=year
+        ratios,
+        weights,
+        cls,
+        tiebreak,
+        cfg=ctx.stability,
+        classes=ctx.classes,
+        seed_offset=year,
+        key=codes,
+        forced=low,
     ).to_numpy()
     logger.info("scored %d firms of list %s, %d", len(rows), group, year)
     return out
@@ -698,20 +720,36 @@ def _flag_names(flags: pd.DataFrame) -> np.ndarray:
 
 
 def _streaks(frame: pd.DataFrame, cls: pd.Series, classes: ClassConfig) -> pd.Series:
-    """Consecutive evaluated years in the last class, up to and including each year."""
+    """Consecutive years in the last class, up to and including each year. Only calendar
+    years in a row count: D in 2016 and D in 2021 are two streaks of one year, for the years
+    between were not evaluated and are not assumed (:func:`year_gaps` says so)."""
     last = classes.labels[-1] if classes.labels else "D"
     d = (cls == last).fillna(False).to_numpy(dtype=np.int64)
     firm, _ = pd.factorize(frame["uscc"])
-    # each firm's rows in year order (ties in their order); a firm's first row, and each row
-    # not in the last class, starts a streak
-    order = np.lexsort((frame["year"].to_numpy(), firm))
-    d, firm = d[order], firm[order]
+    # each firm's rows in year order (ties in their order); a firm's first row, each row not
+    # in the last class, and each row after a gap in the years starts a streak
+    years = frame["year"].to_numpy()
+    order = np.lexsort((years, firm))
+    d, firm, years = d[order], firm[order], years[order]
     at = np.arange(len(d))
-    begins = np.r_[True, firm[1:] != firm[:-1]][: len(d)] | (d == 0)
+    gap = np.r_[True, years[1:] > years[:-1] + 1][: len(d)]
+    begins = np.r_[True, firm[1:] != firm[:-1]][: len(d)] | (d == 0) | gap
     start = np.maximum.accumulate(np.where(begins, at, 0)) if len(d) else at
     streak = np.empty(len(d), dtype=np.int64)
     streak[order] = at - start + d[start]
     return pd.Series(streak, index=frame.index)
+
+
+def year_gaps(years: list[int]) -> list[str]:
+    """Notes on evaluation years that do not follow each other (the class streaks break
+    there)."""
+    ordered = sorted(set(years))
+    return [
+        f"the evaluation years {a} and {b} are not consecutive: years in the last class do "
+        f"not run on across {b - a - 1} year(s) without an evaluation"
+        for a, b in itertools.pairwise(ordered)
+        if b - a > 1
+    ]
 
 
 def _surcharge(
