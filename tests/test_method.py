@@ -92,6 +92,32 @@ def test_firms_forced_to_d_by_the_tax_floor_keep_d_in_every_draw(tmp_path):
         assert not row["borderline"]
 
 
+# ------------------------------------------------ 3. unit ratios over reporting firms
+
+
+def test_a_unit_ratio_uses_only_the_firms_that_report_both_parts(tmp_path):
+    """C and D share P4; D leaves emissions blank. The unit's value added per t is C's
+    value added over C's emissions, and both are flagged imputed."""
+    filings = tiny_filings()
+    filings["规模"] = "规上"
+    filings["主要污染物排放量(吨)"] = [1.0, 3.0, 2.0, None, None, None, 1.0]
+    res = _run(_files(tmp_path, filings))
+    ent = res.enterprises.set_index(["uscc", "year"])
+    c, d = ent.loc[(CODES["C"], 2021)], ent.loc[(CODES["D"], 2021)]
+    # 120 万元 of value added over 2 t: 60 万元/t (not (120 + 240) / 2 = 180)
+    assert c["value_added_per_emission"] == pytest.approx(60.0)
+    assert d["value_added_per_emission"] == pytest.approx(60.0)
+    for row in (c, d):
+        assert "value_added_per_emission" in row["imputed"]
+    a = ent.loc[(CODES["A"], 2021)]
+    assert "value_added_per_emission" not in a["imputed"]  # alone and reporting
+    # the list's average, each unit once over its reporting firms: A 150/1, B 450/3, C 120/2
+    mean = (150 + 450 + 120) / (1 + 3 + 2)
+    assert c["benchmark_value_added_per_emission"] == pytest.approx(mean)
+    weight = mujun.load_config().scoring.weights["above_scale"]["value_added_per_emission"]
+    assert c["score_value_added_per_emission"] == pytest.approx(weight * 60.0 / mean)
+
+
 # ------------------------------------------------------------- 5. consecutive years
 
 

@@ -594,12 +594,37 @@ def firm_years(firms: pd.DataFrame) -> pd.DataFrame:
     return pd.concat(rows, ignore_index=True)
 
 
+def unit_shares(holdings: Holdings, area_mu: np.ndarray) -> dict[int, float]:
+    """Per firm with land, its share of its land unit's surveyed mu: the firms linked by
+    shared parcels form a unit, whose land is split equally between them (mujun's rule for
+    tables that add up firms, when the filings give no declared area)."""
+    parent = {f: f for f in holdings}
+
+    def root(f: int) -> int:
+        while parent[f] != f:
+            parent[f] = parent[parent[f]]
+            f = parent[f]
+        return f
+
+    for plist_holders in holders_of(holdings).values():
+        for other in plist_holders[1:]:
+            parent[root(other)] = root(plist_holders[0])
+    land: dict[int, set[int]] = {}
+    members: dict[int, int] = {}
+    for firm, plist in holdings.items():
+        r = root(firm)
+        land.setdefault(r, set()).update(plist)
+        members[r] = members.get(r, 0) + 1
+    return {f: float(sum(area_mu[p] for p in land[root(f)])) / members[root(f)] for f in holdings}
+
+
 def land_of(rows: pd.DataFrame, holdings: dict[int, Holdings], area_mu: np.ndarray) -> float:
-    """Surveyed mu of the distinct parcels listed by the given rows (shared parcels once)."""
-    parcels = {
-        p for f, y in zip(rows["firm"], rows["year"], strict=True) for p in holdings[y].get(f, [])
-    }
-    return float(sum(area_mu[p] for p in parcels))
+    """Surveyed mu of the given rows' land: each row its share of its land unit, so a unit
+    shared by a 规上 and a 规下 firm counts in each group only in part."""
+    shares = {y: unit_shares(holdings[y], area_mu) for y in holdings}
+    return float(
+        sum(shares[y].get(f, 0.0) for f, y in zip(rows["firm"], rows["year"], strict=True))
+    )
 
 
 def raw_value_added(
@@ -728,14 +753,20 @@ def write_outputs(
 
 
 def achieved_per_mu(filings: pd.DataFrame, area_mu: dict[str, float]) -> dict[int, tuple]:
-    """规上 tax and value added per surveyed mu of their (distinct) parcels, per year."""
+    """规上 tax and value added per surveyed mu of their land, per year: each firm its equal
+    share of its land unit (the firms linked by shared parcels), read back from the table."""
+    index = {pid: i for i, pid in enumerate(area_mu)}
+    areas = np.array(list(area_mu.values()))
     out = {}
     for year in YEARS:
-        rows = filings.loc[(filings["年份"] == year) & (filings["规模"] == "规上")]
-        rows = rows.loc[rows["宗地号"].fillna("") != ""]
-        ids = {i for cell in rows["宗地号"] for i in cell.split("、")}
-        land = sum(area_mu[i] for i in ids)
-        out[year] = (rows["实缴税金(万元)"].sum() / land, rows["工业增加值(万元)"].sum() / land)
+        rows = filings.loc[(filings["年份"] == year) & (filings["宗地号"].fillna("") != "")]
+        holdings = {
+            int(k): [index[i] for i in cell.split("、")] for k, cell in rows["宗地号"].items()
+        }
+        shares = unit_shares(holdings, areas)
+        above = rows.loc[rows["规模"] == "规上"]
+        land = sum(shares[int(k)] for k in above.index)
+        out[year] = (above["实缴税金(万元)"].sum() / land, above["工业增加值(万元)"].sum() / land)
     return out
 
 

@@ -166,6 +166,17 @@ class AreaConfig:
     overlap_tolerance_m2: float = 1.0
     """Parcels overlapping by more than this many m² are reported (digitising slivers below
     it are ignored)."""
+    basis: Literal["surveyed", "declared"] = "surveyed"
+    """Land the per-area figures divide by. "surveyed": the parcels' area from the geometry
+    (the tool's point; land notices say the measured area prevails). "declared": the
+    parcel layer's declared (certificate) area, the only sourced definition of 用地面积; a
+    land unit with a parcel lacking one is not graded. enterprises.csv carries the figures
+    on the other basis too."""
+    incomplete: Literal["exclude", "declared"] = "exclude"
+    """A land unit some of whose firms list parcels missing from the layer
+    (``land_incomplete``): "exclude" keeps it out of ranking and the county's per-area
+    figures; "declared" evaluates it on its firms' declared area from the filings (where
+    every firm of the unit gives one; else it is excluded)."""
 
 
 @dataclass(frozen=True)
@@ -275,8 +286,14 @@ class ScoringConfig:
     """Digits of the GB/T 4754 code defining an industry for industry means (2 = 大类)."""
     minmax_floor: float = 20.0
     """Floor of the min-max method, in percent of the weight (Jingde: 20)."""
-    cap: float = 0.0
-    """Cap of x/B per indicator (e.g. 2 = at most twice the weight); 0 = no cap."""
+    cap: float | Mapping[str, float] = 0.0
+    """Cap of x/B (e.g. 2 = a sub-score at most twice the weight): one number for every
+    indicator or a table per indicator (``cap = { tax_per_mu = 3 }``); 0 = no cap (no
+    source gives one)."""
+    missing: Mapping[str, str] = field(default_factory=dict)
+    """What a firm without an indicator gets, per indicator: "impute" (the list's average
+    x/B, Huangyan's rule for emissions), "zero" (no points) or "penalty:N" (N points off,
+    the fsou.net scheme's −3). Indicators not named are imputed."""
     below_scale_min_mu: float = 3.0
     """规下 firms with at least this much land are scored on their own list (Cixi, Suichang)."""
     weights: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
@@ -309,6 +326,11 @@ class ClassConfig:
     """Hard rule: tax per mu (万元/亩) below this means the last class; 0 = no rule."""
     streak_years: int = 3
     """A firm in the last class this many evaluated years running is flagged."""
+    share: Literal["unit", "firm"] = "unit"
+    """"unit": the firms of a land unit are ranked and classed once, as one entry of one
+    list, and share the result (Suichang: co-tenants "share one evaluation result"); the
+    unit's list is 规上 if any of its firms is, else by its land. "firm": each firm is an
+    entry of its own list (co-tenants share the unit's indicators only)."""
 
 
 @dataclass(frozen=True)
@@ -353,6 +375,9 @@ class UnderuseConfig:
     """Flag parcels whose firms were in the last class this many evaluated years running."""
     zone_gap_m: float = 30.0
     """Underused parcels within this distance of each other form one consolidation zone."""
+    zone_min_parcels: int = 2
+    """A consolidation zone has at least this many parcels: a lone underused parcel is a
+    redevelopment case, not a consolidation zone (it stays flagged)."""
     zones_within_parks: bool = True
     """Zones never mix parcels of different parks (or parks and land outside them)."""
     cold_spots: bool = True
@@ -612,7 +637,13 @@ def _coerce(hint: Any, value: Any, where: str) -> Any:
         args = typing.get_args(hint)
         if value is None and type(None) in args:
             return None
-        return _coerce(next(a for a in args if a is not type(None)), value, where)
+        options = [a for a in args if a is not type(None)]
+        for option in options[:-1]:  # the first type the value fits; the last one explains
+            try:
+                return _coerce(option, value, where)
+            except ConfigError:
+                continue
+        return _coerce(options[-1], value, where)
     return _coerce_plain(hint, origin, value, where)
 
 

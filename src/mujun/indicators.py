@@ -22,8 +22,11 @@ __all__ = [
     "QUANTITIES",
     "DisplayUnit",
     "display_unit",
+    "LandRules",
     "enterprise_indicators",
+    "land_shares",
     "evaluation_basis",
+    "pair_columns",
     "parcel_indicators",
     "unit_table",
 ]
@@ -47,11 +50,20 @@ QUANTITIES = (
 
 @dataclass(frozen=True)
 class DisplayUnit:
-    """A per-area money unit: label, column suffix, and factor from yuan/m²."""
+    """A per-area money unit: label, column suffix, and factor from yuan/m² (money in the
+    filings' currency: yuan, or dollars with USD/acre); its area unit (``area``, m² each:
+    ``area_m2``) and money unit (``money``, currency units each: ``money_factor``) name the
+    columns of tables that add up land and money (``land_mu``, ``tax_on_land_wan``)."""
 
     label: str
     suffix: str
     factor: float
+    area: str = "mu"
+    area_m2: float = MU_M2
+    money: str = "wan"
+    money_factor: float = 1e4
+    money_label: str = "万元"
+    area_label: str = "mu"
 
     def column(self, figure: str) -> str:
         """Column name of ``figure`` per area, e.g. ``tax_per_mu``."""
@@ -60,9 +72,9 @@ class DisplayUnit:
 
 _DISPLAY = {
     "万元/亩": DisplayUnit("万元/亩", "per_mu", MU_M2 / 1e4),
-    "元/m2": DisplayUnit("元/m²", "per_m2", 1.0),
-    "万元/公顷": DisplayUnit("万元/公顷", "per_ha", 1.0),
-    "USD/acre": DisplayUnit("USD/acre", "per_acre", ACRE_M2),
+    "元/m2": DisplayUnit("元/m²", "per_m2", 1.0, "m2", 1.0, "yuan", 1.0, "元", "m²"),
+    "万元/公顷": DisplayUnit("万元/公顷", "per_ha", 1.0, "ha", 1e4, "wan", 1e4, "万元", "ha"),
+    "USD/acre": DisplayUnit("USD/acre", "per_acre", ACRE_M2, "acre", ACRE_M2, "usd", 1.0, "USD", "acres"),
 }
 
 
@@ -118,13 +130,44 @@ def _first_of_pair(code: np.ndarray, other: pd.Series | np.ndarray) -> np.ndarra
     return ~pd.Series(pair).duplicated().to_numpy()
 
 
-def unit_table(
-    occ: Occupancy, filings: pd.DataFrame, area_m2: pd.Series, unit: DisplayUnit
-) -> pd.DataFrame:
-    """One row per land unit: parcels, enterprises, surveyed area, money and per-area figures.
+@dataclass(frozen=True)
+class LandRules:
+    """Which land a unit's per-area figures divide by (``[area] basis`` and ``incomplete``).
 
-    ``area_m2`` is the surveyed area indexed by ``parcel_id``.
+    ``declared_m2``: the parcel layer's declared area per parcel id (None without one)."""
+
+    basis: str = "surveyed"
+    incomplete: str = "exclude"
+    declared_m2: pd.Series | None = None
+
+
+def _unit_sums(code: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
+    """Per unit code (0..n-1), the sum of ``values``; NaN where any of its values is NaN or
+    it has none."""
+    bad = np.bincount(code, weights=np.isnan(values).astype("float64"), minlength=n)
+    total = np.bincount(code, weights=np.nan_to_num(values), minlength=n)
+    some = np.bincount(code, minlength=n) > 0
+    return np.where((bad == 0) & some, total, np.nan)
+
+
+def unit_table(
+    occ: Occupancy,
+    filings: pd.DataFrame,
+    area_m2: pd.Series,
+    unit: DisplayUnit,
+    rules: LandRules | None = None,
+) -> pd.DataFrame:
+    """One row per land unit: parcels, enterprises, areas, money and per-area figures.
+
+    ``area_m2`` is the surveyed area indexed by ``parcel_id``. ``surveyed_m2`` is the sum
+    over the unit's parcels; ``declared_m2`` the sum of their declared areas (NaN if one
+    lacks it); ``area_m2`` the land the unit is evaluated on (``rules.basis``), NaN for a
+    unit that is not evaluated: ``land_incomplete`` (some firm lists a parcel missing from
+    the layer) without a declared area to fall back on, or declared basis without one.
+    ``not_evaluated`` says why. Per-area figures divide by ``area_m2``; the ones on the
+    other basis carry its name (``tax_per_mu_declared``).
     """
+    rules = rules or LandRules()
     links = occ.links
     code, ids = pd.factorize(links["unit"], sort=True)  # units in the order groupby sorts them
     at = positions(links["parcel_id"], area_m2.index)  # each link's parcel in area_m2
@@ -133,33 +176,84 @@ def unit_table(
     firms = _first_of_pair(code, links["filing"])
     by_parcel, by_firm = code[parcels], code[firms]
     present = [c for c in QUANTITIES if c in filings]
-    firm_money = filings.loc[links["filing"][firms], present].set_axis(by_firm).groupby(level=0)
-    area = pd.Series(_take(area_m2, at[parcels]), index=by_parcel).groupby(level=0)
+    firm_rows = links["filing"][firms]
+    firm_money = filings.loc[firm_rows, present].set_axis(by_firm).groupby(level=0)
+    n = len(ids)
+    surveyed = np.bincount(by_parcel, weights=_take(area_m2, at[parcels]), minlength=n)
     table = pd.DataFrame(
         {
             "year": links["year"][firms].set_axis(by_firm).groupby(level=0).first().to_numpy(),
-            "n_enterprises": np.bincount(by_firm, minlength=len(ids)),
-            "n_parcels": np.bincount(by_parcel, minlength=len(ids)),
-            "area_m2": area.sum().to_numpy(),
+            "n_enterprises": np.bincount(by_firm, minlength=n),
+            "n_parcels": np.bincount(by_parcel, minlength=n),
+            "surveyed_m2": surveyed,
         },
         index=pd.Index(ids, name="unit"),
     )
+    if rules.declared_m2 is not None:
+        where = positions(links["parcel_id"][parcels], rules.declared_m2.index)
+        table["declared_m2"] = _unit_sums(by_parcel, _take(rules.declared_m2, where), n)
+    else:
+        table["declared_m2"] = np.nan
+    missing = occ.missing.loc[firm_rows].to_numpy(dtype=object)
+    incomplete = np.bincount(by_firm, weights=(missing != "").astype("float64"), minlength=n)
+    table["land_incomplete"] = incomplete > 0
+    base = table["surveyed_m2"] if rules.basis == "surveyed" else table["declared_m2"]
+    area = base.to_numpy(dtype="float64", copy=True)
+    reason = np.where(np.isnan(area), "no declared area for all its parcels", "")
+    if rules.incomplete == "declared" and "declared_area" in filings:
+        filed = _unit_sums(by_firm, filings["declared_area"].loc[firm_rows].to_numpy("float64"), n)
+        fallback = np.where(filed > 0, filed, np.nan)
+    else:
+        fallback = np.full(n, np.nan)
+    inc = table["land_incomplete"].to_numpy()
+    area[inc] = fallback[inc]
+    reason = np.where(
+        inc & np.isnan(area),
+        "land incomplete: a listed parcel is not in the layer"
+        + ("" if rules.incomplete == "exclude" else " and not every firm declares its area"),
+        np.where(inc, "", reason),
+    )
+    table["area_m2"] = area
+    table["not_evaluated"] = pd.array(np.where(np.isnan(area), reason, ""), dtype="string")
     money = firm_money.sum(min_count=1)
     for figure in money.columns:  # columns, not a join: no check of the index's labels
         table[figure] = money[figure].to_numpy()
+    other = "declared" if rules.basis == "surveyed" else "surveyed"
     for figure in (m for m in MONEY if m in present):
         table[unit.column(figure)] = _per_area(table[figure], table["area_m2"], unit)
+        table[f"{unit.column(figure)}_{other}"] = _per_area(
+            table[figure], table[f"{other}_m2"], unit
+        )
     table.index.name = "unit"
     return table
 
 
-def evaluation_basis(filings: pd.DataFrame, occ: Occupancy, units: pd.DataFrame) -> pd.DataFrame:
+def pair_columns(numerator: str, denominator: str) -> tuple[str, str, str]:
+    """The basis columns of a ratio between two filed quantities: its numerator and its
+    denominator, each summed over the firms that report both, and whether some of the unit's
+    firms did not (see :func:`evaluation_basis`)."""
+    pair = f"{numerator}/{denominator}"
+    return f"{pair}:num", f"{pair}:den", f"{pair}:partial"
+
+
+def evaluation_basis(
+    filings: pd.DataFrame,
+    occ: Occupancy,
+    units: pd.DataFrame,
+    pairs: tuple[tuple[str, str], ...] = (),
+) -> pd.DataFrame:
     """The quantities each enterprise-year is evaluated on, aligned to ``filings``.
 
     A firm on land is evaluated on its land unit (sums over the unit's firms, the unit's
     surveyed area); a lessee or orphan on its own figures, without area. ``unit_key``
     identifies the evaluated entity (each land unit once in averages); ``own_electricity_kwh``
     is the firm's own use, for its electricity surcharge.
+
+    For each ``(numerator, denominator)`` of ``pairs`` (ratios between two filed quantities,
+    e.g. value added over emissions) both parts are summed over the unit's firms that report
+    both, so that a co-tenant who left emissions blank does not add its value added over
+    the others' emissions; ``<pair>:partial`` marks the units where some firms did not
+    report (:func:`pair_columns` names the columns).
     """
     present = [c for c in QUANTITIES if c in filings]
     basis = filings[present].astype("float64").copy()
@@ -176,7 +270,48 @@ def evaluation_basis(filings: pd.DataFrame, occ: Occupancy, units: pd.DataFrame)
     )
     if "electricity_kwh" in filings:
         basis["own_electricity_kwh"] = filings["electricity_kwh"]
+    unit_code = np.where(landed, rows, -1)
+    for numerator, denominator in pairs:
+        if numerator not in filings or denominator not in filings:
+            continue
+        num = filings[numerator].to_numpy(dtype="float64")
+        den = filings[denominator].to_numpy(dtype="float64")
+        both = ~np.isnan(num) & ~np.isnan(den)
+        sums = pd.DataFrame(
+            {"num": np.where(both, num, np.nan), "den": np.where(both, den, np.nan), "n": both}
+        )
+        on_land = unit_code >= 0
+        by_unit = sums[on_land].groupby(unit_code[on_land])
+        totals = by_unit[["num", "den"]].sum(min_count=1)
+        reporting = by_unit["n"].sum()
+        firms = by_unit.size()
+        at = positions(pd.Index(unit_code), totals.index)  # -1 off land
+        col_num, col_den, col_partial = pair_columns(numerator, denominator)
+        basis[col_num] = np.where(on_land, _take(totals["num"], at), sums["num"])
+        basis[col_den] = np.where(on_land, _take(totals["den"], at), sums["den"])
+        some = _take(reporting, at, 0.0)
+        basis[col_partial] = on_land & (some > 0) & (some < _take(firms, at, 0.0))
     return basis
+
+
+def land_shares(filings: pd.DataFrame, occ: Occupancy, units: pd.DataFrame) -> pd.Series:
+    """Each enterprise-year's share of its land unit's evaluated area (m²), for tables that
+    add up firms: by the firms' declared areas in the filings where every firm of the unit
+    gives one, else equal shares. A unit's shares add up to its area, so summing any group
+    of firms counts no land twice. 0 for firms without evaluated land."""
+    rows = positions(occ.unit, units.index)
+    area = _take(units["area_m2"], rows)
+    on_land = (rows >= 0) & ~np.isnan(area)
+    n = _take(units["n_enterprises"], rows)
+    equal = area / n
+    if "declared_area" not in filings:
+        return pd.Series(np.where(on_land, equal, 0.0), index=filings.index)
+    declared = filings["declared_area"].to_numpy(dtype="float64")
+    declared = np.where(declared > 0, declared, np.nan)
+    code = np.where(on_land, rows, len(units))
+    total = _unit_sums(code, declared, len(units) + 1)[code]
+    share = np.where(np.isnan(total), equal, area * declared / total)
+    return pd.Series(np.where(on_land, share, 0.0), index=filings.index)
 
 
 def enterprise_indicators(
@@ -184,9 +319,12 @@ def enterprise_indicators(
 ) -> pd.DataFrame:
     """Enterprise-year table: identity, land status, evaluated area, per-area figures.
 
-    ``area_mu`` is the surveyed area of the enterprise's land unit: its own parcels, or the
-    combined parcels of a shared unit, whose per-area result all its enterprises share.
-    Lessees and orphans have no area and no per-area figures.
+    ``area_mu`` is the evaluated area of the enterprise's land unit: its own parcels, or the
+    combined parcels of a shared unit, whose per-area result all its enterprises share
+    (``surveyed_area_mu`` and ``unit_declared_area_mu`` beside it). Lessees and orphans have
+    no area and no per-area figures; ``land_incomplete`` units none either unless
+    evaluated on their declared area. ``land_share_mu`` is the firm's part of its unit's
+    area in tables that add up firms (:func:`land_shares`).
     """
     keep = [
         c
@@ -203,15 +341,23 @@ def enterprise_indicators(
     out["unit"] = occ.unit
     rows = positions(occ.unit, units.index)  # -1 for lessees and orphans
     out["unit_enterprises"] = pd.array(_take(units["n_enterprises"], rows)).astype("Int64")
+    out["land_incomplete"] = _take(units["land_incomplete"], rows, 0.0).astype(bool)
     area = _take(units["area_m2"], rows)
     out["area_m2"] = area
     out["area_mu"] = area / MU_M2
+    out["surveyed_area_mu"] = _take(units["surveyed_m2"], rows) / MU_M2
+    out["unit_declared_area_mu"] = _take(units["declared_m2"], rows) / MU_M2
+    out["land_share_mu"] = land_shares(filings, occ, units) / MU_M2
     if "declared_area" in filings:
         out["declared_area_mu"] = filings["declared_area"] / MU_M2
     present = [c for c in MONEY if c in filings]
     for figure in present:
         out[figure] = filings[figure]
-        out[unit.column(figure)] = _take(units[unit.column(figure)], rows)
+        column = unit.column(figure)
+        out[column] = _take(units[column], rows)
+        for other in ("declared", "surveyed"):
+            if f"{column}_{other}" in units:
+                out[f"{column}_{other}"] = _take(units[f"{column}_{other}"], rows)
     for extra in (
         "rd_spend",
         "employees",
@@ -299,7 +445,7 @@ def parcel_indicators(
     firm = positions(links["filing"].iloc[now.rows], filings.index)
     out["enterprises"] = _listing(now, _text_at(names, firm))
     out["uscc"] = _listing(now, _text_at(links["uscc"], now.rows))
-    share = parcels["area_m2"].to_numpy(dtype="float64") / _take(units["area_m2"], rows)
+    share = parcels["area_m2"].to_numpy(dtype="float64") / _take(units["surveyed_m2"], rows)
     for figure in (c for c in MONEY if c in units):
         out[figure] = _take(units[figure], rows) * share
         out[unit.column(figure)] = _take(units[unit.column(figure)], rows)

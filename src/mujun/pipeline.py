@@ -24,11 +24,19 @@ from pyproj import CRS
 
 from mujun import geodesy
 from mujun.config import Config
-from mujun.errors import InputError, InputFileError, JoinError, ReconciliationError, SchemaError
+from mujun.errors import (
+    ConfigError,
+    InputError,
+    InputFileError,
+    JoinError,
+    ReconciliationError,
+    SchemaError,
+)
 from mujun.indicators import (
     MONEY,
     DisplayUnit,
     display_unit,
+    LandRules,
     enterprise_indicators,
     evaluation_basis,
     parcel_indicators,
@@ -62,8 +70,9 @@ from mujun.join import (
     suggestion,
 )
 from mujun.schema import MU_M2
-from mujun.scoring import evaluate, headline_money, scored_inputs, year_gaps
+from mujun.scoring import evaluate, headline_money, ratio_pairs, scored_inputs, year_gaps
 from mujun.tables import (
+    OUTSIDE_PARKS,
     aggregate,
     changes,
     enterprise_parks,
@@ -579,8 +588,21 @@ def _evaluate(j: _Joined, config: Config) -> RunResult:
     t = time.perf_counter()  # the stages up to the join log their own times
     read, ledger, filings, occ, year, crs = j.read, j.ledger, j.filings, j.occ, j.year, j.crs
     unit = display_unit(config.output.display_unit)
-    units = unit_table(occ, filings, j.parcels.set_index("parcel_id")["area_m2"], unit)
+    by_id = j.parcels.set_index("parcel_id")
+    rules = LandRules(
+        basis=config.area.basis,
+        incomplete=config.area.incomplete,
+        declared_m2=by_id["declared_area_mu"] * MU_M2 if "declared_area_mu" in by_id else None,
+    )
+    if rules.basis == "declared" and rules.declared_m2 is None:
+        raise ConfigError(
+            f'[area] basis = "declared" needs a declared area column in {read.p_src} '
+            "(登记用地面积 or declared_area; map it with [columns.parcels] declared_area); "
+            'or use basis = "surveyed"'
+        )
+    units = unit_table(occ, filings, by_id["area_m2"], unit, rules)
     enterprises = enterprise_indicators(filings, occ, units, unit)
+    _note_not_evaluated(ledger, read.f_src, filings, enterprises, units, config)
     tax = unit.column("tax")
     implausible_firms(
         enterprises,
@@ -589,7 +611,7 @@ def _evaluate(j: _Joined, config: Config) -> RunResult:
         source=read.f_src,
         tax_per_mu=enterprises[tax] * MU_M2 / 1e4 / unit.factor if tax in enterprises else None,
     )
-    basis = evaluation_basis(filings, occ, units)
+    basis = evaluation_basis(filings, occ, units, ratio_pairs())
     scores = evaluate(
         enterprises,
         basis,
@@ -618,9 +640,24 @@ def _evaluate(j: _Joined, config: Config) -> RunResult:
         ).where(was.notna() | per_parcel["class"].notna())
     parcels = gpd.GeoDataFrame(indexed.join(per_parcel), crs=crs).reset_index(drop=True)
     labels = config.classes.labels
+    land_m2 = j.parcels["area_m2"].astype("float64")
+    park_of = (
+        j.parcels["park"].astype("string").fillna(OUTSIDE_PARKS)
+        if "park" in j.parcels
+        else pd.Series(OUTSIDE_PARKS, index=j.parcels.index, dtype="string")
+    )
+    county_table = aggregate(
+        enterprises, None, labels=labels, unit=unit, industrial_m2=pd.Series([land_m2.sum()])
+    )
     tables = {
-        "county": aggregate(enterprises, None, labels=labels),
-        "parks": aggregate(enterprises, "park", labels=labels),
+        "county": county_table,
+        "parks": aggregate(
+            enterprises,
+            "park",
+            labels=labels,
+            unit=unit,
+            industrial_m2=land_m2.groupby(park_of.to_numpy()).sum(),
+        ),
         "industries": aggregate(
             enterprises.assign(
                 industry2=enterprises.get("industry", pd.Series(dtype="string"))
@@ -630,6 +667,7 @@ def _evaluate(j: _Joined, config: Config) -> RunResult:
             ),
             "industry2",
             labels=labels,
+            unit=unit,
         ),
         "changes": changes(enterprises),
     }
@@ -680,7 +718,7 @@ def _evaluate(j: _Joined, config: Config) -> RunResult:
         },
         "money": money,
         "underuse": _underuse_summary(parcels, tables["zones"]),
-        "county": _county(occ, filings, parcels.set_index("parcel_id")["area_m2"], unit),
+        "county": _county(enterprises, county_table, unit),
     }
     return RunResult(
         config=config,
@@ -696,6 +734,39 @@ def _evaluate(j: _Joined, config: Config) -> RunResult:
         inputs=_input_record(read),
         tables=tables,
         dist=j.dist,
+    )
+
+
+def _note_not_evaluated(
+    ledger: Ledger,
+    source: str,
+    filings: pd.DataFrame,
+    enterprises: pd.DataFrame,
+    units: pd.DataFrame,
+    config: Config,
+) -> None:
+    """A ledger reason for every firm on land whose unit is not evaluated (land incomplete,
+    or no declared area on the declared basis): it is listed, not graded, and out of the
+    per-area tables."""
+    rows = positions(enterprises["unit"], units.index)
+    why = np.append(units["not_evaluated"].to_numpy(dtype=object), "")[rows]
+    out = np.flatnonzero(pd.notna(why) & (why != ""))
+    if len(out) == 0:
+        return
+    hint = (
+        'give each firm\'s declared area and set [area] incomplete = "declared", or '
+        "add the missing parcels to the layer"
+        if config.area.basis == "surveyed"
+        else "give the declared area of every parcel"
+    )
+    reasons = pd.Series(why[out], dtype="string") + (
+        "; not graded and left out of the per-area tables (" + hint + ")"
+    )
+    ledger.note(
+        source,
+        filings["record"].iloc[out],
+        reasons.astype("string"),
+        check="land unit not evaluated",
     )
 
 
@@ -1116,40 +1187,42 @@ def _enterprise_summary(enterprises: pd.DataFrame) -> dict[str, Any]:
 
 
 def _county(
-    occ: Occupancy, filings: pd.DataFrame, area_m2: pd.Series, unit: DisplayUnit
+    enterprises: pd.DataFrame, county: pd.DataFrame, unit: DisplayUnit
 ) -> dict[str, Any]:
-    """County per-area figures per year, for all firms with land and by 规上/规下.
-
-    For a group of firms: their money over the surveyed area of the parcels they use, each
-    parcel counted once (a parcel shared by a 规上 and a 规下 firm counts in both groups).
-    """
-    links = occ.links
-    at = positions(links["parcel_id"], area_m2.index)
-    area_of = np.append(area_m2.to_numpy(dtype="float64"), np.nan)[at]
-    # a number per parcel id: positions, unless a link's parcel has no area
-    parcel = at if at.min(initial=0) >= 0 else pd.factorize(links["parcel_id"])[0]
-    firm = positions(links["filing"], filings.index)
-    groups = {"all": np.ones(len(filings), dtype=bool)}
-    if "above_scale" in filings:
-        groups["above_scale"] = filings["above_scale"].astype(bool).to_numpy()
-        groups["below_scale"] = ~filings["above_scale"].astype(bool).to_numpy()
-    present = [m for m in MONEY if m in filings]
-    years = links["year"].to_numpy()
+    """County per-area figures per year: for all firms on land ("all", with the figure per
+    industrial area including vacant land) and by 规上/规下, from the same aggregate as
+    county.csv (each unit's land split between its firms, so the groups add up)."""
+    land = f"land_{unit.area}"
+    frames = {"all": county}
+    if "above_scale" in enterprises:
+        scale = enterprises["above_scale"].astype("boolean").fillna(False).astype(bool)
+        by_scale = aggregate(
+            enterprises.assign(scale=np.where(scale, "above_scale", "below_scale")),
+            "scale",
+            labels=(),
+            unit=unit,
+        )
+        for group in ("above_scale", "below_scale"):
+            frames[group] = by_scale[by_scale["scale"] == group]
     out: dict[str, Any] = {}
-    for year in sorted(links["year"].unique()):
+    for year in sorted(int(y) for y in county["year"].unique()):
         entry: dict[str, Any] = {}
-        for name, member in groups.items():
-            rows = np.flatnonzero((years == year) & np.append(member, False)[firm])
-            first = rows[~pd.Series(parcel[rows]).duplicated().to_numpy()]
-            area = float(pd.Series(area_of[first]).sum())
-            firms = pd.unique(firm[rows])
-            figures: dict[str, float | None] = {
-                "area_mu": area / geodesy.MU_M2,
-                "enterprises": len(firms),
+        for name, frame in frames.items():
+            rows = frame[frame["year"] == year]
+            if rows.empty:
+                continue
+            row = rows.iloc[0]
+            figures: dict[str, Any] = {
+                f"area_{unit.area}": float(row[land]),
+                "enterprises": int(row["enterprises"]),
+                "enterprises_on_land": int(row["enterprises_on_land"]),
             }
-            for figure in present:
-                money = float(filings[figure].iloc[firms].sum())
-                figures[unit.column(figure)] = money / area * unit.factor if area > 0 else None
+            for column in row.index:
+                if column.startswith(tuple(f"{m}_" for m in MONEY)) and (
+                    column.endswith((unit.suffix, f"{unit.suffix}_industrial"))
+                ):
+                    value = row[column]
+                    figures[column] = None if pd.isna(value) else float(value)
             entry[name] = figures
         out[str(year)] = entry
     return out

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import itertools
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import cast
 
@@ -34,6 +34,8 @@ import pyarrow as pa
 
 from mujun.config import ClassConfig, PolicyConfig, ScoringConfig, StabilityConfig
 from mujun.errors import ConfigError
+from mujun.indicators import pair_columns
+from mujun.join import positions
 
 __all__ = [
     "INDICATORS",
@@ -114,6 +116,44 @@ LIST_NAMES_ZH = {
 }
 
 
+def ratio_pairs() -> tuple[tuple[str, str], ...]:
+    """The (numerator, denominator) of every indicator between two filed quantities (not
+    over land): a land unit's ratio is summed over the firms that report both."""
+    return tuple(
+        sorted(
+            {
+                (ind.numerator, ind.denominator)
+                for ind in INDICATORS.values()
+                if ind.denominator not in _AREAS
+            }
+        )
+    )
+
+
+def _parts(basis: pd.DataFrame, ind: Indicator) -> tuple[str, str] | None:
+    """The columns of ``basis`` holding ``ind``'s numerator and denominator: the pair's sums
+    over the firms reporting both where the basis has them, else the plain quantities; None
+    when a part is not there."""
+    col_num, col_den, _ = pair_columns(ind.numerator, ind.denominator)
+    if col_num in basis and col_den in basis:
+        return col_num, col_den
+    if ind.numerator in basis and ind.denominator in basis:
+        return ind.numerator, ind.denominator
+    return None
+
+
+def partial_units(basis: pd.DataFrame, names: list[str]) -> pd.DataFrame:
+    """Per row and indicator, whether the row's land unit has the indicator from only some
+    of its firms (the others left a part blank)."""
+    out = pd.DataFrame(False, index=basis.index, columns=names)
+    for name in names:
+        ind = INDICATORS[name]
+        column = pair_columns(ind.numerator, ind.denominator)[2]
+        if column in basis:
+            out[name] = basis[column].to_numpy(dtype=bool)
+    return out
+
+
 def compute_indicators(basis: pd.DataFrame, names: list[str]) -> pd.DataFrame:
     """Indicator values per row of ``basis`` (money in yuan, area, energy, ...).
 
@@ -123,11 +163,12 @@ def compute_indicators(basis: pd.DataFrame, names: list[str]) -> pd.DataFrame:
     out = pd.DataFrame(index=basis.index)
     for name in names:
         ind = INDICATORS[name]
-        if ind.numerator not in basis or ind.denominator not in basis:
+        parts = _parts(basis, ind)
+        if parts is None:
             out[name] = np.nan
             continue
-        num = basis[ind.numerator].to_numpy(dtype="float64")
-        den = basis[ind.denominator].to_numpy(dtype="float64")
+        num = basis[parts[0]].to_numpy(dtype="float64")
+        den = basis[parts[1]].to_numpy(dtype="float64")
         with np.errstate(divide="ignore", invalid="ignore"):
             value = np.where(den > 0, num / den * ind.factor, np.nan)
         out[name] = value
@@ -156,6 +197,9 @@ def in_scope(frame: pd.DataFrame, cfg: ScoringConfig) -> pd.Series:
     if cfg.exempt:
         ok &= ~frame["uscc"].isin(cfg.exempt)
     ok &= frame["land_status"] != "orphan"
+    if "land_incomplete" in frame:  # a unit on land without an evaluated area
+        on_land = frame["land_status"].isin(["own", "shared"])
+        ok &= ~(on_land & frame["area_mu"].isna())
     return ok.astype(bool)
 
 
@@ -184,16 +228,18 @@ def _benchmarks(
             out[name] = float(given[name])
             continue
         ind = INDICATORS[name]
-        if ind.numerator not in basis or ind.denominator not in basis:
+        columns = _parts(basis, ind)
+        if columns is None:
             out[name] = np.nan
             continue
-        parts = basis[[ind.numerator, ind.denominator]].set_axis(np.arange(len(basis)))
-        valid = (parts[ind.denominator] > 0) & parts[ind.numerator].notna()
+        num, den = columns
+        parts = basis[[num, den]].set_axis(np.arange(len(basis)))
+        valid = (parts[den] > 0) & parts[num].notna()
         first = ~pd.Series(np.where(valid, key, -2)).duplicated().to_numpy()
         once = valid.to_numpy() & first
         once &= group >= 0
         sums = parts[once].groupby(group[once]).sum()
-        mean = (sums[ind.numerator] / sums[ind.denominator] * ind.factor).to_numpy("float64")
+        mean = (sums[num] / sums[den] * ind.factor).to_numpy("float64")
         rows = pd.Index(sums.index).get_indexer(group)
         out[name] = np.append(mean, np.nan)[rows]
     return out
@@ -216,8 +262,10 @@ def score_list(
             if name in cfg.negative:
                 ratio[name] = 2.0 - ratio[name]
         ratio = ratio.clip(lower=0.0)
-        if cfg.cap > 0:
-            ratio = ratio.clip(upper=cfg.cap)
+        for name in names:
+            cap = _cap(cfg, name)
+            if cap > 0:
+                ratio[name] = ratio[name].clip(upper=cap)
     else:
         lo, hi = x.min(), x.max()
         span = (hi - lo).replace(0.0, np.nan)
@@ -230,8 +278,42 @@ def score_list(
         )
         ratio = (cfg.minmax_floor + (100.0 - cfg.minmax_floor) * frac) / 100.0
     imputed = ratio.isna()
-    ratio = ratio.fillna(ratio.mean()).fillna(0.0)
+    fill = {}
+    for name in names:
+        rule, points = missing_rule(cfg, name)
+        if rule == "impute":
+            fill[name] = ratio[name].mean()
+        else:  # zero, or a penalty of ``points``: a ratio giving -points at the weight
+            weight = float(weights[name])
+            fill[name] = -points / weight if rule == "penalty" and weight else 0.0
+    ratio = ratio.fillna(pd.Series(fill, dtype="float64")).fillna(0.0)
     return ratio, imputed
+
+
+def _cap(cfg: ScoringConfig, name: str) -> float:
+    """The cap of x/B for indicator ``name`` (0: none)."""
+    if isinstance(cfg.cap, Mapping):
+        return float(cfg.cap.get(name, 0.0))
+    return float(cfg.cap)
+
+
+def missing_rule(cfg: ScoringConfig, name: str) -> tuple[str, float]:
+    """How a firm without indicator ``name`` is scored: ("impute", 0), ("zero", 0) or
+    ("penalty", points) from ``[scoring.missing]``."""
+    text = str(cfg.missing.get(name, "impute")).strip()
+    if text in ("impute", "zero"):
+        return text, 0.0
+    head, _, points = text.partition(":")
+    try:
+        value = float(points) if head == "penalty" else None
+    except ValueError:
+        value = None
+    if value is None or not np.isfinite(value) or value < 0:
+        raise ConfigError(
+            f"[scoring.missing] {name} = {text!r}: use \"impute\", \"zero\" or "
+            "\"penalty:N\" (N points off, e.g. \"penalty:3\")"
+        )
+    return "penalty", value
 
 
 def assign_classes(
@@ -580,6 +662,22 @@ def headline_money(cfg: ScoringConfig) -> dict[str, tuple[str, str, float]]:
     return out
 
 
+def _check_per_indicator(cfg: ScoringConfig) -> None:
+    """``[scoring.missing]`` and a ``[scoring.cap]`` table name known indicators and rules."""
+    tables = {"[scoring.missing]": dict(cfg.missing)}
+    if isinstance(cfg.cap, Mapping):
+        tables["[scoring.cap]"] = dict(cfg.cap)
+    for where, table in tables.items():
+        unknown = sorted(set(table) - set(INDICATORS))
+        if unknown:
+            raise ConfigError(
+                f"{where} names unknown indicators {', '.join(unknown)}; "
+                f"known: {', '.join(INDICATORS)}"
+            )
+    for name in cfg.missing:
+        missing_rule(cfg, name)
+
+
 def _weights_for(group: str, cfg: ScoringConfig) -> dict[str, float]:
     weights = {k: float(v) for k, v in cfg.weights.get(group, {}).items()}
     unknown = sorted(set(weights) - set(INDICATORS))
@@ -608,6 +706,7 @@ def evaluate(
     score, rank, class, class_name, class_stability, borderline, imputed, d_streak, surcharges.
     """
     names = sorted({n for g in LISTS for n in _weights_for(g, scoring)} | {"tax_per_mu"})
+    _check_per_indicator(scoring)
     values = compute_indicators(basis, names)
     out = pd.DataFrame(index=frame.index)
     out["group"] = (
@@ -616,6 +715,7 @@ def evaluate(
         else pd.Series("parcels", index=frame.index, dtype="string")
     )
     out["graded"] = in_scope(frame, scoring)
+    share = _unit_entries(frame, basis, out, classes)
     for name in names:
         out[name] = values[name]
     cols = ["score", "rank", "class", "class_stability"]
@@ -633,13 +733,16 @@ def evaluate(
     for key, at in lists.indices.items():
         group, year = cast("tuple[str, int]", key)
         rows = graded[at]
-        for column, result in _score_group(rows, str(group), int(year), ctx).items():
+        entries = rows[share.entry[rows] == rows]  # each unit once (each firm with "firm")
+        # every graded row takes its entry's result
+        of_entry = positions(pd.Index(share.entry[rows]), pd.Index(entries))
+        for column, result in _score_group(entries, str(group), int(year), ctx).items():
             if column not in scored:
                 known = column in out
                 scored[column] = (
                     out[column].to_numpy(copy=True) if known else np.full(len(out), np.nan)
                 )
-            scored[column][rows] = result
+            scored[column][rows] = np.asarray(result)[of_entry]
     for column, result in scored.items():  # new columns in order of first appearance
         if column in out and isinstance(out[column].dtype, pd.api.extensions.ExtensionDtype):
             out[column] = pd.Series(result, index=out.index).astype(out[column].dtype)
@@ -652,6 +755,45 @@ def evaluate(
     out["d_streak"] = _streaks(frame, out["class"], classes)
     _surcharge(out, basis, classes, policy)
     return out
+
+
+@dataclass(frozen=True)
+class _Entries:
+    """``entry``: per row, the position of the row that stands for its land unit and year
+    in ranking (itself for a firm alone, with ``share = "firm"``, or when not graded)."""
+
+    entry: np.ndarray
+
+
+def _unit_entries(
+    frame: pd.DataFrame, basis: pd.DataFrame, out: pd.DataFrame, classes: ClassConfig
+) -> _Entries:
+    """With ``[classes] share = "unit"``, the graded firms of a land unit and year are one
+    entry: the one with the smallest credit code stands for them, the unit is on the 规上
+    list if any of them is (else on its land's list; they share the land), and ``out``'s
+    ``group`` says so. Returns each row's entry."""
+    n = len(frame)
+    entry = np.arange(n)
+    if classes.share != "unit" or n == 0:
+        return _Entries(entry)
+    graded = out["graded"].to_numpy(dtype=bool)
+    key = basis["unit_key"].astype(str) + "|" + frame["year"].astype(str)
+    code, _ = pd.factorize(key)
+    rows = np.flatnonzero(graded)
+    if len(rows) == 0:
+        return _Entries(entry)
+    order = rows[np.lexsort((frame["uscc"].astype(str).to_numpy()[rows], code[rows]))]
+    first = np.r_[True, code[order][1:] != code[order][:-1]]
+    head = np.full(int(code.max()) + 1, -1, dtype=np.int64)
+    head[code[order][first]] = order[first]
+    entry[rows] = head[code[rows]]
+    group = out["group"].to_numpy(dtype=object).copy()
+    above = np.zeros(int(code.max()) + 1, dtype=bool)
+    np.logical_or.at(above, code[rows], group[rows] == "above_scale")
+    lifted = graded & above[code] & (group != "above_scale") & (group != "parcels")
+    group[lifted] = "above_scale"
+    out["group"] = pd.array(group, dtype="string")
+    return _Entries(entry)
 
 
 @dataclass(frozen=True)
@@ -691,6 +833,8 @@ def _score_group(rows: np.ndarray, group: str, year: int, ctx: _Context) -> dict
     out["score"] = score.to_numpy()
     out["rank"] = rank.to_numpy(dtype="float64")
     out["class"] = cls.to_numpy(dtype=object)
+    # an indicator from only some of the unit's firms is named as imputed too
+    imputed = imputed | partial_units(ctx.basis.iloc[rows], list(weights)).set_axis(imputed.index)
     out["imputed"] = _flag_names(imputed)
     out["class_stability"] = class_stability(
         ratios,

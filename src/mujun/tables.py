@@ -2,9 +2,10 @@
 parcel's class.
 
 Aggregates add up firms' own money over their share of land: a firm alone on its land unit
-has the whole unit; firms sharing a unit split its area equally *for aggregation only* (their
-evaluation shares one result, see ``join``). Summed over all firms this is each parcel once,
-so the county figure equals total money over total occupied land.
+has the whole unit; firms sharing a unit split its area by their declared areas, else
+equally, *for aggregation only* (their evaluation shares one result, see ``join``). Summed
+over all firms this is each parcel once, so the county figure equals the money of the firms
+on land over the occupied land.
 """
 
 from __future__ import annotations
@@ -13,7 +14,9 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from mujun.indicators import DisplayUnit, display_unit
 from mujun.join import Occupancy, join_per_key, positions
+from mujun.schema import MU_M2
 
 OUTSIDE_PARKS = "（园区外）"
 """Park label of land outside every park."""
@@ -49,18 +52,38 @@ def enterprise_parks(occ: Occupancy, parcels: pd.DataFrame, index: pd.Index) -> 
     return found.reindex(index).astype("string")
 
 
-def _land_share(enterprises: pd.DataFrame) -> pd.Series:
-    n = enterprises["unit_enterprises"].astype("float64")
-    return (enterprises["area_mu"] / n).fillna(0.0)
-
-
 def aggregate(
-    enterprises: pd.DataFrame, by: str | None, *, labels: tuple[str, ...]
+    enterprises: pd.DataFrame,
+    by: str | None,
+    *,
+    labels: tuple[str, ...],
+    unit: DisplayUnit | None = None,
+    industrial_m2: pd.Series | None = None,
 ) -> pd.DataFrame:
-    """Per year (and per ``by``: ``park`` or ``industry2``): firms, graded firms, land (mu),
-    money (万元), per-mu figures (万元/亩) and the count in each class."""
-    lessee = (enterprises["land_status"] == "lessee").fillna(False).astype(bool)
-    data = enterprises.assign(land_mu=_land_share(enterprises), is_lessee=lessee)
+    """Per year (and per ``by``: ``park``, ``industry2``, ``scale``): firms, land, money,
+    per-area figures and the count in each class, every money column and its per-area
+    figure over the same firms.
+
+    ``enterprises`` counts every firm-year; ``enterprises_on_land`` those in the per-area
+    figures (on land whose unit is evaluated); ``land_<area>`` is their land, each firm its
+    ``land_share_mu`` of its unit (:func:`mujun.indicators.land_shares`: a unit's land is
+    split between its firms, so a unit with a 规上 and a 规下 firm is not counted twice);
+    ``<money>_on_land_<unit>`` their money and ``<money>_<per area>`` its ratio to that
+    land; ``<money>_without_land_<unit>`` the rest (lessees, orphans, units not evaluated).
+    ``industrial_m2`` (per ``by`` value, or one number in a Series for the county): all
+    parcel land including vacant, giving ``<money>_<per area>_industrial``.
+    """
+    unit = unit or display_unit("万元/亩")
+    land = f"land_{unit.area}"
+    share = enterprises["land_share_mu"].fillna(0.0) * MU_M2 / unit.area_m2
+    on_land = share > 0
+    status = enterprises["land_status"]
+    data = enterprises.assign(
+        _land=share,
+        _on_land=on_land,
+        _lessee=(status == "lessee").fillna(False).astype(bool),
+        _orphan=(status == "orphan").fillna(False).astype(bool),
+    )
     keys = ["year"] if by is None else ["year", by]
     if by is not None:
         data[by] = data[by].astype("string").fillna(NO_LAND if by == "park" else "（无）")
@@ -68,23 +91,53 @@ def aggregate(
     out = pd.DataFrame(
         {
             "enterprises": grouped.size(),
+            "enterprises_on_land": grouped["_on_land"].sum(),
+            "lessees": grouped["_lessee"].sum(),
+            "orphans": grouped["_orphan"].sum(),
             "graded": grouped["graded"].sum() if "graded" in data else 0,
-            "lessees": grouped["is_lessee"].sum(),
-            "land_mu": grouped["land_mu"].sum(),
+            land: grouped["_land"].sum(),
         }
     )
-    for money in ("tax", "value_added", "revenue"):
-        if money in data:
-            on_land = data[money].where(data["land_mu"] > 0)
-            out[f"{money}_wan"] = grouped[money].sum() / 1e4
-            land_money = on_land.groupby([data[k] for k in keys], dropna=False).sum() / 1e4
-            out[f"{money}_per_mu"] = land_money / out["land_mu"].replace(0, np.nan)
+    if "land_incomplete" in data:
+        out.insert(4, "land_incomplete", grouped["land_incomplete"].sum())
+    for money in ("tax", "value_added", "revenue", "assessed_value"):
+        if money not in data:
+            continue
+        value = data[money].astype("float64") / unit.money_factor
+        landed = value.where(on_land).groupby([data[k] for k in keys], dropna=False).sum()
+        other = value.where(~on_land).groupby([data[k] for k in keys], dropna=False).sum()
+        out[f"{money}_on_land_{unit.money}"] = landed
+        per_area = landed / out[land].replace(0, np.nan)
+        out[unit.column(money)] = per_area * unit.money_factor / unit.area_m2 * unit.factor
+        out[f"{money}_without_land_{unit.money}"] = other
+        if industrial_m2 is not None:
+            area = _industrial(out.index, by, industrial_m2) / unit.area_m2
+            out[f"{unit.column(money)}_industrial"] = (
+                landed / area.replace(0, np.nan) * unit.money_factor / unit.area_m2 * unit.factor
+            )
+    if industrial_m2 is not None:
+        out.insert(
+            list(out.columns).index(land) + 1,
+            f"industrial_{land}",
+            _industrial(out.index, by, industrial_m2) / unit.area_m2,
+        )
     if "class" in data:
         counts = data.groupby([*keys, "class"], dropna=False).size().unstack("class")  # noqa: PD010
         for label in labels:
             column = counts[label] if label in counts else pd.Series(0, index=out.index)
             out[f"class_{label}"] = column.reindex(out.index).fillna(0).astype("int64")
     return out.reset_index()
+
+
+def _industrial(index: pd.Index, by: str | None, industrial_m2: pd.Series) -> pd.Series:
+    """All parcel land (m²) of each row of an aggregate's index: the county's one figure, or
+    the figure of the row's ``by`` value (0 where it has none)."""
+    if by is None:
+        return pd.Series(float(industrial_m2.sum()), index=index)
+    values = index.get_level_values(by)
+    return pd.Series(
+        industrial_m2.reindex(values).fillna(0.0).to_numpy(dtype="float64"), index=index
+    )
 
 
 def changes(enterprises: pd.DataFrame) -> pd.DataFrame:
