@@ -178,7 +178,9 @@ def test_dask_equals_memory_row_by_row(dirty: dict[str, object]) -> None:
     assert "make_valid" in ledger.loc["BOW-1", "reason"]
     assert len(mem.parcels) == 2005 + 3  # OVL-1, BOW-1, REP-1 join the usable parcels
     assert mem.summary["underuse"]["cold_spots"] == dsk.summary["underuse"]["cold_spots"] > 0
-    assert mem.summary["underuse"]["zones"] == dsk.summary["underuse"]["zones"] > 300
+    assert (
+        mem.summary["underuse"]["zones"] == dsk.summary["underuse"]["zones"] > 100
+    )  # zones of two parcels or more
 
 
 def test_dask_exports_are_the_same_files(dirty: dict[str, object]) -> None:

@@ -39,6 +39,14 @@ def _files(tmp: Path, filings: pd.DataFrame | None = None) -> dict[str, Path]:
     return files
 
 
+def _single_zones(tmp: Path) -> list[str]:
+    """``--config`` arguments letting one underused parcel make a zone: the tiny county's
+    parcels are 50 m apart, so without it a run writes no zones."""
+    path = tmp / "zones.toml"
+    path.write_text("[underuse]\nzone_min_parcels = 1\n", encoding="utf-8")
+    return ["--config", str(path)]
+
+
 def _snapshot(out: Path) -> dict[str, str]:
     """SHA-256 of every file under ``out``'s maps/ and exports/ (relative paths)."""
     found = {}
@@ -141,13 +149,14 @@ def first_run(tmp_path: Path) -> tuple[dict[str, Path], Path, dict[str, str], li
     of a second, different --overwrite run."""
     files = _files(tmp_path)
     out = tmp_path / "out"
-    assert run_mujun(files, out, "--surface-m", "20") == 0
+    assert run_mujun(files, out, "--surface-m", "20", *_single_zones(tmp_path)) == 0
     before = _snapshot(out)
     changed = tiny_filings()
     changed["实缴税金(万元)"] = changed["实缴税金(万元)"] * 3
     (tmp_path / "again").mkdir()
     again = _files(tmp_path / "again", changed)
     args = ["run", "--parcels", str(again["parcels"]), "--filings", str(again["filings"])]
+    args += _single_zones(tmp_path)
     return files, out, before, [*args, "--out", str(out), "--overwrite", "-q"]
 
 
@@ -167,7 +176,7 @@ def test_a_run_killed_while_writing_leaves_the_previous_outputs_byte_identical(f
 def test_a_run_killed_during_the_commit_never_mixes_and_is_rolled_back(first_run, count):
     _, out, before, args = first_run
     elsewhere = out.parent / "complete"  # the second run, done whole, for its file hashes
-    assert main([*args[:5], "--out", str(elsewhere), "-q"]) == 0
+    assert main([*args[:7], "--out", str(elsewhere), "-q"]) == 0
     after = _snapshot(elsewhere)
     done = _injected("kill-commit", count, args)
     assert done.returncode == -signal.SIGKILL
@@ -387,8 +396,9 @@ def test_public_map_marks_only_what_non_confidential_reasons_mark(tmp_path):
     filings.loc[0, "实缴税金(万元)"] = 1  # A: under the 4 万元/亩 floor, on P1 alone
     files = _files(tmp_path, filings)
     out = tmp_path / "out"
-    assert run_mujun(files, out / "internal") == 0
-    assert run_mujun(files, out / "public", "--profile", "public") == 0
+    zones = _single_zones(tmp_path)
+    assert run_mujun(files, out / "internal", *zones) == 0
+    assert run_mujun(files, out / "public", "--profile", "public", *zones) == 0
     internal = gpd.read_file(out / "internal" / "exports" / "parcels.geojson").set_index(
         "parcel_id"
     )

@@ -101,7 +101,8 @@ def test_county_per_mu_counts_each_parcel_once(result):
     county = result.summary["county"]["2021"]["all"]
     assert county["area_mu"] == pytest.approx(90.0)
     assert county["tax_per_mu"] == pytest.approx(210 / 90)
-    assert county["enterprises"] == 4
+    assert county["enterprises"] == 6  # every firm-year, as county.csv counts them
+    assert county["enterprises_on_land"] == 4  # those the per-mu figure covers
 
 
 def test_ellipsoidal_method(tiny_files):

@@ -78,9 +78,14 @@ def _layout(gap: float) -> gpd.GeoDataFrame:
 
 @pytest.mark.parametrize(("gap", "zones"), [(29.9, 1), (30.0, 1), (30.1, 3)])
 def test_zone_merging_at_the_gap_threshold(gap, zones):
-    found, zone_of = consolidation_zones(_layout(gap), cfg=UnderuseConfig(zone_gap_m=30.0))
+    cfg = UnderuseConfig(zone_gap_m=30.0, zone_min_parcels=1)
+    found, zone_of = consolidation_zones(_layout(gap), cfg=cfg)
     assert len(found) == zones
     assert zone_of.notna().all()
+    # by default a zone has two parcels at least: lone parcels are in none
+    found, zone_of = consolidation_zones(_layout(gap), cfg=UnderuseConfig(zone_gap_m=30.0))
+    assert len(found) == (1 if zones == 1 else 0)
+    assert zone_of.notna().sum() == (3 if zones == 1 else 0)
 
 
 def test_zone_gain_arithmetic():
@@ -121,9 +126,11 @@ def test_zone_gain_arithmetic():
 def test_zones_stay_inside_parks_unless_configured():
     parcels = _layout(10.0)
     parcels.loc[2, "park"] = "西区"
-    within, _ = consolidation_zones(parcels, cfg=UnderuseConfig())
+    within, _ = consolidation_zones(parcels, cfg=UnderuseConfig(zone_min_parcels=1))
     across, _ = consolidation_zones(parcels, cfg=UnderuseConfig(zones_within_parks=False))
     assert sorted(within["n_parcels"]) == [1, 2]
+    within, _ = consolidation_zones(parcels, cfg=UnderuseConfig())
+    assert within["n_parcels"].tolist() == [2]  # the lone 西区 parcel makes no zone
     assert across["n_parcels"].tolist() == [3]
 
 

@@ -33,6 +33,7 @@ from mujun.outputs import write_ledger, write_outputs
 from mujun.pipeline import RunResult, run, validate
 from mujun.progress import StageProgress
 from mujun.report import format_validation
+from mujun.vocabulary import Vocabulary, vocabulary
 
 __all__ = ["EXIT_CODES", "main"]
 
@@ -343,14 +344,15 @@ def _num(value: float | None) -> str:
     return "—" if value is None else f"{value:.2f}"
 
 
-def _underuse_line(u: dict[str, Any]) -> str:
+def _underuse_line(u: dict[str, Any], v: Vocabulary) -> str:
     if not u:
         return ""
-    reasons = ", ".join(f"{k} {v}" for k, v in u["by_reason"].items() if v)
+    reasons = ", ".join(f"{k} {n}" for k, n in u["by_reason"].items() if n)
+    area = v.area_label
     return (
-        f"underused: {u['underused_parcels']} parcels, {u['underused_mu']:,.1f} mu ({reasons}); "
-        f"{u['zones']} consolidation zones, {u['zone_mu']:,.1f} mu, potential gain "
-        f"{u['zone_gain_wan']:,.0f} 万元/year"
+        f"underused: {u['underused_parcels']} parcels, {u[f'underused_{v.area}']:,.1f} {area} "
+        f"({reasons}); {u['zones']} consolidation zones, {u[f'zone_{v.area}']:,.1f} {area}, "
+        f"potential gain {u[f'zone_gain_{v.big_money}']:,.0f} {v.big_money_label}/year"
         + (f"; {u['cold_spots']} cold-spot parcels" if "cold_spots" in u else "")
     )
 
@@ -387,39 +389,52 @@ def _merged_text(parcels: dict[str, Any]) -> str:
     return f" ({n} parcel{'s' if n != 1 else ''} merged from {merged['features']} features)"
 
 
+def _by_year(values: dict[str, Any], v: Vocabulary, text: Callable[[Any], str]) -> str:
+    """``2016: a; 2021: b``, or ``a`` alone in a table without years (keyed by nothing)."""
+    if not v.years:
+        return text(values)
+    return "; ".join(f"{y}: {text(d)}" for y, d in values.items())
+
+
+def _county_lines(s: dict[str, Any], result: RunResult, v: Vocabulary) -> list[str]:
+    """The county's headline per-area figure per group (all, 规上, 规下)."""
+    by_year = s["county"] if v.years else {"": s["county"]}
+    groups = by_year.get(str(result.year) if v.years else "", {})
+    shown = groups.get("all", {})
+    figures = [f for f in ("tax", "assessed_value") if result.unit.column(f) in shown]
+    col = result.unit.column(figures[0] if figures else "tax")  # as the map's first layer
+    return [
+        f"county {col} ({group}): "
+        + ", ".join(f"{y} {_num(d[group].get(col))}".strip() for y, d in by_year.items())
+        + f" {result.unit.label}"
+        for group in groups
+    ]
+
+
 def _report(result: RunResult, paths: dict[str, Path], seconds: float) -> str:
-    s = result.summary
+    v = vocabulary(result.config, year=result.year)
+    s = v.summary(result.summary)  # in the preset's units: mu and 万元, or acres and USD
     p = s["parcels"]
-    county = s["county"].get(str(result.year), {})
-    col = result.unit.column("tax")
     lines = [
-        f"mujun {__version__}: year {result.year}, working CRS {s['working_crs_name']}",
+        f"mujun {__version__}: {v.year_text(result.year)}, working CRS {s['working_crs_name']}",
         f"parcels: {p['count']} usable{_merged_text(p)}, {p['vacant']} vacant, "
-        f"{p['area_mu']:,.1f} mu surveyed; "
+        f"{p[f'area_{v.area}']:,.1f} {v.area_label} surveyed; "
         f"{p.get('declared_mismatch', 0)} differ from the declared area by more than "
         f"{p.get('declared_tolerance_pct', 0):g} %",
         f"area check: plane vs ellipsoidal {s['area_check']['total_diff_pct']:+.4f} % "
         f"(worst parcel {s['area_check']['max_abs_diff_pct']:.4f} %)",
-        "enterprises: "
-        + "; ".join(
-            f"{y}: " + ", ".join(f"{k} {v}" for k, v in d.items())
-            for y, d in s["enterprises"].items()
-        ),
-        *(
-            f"county {col} ({group}): "
-            + ", ".join(f"{y} {_num(d[group].get(col))}" for y, d in s["county"].items())
-            + f" {result.unit.label}"
-            for group in county
-        ),
-        _underuse_line(s.get("underuse", {})),
+        f"{v.firms}: "
+        + _by_year(s["enterprises"], v, lambda d: ", ".join(f"{k} {n}" for k, n in d.items())),
+        *_county_lines(s, result, v),
+        _underuse_line(s.get("underuse", {}), v),
         *_join_lines(s.get("join")),
         *_loud_lines(s),
         "ledger: "
         + "; ".join(
-            f"{src}: " + ", ".join(f"{k} {v}" for k, v in d.items())
+            f"{src}: " + ", ".join(f"{k} {n}" for k, n in d.items())
             for src, d in s["ledger"].items()
         ),
-        "wrote: " + ", ".join(str(v) for v in paths.values()),
+        "wrote: " + ", ".join(str(path) for path in paths.values()),
         f"done in {seconds:.1f} s",
     ]
     return "\n".join(line for line in lines if line)

@@ -21,11 +21,11 @@ __all__ = [
     "MONEY",
     "QUANTITIES",
     "DisplayUnit",
-    "display_unit",
     "LandRules",
+    "display_unit",
     "enterprise_indicators",
-    "land_shares",
     "evaluation_basis",
+    "land_shares",
     "pair_columns",
     "parcel_indicators",
     "unit_table",
@@ -74,7 +74,9 @@ _DISPLAY = {
     "万元/亩": DisplayUnit("万元/亩", "per_mu", MU_M2 / 1e4),
     "元/m2": DisplayUnit("元/m²", "per_m2", 1.0, "m2", 1.0, "yuan", 1.0, "元", "m²"),
     "万元/公顷": DisplayUnit("万元/公顷", "per_ha", 1.0, "ha", 1e4, "wan", 1e4, "万元", "ha"),
-    "USD/acre": DisplayUnit("USD/acre", "per_acre", ACRE_M2, "acre", ACRE_M2, "usd", 1.0, "USD", "acres"),
+    "USD/acre": DisplayUnit(
+        "USD/acre", "per_acre", ACRE_M2, "acre", ACRE_M2, "usd", 1.0, "USD", "acres"
+    ),
 }
 
 
@@ -98,7 +100,7 @@ def display_unit(name: str) -> DisplayUnit:
 
 
 def _per_area(money: pd.Series, area_m2: pd.Series, unit: DisplayUnit) -> pd.Series:
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         values = money.to_numpy(dtype="float64") / area_m2.to_numpy(dtype="float64")
     values[~np.isfinite(values)] = np.nan
     return pd.Series(values * unit.factor, index=money.index)

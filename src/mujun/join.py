@@ -31,7 +31,7 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
 from mujun.errors import JoinError
-from mujun.io.readers import Table, normalize_ids
+from mujun.io.readers import NO_YEAR, Table, normalize_ids
 
 if TYPE_CHECKING:
     from pandas._typing import ArrayLike
@@ -264,11 +264,15 @@ def _units(
     order = np.lexsort((smallest, year))  # by year, then smallest parcel id (no ties)
     starts = np.flatnonzero(np.r_[True, year[order][1:] != year[order][:-1]])
     number = np.arange(k) - np.repeat(starts, np.diff(np.r_[starts, k])) + 1
+    serial = pc.utf8_lpad(pa.array(number).cast(pa.large_string()), 5, "0")
     label = pc.binary_join_element_wise(
-        pa.array(year[order]).cast(pa.large_string()),
-        pc.utf8_lpad(pa.array(number).cast(pa.large_string()), 5, "0"),
-        pa.scalar("-U", type=pa.large_string()),
+        pa.array(year[order]).cast(pa.large_string()), serial, pa.scalar("-U", pa.large_string())
     )
+    if (year == NO_YEAR).any():  # a table without years: no year in the id
+        undated = pc.binary_join_element_wise(
+            pa.scalar("U", pa.large_string()), serial, pa.scalar("", pa.large_string())
+        )
+        label = pc.if_else(pa.array(year[order] == NO_YEAR), undated, label)
     names = label.take(pa.array(np.argsort(order)))  # per component
     links = links.assign(unit=pd.array(names.take(pa.array(component)), dtype="str"))
     # per filing: its component (every link of a filing is in one), -1 without links
@@ -285,8 +289,9 @@ def occupancy(filings: pd.DataFrame, parcel_ids: pd.Index) -> Occupancy:
     """Join filings to the parcels they list and group them into land units.
 
     ``filings`` needs ``uscc``, ``year`` and ``parcel_ids`` (tuples); ``parcel_ids`` is the
-    index of usable parcel ids. Unit ids read ``<year>-U<n>``, numbered per year in order of
-    their smallest parcel id, so they are stable across runs on the same data.
+    index of usable parcel ids. Unit ids read ``<year>-U<n>`` (``U<n>`` in a table without
+    years), numbered per year in order of their smallest parcel id, so they are stable across
+    runs on the same data.
     """
     exploded, n_listed = _explode(filings)
     known = isin_values(exploded["parcel_id"], parcel_ids)
@@ -356,7 +361,8 @@ class JoinQA:
     found_ids: int
     parcels: int
     named: int
-    year: int
+    year: int | None
+    """The evaluation year (None or :data:`~mujun.io.readers.NO_YEAR`: a table without years)."""
     unmatched_filing_ids: tuple[str, ...]
     unmatched_parcel_ids: tuple[str, ...]
     near_misses: tuple[dict[str, Any], ...]
@@ -531,8 +537,8 @@ def qa_lines(qa: JoinQA) -> list[str]:
     lines = [
         f"join: {_percent(qa.filing_rate)} of the filing rows that list a parcel find it "
         f"({qa.matched:,} of {qa.listing:,}; {qa.found_ids:,} of {qa.listed_ids:,} distinct "
-        f"ids); {_percent(qa.parcel_rate)} of the parcels are named by a filing of "
-        f"{qa.year} ({qa.named:,} of {qa.parcels:,})",
+        f"ids); {_percent(qa.parcel_rate)} of the parcels are named by a filing"
+        f"{f' of {qa.year}' if qa.year else ''} ({qa.named:,} of {qa.parcels:,})",
     ]
     if qa.unmatched_filing_ids:
         lines.append(

@@ -35,6 +35,7 @@ from mujun.io.xlsx import write_enterprise_workbook
 from mujun.maps import map_html, render_map
 from mujun.maps.render import ClassLegend
 from mujun.pipeline import RunResult, log_stage
+from mujun.vocabulary import Vocabulary, vocabulary
 from mujun.zones import public_underuse
 
 __all__ = ["write_ledger", "write_outputs"]
@@ -59,6 +60,7 @@ _PARCEL_PROPS = [
     "tax",
     "value_added",
     "revenue",
+    "assessed_value",
     "class",
     "classes",
     "class_change",
@@ -100,27 +102,35 @@ def _versions() -> dict[str, str]:
     return out
 
 
+def _vocabulary(result: RunResult) -> Vocabulary:
+    return vocabulary(result.config, year=result.year)
+
+
 def _parcel_export(result: RunResult) -> pd.DataFrame:
-    """The exported columns of the parcels, money and areas rounded. Only the rounded columns
-    are new (with copy-on-write the others share the parcels' memory: 1M parcels, ~40 columns)."""
+    """The exported columns of the parcels in the run's vocabulary, money and areas rounded.
+    Only the rounded columns are new (with copy-on-write the others share the parcels'
+    memory: 1M parcels, ~40 columns)."""
+    vocab = _vocabulary(result)
     parcels = result.parcels.assign(year=result.year)
     per = [c for c in parcels.columns if f"_{result.unit.suffix}" in c]
     cols = [c for c in _PARCEL_PROPS if c in parcels] + per
-    out = parcels[[*cols, "geometry"]]
+    out = vocab.export(parcels[[*cols, "geometry"]])
+    area = f"area_{vocab.area}"  # the area of the preset, to a tenth of a square metre or so
     rounded: dict[str, pd.Series] = {}
     for col in (
         "area_m2",
         "area_mu",
         "area_ha",
         "area_acre",
-        "declared_area_mu",
+        f"declared_{area}",
         "tax",
         "value_added",
         "revenue",
+        "assessed_value",
     ):
         if col in out:
-            rounded[col] = out[col].round(2)
-    for col in [*per, "area_diff_pct"]:
+            rounded[col] = out[col].round(vocab.area_digits if col == area else 2)
+    for col in [*(c for c in out.columns if f"_{result.unit.suffix}" in c), "area_diff_pct"]:
         if col in out:
             rounded[col] = rounded.get(col, out[col]).round(4)
     return out.assign(**rounded)
@@ -177,6 +187,7 @@ def _targets(base: Path, cfg: OutputConfig) -> dict[str, Path]:
 
 
 def _write_map(result: RunResult, path: Path) -> None:
+    vocab = _vocabulary(result)
     legend = None
     if result.config.classes.method != "none":
         graded = result.enterprises.loc[result.enterprises["year"] == result.year, "class"]
@@ -189,15 +200,16 @@ def _write_map(result: RunResult, path: Path) -> None:
     if result.config.map.profile == "public":  # derived from non-confidential facts alone
         parcels, zones = public_underuse(parcels, cfg=result.config.underuse)
     fmap = render_map(
-        parcels,
+        vocab.frame(parcels),
         unit=result.unit,
         cfg=result.config.map,
         year=result.year,
         parks=result.parks,
         classes=legend,
-        zones=zones,
-        firms=result.enterprises.loc[result.enterprises["year"] == result.year],
+        zones=None if zones is None else vocab.frame(zones),
+        firms=vocab.frame(result.enterprises.loc[result.enterprises["year"] == result.year]),
         csv_formulas=result.config.output.csv_formulas,
+        vocab=vocab,
     )
     path.write_text(map_html(fmap, offline=result.config.map.offline), encoding="utf-8")
 
@@ -206,28 +218,34 @@ def _write_tables(result: RunResult, targets: dict[str, Path]) -> list[str]:
     """The tables, zones, surface and ledger at ``targets`` (staging paths); returns the
     names of those written."""
     cfg = result.config.output
+    vocab = _vocabulary(result)
     written = ["enterprises", "units", "workbook"]
 
     def csv(frame: pd.DataFrame, name: str) -> None:
         write_csv(frame, targets[name], overwrite=True, formulas=cfg.csv_formulas)
 
-    csv(result.enterprises, "enterprises")
-    csv(result.units, "units")
+    enterprises = vocab.export(result.enterprises)
+    csv(enterprises, "enterprises")
+    csv(vocab.export(result.units), "units")
     write_enterprise_workbook(
-        result.enterprises,
+        enterprises,
         targets["workbook"],
-        year=result.year,
+        year=result.year if vocab.years else None,
         weights={k: dict(v) for k, v in result.config.scoring.weights.items()},
         lang=cfg.lang,
         overwrite=True,
+        vocab=vocab,
     )
     for name in ("county", "parks", "industries", "changes", "park_changes"):
-        csv(result.tables[name], name)
+        csv(vocab.export(result.tables[name]), name)
         written.append(name)
     zones = result.tables.get("zones")
     if zones is not None and len(zones):
         write_geojson(
-            _rounded(zones), targets["zones"], overwrite=True, precision=cfg.coordinate_precision
+            _rounded(vocab.export(zones)),
+            targets["zones"],
+            overwrite=True,
+            precision=cfg.coordinate_precision,
         )
         written.append("zones")
     if cfg.surface_m > 0 and result.unit.column("tax") in result.parcels:
@@ -302,6 +320,7 @@ def write_outputs(result: RunResult, *, started: datetime | None = None) -> dict
     """Write the map and exports of ``result`` under ``result.config.output.out_dir``, all or
     nothing; returns the outputs written, by name."""
     cfg = result.config.output
+    vocab = _vocabulary(result)
     out = Path(cfg.out_dir)
     finals = _targets(out, cfg)
     if cfg.surface_m > 0:
@@ -324,12 +343,8 @@ def write_outputs(result: RunResult, *, started: datetime | None = None) -> dict
             "config": result.config.to_dict(),
             "versions": _versions(),
             "inputs": result.inputs,
-            "units": {
-                "money": "yuan (inputs converted by their declared units)",
-                "area": "m2; mu = 10000/15 m2",
-                "per_area": result.unit.label,
-            },
-            "summary": result.summary,
+            "units": vocab.units(result.unit.label),
+            "summary": vocab.summary(result.summary),
             "notes": staging.notes,
             "outputs": {
                 k: {"path": str(finals[k]), **_written(staging.path(finals[k]))} for k in written

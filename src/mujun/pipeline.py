@@ -35,8 +35,8 @@ from mujun.errors import (
 from mujun.indicators import (
     MONEY,
     DisplayUnit,
-    display_unit,
     LandRules,
+    display_unit,
     enterprise_indicators,
     evaluation_basis,
     parcel_indicators,
@@ -602,7 +602,9 @@ def _evaluate(j: _Joined, config: Config) -> RunResult:
         )
     units = unit_table(occ, filings, by_id["area_m2"], unit, rules)
     enterprises = enterprise_indicators(filings, occ, units, unit)
-    _note_not_evaluated(ledger, read.f_src, filings, enterprises, units, config)
+    _note_not_evaluated(
+        ledger, read.f_src, filings, enterprises=enterprises, units=units, config=config
+    )
     tax = unit.column("tax")
     implausible_firms(
         enterprises,
@@ -717,8 +719,9 @@ def _evaluate(j: _Joined, config: Config) -> RunResult:
             if column not in filings
         },
         "money": money,
-        "underuse": _underuse_summary(parcels, tables["zones"]),
+        "underuse": _underuse_summary(parcels, tables["zones"], config.underuse.zone_min_parcels),
         "county": _county(enterprises, county_table, unit),
+        "area_basis": _area_basis(units, config),
     }
     return RunResult(
         config=config,
@@ -741,6 +744,7 @@ def _note_not_evaluated(
     ledger: Ledger,
     source: str,
     filings: pd.DataFrame,
+    *,
     enterprises: pd.DataFrame,
     units: pd.DataFrame,
     config: Config,
@@ -913,7 +917,9 @@ def _main_firms(
     return industry2, pd.Series(streaks, index=parcels.index)
 
 
-def _underuse_summary(parcels: gpd.GeoDataFrame, zones: pd.DataFrame) -> dict[str, Any]:
+def _underuse_summary(
+    parcels: gpd.GeoDataFrame, zones: pd.DataFrame, min_parcels: int
+) -> dict[str, Any]:
     if "underused" not in parcels:
         return {}
     flags = [c for c in parcels.columns if c.startswith("flag_")]
@@ -923,7 +929,12 @@ def _underuse_summary(parcels: gpd.GeoDataFrame, zones: pd.DataFrame) -> dict[st
         "by_reason": {c.removeprefix("flag_"): int(parcels[c].sum()) for c in flags},
         "zones": len(zones),
         "zone_mu": float(zones["area_mu"].sum()) if len(zones) else 0.0,
+        # what is summed, said in the keys: the zones below their park's median only, and
+        # every zone (those above the median count negative)
         "zone_gain_wan": float(zones["gain_wan"].clip(lower=0).sum()) if len(zones) else 0.0,
+        "zones_gaining": int((zones["gain_wan"] > 0).sum()) if len(zones) else 0,
+        "zone_gain_all_wan": float(zones["gain_wan"].sum()) if len(zones) else 0.0,
+        "zone_min_parcels": min_parcels,
     }
     if "cold_spot" in parcels:
         out["cold_spots"] = int(parcels["cold_spot"].sum())
@@ -1186,9 +1197,7 @@ def _enterprise_summary(enterprises: pd.DataFrame) -> dict[str, Any]:
     }
 
 
-def _county(
-    enterprises: pd.DataFrame, county: pd.DataFrame, unit: DisplayUnit
-) -> dict[str, Any]:
+def _county(enterprises: pd.DataFrame, county: pd.DataFrame, unit: DisplayUnit) -> dict[str, Any]:
     """County per-area figures per year: for all firms on land ("all", with the figure per
     industrial area including vacant land) and by 规上/规下, from the same aggregate as
     county.csv (each unit's land split between its firms, so the groups add up)."""
@@ -1226,3 +1235,21 @@ def _county(
             entry[name] = figures
         out[str(year)] = entry
     return out
+
+
+def _area_basis(units: pd.DataFrame, config: Config) -> dict[str, Any]:
+    """The land basis of the per-area figures and how far the other basis is from it: the
+    units with both areas, those differing by more than the declared-area tolerance, and
+    the median difference in percent (declared against surveyed)."""
+    both = units["surveyed_m2"].gt(0) & units["declared_m2"].gt(0)
+    diff = (units["declared_m2"] / units["surveyed_m2"] - 1) * 100
+    tolerance = config.area.declared_tolerance_pct
+    return {
+        "basis": config.area.basis,
+        "units": len(units),
+        "units_with_both": int(both.sum()),
+        "units_differing": int((diff[both].abs() > tolerance).sum()),
+        "tolerance_pct": tolerance,
+        "median_declared_vs_surveyed_pct": (float(diff[both].median()) if both.any() else None),
+        "not_evaluated": int((units["not_evaluated"].fillna("") != "").sum()),
+    }

@@ -856,6 +856,13 @@ def number_problem(cell: object, *, decimal: str = ".") -> str:
 
 def as_text(values: pd.Series) -> pd.Series:
     """Strings with NFKC width folding and stripped spaces; missing stays missing (``<NA>``)."""
-    stripped = values.astype("string").str.strip()
-    text = from_arrow_text(nfkc(to_arrow_text(stripped)), values.index, values.name)
+    try:
+        arrow = to_arrow_text(values.astype("string").str.strip())
+        arrow.validate(full=True)
+    except pa.ArrowInvalid:  # bytes in a Parquet or Arrow file that are not UTF-8
+        raise SchemaError(
+            f"column {values.name!r} holds text that is not valid UTF-8; re-export the file "
+            "with its text encoded as UTF-8"
+        ) from None
+    text = from_arrow_text(nfkc(arrow), values.index, values.name)
     return text.mask(text == "").astype("string")

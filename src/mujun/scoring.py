@@ -310,8 +310,8 @@ def missing_rule(cfg: ScoringConfig, name: str) -> tuple[str, float]:
         value = None
     if value is None or not np.isfinite(value) or value < 0:
         raise ConfigError(
-            f"[scoring.missing] {name} = {text!r}: use \"impute\", \"zero\" or "
-            "\"penalty:N\" (N points off, e.g. \"penalty:3\")"
+            f'[scoring.missing] {name} = {text!r}: use "impute", "zero" or '
+            '"penalty:N" (N points off, e.g. "penalty:3")'
         )
     return "penalty", value
 
@@ -664,9 +664,9 @@ def headline_money(cfg: ScoringConfig) -> dict[str, tuple[str, str, float]]:
 
 def _check_per_indicator(cfg: ScoringConfig) -> None:
     """``[scoring.missing]`` and a ``[scoring.cap]`` table name known indicators and rules."""
-    tables = {"[scoring.missing]": dict(cfg.missing)}
+    tables: dict[str, set[str]] = {"[scoring.missing]": set(cfg.missing)}
     if isinstance(cfg.cap, Mapping):
-        tables["[scoring.cap]"] = dict(cfg.cap)
+        tables["[scoring.cap]"] = set(cfg.cap)
     for where, table in tables.items():
         unknown = sorted(set(table) - set(INDICATORS))
         if unknown:

@@ -71,9 +71,10 @@ def consolidation_zones(
 
     ``parcels`` (projected CRS) needs ``parcel_id``, ``underused``, ``underuse_reasons``,
     ``area_m2``, ``tax`` (yuan, apportioned), ``tax_per_mu``, ``vacant``, ``enterprises`` and
-    optionally ``park``. Zones are numbered (Z0001 ...) and ranked by the tax they would gain
-    at the park median, then area; ``rank_by="area"``: by area only (a public map, whose zone
-    numbers must not tell anything about tax).
+    optionally ``park``. A zone has at least ``cfg.zone_min_parcels`` parcels. Zones are
+    numbered (Z0001 ...) and ranked by the tax they would gain at the park median, then area;
+    ``rank_by="area"``: by area only (a public map, whose zone numbers must not tell anything
+    about tax).
     """
     park = _park_of(parcels)
     vacant = parcels["vacant"].to_numpy(dtype=bool)
@@ -88,6 +89,13 @@ def consolidation_zones(
     park_at = park.iloc[at].to_numpy()
     groups = park_at if cfg.zones_within_parks else np.zeros(len(under), dtype=object)
     label = _components(under.geometry.array, groups, cfg.zone_gap_m)
+    # a lone underused parcel is a redevelopment case, not a zone to consolidate
+    big = np.bincount(label)[label] >= max(cfg.zone_min_parcels, 1)
+    if not big.all():
+        under, park_at = under.iloc[np.flatnonzero(big)], park_at[big]
+        label = np.unique(label[big], return_inverse=True)[1].ravel()
+    if not len(label):
+        return gpd.GeoDataFrame(geometry=[], crs=parcels.crs), zone_of
     # parcels grouped by zone (labels 0..n-1), in their original order within a zone
     order = np.argsort(label, kind="stable")
     data = under.iloc[order].assign(_park=park_at[order])

@@ -62,6 +62,7 @@ from mujun.schema import (
 from mujun.schema import PY_WHITESPACE as _PY_WS
 
 __all__ = [
+    "NO_YEAR",
     "Cells",
     "Table",
     "layer_id_columns",
@@ -80,6 +81,10 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
+
+NO_YEAR = 0
+"""The year of a value-per-acre table without a year column (and no ``--year``): one
+evaluation that outputs show without a year."""
 
 _PARQUET = {".parquet", ".geoparquet"}
 _MAX_LISTED = 20
@@ -1427,14 +1432,14 @@ def _parcel_value_rows(frame: pd.DataFrame, *, year: int | None) -> pd.DataFrame
     """Value-per-acre tables: each row is a record on one parcel (no enterprise).
 
     The row number stands in for the credit code and the parcel id for the name; a table
-    without a year column is one evaluation, labelled ``year`` or 0.
+    without a year column is one evaluation, labelled ``year`` or :data:`NO_YEAR`.
     """
     frame = frame.copy()
     frame["uscc"] = ("ROW" + frame["record"].astype(str)).astype("string")
     if "name" not in frame:
         frame["name"] = frame["parcel_ids"]
     if "year" not in frame:
-        frame["year"] = float(year or 0)
+        frame["year"] = float(year or NO_YEAR)
     frame.loc[frame["parcel_ids"].isna() & (frame["problem"] == ""), "problem"] = (
         "no parcel id: a value-per-acre row must name its parcel"
     )
@@ -1463,7 +1468,7 @@ def _finish_filings(
         & frame["year"].notna()
         & ((year_value % 1 != 0) | (year_value < 1900) | (year_value > 2200))
         & (frame["problem"] == "")
-        & (year_value != 0)  # 0: a value-per-acre table without years
+        & (year_value != NO_YEAR)  # a value-per-acre table without years
     )
     frame.loc[odd, "problem"] = "column year (年份) is not a year such as 2023"
     frame["year"] = year_value.where(~odd, -1).astype("int64")

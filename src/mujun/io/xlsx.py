@@ -29,6 +29,7 @@ import pyarrow.compute as pc
 
 from mujun.io.writers import check_writable
 from mujun.scoring import INDICATORS, LIST_NAMES_ZH
+from mujun.vocabulary import CHINA, Vocabulary
 
 __all__ = ["write_enterprise_workbook"]
 
@@ -54,6 +55,7 @@ _HEADERS: dict[str, tuple[str, str]] = {
     "park": ("所属园区", "Park"),
     "land_status": ("用地情况", "Land"),
     "area_mu": ("用地面积(亩，实测)", "Land (mu, surveyed)"),
+    "area_acre": ("用地面积(英亩，实测)", "Land (acres, surveyed)"),
     "score": ("综合得分", "Score"),
     "class": ("分类", "Class"),
     "class_name": ("分类名称", "Class name"),
@@ -65,6 +67,8 @@ _HEADERS: dict[str, tuple[str, str]] = {
     "surcharge_yuan": ("差别电价金额(元)", "Surcharge (yuan)"),
     "data_flags": ("数据提示", "Data flags"),
 }
+_RECORD_HEADERS = {"name": ("名称", "Name"), "uscc": ("记录", "Record")}
+"""Headers of a table of parcel records (value per acre): no enterprise, no credit code."""
 _STATUS = {
     "own": ("自有", "own"),
     "shared": ("共用", "shared"),
@@ -75,7 +79,7 @@ _GROUPS = ("above_scale", "below_scale", "below_scale_small", "lessee", "parcels
 
 
 def _columns(frame: pd.DataFrame, group: str, weights: dict[str, float]) -> list[str]:
-    lead = ["rank", "name", "uscc", "industry", "park", "land_status", "area_mu"]
+    lead = ["rank", "name", "uscc", "industry", "park", "land_status", "area_mu", "area_acre"]
     tail = [
         "score",
         "class",
@@ -92,12 +96,14 @@ def _columns(frame: pd.DataFrame, group: str, weights: dict[str, float]) -> list
     subs = [f"score_{n}" for n in inds]
     cols = lead + inds + subs + tail
     if group == "lessee":
-        cols.remove("area_mu")
+        cols = [c for c in cols if c not in ("area_mu", "area_acre")]
     return [c for c in cols if c in frame]
 
 
-def _header(col: str, lang: str) -> str:
+def _header(col: str, lang: str, *, records: bool = False) -> str:
     i = 0 if lang == "zh" else 1
+    if records and col in _RECORD_HEADERS:
+        return _RECORD_HEADERS[col][i]
     if col in _HEADERS:
         return _HEADERS[col][i]
     name = col.removeprefix("score_")
@@ -125,22 +131,29 @@ def write_enterprise_workbook(
     enterprises: pd.DataFrame,
     path: Path,
     *,
-    year: int,
+    year: int | None,
     weights: dict[str, dict[str, float]],
     lang: str = "zh",
     overwrite: bool = False,
+    vocab: Vocabulary = CHINA,
 ) -> Path:
     """Write ``enterprises.xlsx`` for ``year``: one sheet per list, in rank order.
 
-    A list with more firms than a sheet holds continues on sheets named ``"<list> (2)"``,
-    ``"<list> (3)"`` ..., each with the title and header rows.
+    ``enterprises`` is in the words of ``vocab`` (:meth:`Vocabulary.export`: an area column
+    ``area_mu`` or ``area_acre``); ``year`` None: a table without years, every row and no
+    year in the titles. A list with more firms than a sheet holds continues on sheets named
+    ``"<list> (2)"``, ``"<list> (3)"`` ..., each with the title and header rows.
     """
     check_writable(path, overwrite=overwrite)
     shown = {"group", "rank", "uscc"}.union(
         *(_columns(enterprises, g, dict(weights.get(g, {}))) for g in _GROUPS)
     )
     kept = [j for j, c in enumerate(enterprises.columns) if c in shown]
-    this_year = (enterprises["year"] == year).to_numpy(dtype=bool)
+    this_year = (
+        np.ones(len(enterprises), dtype=bool)
+        if year is None
+        else (enterprises["year"] == year).to_numpy(dtype=bool)
+    )
     group_of = enterprises["group"]
     per_sheet = MAX_SHEET_ROWS - _HEAD_ROWS
     lists = []  # (list, its rows, sheet names): a list's sheets are made when written
@@ -156,14 +169,10 @@ def write_enterprise_workbook(
         for group, at, name, names in lists:
             rows = enterprises.iloc[at, kept]
             cols = _columns(rows, group, dict(weights.get(group, {})))
-            title = (
-                f"{year}年度 {name} 亩均效益综合评价结果"
-                if lang == "zh"
-                else f"{name}: per-mu evaluation results, {year}"
-            )
+            title = _title(name, year, lang, vocab)
             ordered = rows.sort_values(["rank", "uscc"], na_position="last")[cols]
             del rows
-            headers = [_header(c, lang) for c in cols]
+            headers = [_header(c, lang, records=not vocab.enterprises) for c in cols]
             widths = [30.0 if c == "name" else 14.0 for c in cols]
             for k, sheet_name in enumerate(names):
                 chunk = ordered.iloc[k * per_sheet : (k + 1) * per_sheet]
@@ -171,6 +180,16 @@ def write_enterprise_workbook(
 
     _write_xlsx(path, sheets(), lang, names=[n for *_, names in lists for n in names])
     return path
+
+
+def _title(name: str, year: int | None, lang: str, vocab: Vocabulary) -> str:
+    """The title row: "2021年度 规上企业 亩均效益综合评价结果", "Parcels: value per acre"."""
+    per = vocab.area_words[lang][1]
+    if lang == "zh":
+        what = "亩均效益综合评价结果" if vocab.area == "mu" else f"每{per}效益评价结果"
+        return f"{year}年度 {name} {what}" if year is not None else f"{name} {what}"
+    what = "per-mu evaluation results" if vocab.area == "mu" else f"value per {per}"
+    return f"{name}: {what}" + (f", {year}" if year is not None else "")
 
 
 def _sheet_name(name: str, part: int) -> str:

@@ -200,6 +200,7 @@
     this.map = map;
     this.P = P;
     this.T = P.texts;
+    this.areaCol = P.area_col || "area_mu";  // the area in the preset's unit (mu, acres)
     formulasRaw = P.csv_formulas === "raw";
     this.num = new Intl.NumberFormat(P.lang === "zh" ? "zh-CN" : "en-US",
       {minimumFractionDigits: 2, maximumFractionDigits: 2});
@@ -321,7 +322,7 @@
     // grid aggregates: cells of aggregate.cell_px screen pixels, from the parcels that pass
     // the filters; a cell shows the area-weighted mean (numbers), the class with the most
     // area (classes), or the share of flagged area (masks)
-    var P = this.parcels, cell = this.P.aggregate.cell_px, area = P.col.area_mu, acc = {};
+    var P = this.parcels, cell = this.P.aggregate.cell_px, area = P.col[this.areaCol], acc = {};
     var nx = Math.ceil(w / cell) + 1;
     for (var i = 0; i < P.n; i++) {
       if (!P.visible[i]) { continue; }
@@ -446,9 +447,9 @@
     line(fill(T.parcel, {id: get("parcel_id")}), "b");
     if (present(get("park"))) { line(fill(T.park, {v: get("park")})); }
     line(fill(T.firms, {v: present(get("enterprises")) ? get("enterprises") : T.no_firm}));
-    line(fill(T.surveyed, {v: this.fmt(get("area_mu"))}));
-    if (present(get("declared_area_mu"))) {
-      line(fill(T.declared, {v: this.fmt(get("declared_area_mu")), d: this.fmt(get("area_diff_pct"), true)}));
+    line(fill(T.surveyed, {v: this.fmt(get(this.areaCol))}));
+    if (present(get("declared_" + this.areaCol))) {
+      line(fill(T.declared, {v: this.fmt(get("declared_" + this.areaCol)), d: this.fmt(get("area_diff_pct"), true)}));
     }
     this.P.figures.forEach(function (f) {
       line(fill(T.figure, {label: f[0], v: self.fmt(get(f[1])), unit: self.P.unit}));
@@ -482,7 +483,7 @@
       if (!P.visible[i]) { continue; }
       var c = this.cellOf(i, s, po.x, po.y, cell);
       if (c[0] !== cx || c[1] !== cy) { continue; }
-      var a = P.col.area_mu(i) || 0;
+      var a = P.col[this.areaCol](i) || 0;
       n++; mu += a;
       if (P.col.vacant && P.col.vacant(i)) { vacant++; }
       if (P.col.underused && P.col.underused(i)) { under++; }
@@ -490,7 +491,7 @@
     }
     if (!n) { return null; }
     var box = el("div", null, null, "mj-tip"), T = this.T;
-    el("b", fill(T.cell, {n: n, mu: this.fmt(mu)}), box);
+    el("b", fill(T.cell, {n: n, a: this.fmt(mu)}), box);
     el("div", fill(T.cell_flags, {vacant: vacant, under: under}), box);
     if (fig && moneyArea) {
       el("div", fill(T.figure, {label: fig[0], v: this.fmt(money / moneyArea), unit: this.P.unit}), box);
@@ -509,7 +510,7 @@
   App.prototype.popup = function (i) {
     var P = this.parcels, T = this.T, box = el("div", null, null, "mj-popup"), self = this;
     el("b", fill(T.parcel, {id: P.col.parcel_id(i)}), box);
-    el("div", fill(T.surveyed, {v: this.fmt(P.col.area_mu(i))}), box);
+    el("div", fill(T.surveyed, {v: this.fmt(P.col[this.areaCol](i))}), box);
     var F = this.firms;
     if (F && F.off[i + 1] > F.off[i]) {
       var table = el("table", null, box, "mj-firms"), head = el("tr", null, table);
@@ -539,7 +540,7 @@
     if (!Z) { return null; }
     for (var j = 0; j < Z.n; j++) {
       if (Z.col.zone_id(j) === zone) {
-        return {rank: Z.col.rank(j), n: Z.col.n_parcels(j), mu: this.fmt(Z.col.area_mu(j))};
+        return {rank: Z.col.rank(j), n: Z.col.n_parcels(j), a: this.fmt(Z.col[this.areaCol](j))};
       }
     }
     return null;
@@ -728,7 +729,9 @@
       return inflate(node.textContent.trim()).then(function (text) {
         var app = new App(map, control, JSON.parse(text));
         app.controls();
-        L.control.scale({imperial: false, position: "bottomright"}).addTo(map);  // metres only
+        var scale = app.P.scale || {imperial: false, metric: true};  // metres, or feet and miles
+        L.control.scale({imperial: scale.imperial, metric: scale.metric, position: "bottomright"})
+          .addTo(map);
         map.on("overlayadd overlayremove", function () { setTimeout(syncLegends, 0); });
         syncLegends();
         window.mujunMap = app;

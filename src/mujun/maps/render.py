@@ -41,6 +41,7 @@ from mujun.maps.encode import (
 from mujun.maps.gcj02 import shift_geometries
 from mujun.maps.text import Texts
 from mujun.underuse import REASONS
+from mujun.vocabulary import CHINA, Vocabulary
 
 __all__ = ["ClassLegend", "map_html", "render_map"]
 
@@ -283,13 +284,17 @@ def _shape_set(
 
 _TEXT_COLUMNS = ("parcel_id", "enterprises", "uscc")
 _CAT_COLUMNS = ("park", "class", "classes", "class_change", "industry2", "zone_id")
-_NUM_DIGITS = {
-    "area_mu": 4,
-    "declared_area_mu": 2,
-    "area_diff_pct": 1,
-    "coverage": 3,
-    "far": 2,
-}
+
+
+def _num_digits(vocab: Vocabulary) -> dict[str, int]:
+    """The numeric columns of the page's parcel table and their decimals."""
+    return {
+        f"area_{vocab.area}": 4,
+        f"declared_area_{vocab.area}": 2,
+        "area_diff_pct": 1,
+        "coverage": 3,
+        "far": 2,
+    }
 
 
 def _bool(values: pd.Series) -> pd.Series:
@@ -297,14 +302,14 @@ def _bool(values: pd.Series) -> pd.Series:
 
 
 def _parcel_columns(
-    parcels: gpd.GeoDataFrame, money: list[str], *, public: bool
+    parcels: gpd.GeoDataFrame, money: list[str], *, public: bool, vocab: Vocabulary
 ) -> tuple[dict[str, dict[str, Any]], list[str]]:
     """The parcels' table for the page and the columns a browser export writes."""
     cols: dict[str, dict[str, Any]] = {}
     for col in (*_TEXT_COLUMNS, *_CAT_COLUMNS):
         if col in parcels:
             cols[col] = encode_column(parcels[col].astype(object))
-    for col, digits in {**_NUM_DIGITS, **dict.fromkeys(money, 2)}.items():
+    for col, digits in {**_num_digits(vocab), **dict.fromkeys(money, 2)}.items():
         if col in parcels:
             cols[col] = encode_column(parcels[col], digits=digits)
     flags = ["vacant", "underused", "cold_spot"] + [
@@ -333,7 +338,7 @@ def _parcel_columns(
             "industry2",
             "enterprises",
             "uscc",
-            "area_mu",
+            f"area_{vocab.area}",
             "vacant",
             "underused",
             "zone_id",
@@ -434,12 +439,12 @@ def _base_map(cfg: MapConfig) -> tuple[folium.Map, Basemap]:
     return fmap, base
 
 
-def _zone_set(zones: gpd.GeoDataFrame, *, gcj02: bool) -> dict[str, Any]:
+def _zone_set(zones: gpd.GeoDataFrame, *, gcj02: bool, area: str) -> dict[str, Any]:
     cols = {
         "zone_id": encode_column(zones["zone_id"].astype(object)),
         "rank": encode_column(zones["rank"], digits=0),
         "n_parcels": encode_column(zones["n_parcels"], digits=0),
-        "area_mu": encode_column(zones["area_mu"], digits=2),
+        area: encode_column(zones[area], digits=2),
     }
     return _shape_set(zones.geometry, cols, gcj02=gcj02)[0]
 
@@ -455,7 +460,7 @@ def _overlay_sets(
 ) -> None:
     """Consolidation zones and park boundaries: their shapes and layers."""
     if zones is not None and len(zones):
-        payload["sets"]["zones"] = _zone_set(zones, gcj02=gcj02)
+        payload["sets"]["zones"] = _zone_set(zones, gcj02=gcj02, area=payload["area_col"])
         themes.append(
             _theme(
                 "zones",
@@ -498,18 +503,21 @@ def render_map(
     zones: gpd.GeoDataFrame | None = None,
     firms: pd.DataFrame | None = None,
     csv_formulas: str = "neutralise",
+    vocab: Vocabulary = CHINA,
 ) -> folium.Map:
     """Build the planner's map for ``year``.
 
     ``parcels`` is the parcel result (a projected CRS: display shapes are simplified in metres)
-    with ``parcel_id``, ``area_mu``, ``vacant``, ``enterprises``, the per-area columns of
-    ``unit`` and, for the class layer, ``class``. ``firms`` (the enterprise table of ``year``,
-    with ``parcel_ids``) fills each parcel's popup; ``csv_formulas`` is how the page's CSV
-    export treats text that would run as a formula. Returns a :class:`folium.Map`; save it
-    with :func:`map_html`.
+    in the words of ``vocab`` (:meth:`~mujun.vocabulary.Vocabulary.frame`), with
+    ``parcel_id``, ``area_mu`` (``area_acre``, ...), ``vacant``, ``enterprises``, the
+    per-area columns of ``unit`` and, for the class layer, ``class``; ``zones`` likewise.
+    ``firms`` (the enterprise table of ``year``, with ``parcel_ids``) fills each parcel's
+    popup; ``csv_formulas`` is how the page's CSV export treats text that would run as a
+    formula; ``vocab`` also gives the words of the area and the scale bar (metres, or feet
+    and miles). Returns a :class:`folium.Map`; save it with :func:`map_html`.
     """
     fmap, base = _base_map(cfg)
-    tx = Texts(cfg.lang)
+    tx = Texts(cfg.lang, vocab=vocab)
     public = cfg.profile == "public"
     money = (
         []
@@ -517,7 +525,7 @@ def render_map(
         else [unit.column(f) for f in _FIGURES if unit.column(f) in parcels]
         + [c for c in (f"{unit.column('tax')}_change",) if c in parcels]
     )
-    cols, export = _parcel_columns(parcels, money, public=public)
+    cols, export = _parcel_columns(parcels, money, public=public, vocab=vocab)
     shapes, (west, south, east, north) = _shape_set(
         parcels.geometry, cols, gcj02=base.gcj02, simplify_m=cfg.simplify_m
     )
@@ -525,6 +533,8 @@ def render_map(
     payload: dict[str, Any] = {
         "sets": {"parcels": shapes},
         "export": export,
+        "area_col": f"area_{vocab.area}",
+        "scale": {"imperial": vocab.imperial, "metric": not vocab.imperial},
     }
     themes = [
         _theme(

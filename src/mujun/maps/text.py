@@ -1,12 +1,15 @@
 """The words of the map in Chinese and English (``[map] lang`` / ``--lang``).
 
 Every label the page shows is looked up here, so a translation is one table, not a search
-through the code. Values are ``str.format`` templates.
+through the code. Values are ``str.format`` templates; ``{area}`` (after a quantity) and
+``{per_area}`` (after "per") are the area unit of the run's vocabulary (亩, acres), filled in
+before the page gets a template.
 """
 
 from __future__ import annotations
 
 from mujun.underuse import REASONS
+from mujun.vocabulary import CHINA, Vocabulary
 
 __all__ = ["TEXT", "Texts"]
 
@@ -15,8 +18,8 @@ TEXT: dict[str, tuple[str, str]] = {
     "park": ("园区：{v}", "Park: {v}"),
     "firms": ("企业：{v}", "Enterprises: {v}"),
     "no_firm": ("（空置）", "(vacant)"),
-    "surveyed": ("实测面积：{v} 亩", "Surveyed area: {v} mu"),
-    "declared": ("登记面积：{v} 亩（差 {d} %）", "Declared area: {v} mu ({d} % off)"),
+    "surveyed": ("实测面积：{v} {area}", "Surveyed area: {v} {area}"),
+    "declared": ("登记面积：{v} {area}（差 {d} %）", "Declared area: {v} {area} ({d} % off)"),
     "figure": ("{label}：{v} {unit}", "{label}: {v} {unit}"),
     "class": ("综合评价分类：{v}", "Class: {v}"),
     "change": ("亩均税收变化：{v} {unit}", "Change of tax per area: {v} {unit}"),
@@ -47,7 +50,7 @@ TEXT: dict[str, tuple[str, str]] = {
     "cold": ("低产出集聚（冷点，{n} 宗）", "Low-yield clusters (cold spots, {n})"),
     "parks": ("园区边界", "Park boundaries"),
     "zone_tip_head": ("片区 {id}（第 {rank} 位）", "Zone {id} (rank {rank})"),
-    "zone_tip_land": ("地块：{n} 宗，{mu} 亩", "Parcels: {n}, {mu} mu"),
+    "zone_tip_land": ("地块：{n} 宗，{a} {area}", "Parcels: {n}, {a} {area}"),
     "zone_tip_firms": ("企业：{n} 家", "Enterprises: {n}"),
     "zone_tip_tax": ("现状税收：{v} 万元", "Tax now: {v} 10k yuan"),
     "zone_tip_gain": (
@@ -60,17 +63,17 @@ TEXT: dict[str, tuple[str, str]] = {
     "unused_buildings": ("闲置建筑", "idle buildings"),
     "low_coverage": ("建筑系数<标准", "coverage under the minimum"),
     "low_far": ("容积率<行业标准", "FAR under the industry minimum"),
-    "low_tax": ("亩均税收<底线", "tax per mu under the floor"),
-    "below_benchmark": ("亩均税收<基准", "tax per mu under the benchmark"),
+    "low_tax": ("亩均税收<底线", "tax per {per_area} under the floor"),
+    "below_benchmark": ("亩均税收<基准", "tax per {per_area} under the benchmark"),
     "class_d": ("末档企业", "last class"),
     "d_streak": ("连续末档", "last class years running"),
     "sep": ("、", ", "),
     "firm_name": ("企业", "Enterprise"),
     "firm_class": ("分类", "Class"),
     "firm_score": ("综合得分", "Score"),
-    "zone_line": ("第 {rank} 位，{n} 宗，{mu} 亩", "rank {rank}, {n} parcels, {mu} mu"),
+    "zone_line": ("第 {rank} 位，{n} 宗，{a} {area}", "rank {rank}, {n} parcels, {a} {area}"),
     "zone_show": ("只显示本片区地块", "Show this zone's parcels"),
-    "cell": ("本格 {n} 宗地块，{mu} 亩", "{n} parcels here, {mu} mu"),
+    "cell": ("本格 {n} 宗地块，{a} {area}", "{n} parcels here, {a} {area}"),
     "cell_flags": ("空置 {vacant} 宗，低效 {under} 宗", "{vacant} vacant, {under} underused"),
     "cell_zoom": ("放大查看单个地块", "Zoom in for single parcels"),
     "search": ("搜索企业名称、信用代码或宗地号", "Search enterprise, credit code or parcel"),
@@ -83,6 +86,13 @@ TEXT: dict[str, tuple[str, str]] = {
     "export_geojson": ("导出 GeoJSON", "Export GeoJSON"),
     "export_csv": ("导出 CSV", "Export CSV"),
 }
+
+_RECORDS: dict[str, tuple[str, str]] = {
+    "firms": ("记录：{v}", "Records: {v}"),
+    "firm_name": ("名称", "Name"),
+    "search": ("搜索名称、记录或宗地号", "Search name, record or parcel"),
+}
+"""The words that differ when the rows are parcel records, not enterprises (value per acre)."""
 
 _PAGE_KEYS = (
     "parcel",
@@ -118,20 +128,27 @@ _PAGE_KEYS = (
 
 
 class Texts:
-    """Look up the map's words in one language: ``tx("parcels_n", n=3)``."""
+    """Look up the map's words in one language and vocabulary: ``tx("parcels_n", n=3)``."""
 
-    def __init__(self, lang: str) -> None:
+    def __init__(self, lang: str, *, vocab: Vocabulary = CHINA) -> None:
         if lang not in ("zh", "en"):
             raise ValueError(f"unknown map language {lang!r}; use zh or en")
         self.lang = lang
         self._i = 0 if lang == "zh" else 1
+        self._area, self._per_area = vocab.area_words[lang]
+        self._table = TEXT if vocab.enterprises else {**TEXT, **_RECORDS}
+
+    def _template(self, key: str) -> str:
+        """The template of ``key`` with the area unit in it (other fields still to fill)."""
+        text = self._table[key][self._i]
+        return text.replace("{area}", self._area).replace("{per_area}", self._per_area)
 
     def __call__(self, key: str, **values: object) -> str:
-        return TEXT[key][self._i].format(**values)
+        return self._template(key).format(**values)
 
     def page_texts(self, *, leave_out: tuple[str, ...] = ()) -> dict[str, object]:
         """The templates the page's script fills in (tooltips, popups, controls), but for the
         keys and reason codes in ``leave_out`` (a public map has no word on tax)."""
-        texts: dict[str, object] = {k: TEXT[k][self._i] for k in _PAGE_KEYS if k not in leave_out}
-        texts["reason"] = {code: TEXT[code][self._i] for code in REASONS if code not in leave_out}
+        texts: dict[str, object] = {k: self._template(k) for k in _PAGE_KEYS if k not in leave_out}
+        texts["reason"] = {code: self._template(code) for code in REASONS if code not in leave_out}
         return texts
