@@ -221,8 +221,9 @@ def test_run_prints_a_summary_with_the_area_check(tmp_path, capsys):
     assert "area check: plane vs ellipsoidal" in out
     assert "working CRS CGCS2000 / 3-degree Gauss-Kruger CM 120E" in out
     # the sample is scaled to Changxing's published 规上 averages (METHOD.md section 4)
-    assert "county tax_per_mu (above_scale): 2016 9.40, 2021 33.40 万元/亩" in out
-    assert "county value_added_per_mu (above_scale)" not in out
+    assert "county tax_per_mu (above_scale, per occupied mu): 2016 9.40, 2021 33.40 万元/亩" in out
+    assert "per industrial mu including vacant land" in out
+    assert "county value_added_per_mu" not in out
 
 
 @pytest.mark.slow

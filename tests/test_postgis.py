@@ -176,7 +176,9 @@ def test_a_rerun_replaces_the_runs_rows_in_every_table_and_adds_columns(
     """t3 first with zones and no buildings, then again with footprints (more columns) and
     no underused land (so no zones): the zones of the first t3 go, the new columns arrive."""
     args = ["--to-db", county, "--db-schema", "again", "--run-id", "t3"]
-    assert run_mujun(tiny_files, tmp_path / "a", *args) == 0
+    singles = tmp_path / "single-zones.toml"  # the tiny parcels are 50 m apart: lone zones
+    singles.write_text("[underuse]\nzone_min_parcels = 1\n", encoding="utf-8")
+    assert run_mujun(tiny_files, tmp_path / "a", *args, "--config", str(singles)) == 0
     zones = "SELECT count(*) FROM again.mujun_zones WHERE run_id = 't3'"
     assert _count(county, zones) > 0
     buildings = tmp_path / "b.gpkg"

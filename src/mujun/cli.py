@@ -353,6 +353,12 @@ def _underuse_line(u: dict[str, Any], v: Vocabulary) -> str:
         f"underused: {u['underused_parcels']} parcels, {u[f'underused_{v.area}']:,.1f} {area} "
         f"({reasons}); {u['zones']} consolidation zones, {u[f'zone_{v.area}']:,.1f} {area}, "
         f"potential gain {u[f'zone_gain_{v.big_money}']:,.0f} {v.big_money_label}/year"
+        + (
+            f" (the {u['zones_gaining']} zones below their park's median; all zones "
+            f"{u[f'zone_gain_all_{v.big_money}']:,.0f})"
+            if f"zone_gain_all_{v.big_money}" in u
+            else ""
+        )
         + (f"; {u['cold_spots']} cold-spot parcels" if "cold_spots" in u else "")
     )
 
@@ -403,12 +409,21 @@ def _county_lines(s: dict[str, Any], result: RunResult, v: Vocabulary) -> list[s
     shown = groups.get("all", {})
     figures = [f for f in ("tax", "assessed_value") if result.unit.column(f) in shown]
     col = result.unit.column(figures[0] if figures else "tax")  # as the map's first layer
-    return [
-        f"county {col} ({group}): "
+    lines = [
+        f"county {col} ({group}, per occupied {v.area}): "
         + ", ".join(f"{y} {_num(d[group].get(col))}".strip() for y, d in by_year.items())
         + f" {result.unit.label}"
         for group in groups
     ]
+    if f"{col}_industrial" in shown:
+        lines.append(
+            f"county {col} (all, per industrial {v.area} including vacant land): "
+            + ", ".join(
+                f"{y} {_num(d['all'].get(f'{col}_industrial'))}".strip() for y, d in by_year.items()
+            )
+            + f" {result.unit.label}"
+        )
+    return lines
 
 
 def _report(result: RunResult, paths: dict[str, Path], seconds: float) -> str:

@@ -44,6 +44,7 @@ from mujun.indicators import (
 )
 from mujun.io import sources
 from mujun.io.readers import (
+    NO_YEAR,
     Cells,
     Table,
     layer_id_columns,
@@ -1063,13 +1064,14 @@ def _fates(
     p_src, f_src = read.p_src, read.f_src
     occupied = occ.links.loc[occ.links["year"] == year, "parcel_id"]
     vacant = ~isin_values(parcels["parcel_id"], occupied)
-    ledger.set_fate(p_src, parcels.loc[~vacant, "record"], "used", "occupied in " + str(year))
+    of_year = "" if year == NO_YEAR else f" in {year}"  # a table without years
+    ledger.set_fate(p_src, parcels.loc[~vacant, "record"], "used", "occupied" + of_year)
     used_other = (
         parcels.loc[vacant, "parcel_id"].map(_other_years(occ.links, year)).astype("string")
     )
-    reasons = (
-        "no filing of " + str(year) + " names it" + (" (used in " + used_other + ")").fillna("")
-    )
+    reasons = ("no filing names it" if year == NO_YEAR else f"no filing of {year} names it") + (
+        " (used in " + used_other + ")"
+    ).fillna("")
     ledger.set_fate(
         p_src,
         parcels.loc[vacant, "record"],
