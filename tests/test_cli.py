@@ -327,3 +327,23 @@ def test_progress_bar_counts_the_stages(tiny_files, tmp_path, monkeypatch):
     assert not (tmp_path / "maps").exists()
     assert main([*args, "--out", str(tmp_path), "--overwrite", "-q"]) == 0
     assert bars[-1][1].getvalue() == ""  # --quiet: no bar
+
+
+@pytest.mark.slow
+def test_sample_unit_ratios_use_the_firms_that_report_both_parts(sample_run):
+    """Issue 14.3's case: CX-0235's unit in 2016, where one co-tenant left emissions blank.
+    Value added per t is the reporting firms' value added over their emissions, from the
+    filings themselves (4,430 万元/t; the issue's 4,432 against 80,052 was measured before the
+    sample's money was rescaled to the apportioned-land rule)."""
+    ent = pd.read_csv(_exports(sample_run, "enterprises.csv"), dtype={"uscc": str})
+    row = ent[(ent["year"] == 2016) & ent["parcel_ids"].str.contains("CX-0235", na=False)]
+    members = ent[(ent["year"] == 2016) & (ent["unit"] == row["unit"].iloc[0])]
+    raw = pd.read_csv(Path(__file__).parents[1] / "data" / "parcels" / "filings.csv")
+    raw = raw[(raw["年份"] == 2016) & raw["统一社会信用代码"].isin(members["uscc"])]
+    assert len(raw) == len(members) >= 2
+    both = raw.dropna(subset=["工业增加值(万元)", "主要污染物排放量(吨)"])
+    assert 0 < len(both) < len(raw)  # some co-tenant did not report
+    expected = both["工业增加值(万元)"].sum() / both["主要污染物排放量(吨)"].sum()
+    assert members["value_added_per_emission"].tolist() == pytest.approx([expected] * len(members))
+    assert round(expected) == 4430
+    assert members["imputed"].str.contains("value_added_per_emission").all()

@@ -10,6 +10,8 @@ on land over the occupied land.
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -142,7 +144,12 @@ def _industrial(index: pd.Index, by: str | None, industrial_m2: pd.Series) -> pd
 
 def changes(enterprises: pd.DataFrame) -> pd.DataFrame:
     """Per enterprise, its first and last evaluated year: tax per mu, score and class."""
-    cols = [c for c in ("tax_per_mu", "value_added_per_mu", "score", "class") if c in enterprises]
+    per_area = [
+        c
+        for c in enterprises.columns
+        if re.fullmatch(r"(tax|value_added|assessed_value)_per_(mu|acre|m2|ha)", c)
+    ]  # the display unit's per-area money columns (tax_per_mu, or assessed_value_per_acre)
+    cols = [c for c in (*per_area, "score", "class") if c in enterprises]
     # only the firms evaluated in more than one year have a change
     firm = pd.factorize(enterprises["uscc"])[0]
     years = pd.Series(enterprises["year"].to_numpy()).groupby(firm).agg(["min", "max"])
