@@ -275,3 +275,16 @@ def test_zones_have_a_minimum_size_and_the_summary_says_what_it_sums(tmp_path):
     assert res.parcels.set_index("parcel_id").loc["P4", "underused"]  # still flagged
     single = _run(files, underuse={"zone_gap_m": 60.0, "zone_min_parcels": 1})
     assert sorted(single.tables["zones"]["n_parcels"].tolist()) == [1, 1, 3]
+
+
+def test_the_console_summary_names_the_area_basis(tmp_path, capsys):
+    from mujun.cli import main  # noqa: PLC0415
+
+    files = _files(tmp_path, tiny_filings())
+    args = ["run", "--parcels", str(files["parcels"]), "--filings", str(files["filings"])]
+    assert main([*args, "--out", str(tmp_path / "out")]) == 0
+    out = capsys.readouterr().out
+    # units with both areas: A (P1), B (P2 + P3), C/D (P4) in 2021 and A (P1) in 2016;
+    # only B's differs by more than 5 % (42 declared against 45 surveyed mu)
+    assert "area basis: surveyed (enterprises.csv has the declared figures too)" in out
+    assert "by more than 5 % in 1 of 4 land units" in out

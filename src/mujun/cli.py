@@ -426,6 +426,22 @@ def _county_lines(s: dict[str, Any], result: RunResult, v: Vocabulary) -> list[s
     return lines
 
 
+def _basis_line(b: dict[str, Any]) -> str:
+    """The land the per-area figures divide by, and how far the other basis is."""
+    if not b or not b.get("units_with_both"):
+        return ""
+    other = "declared" if b["basis"] == "surveyed" else "surveyed"
+    line = (
+        f"area basis: {b['basis']} (enterprises.csv has the {other} figures too); declared and "
+        f"surveyed land differ by more than {b['tolerance_pct']:g} % in {b['units_differing']} "
+        f"of {b['units_with_both']} land units of all years "
+        f"(median {b['median_declared_vs_surveyed_pct']:+.2f} %)"
+    )
+    if b.get("not_evaluated"):
+        line += f"; {b['not_evaluated']} land units not evaluated (see the ledger)"
+    return line
+
+
 def _report(result: RunResult, paths: dict[str, Path], seconds: float) -> str:
     v = vocabulary(result.config, year=result.year)
     s = v.summary(result.summary)  # in the preset's units: mu and 万元, or acres and USD
@@ -441,6 +457,7 @@ def _report(result: RunResult, paths: dict[str, Path], seconds: float) -> str:
         f"{v.firms}: "
         + _by_year(s["enterprises"], v, lambda d: ", ".join(f"{k} {n}" for k, n in d.items())),
         *_county_lines(s, result, v),
+        _basis_line(s.get("area_basis", {})),
         _underuse_line(s.get("underuse", {}), v),
         *_join_lines(s.get("join")),
         *_loud_lines(s),
