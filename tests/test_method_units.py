@@ -288,3 +288,14 @@ def test_the_console_summary_names_the_area_basis(tmp_path, capsys):
     # only B's differs by more than 5 % (42 declared against 45 surveyed mu)
     assert "area basis: surveyed (enterprises.csv has the declared figures too)" in out
     assert "by more than 5 % in 1 of 4 land units" in out
+
+
+def test_without_parks_firms_on_land_are_outside_parks_not_without_land(tmp_path):
+    files = _files(tmp_path, tiny_filings())
+    tiny_parcels().drop(columns="园区").to_file(files["parcels"], engine="pyogrio")
+    res = _run(files)
+    parks = res.tables["parks"].set_index(["year", "park"])
+    outside = parks.loc[(2021, "（园区外）")]
+    assert outside["enterprises_on_land"] == 4  # A, B, C, D
+    assert outside["land_mu"] == pytest.approx(MU["P1"] + MU["P2"] + MU["P3"] + MU["P4"])
+    assert parks.loc[(2021, "（无用地）"), "enterprises_on_land"] == 0  # E and F only

@@ -714,3 +714,23 @@ def test_validate_prints_the_join_qa(tmp_path, capsys):
     assert "join: 71.4% of the filing rows that list a parcel find it (5 of 7" in out
     assert "80.0% of the parcels are named by a filing of 2021 (4 of 5)" in out
     assert "near misses by leading zeros: 1 (e.g. filing 'Q7' ~ parcel 'Q007')" in out
+
+
+def test_a_second_parcel_id_column_that_joins_better_is_used_row_for_row(tmp_path):
+    """Two 宗地号 columns, the first blank on every row: the second joins and is read on
+    the right rows (a fuzz case once misaligned it and crashed)."""
+    parcels = tmp_path / "parcels.gpkg"
+    tiny_parcels().to_file(parcels, engine="pyogrio")
+    filings = tmp_path / "filings.csv"
+    filings.write_text(
+        "统一社会信用代码,宗地号,宗地号,企业名称,年份,实缴税金(万元)\n"
+        f"{CODES['A']},,P1,甲公司,2021,30\n"
+        f"{CODES['B']},,P2、P3,乙公司,2021,90\n",
+        encoding="utf-8",
+    )
+    cfg = mujun.load_config(overrides={"input": {"parcels": str(parcels), "filings": str(filings)}})
+    res = mujun.run(cfg)
+    ent = res.enterprises.set_index("uscc")
+    assert ent.loc[CODES["A"], "parcel_ids"] == "P1"
+    assert ent.loc[CODES["B"], "parcel_ids"] == "P2、P3"
+    assert ent.loc[CODES["B"], "tax_per_mu"] == pytest.approx(90 / 45)

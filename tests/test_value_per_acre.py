@@ -238,6 +238,7 @@ def test_value_per_acre_run_speaks_acres_and_usd(asheville, tmp_path, capsys):
     assert lines[0].startswith("mujun ")
     assert "no year column" in lines[0]
     assert f"{acres.sum():,.1f} acres surveyed" in stdout
+    assert "no declared areas to compare" in stdout  # not "0 differ ... by more than 0 %"
     assert (
         f"county assessed_value_per_acre (all, per occupied acre): {per_acre:.2f} USD/acre" in lines
     )

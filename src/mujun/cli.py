@@ -449,9 +449,13 @@ def _report(result: RunResult, paths: dict[str, Path], seconds: float) -> str:
     lines = [
         f"mujun {__version__}: {v.year_text(result.year)}, working CRS {s['working_crs_name']}",
         f"parcels: {p['count']} usable{_merged_text(p)}, {p['vacant']} vacant, "
-        f"{p[f'area_{v.area}']:,.1f} {v.area_label} surveyed; "
-        f"{p.get('declared_mismatch', 0)} differ from the declared area by more than "
-        f"{p.get('declared_tolerance_pct', 0):g} %",
+        f"{p[f'area_{v.area}']:,.1f} {v.area_label} surveyed"
+        + (
+            f"; {p['declared_mismatch']} differ from the declared area by more than "
+            f"{p['declared_tolerance_pct']:g} %"
+            if "declared_mismatch" in p
+            else "; no declared areas to compare"
+        ),
         f"area check: plane vs ellipsoidal {s['area_check']['total_diff_pct']:+.4f} % "
         f"(worst parcel {s['area_check']['max_abs_diff_pct']:.4f} %)",
         f"{v.firms}: "

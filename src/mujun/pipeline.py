@@ -517,9 +517,10 @@ def _through_join_with(
     t = log_stage(
         "geodesy",
         t,
-        "working CRS %s; %.1f mu surveyed; plane vs ellipsoidal %+.4f %%",
+        "working CRS %s; %.1f %s surveyed; plane vs ellipsoidal %+.4f %%",
         crs.name,
-        parcels["area_mu"].sum(),
+        parcels["area_m2"].sum() / display_unit(config.output.display_unit).area_m2,
+        display_unit(config.output.display_unit).area_label,
         check["total_diff_pct"],
     )
     year = evaluation_year(filings, config.output.year, source=read.f_src)
@@ -692,8 +693,8 @@ def _evaluate(j: _Joined, config: Config) -> RunResult:
     log_stage(
         "indicators",
         t,
-        "year %d: %d land units, %d occupied and %d vacant parcels",
-        year,
+        "%s%d land units, %d occupied and %d vacant parcels",
+        "" if year == NO_YEAR else f"year {year}: ",
         len(units),
         int((~parcels["vacant"]).sum()),
         int(parcels["vacant"].sum()),

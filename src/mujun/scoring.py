@@ -847,7 +847,7 @@ def _score_group(rows: np.ndarray, group: str, year: int, ctx: _Context) -> dict
         key=codes,
         forced=low,
     ).to_numpy()
-    logger.info("scored %d firms of list %s, %d", len(rows), group, year)
+    logger.info("scored %d entries of list %s%s", len(rows), group, f", {year}" if year else "")
     return out
 
 

@@ -29,9 +29,11 @@ __all__ = ["aggregate", "changes", "enterprise_parks", "parcel_classes", "park_c
 
 
 def enterprise_parks(occ: Occupancy, parcels: pd.DataFrame, index: pd.Index) -> pd.Series:
-    """Park of each enterprise-year: the park holding most of its land unit's area."""
+    """Park of each enterprise-year: the park holding most of its land unit's area; firms
+    on land when no parcel names a park (no parks file) are outside parks, not without land."""
     if "park" not in parcels:
-        return pd.Series(pd.NA, index=index, dtype="string")
+        on_land = occ.unit.reindex(index).notna()
+        return pd.Series(OUTSIDE_PARKS, index=index, dtype="string").where(on_land)
     links = occ.links
     at = positions(links["parcel_id"], pd.Index(parcels["parcel_id"]))
     kept = np.flatnonzero(at >= 0)  # an inner join on the parcel id

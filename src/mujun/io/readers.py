@@ -1367,11 +1367,12 @@ def _filings_from_raw(
         frame = _parcel_value_rows(frame, year=year)
     frame = _finish_filings(frame, year=year, path=path, raw=raw)
     listed = next((m for m in found.mapping if m.canonical == "parcel_ids"), None)
-    others = {
+    frame = frame.reset_index(drop=True)
+    others = {  # on the frame's rows as returned, so that a chosen column aligns with them
         h: pd.Series(split_parcel_ids_bulk(as_text(raw[h])), dtype=object).set_axis(frame.index)
         for h in (listed.alternatives if listed else ())
     }
-    return _Filings(frame.reset_index(drop=True), found.mapping, notes, others)
+    return _Filings(frame, found.mapping, notes, others)
 
 
 _SEPARATORS = r"[、,，;；/\s]+"
