@@ -82,8 +82,20 @@ def tiny_files(tmp_path: Path) -> dict[str, Path]:
     return {"parcels": parcels, "filings": filings}
 
 
-def run_mujun(files: dict[str, Path], out: Path, *extra: str) -> int:
-    """``mujun run`` on ``files`` (parcels, filings) into ``out``, quietly; the exit code."""
+def write_tiny(tmp: Path, filings: pd.DataFrame | None = None) -> dict[str, Path]:
+    """The tiny county in ``tmp`` as parcels.gpkg (EPSG:4549) and filings.csv (UTF-8 with a
+    BOM), with ``filings`` instead of :func:`tiny_filings` if given."""
+    files = {"parcels": tmp / "parcels.gpkg", "filings": tmp / "filings.csv"}
+    tiny_parcels().to_file(files["parcels"], engine="pyogrio")
+    (tiny_filings() if filings is None else filings).to_csv(
+        files["filings"], index=False, encoding="utf-8-sig"
+    )
+    return files
+
+
+def run_mujun(files: dict[str, Path], out: Path, *extra: str, quiet: bool = True) -> int:
+    """``mujun run`` on ``files`` (parcels, filings) into ``out``, quietly unless ``quiet`` is
+    false (the summary printed); the exit code."""
     from mujun.cli import main  # noqa: PLC0415 - keep conftest importable without the CLI
 
     return main(
@@ -95,7 +107,7 @@ def run_mujun(files: dict[str, Path], out: Path, *extra: str) -> int:
             str(files["filings"]),
             "--out",
             str(out),
-            "-q",
+            *(["-q"] if quiet else []),
             *extra,
         ]
     )

@@ -10,19 +10,10 @@ import pandas as pd
 import pytest
 
 import mujun
-from conftest import CODES, tiny_filings, tiny_parcels
+from conftest import CODES, tiny_filings, write_tiny
 from mujun import config as config_module
 from mujun.cli import main
 from mujun.errors import ConfigError
-
-
-def _files(tmp: Path, filings: pd.DataFrame | None = None) -> dict[str, Path]:
-    files = {"parcels": tmp / "parcels.gpkg", "filings": tmp / "filings.csv"}
-    tiny_parcels().to_file(files["parcels"], engine="pyogrio")
-    (tiny_filings() if filings is None else filings).to_csv(
-        files["filings"], index=False, encoding="utf-8-sig"
-    )
-    return files
 
 
 def _run(files: dict[str, Path], preset: str | None = None, **sections: dict) -> mujun.RunResult:
@@ -48,7 +39,7 @@ def test_a_preset_builds_on_the_preset_it_names(tmp_path):
     # and the lessee (E, who lists no parcel) is scored and classed on its list
     filings = tiny_filings()
     filings["用电量(万千瓦时)"] = [10, 20, 30, 40, 5, 6, 10]
-    res = _run(_files(tmp_path, filings), preset="huangyan-2022")
+    res = _run(write_tiny(tmp_path, filings), preset="huangyan-2022")
     lessee = res.enterprises.set_index(["uscc", "year"]).loc[(CODES["E"], 2021)]
     assert lessee["group"] == "lessee"
     # alone on its list it is at its own average: tax/kWh over the benchmark = 1, 100 points
@@ -82,7 +73,7 @@ def test_presets_show_prints_the_effective_configuration_as_toml(capsys):
 
 def test_firms_forced_to_d_by_the_tax_floor_keep_d_in_every_draw(tmp_path):
     """A (2.0 万元/亩) and B (2.0) are under a 2.5 floor: D whatever the weights."""
-    res = _run(_files(tmp_path), classes={"tax_floor_per_mu": 2.5})
+    res = _run(write_tiny(tmp_path), classes={"tax_floor_per_mu": 2.5})
     ent = res.enterprises.set_index(["uscc", "year"])
     for firm in "AB":
         row = ent.loc[(CODES[firm], 2021)]
@@ -101,7 +92,7 @@ def test_a_unit_ratio_uses_only_the_firms_that_report_both_parts(tmp_path):
     filings = tiny_filings()
     filings["规模"] = "规上"
     filings["主要污染物排放量(吨)"] = [1.0, 3.0, 2.0, None, None, None, 1.0]
-    res = _run(_files(tmp_path, filings))
+    res = _run(write_tiny(tmp_path, filings))
     ent = res.enterprises.set_index(["uscc", "year"])
     c, d = ent.loc[(CODES["C"], 2021)], ent.loc[(CODES["D"], 2021)]
     # 120 万元 of value added over 2 t: 60 万元/t (not (120 + 240) / 2 = 180)
@@ -137,7 +128,7 @@ def test_d_streaks_count_consecutive_calendar_years_only():
 
 
 def test_the_summary_says_when_evaluation_years_are_not_consecutive(tmp_path):
-    res = _run(_files(tmp_path))
+    res = _run(write_tiny(tmp_path))
     assert any("2016 and 2021 are not consecutive" in n for n in res.summary["notes"])
 
 

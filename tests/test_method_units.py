@@ -12,18 +12,11 @@ import pandas as pd
 import pytest
 
 import mujun
-from conftest import CODES, run_mujun, tiny_filings, tiny_parcels
+from conftest import CODES, run_mujun, tiny_filings, tiny_parcels, write_tiny
 from mujun.errors import ConfigError
 
 MU = {"P1": 15.0, "P2": 30.0, "P3": 15.0, "P4": 30.0, "P5": 15.0}  # 100 m x 100 m = 15 mu
 TAX = {"A": 30.0, "B": 90.0, "C": 30.0, "D": 60.0, "E": 5.0, "F": 7.0}  # 2021, 万元
-
-
-def _files(tmp: Path, filings: pd.DataFrame) -> dict[str, Path]:
-    files = {"parcels": tmp / "parcels.gpkg", "filings": tmp / "filings.csv"}
-    tiny_parcels().to_file(files["parcels"], engine="pyogrio")
-    filings.to_csv(files["filings"], index=False, encoding="utf-8-sig")
-    return files
 
 
 def _run(files: dict[str, Path], **sections: dict) -> mujun.RunResult:
@@ -60,7 +53,7 @@ def _row(res: mujun.RunResult, code: str, year: int = 2021) -> pd.Series:
 
 
 def test_a_firm_with_a_missing_parcel_is_kept_out_of_ranking_and_county_figures(tmp_path):
-    res = _run(_files(tmp_path, _with_g()))
+    res = _run(write_tiny(tmp_path, _with_g()))
     g = _row(res, "91330522MA2B0006XM")
     assert g["land_incomplete"]
     assert not g["graded"]
@@ -82,7 +75,7 @@ def test_a_firm_with_a_missing_parcel_is_kept_out_of_ranking_and_county_figures(
 
 
 def test_land_incomplete_declared_evaluates_on_the_filed_area(tmp_path):
-    res = _run(_files(tmp_path, _with_g({"庚公司": 20.0})), area={"incomplete": "declared"})
+    res = _run(write_tiny(tmp_path, _with_g({"庚公司": 20.0})), area={"incomplete": "declared"})
     g = _row(res, "91330522MA2B0006XM")
     assert g["land_incomplete"]
     assert g["graded"]
@@ -106,7 +99,7 @@ def test_identical_co_tenants_are_one_entry_ranked_once(tmp_path):
     """A, B, C, D all 规上; C and D are one unit (P4): three entries. By rank shares
     (25/45/25/5 %) three entries take A, B, C; the unit has the highest tax per mu
     (90 / 30 = 3 against 2 and 2) and value added per mu (12 against 10 and 10)."""
-    res = _run(_files(tmp_path, _scaled("+++++++")))
+    res = _run(write_tiny(tmp_path, _scaled("+++++++")))
     c, d = _row(res, CODES["C"]), _row(res, CODES["D"])
     for column in ("score", "rank", "class", "class_stability", "group"):
         assert c[column] == d[column]
@@ -115,18 +108,18 @@ def test_identical_co_tenants_are_one_entry_ranked_once(tmp_path):
     ranks = sorted(int(_row(res, CODES[k])["rank"]) for k in "ABC")
     assert ranks == [1, 2, 3]  # three entries, not four
     # with share = "firm" the bound between A and B falls between the identical co-tenants
-    res = _run(_files(tmp_path, _scaled("+++++++")), classes={"share": "firm"})
+    res = _run(write_tiny(tmp_path, _scaled("+++++++")), classes={"share": "firm"})
     c, d = _row(res, CODES["C"]), _row(res, CODES["D"])
     assert c["score"] == pytest.approx(d["score"])
     assert (c["class"], d["class"]) == ("A", "B")  # C's credit code sorts first
 
 
 def test_a_unit_with_a_guishang_firm_is_on_the_guishang_list(tmp_path):
-    res = _run(_files(tmp_path, _scaled("+-+-+++")))  # C 规上, D 规下 on P4
+    res = _run(write_tiny(tmp_path, _scaled("+-+-+++")))  # C 规上, D 规下 on P4
     c, d = _row(res, CODES["C"]), _row(res, CODES["D"])
     assert c["group"] == d["group"] == "above_scale"
     assert c["class"] == d["class"]
-    res = _run(_files(tmp_path, _scaled("+-+-+++")), classes={"share": "firm"})
+    res = _run(write_tiny(tmp_path, _scaled("+-+-+++")), classes={"share": "firm"})
     assert _row(res, CODES["D"])["group"] == "below_scale"  # 30 mu, own list
 
 
@@ -134,7 +127,7 @@ def test_a_unit_with_a_guishang_firm_is_on_the_guishang_list(tmp_path):
 
 
 def test_a_mixed_unit_splits_its_land_between_the_groups(tmp_path):
-    res = _run(_files(tmp_path, _scaled("+-+-+++")))
+    res = _run(write_tiny(tmp_path, _scaled("+-+-+++")))
     county = res.summary["county"]["2021"]
     # P4 (30 mu) is C's and D's: 15 mu each, so no land counts in both groups
     above = MU["P1"] + MU["P4"] / 2
@@ -149,7 +142,7 @@ def test_a_mixed_unit_splits_its_land_between_the_groups(tmp_path):
 def test_declared_areas_in_the_filings_apportion_a_shared_unit(tmp_path):
     filings = _scaled("+-+-+++")
     filings["用地面积(亩)"] = [15, 45, 10, 30, None, None, 15]  # C 10 mu, D 30 mu of P4
-    res = _run(_files(tmp_path, filings))
+    res = _run(write_tiny(tmp_path, filings))
     county = res.summary["county"]["2021"]
     c_share = MU["P4"] * 10 / (10 + 30)
     assert county["above_scale"]["area_mu"] == pytest.approx(MU["P1"] + c_share)
@@ -161,7 +154,7 @@ def test_declared_areas_in_the_filings_apportion_a_shared_unit(tmp_path):
 
 
 def test_county_csv_money_and_per_mu_cover_the_same_firms(tmp_path):
-    files = _files(tmp_path, tiny_filings())
+    files = write_tiny(tmp_path, tiny_filings())
     assert run_mujun(files, tmp_path / "out") == 0
     county = pd.read_csv(tmp_path / "out" / "exports" / "county.csv").set_index("year")
     row = county.loc[2021]
@@ -190,7 +183,7 @@ def test_county_csv_money_and_per_mu_cover_the_same_firms(tmp_path):
 def _emissions(tmp: Path, **scoring: object) -> mujun.RunResult:
     filings = _scaled("+++++++")
     filings["主要污染物排放量(吨)"] = [1.0, None, 2.0, 2.0, None, None, 1.0]  # B blank
-    return _run(_files(tmp, filings), scoring=scoring)
+    return _run(write_tiny(tmp, filings), scoring=scoring)
 
 
 def test_missing_emissions_are_imputed_by_default(tmp_path):
@@ -237,7 +230,7 @@ def test_a_cap_per_indicator_limits_that_sub_score_only(tmp_path):
 
 
 def test_both_bases_are_in_enterprises_and_declared_can_be_chosen(tmp_path):
-    files = _files(tmp_path, tiny_filings())
+    files = write_tiny(tmp_path, tiny_filings())
     res = _run(files)
     b = _row(res, CODES["B"])  # P2 (declared 27 mu) and P3 (15)
     assert b["tax_per_mu"] == pytest.approx(90 / (MU["P2"] + MU["P3"]))
@@ -259,7 +252,7 @@ def test_both_bases_are_in_enterprises_and_declared_can_be_chosen(tmp_path):
 def test_zones_have_a_minimum_size_and_the_summary_says_what_it_sums(tmp_path):
     """At a 60 m gap P1, P2 and P3 (50 m apart, 东区) are one zone; P4 (西区) and P5 (no
     park) would be zones of one parcel each."""
-    files = _files(tmp_path, tiny_filings())
+    files = write_tiny(tmp_path, tiny_filings())
     res = _run(files, underuse={"zone_gap_m": 60.0})
     zones = res.tables["zones"]
     assert zones["n_parcels"].tolist() == [3]
@@ -280,7 +273,7 @@ def test_zones_have_a_minimum_size_and_the_summary_says_what_it_sums(tmp_path):
 def test_the_console_summary_names_the_area_basis(tmp_path, capsys):
     from mujun.cli import main  # noqa: PLC0415
 
-    files = _files(tmp_path, tiny_filings())
+    files = write_tiny(tmp_path, tiny_filings())
     args = ["run", "--parcels", str(files["parcels"]), "--filings", str(files["filings"])]
     assert main([*args, "--out", str(tmp_path / "out")]) == 0
     out = capsys.readouterr().out
@@ -291,7 +284,7 @@ def test_the_console_summary_names_the_area_basis(tmp_path, capsys):
 
 
 def test_without_parks_firms_on_land_are_outside_parks_not_without_land(tmp_path):
-    files = _files(tmp_path, tiny_filings())
+    files = write_tiny(tmp_path, tiny_filings())
     tiny_parcels().drop(columns="园区").to_file(files["parcels"], engine="pyogrio")
     res = _run(files)
     parks = res.tables["parks"].set_index(["year", "park"])

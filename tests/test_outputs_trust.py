@@ -24,19 +24,10 @@ import pytest
 from shapely.geometry import box
 
 from browser import wait_for_map
-from conftest import X0, Y0, page_data, run_mujun, tiny_filings, tiny_parcels
+from conftest import X0, Y0, page_data, run_mujun, tiny_filings, tiny_parcels, write_tiny
 from mujun.cli import main
 
 TEMPLATES = ["{{7*7}}", "{% if %}", "${x}", "</script>", "{{ cycler.__init__ }}"]
-
-
-def _files(tmp: Path, filings: pd.DataFrame | None = None) -> dict[str, Path]:
-    files = {"parcels": tmp / "parcels.gpkg", "filings": tmp / "filings.csv"}
-    tiny_parcels().to_file(files["parcels"], engine="pyogrio")
-    (tiny_filings() if filings is None else filings).to_csv(
-        files["filings"], index=False, encoding="utf-8-sig"
-    )
-    return files
 
 
 def _single_zones(tmp: Path) -> list[str]:
@@ -73,7 +64,7 @@ def test_template_text_in_the_config_is_never_compiled(tmp_path, monkeypatch):
     config = _template_config(tmp_path, crafted)
     out = tmp_path / "out"
     monkeypatch.chdir(tmp_path)  # where the crafted title would create its folder
-    assert run_mujun(_files(tmp_path), out, "--config", str(config), "--offline") == 0
+    assert run_mujun(write_tiny(tmp_path), out, "--config", str(config), "--offline") == 0
     assert not (tmp_path / "PWNED").exists()
     page = (out / "maps" / "mujun.html").read_text("utf-8")
     assert "{{7*7}} {% if %} ${x} &lt;/script&gt;" in page
@@ -84,7 +75,7 @@ def test_template_text_in_the_config_is_never_compiled(tmp_path, monkeypatch):
 def test_template_text_renders_literally_in_chromium(tmp_path, chromium):
     config = _template_config(tmp_path, "")
     out = tmp_path / "out"
-    assert run_mujun(_files(tmp_path), out, "--config", str(config), "--offline") == 0
+    assert run_mujun(write_tiny(tmp_path), out, "--config", str(config), "--offline") == 0
     page = chromium.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda e: errors.append(str(e)))
@@ -147,14 +138,14 @@ def _injected(mode: str, count: int, args: list[str]) -> subprocess.CompletedPro
 def first_run(tmp_path: Path) -> tuple[dict[str, Path], Path, dict[str, str], list[str]]:
     """A finished run (with a GeoTIFF surface and zones), its file hashes, and the arguments
     of a second, different --overwrite run."""
-    files = _files(tmp_path)
+    files = write_tiny(tmp_path)
     out = tmp_path / "out"
     assert run_mujun(files, out, "--surface-m", "20", *_single_zones(tmp_path)) == 0
     before = _snapshot(out)
     changed = tiny_filings()
     changed["实缴税金(万元)"] = changed["实缴税金(万元)"] * 3
     (tmp_path / "again").mkdir()
-    again = _files(tmp_path / "again", changed)
+    again = write_tiny(tmp_path / "again", changed)
     args = ["run", "--parcels", str(again["parcels"]), "--filings", str(again["filings"])]
     args += _single_zones(tmp_path)
     return files, out, before, [*args, "--out", str(out), "--overwrite", "-q"]
@@ -250,7 +241,7 @@ def test_a_stale_staging_folder_is_cleared(tmp_path):
     out = tmp_path / "out"
     (out / ".mujun-staging" / "new" / "exports").mkdir(parents=True)
     (out / ".mujun-staging" / "new" / "exports" / "units.csv").write_text("half", "utf-8")
-    assert run_mujun(_files(tmp_path), out) == 0
+    assert run_mujun(write_tiny(tmp_path), out) == 0
     assert not (out / ".mujun-staging").exists()
     run = json.loads((out / "exports" / "run.json").read_text("utf-8"))
     assert any("staging folder of an interrupted run" in n for n in run["notes"])
@@ -261,14 +252,14 @@ def test_a_stale_staging_folder_is_cleared(tmp_path):
 
 @pytest.mark.parametrize("name", ["../../x", "/tmp/abs", "", ".hidden", "a/b", "a\\b"])
 def test_map_name_must_be_a_plain_file_name(tmp_path, capsys, name):
-    assert run_mujun(_files(tmp_path), tmp_path / "out", "--map-name", name) == 2
+    assert run_mujun(write_tiny(tmp_path), tmp_path / "out", "--map-name", name) == 2
     assert "is not a plain file name" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
     assert not Path("/tmp/abs.html").exists()
 
 
 def test_symbolic_links_in_the_output_tree_are_refused(tmp_path, capsys):
-    files = _files(tmp_path)
+    files = write_tiny(tmp_path)
     out, elsewhere = tmp_path / "out", tmp_path / "elsewhere"
     (out / "maps").mkdir(parents=True)
     (out / "maps" / "mujun.html").symlink_to(elsewhere / "planted.html")  # dangling
@@ -291,7 +282,7 @@ def test_csv_cells_that_would_run_as_formulas_are_neutralised(tmp_path):
     filings = tiny_filings()
     filings["企业名称"] = [*FORMULAS, "正常公司", "正常公司"]
     filings.loc[0, "实缴税金(万元)"] = -30  # a refund: a negative number stays a number
-    files = _files(tmp_path, filings)
+    files = write_tiny(tmp_path, filings)
     assert run_mujun(files, tmp_path / "out") == 0
     ent = pd.read_csv(tmp_path / "out" / "exports" / "enterprises.csv", dtype={"name": str})
     names = ent.set_index("uscc")["name"]
@@ -328,7 +319,7 @@ def test_xlsx_cells_stay_typed_strings(tmp_path):
 
     filings = tiny_filings()
     filings["企业名称"] = [*FORMULAS, "正常公司", "正常公司"]
-    assert run_mujun(_files(tmp_path, filings), tmp_path / "out") == 0
+    assert run_mujun(write_tiny(tmp_path, filings), tmp_path / "out") == 0
     book = openpyxl.load_workbook(tmp_path / "out" / "exports" / "enterprises.xlsx")
     cells = [c for sheet in book.worksheets for row in sheet.iter_rows() for c in row]
     hyperlink = [c for c in cells if isinstance(c.value, str) and "HYPERLINK" in c.value]
@@ -340,7 +331,7 @@ def test_xlsx_cells_stay_typed_strings(tmp_path):
 
 
 def test_failures_are_one_line_with_their_exit_code(tmp_path, capsys):
-    files = _files(tmp_path)
+    files = write_tiny(tmp_path)
     (tmp_path / "afile").write_text("x", "utf-8")
     assert run_mujun(files, tmp_path / "afile") == 2
     assert "is a file, not a folder" in capsys.readouterr().err
@@ -355,7 +346,7 @@ def test_failures_are_one_line_with_their_exit_code(tmp_path, capsys):
 
 
 def test_a_permission_error_reading_an_input_is_one_line(tmp_path):
-    files = _files(tmp_path)
+    files = write_tiny(tmp_path)
     script = (
         "import sys, mujun.io.sources as s\n"
         "def denied(path): raise PermissionError(13, 'Permission denied', str(path))\n"
@@ -380,7 +371,7 @@ def test_millimetre_parcels_export_without_a_geos_error(tmp_path):
     parcels = tiny_parcels()
     parcels.loc[3, "geometry"] = box(X0 + 700, Y0, X0 + 700.001, Y0 + 0.001)  # 1 mm
     parcels.loc[4, "geometry"] = box(X0 + 600, Y0, X0 + 600.005, Y0 + 0.004)
-    files = {"parcels": tmp_path / "p.gpkg", "filings": _files(tmp_path)["filings"]}
+    files = {"parcels": tmp_path / "p.gpkg", "filings": write_tiny(tmp_path)["filings"]}
     parcels.to_file(files["parcels"], engine="pyogrio")
     assert run_mujun(files, tmp_path / "out") == 0
     doc = json.loads((tmp_path / "out" / "exports" / "parcels.geojson").read_text("utf-8"))
@@ -394,7 +385,7 @@ def test_millimetre_parcels_export_without_a_geos_error(tmp_path):
 def test_public_map_marks_only_what_non_confidential_reasons_mark(tmp_path):
     filings = tiny_filings()
     filings.loc[0, "实缴税金(万元)"] = 1  # A: under the 4 万元/亩 floor, on P1 alone
-    files = _files(tmp_path, filings)
+    files = write_tiny(tmp_path, filings)
     out = tmp_path / "out"
     zones = _single_zones(tmp_path)
     assert run_mujun(files, out / "internal", *zones) == 0
@@ -449,7 +440,7 @@ def test_the_maps_csv_export_neutralises_formulas_too(tmp_path, chromium):
     filings = tiny_filings()
     filings["企业名称"] = [*FORMULAS, "正常公司", "正常公司"]
     out = tmp_path / "out"
-    assert run_mujun(_files(tmp_path, filings), out, "--offline") == 0
+    assert run_mujun(write_tiny(tmp_path, filings), out, "--offline") == 0
     context = chromium.new_context(accept_downloads=True)
     page = context.new_page()
     page.route("**/*", lambda r: r.continue_() if r.request.url.startswith("file:") else r.abort())

@@ -148,20 +148,7 @@ def _page_words(page: str) -> str:
 
 
 def _run_cli(files: dict[str, Path], out: Path, config: Path, *extra: str) -> int:
-    return main(
-        [
-            "run",
-            "--config",
-            str(config),
-            "--parcels",
-            str(files["parcels"]),
-            "--filings",
-            str(files["filings"]),
-            "--out",
-            str(out),
-            *extra,
-        ]
-    )
+    return run_mujun(files, out, "--config", str(config), *extra, quiet=False)
 
 
 def test_the_page_check_finds_chinese_units_on_a_chinese_map(tiny_files, tmp_path):

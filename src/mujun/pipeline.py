@@ -514,13 +514,14 @@ def _through_join_with(
     parks = _parks(read, config, crs)
     if parks is not None:
         parcels = dist.assign_parks(parcels, parks) if dist else _assign_parks(parcels, parks)
+    shown = display_unit(config.output.display_unit)
     t = log_stage(
         "geodesy",
         t,
         "working CRS %s; %.1f %s surveyed; plane vs ellipsoidal %+.4f %%",
         crs.name,
-        parcels["area_m2"].sum() / display_unit(config.output.display_unit).area_m2,
-        display_unit(config.output.display_unit).area_label,
+        parcels["area_m2"].sum() / shown.area_m2,
+        shown.area_label,
         check["total_diff_pct"],
     )
     year = evaluation_year(filings, config.output.year, source=read.f_src)

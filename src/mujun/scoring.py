@@ -715,7 +715,7 @@ def evaluate(
         else pd.Series("parcels", index=frame.index, dtype="string")
     )
     out["graded"] = in_scope(frame, scoring)
-    share = _unit_entries(frame, basis, out, classes)
+    entry = _unit_entries(frame, basis, out, classes)
     for name in names:
         out[name] = values[name]
     cols = ["score", "rank", "class", "class_stability"]
@@ -733,9 +733,9 @@ def evaluate(
     for key, at in lists.indices.items():
         group, year = cast("tuple[str, int]", key)
         rows = graded[at]
-        entries = rows[share.entry[rows] == rows]  # each unit once (each firm with "firm")
+        entries = rows[entry[rows] == rows]  # each unit once (each firm with "firm")
         # every graded row takes its entry's result
-        of_entry = positions(pd.Index(share.entry[rows]), pd.Index(entries))
+        of_entry = positions(pd.Index(entry[rows]), pd.Index(entries))
         for column, result in _score_group(entries, str(group), int(year), ctx).items():
             if column not in scored:
                 known = column in out
@@ -757,31 +757,24 @@ def evaluate(
     return out
 
 
-@dataclass(frozen=True)
-class _Entries:
-    """``entry``: per row, the position of the row that stands for its land unit and year
-    in ranking (itself for a firm alone, with ``share = "firm"``, or when not graded)."""
-
-    entry: np.ndarray
-
-
 def _unit_entries(
     frame: pd.DataFrame, basis: pd.DataFrame, out: pd.DataFrame, classes: ClassConfig
-) -> _Entries:
+) -> np.ndarray:
     """With ``[classes] share = "unit"``, the graded firms of a land unit and year are one
     entry: the one with the smallest credit code stands for them, the unit is on the 规上
     list if any of them is (else on its land's list; they share the land), and ``out``'s
-    ``group`` says so. Returns each row's entry."""
+    ``group`` says so. Returns, per row, the position of the row standing for it in ranking
+    (itself for a firm alone, with ``share = "firm"``, or when not graded)."""
     n = len(frame)
     entry = np.arange(n)
     if classes.share != "unit" or n == 0:
-        return _Entries(entry)
+        return entry
     graded = out["graded"].to_numpy(dtype=bool)
     key = basis["unit_key"].astype(str) + "|" + frame["year"].astype(str)
     code, _ = pd.factorize(key)
     rows = np.flatnonzero(graded)
     if len(rows) == 0:
-        return _Entries(entry)
+        return entry
     order = rows[np.lexsort((frame["uscc"].astype(str).to_numpy()[rows], code[rows]))]
     first = np.r_[True, code[order][1:] != code[order][:-1]]
     head = np.full(int(code.max()) + 1, -1, dtype=np.int64)
@@ -793,7 +786,7 @@ def _unit_entries(
     lifted = graded & above[code] & (group != "above_scale") & (group != "parcels")
     group[lifted] = "above_scale"
     out["group"] = pd.array(group, dtype="string")
-    return _Entries(entry)
+    return entry
 
 
 @dataclass(frozen=True)
