@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from playwright.sync_api import expect
 
 from browser import wait_for_map
 from conftest import run_mujun
@@ -89,4 +90,5 @@ def test_legends_follow_their_layers(page_and_data):
     assert block.is_hidden()  # value added is off at first
     assert page.locator(".mj-legend-block", has_text="亩均税收（").first.is_visible()
     page.locator(".leaflet-control-layers-overlays label", has_text="亩均增加值").click()
-    assert block.is_visible()
+    # the legend follows on the next tick after Leaflet's overlayadd: wait for it, as a person would
+    expect(block).to_be_visible(timeout=5_000)
