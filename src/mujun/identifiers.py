@@ -290,21 +290,16 @@ def normalize_uscc_array(codes: pa.Array) -> pa.Array:
     return pc.if_else(pc.equal(pc.binary_length(text), 0), pa.scalar(None, text.type), text)
 
 
-def check_uscc_array(codes: pa.Array) -> np.ndarray:
-    """:func:`check_uscc` of each (normalised) code of an Arrow array, as a NumPy array of str.
-
-    Codes in the GB 32100-2015 format are 18 ASCII bytes; their check characters are computed
-    for all of them at once as weighted sums over an (n, 18) array of character values.
-    """
-    return np.asarray(_STATUSES, dtype=object)[_status_codes(codes)]
-
-
 _STATUSES = ("ok", "bad_format", "bad_check", "bad_org_check", "missing")
 _STATUS_NAMES = pa.array(_STATUSES, type=pa.large_string())
 
 
 def _status_codes(codes: pa.Array) -> np.ndarray:
-    """The status of each code as its position in ``_STATUSES`` (see :func:`check_uscc_array`)."""
+    """The status of each code as its position in ``_STATUSES``.
+
+    Codes in the GB 32100-2015 format are 18 ASCII bytes; their check characters are computed
+    for all of them at once as weighted sums over an (n, 18) array of character values.
+    """
     well_formed = pc.fill_null(pc.match_substring_regex(codes, _USCC_PATTERN), False)
     status = np.full(len(codes), _STATUSES.index("bad_format"), dtype=np.int8)
     rows = np.flatnonzero(np.asarray(well_formed))

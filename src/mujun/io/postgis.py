@@ -34,7 +34,6 @@ if TYPE_CHECKING:
 __all__ = [
     "OUTPUT_TABLES",
     "frame_digest",
-    "is_database",
     "provenance",
     "read_query",
     "redact",
@@ -47,14 +46,6 @@ OUTPUT_TABLES = {
     "zones": "mujun_zones",
 }
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?")
-
-
-def is_database(source: object) -> bool:
-    """True for a PostgreSQL URL or libpq connection string, False for a file path."""
-    text = str(source)
-    return text.startswith(("postgresql://", "postgres://", "postgresql+")) or bool(
-        re.match(r"^\s*(service|host|dbname)\s*=", text)
-    )
 
 
 def redact(url: str) -> str:
