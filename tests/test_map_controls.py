@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -10,7 +11,9 @@ import pytest
 from playwright.sync_api import expect
 
 from browser import wait_for_map
-from conftest import run_mujun
+from conftest import page_data, run_mujun
+from mujun.maps.encode import pack
+from mujun.maps.payload import SCHEMA_VERSION
 from test_writers import check_rfc7946
 
 XSS = "<img src=x onerror=alert(1)>"
@@ -85,10 +88,46 @@ def test_export_downloads_exactly_the_filtered_parcels(page_and_data):
 
 
 def test_legends_follow_their_layers(page_and_data):
+    """Legend blocks pair with layers by id (data-layer), not by their text."""
     page, _, _, _ = page_and_data
-    block = page.locator(".mj-legend-block", has_text="亩均增加值")
+    legend_ids = page.eval_on_selector_all(".mj-legend-block", "bs => bs.map(b => b.dataset.layer)")
+    entry_ids = page.eval_on_selector_all(
+        ".leaflet-control-layers-overlays span[data-layer]", "ss => ss.map(s => s.dataset.layer)"
+    )
+    assert set(legend_ids) == {"tax", "value_added", "change", "class"}
+    assert set(legend_ids) <= set(entry_ids)
+    assert len(entry_ids) == len(set(entry_ids))  # one entry per layer
+    block = page.locator('.mj-legend-block[data-layer="value_added"]')
     assert block.is_hidden()  # value added is off at first
-    assert page.locator(".mj-legend-block", has_text="亩均税收（").first.is_visible()
-    page.locator(".leaflet-control-layers-overlays label", has_text="亩均增加值").click()
+    assert page.locator('.mj-legend-block[data-layer="tax"]').is_visible()
+    entry = ".leaflet-control-layers-overlays label:has(span[data-layer='value_added'])"
+    page.locator(entry).click()
     # the legend follows on the next tick after Leaflet's overlayadd: wait for it, as a person would
     expect(block).to_be_visible(timeout=5_000)
+    page.locator(".leaflet-control-layers-overlays label:has(span[data-layer='tax'])").click()
+    expect(page.locator('.mj-legend-block[data-layer="tax"]')).to_be_hidden(timeout=5_000)
+
+
+def test_data_of_another_schema_version_is_refused_on_the_page(page_and_data, chromium):
+    """A page whose data and script come from different mujun versions says so."""
+    _, _, _, tmp = page_and_data
+    html = (tmp / "out" / "maps" / "mujun.html").read_text(encoding="utf-8")
+    data = page_data(html)
+    data["schema_version"] = SCHEMA_VERSION + 1
+    swapped = re.sub(
+        r'(<script [^>]*id="mj-data"[^>]*>)(.*?)(</script>)',
+        lambda m: m.group(1) + pack(data) + m.group(3),
+        html,
+        flags=re.S,
+    )
+    path = tmp / "swapped.html"
+    path.write_text(swapped, encoding="utf-8")
+    context = chromium.new_context()
+    page = context.new_page()
+    page.route("**/*", lambda r: r.continue_() if r.request.url.startswith("file:") else r.abort())
+    page.goto(path.as_uri())
+    notice = page.locator(".mj-error")
+    expect(notice).to_contain_text(f"format version {SCHEMA_VERSION + 1}", timeout=10_000)
+    expect(notice).to_contain_text(f"reads version {SCHEMA_VERSION}")
+    assert page.evaluate("window.mujunMap === undefined")
+    context.close()

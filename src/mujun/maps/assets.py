@@ -6,24 +6,53 @@ does not use, so they are left out. Online pages load Leaflet from the CDN URL f
 Offline pages embed it from the PyPI XStatic package mujun depends on (``xstatic-leaflet``),
 with Leaflet's images as data URIs: nothing is fetched at run time, and the page draws with the
 network cut (county intranets often are).
+
+The page's own script is written as a few plain scripts in ``maps/js/`` (one concern each:
+decoding, drawing, popups, the panel, start-up); :func:`page_script` joins them into the one
+inline script the page embeds. No bundler and no network: each file only assigns its exports
+into the namespace object ``mj`` that the joined script declares.
 """
 
 from __future__ import annotations
 
 import base64
 import re
+from functools import cache
+from importlib import resources
 from pathlib import Path
 
 import xstatic.pkg.leaflet
 
 from mujun.errors import MujunError
 
-__all__ = ["CDN_CSS", "CDN_JS", "inline_assets", "local_asset"]
+__all__ = ["CDN_CSS", "CDN_JS", "PAGE_MODULES", "inline_assets", "local_asset", "page_script"]
 
 CDN_JS = {
     "leaflet": "https://cdn.jsdelivr.net/npm/leaflet@1.9.3/dist/leaflet.js",
 }
 CDN_CSS = {"leaflet_css": "https://cdn.jsdelivr.net/npm/leaflet@1.9.3/dist/leaflet.css"}
+
+PAGE_MODULES = ("decode", "dom", "layers", "popups", "panel", "main")
+"""The files of ``maps/js/`` in the order they run: each uses only those before it."""
+
+
+@cache
+def page_script() -> str:
+    """The page's script: the files of :data:`PAGE_MODULES`, each in its own block (so their
+    top-level names stay apart), inside one strict function that declares ``mj``.
+
+    Raises ``ValueError`` if a file holds ``</`` or ``<!--``, which could end or confuse the
+    script element the page puts it in.
+    """
+    folder = resources.files("mujun.maps").joinpath("js")
+    parts = ['(function () {\n"use strict";\nconst mj = {};\n']
+    for name in PAGE_MODULES:
+        code = folder.joinpath(f"{name}.js").read_text(encoding="utf-8")
+        if "</" in code or "<!--" in code:
+            raise ValueError(f"maps/js/{name}.js must not contain '</' or '<!--'")
+        parts.append(f"// ---- {name}.js\n{{\n{code}}}\n")
+    parts.append("})();\n")
+    return "".join(parts)
 
 
 def _xstatic_dir(name: str) -> Path:

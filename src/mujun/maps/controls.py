@@ -1,6 +1,7 @@
 """The page's script: the canvas layers, tooltips, popups, search, filters and export.
 
-The script itself is ``mujun.js`` beside this module (written for mujun; it needs only Leaflet).
+The script itself is the files of ``maps/js/`` joined by :func:`mujun.maps.assets.page_script`
+(written for mujun; it needs only Leaflet).
 :class:`ParcelScript` puts it in the page's head, the map's data (gzip, base64) in a
 ``<script type="application/octet-stream">`` element, and one call that starts it on the map
 and adds its layers to the layer control. The export buttons download the parcels that pass the
@@ -11,15 +12,16 @@ shifted) or as CSV (UTF-8 with BOM for Excel).
 from __future__ import annotations
 
 import re
-from importlib import resources
 
 import branca
 import folium
 from jinja2 import Template
 
+from mujun.maps.assets import page_script
+
 __all__ = ["PAGE_SCRIPT", "ParcelScript", "RawHTML"]
 
-PAGE_SCRIPT = resources.files("mujun.maps").joinpath("mujun.js").read_text(encoding="utf-8")
+PAGE_SCRIPT = page_script()
 
 _CSS = """
 .mj-panel{position:fixed;top:52px;left:54px;z-index:9999;background:#fff;padding:8px 10px;
@@ -55,7 +57,7 @@ class ParcelScript(branca.element.MacroElement):
         self._name = "MujunParcels"
         self.control = control
         if "</" in PAGE_SCRIPT or "<!--" in PAGE_SCRIPT:
-            raise ValueError("mujun.js must not contain '</' or '<!--'")
+            raise ValueError("the page's script must not contain '</' or '<!--'")
         if not re.fullmatch(r"[A-Za-z0-9+/=]*", payload):
             raise ValueError("the map's data must be base64 (mujun.maps.encode.pack)")
         self.payload = payload

@@ -4,10 +4,11 @@ parks, legends, and the in-page search, filters and export.
 folium gives the page (Leaflet, basemaps, the layer control); the parcels are not folium
 layers. Each shape set (parcels, zones, parks) goes into the page once, compactly encoded
 (:mod:`mujun.maps.encode`), with its table; every layer is a canvas that the page's script
-(``mujun.js``) paints from that one copy. Strings from input data reach the page only inside
-that JSON, which is escaped so that no value can close its script element, and the script
-shows them with ``textContent``. The legends and the title, written here as HTML, escape them
-with :func:`html.escape`.
+(``maps/js/``) paints from that one copy. What the page reads is a typed, versioned
+:class:`~mujun.maps.payload.Payload`; each legend block names its layer's id (``data-layer``).
+Strings from input data reach the page only inside that JSON, which is escaped so that no
+value can close its script element, and the script shows them with ``textContent``. The
+legends and the title, written here as HTML, escape them with :func:`html.escape`.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from mujun.maps.encode import (
     simplify_coverage,
 )
 from mujun.maps.gcj02 import shift_geometries
+from mujun.maps.payload import Aggregate, FirmTable, Payload, Scale, ShapeSet, Theme, ThemeKind
 from mujun.maps.text import Texts
 from mujun.underuse import REASONS
 from mujun.vocabulary import CHINA, Vocabulary
@@ -126,6 +128,7 @@ def _legend_html(
     unit: DisplayUnit,
     n_vacant: int,
     *,
+    layer: str,
     tx: Texts,
 ) -> str:
     lo = values.min()
@@ -144,8 +147,16 @@ def _legend_html(
         f"{tx('vacant_legend', n=n_vacant)}</div>"
     )
     return (
-        f'<div class="mj-legend-block"><b>{html.escape(title)}</b>'
+        f"{_legend_start(layer, title)}"
         f'<div class="mj-unit">{html.escape(unit.label)}</div>{"".join(rows)}</div>'
+    )
+
+
+def _legend_start(layer: str, title: str) -> str:
+    """A legend block's opening and title; ``layer`` is the id of the layer it shows with."""
+    return (
+        f'<div class="mj-legend-block" data-layer="{html.escape(layer)}">'
+        f"<b>{html.escape(title)}</b>"
     )
 
 
@@ -168,38 +179,28 @@ _LEGEND_CSS = """
 """
 
 
-def _theme(
-    tid: str, label: str, *, kind: str, show: bool, set_: str = "parcels", **style: Any
-) -> dict[str, Any]:
+def _theme(tid: str, label: str, *, kind: ThemeKind, show: bool, **style: Any) -> Theme:
     """One layer of the page: what it draws (``kind``: outline, num, cat or mask) and how."""
-    base = {"fill": None, "fillOpacity": 0.0, "stroke": None, "weight": 0, "dash": None}
-    return {
-        "id": tid,
-        "label_html": html.escape(label),  # Leaflet's layer control inserts names as HTML
-        "kind": kind,
-        "set": set_,
-        "show": show,
-        **base,
-        **style,
-    }
+    # Leaflet's layer control inserts names as HTML
+    return Theme(id=tid, label_html=html.escape(label), kind=kind, show=show, **style)
 
 
-def _num_theme(tid: str, label: str, col: str, classes: _Classes, *, show: bool) -> dict[str, Any]:
+def _num_theme(tid: str, label: str, col: str, classes: _Classes, *, show: bool) -> Theme:
     return _theme(
         tid,
         label,
         kind="num",
         show=show,
         col=col,
-        bins=[float(b) for b in classes.bins],
-        colors=classes.colors,
-        fillOpacity=0.8,
+        bins=tuple(float(b) for b in classes.bins),
+        colors=tuple(classes.colors),
+        fill_opacity=0.8,
         stroke="#555555",
         weight=0.6,
     )
 
 
-def _mask_theme(tid: str, label: str, col: str, colour: str) -> dict[str, Any]:
+def _mask_theme(tid: str, label: str, col: str, colour: str) -> Theme:
     return _theme(
         tid,
         label,
@@ -207,7 +208,7 @@ def _mask_theme(tid: str, label: str, col: str, colour: str) -> dict[str, Any]:
         show=False,
         col=col,
         fill=colour,
-        fillOpacity=0.35,
+        fill_opacity=0.35,
         stroke=colour,
         weight=2,
     )
@@ -215,7 +216,7 @@ def _mask_theme(tid: str, label: str, col: str, colour: str) -> dict[str, Any]:
 
 def _figure_themes(
     parcels: gpd.GeoDataFrame, *, unit: DisplayUnit, cfg: MapConfig, year: int, tx: Texts
-) -> tuple[list[dict[str, Any]], list[str]]:
+) -> tuple[list[Theme], list[str]]:
     """Choropleths of per-area money (internal maps only) and of its change between years,
     with their legends."""
     themes, legends = [], []
@@ -230,7 +231,7 @@ def _figure_themes(
         bins = _classify(values, cfg)
         name = f"{tx(figure)}{_paren(tx, unit.label + _year(year, tx, sep))}"
         themes.append(_num_theme(figure, name, col, bins, show=show))
-        legends.append(_legend_html(name, bins, values, unit, n_vacant, tx=tx))
+        legends.append(_legend_html(name, bins, values, unit, n_vacant, layer=figure, tx=tx))
     change_col = f"{unit.column('tax')}_change"
     if change_col in parcels and parcels[change_col].notna().any():
         values = parcels[change_col]
@@ -243,11 +244,11 @@ def _figure_themes(
         ]
         name = tx("change_layer", a=min(years), b=max(years), unit=unit.label)
         themes.append(_num_theme("change", name, change_col, bins, show=False))
-        legends.append(_legend_html(name, bins, values, unit, n_vacant, tx=tx))
+        legends.append(_legend_html(name, bins, values, unit, n_vacant, layer="change", tx=tx))
     return themes, legends
 
 
-def _underuse_themes(parcels: gpd.GeoDataFrame, tx: Texts, *, public: bool) -> list[dict[str, Any]]:
+def _underuse_themes(parcels: gpd.GeoDataFrame, tx: Texts, *, public: bool) -> list[Theme]:
     """One layer of all underused parcels, and one per reason (a parcel may be in several)."""
     if "underused" not in parcels:
         return []
@@ -272,14 +273,14 @@ def _lonlat(geoms: gpd.GeoSeries) -> np.ndarray:
 
 def _shape_set(
     geoms: gpd.GeoSeries, cols: dict[str, dict[str, Any]], *, gcj02: bool, simplify_m: float = 0
-) -> tuple[dict[str, Any], np.ndarray]:
+) -> tuple[ShapeSet, np.ndarray]:
     """A shape set for the page and its longitude/latitude bounds (as exported, unshifted)."""
     if simplify_m > 0 and geoms.crs is not None and geoms.crs.is_projected:
         geoms = gpd.GeoSeries(simplify_coverage(geoms.array, simplify_m), crs=geoms.crs)
     lonlat = _lonlat(geoms)
     display = shift_geometries(lonlat) if gcj02 else None
     bounds = shapely.total_bounds(lonlat)
-    return {"shapes": encode_shapes(lonlat, display=display), "cols": cols}, bounds
+    return ShapeSet(shapes=encode_shapes(lonlat, display=display), cols=cols), bounds
 
 
 _TEXT_COLUMNS = ("parcel_id", "enterprises", "uscc")
@@ -352,7 +353,7 @@ def _parcel_columns(
 
 def _firm_table(
     firms: pd.DataFrame, parcel_ids: pd.Series, unit: DisplayUnit, tx: Texts, *, public: bool
-) -> tuple[dict[str, Any], list[list[str]]]:
+) -> tuple[FirmTable, list[tuple[str, str]]]:
     """Each parcel's enterprises (for its popup): a firm table and per-parcel firm indices."""
     f = firms.reset_index(drop=True)
     position = pd.Series(np.arange(len(parcel_ids)), index=parcel_ids.astype(str).to_numpy())
@@ -367,24 +368,24 @@ def _firm_table(
     ).dropna(subset=["parcel"])
     links = links.astype({"parcel": "int64"}).sort_values(["parcel", "name", "firm"], kind="stable")
     count = np.bincount(links["parcel"].to_numpy(), minlength=len(parcel_ids))
-    columns = [[tx("firm_name"), "name"], [tx("firm_class"), "class"]]
+    columns = [(tx("firm_name"), "name"), (tx("firm_class"), "class")]
     if not public:
         for figure in ("tax", "value_added"):
             if unit.column(figure) in f:
-                columns.append([tx(figure), unit.column(figure)])
+                columns.append((tx(figure), unit.column(figure)))
         if "score" in f:
-            columns.append([tx("firm_score"), "score"])
+            columns.append((tx("firm_score"), "score"))
     cols = {
         c: encode_column(f[c].astype(object) if c in ("name", "class") else f[c], digits=2)
         for _, c in columns
         if c in f
     }
-    table = {
-        "n": len(f),
-        "cols": cols,
-        "count": encode_varints(count),
-        "index": encode_varints(links["firm"].to_numpy()),
-    }
+    table = FirmTable(
+        n=len(f),
+        cols=cols,
+        count=encode_varints(count),
+        index=encode_varints(links["firm"].to_numpy()),
+    )
     return table, [c for c in columns if c[1] in cols]
 
 
@@ -423,7 +424,7 @@ def _class_legend_html(title: str, cls: pd.Series, legend: ClassLegend, tx: Text
             + "</div>"
         )
     return (
-        f'<div class="mj-legend-block"><b>{html.escape(title)}</b>'
+        f"{_legend_start('class', title)}"
         f'<div class="mj-unit">{tx("class_counts")}</div>{"".join(rows)}</div>'
     )
 
@@ -439,7 +440,7 @@ def _base_map(cfg: MapConfig) -> tuple[folium.Map, Basemap]:
     return fmap, base
 
 
-def _zone_set(zones: gpd.GeoDataFrame, *, gcj02: bool, area: str) -> dict[str, Any]:
+def _zone_set(zones: gpd.GeoDataFrame, *, gcj02: bool, area: str) -> ShapeSet:
     cols = {
         "zone_id": encode_column(zones["zone_id"].astype(object)),
         "rank": encode_column(zones["rank"], digits=0),
@@ -450,46 +451,112 @@ def _zone_set(zones: gpd.GeoDataFrame, *, gcj02: bool, area: str) -> dict[str, A
 
 
 def _overlay_sets(
-    payload: dict[str, Any],
-    themes: list[dict[str, Any]],
     *,
     parks: gpd.GeoDataFrame | None,
     zones: gpd.GeoDataFrame | None,
     gcj02: bool,
+    area: str,
     tx: Texts,
-) -> None:
+) -> tuple[dict[str, ShapeSet], list[Theme]]:
     """Consolidation zones and park boundaries: their shapes and layers."""
+    sets: dict[str, ShapeSet] = {}
+    themes: list[Theme] = []
     if zones is not None and len(zones):
-        payload["sets"]["zones"] = _zone_set(zones, gcj02=gcj02, area=payload["area_col"])
+        sets["zones"] = _zone_set(zones, gcj02=gcj02, area=area)
         themes.append(
             _theme(
                 "zones",
                 tx("zones", n=len(zones)),
                 kind="outline",
                 show=False,
-                set_="zones",
+                set="zones",
                 fill="#6a3d9a",
-                fillOpacity=0.1,
+                fill_opacity=0.1,
                 stroke="#6a3d9a",
                 weight=3,
-                dash=[6, 4],
+                dash=(6, 4),
             )
         )
     if parks is not None and len(parks):
         cols = {"park": encode_column(parks["park"].astype(object))}
-        payload["sets"]["parks"] = _shape_set(parks.geometry, cols, gcj02=gcj02)[0]
+        sets["parks"] = _shape_set(parks.geometry, cols, gcj02=gcj02)[0]
         themes.append(
             _theme(
                 "parks",
                 tx("parks"),
                 kind="outline",
                 show=True,
-                set_="parks",
+                set="parks",
                 stroke="#1565c0",
                 weight=2.5,
-                dash=[8, 4],
+                dash=(8, 4),
             )
         )
+    return sets, themes
+
+
+def _parcel_themes(
+    parcels: gpd.GeoDataFrame,
+    *,
+    unit: DisplayUnit,
+    cfg: MapConfig,
+    year: int,
+    classes: ClassLegend | None,
+    tx: Texts,
+    public: bool,
+) -> tuple[list[Theme], list[str]]:
+    """The layers drawn from the parcels, and the legends of those that have one."""
+    themes = [
+        _theme(
+            "all",
+            tx("all_parcels", n=len(parcels)),
+            kind="outline",
+            show=True,
+            stroke="#757575",
+            weight=0.5,
+        )
+    ]
+    legends: list[str] = []
+    if not public:
+        more, legends = _figure_themes(parcels, unit=unit, cfg=cfg, year=year, tx=tx)
+        themes += more
+    if classes is not None and "class" in parcels:
+        name = f"{tx('class_layer')}{_year(year, tx)}"
+        themes.append(
+            _theme(
+                "class",
+                name,
+                kind="cat",
+                show=public,
+                col="class",
+                cats=_class_colour(classes.labels),
+                other="#777777",
+                fill_opacity=0.85,
+                stroke="#555555",
+                weight=0.6,
+            )
+        )
+        legends.append(_class_legend_html(name, parcels["class"], classes, tx))
+    n_vacant = int(_bool(parcels["vacant"]).sum())
+    themes.append(
+        _theme(
+            "vacant",
+            tx("vacant_layer", n=n_vacant),
+            kind="mask",
+            show=True,
+            col="vacant",
+            fill=_VACANT,
+            fill_opacity=0.55,
+            stroke="#424242",
+            weight=1,
+            dash=(4, 3),
+        )
+    )
+    themes += _underuse_themes(parcels, tx, public=public)
+    if not public and "cold_spot" in parcels and _bool(parcels["cold_spot"]).any():
+        n_cold = int(_bool(parcels["cold_spot"]).sum())
+        themes.append(_mask_theme("cold_spot", tx("cold", n=n_cold), "cold_spot", "#2c7bb6"))
+    return themes, legends
 
 
 def render_map(
@@ -530,86 +597,40 @@ def render_map(
         parcels.geometry, cols, gcj02=base.gcj02, simplify_m=cfg.simplify_m
     )
     fmap.fit_bounds([[south, west], [north, east]])
-    payload: dict[str, Any] = {
-        "sets": {"parcels": shapes},
-        "export": export,
-        "area_col": f"area_{vocab.area}",
-        "scale": {"imperial": vocab.imperial, "metric": not vocab.imperial},
-    }
-    themes = [
-        _theme(
-            "all",
-            tx("all_parcels", n=len(parcels)),
-            kind="outline",
-            show=True,
-            stroke="#757575",
-            weight=0.5,
-        )
-    ]
-    legends: list[str] = []
-    if not public:
-        more, legends = _figure_themes(parcels, unit=unit, cfg=cfg, year=year, tx=tx)
-        themes += more
-    if classes is not None and "class" in parcels:
-        name = f"{tx('class_layer')}{_year(year, tx)}"
-        themes.append(
-            _theme(
-                "class",
-                name,
-                kind="cat",
-                show=public,
-                col="class",
-                cats=_class_colour(classes.labels),
-                other="#777777",
-                fillOpacity=0.85,
-                stroke="#555555",
-                weight=0.6,
-            )
-        )
-        legends.append(_class_legend_html(name, parcels["class"], classes, tx))
-    n_vacant = int(_bool(parcels["vacant"]).sum())
-    themes.append(
-        _theme(
-            "vacant",
-            tx("vacant_layer", n=n_vacant),
-            kind="mask",
-            show=True,
-            col="vacant",
-            fill=_VACANT,
-            fillOpacity=0.55,
-            stroke="#424242",
-            weight=1,
-            dash=[4, 3],
-        )
+    themes, legends = _parcel_themes(
+        parcels, unit=unit, cfg=cfg, year=year, classes=classes, tx=tx, public=public
     )
-    themes += _underuse_themes(parcels, tx, public=public)
-    if not public and "cold_spot" in parcels and _bool(parcels["cold_spot"]).any():
-        n_cold = int(_bool(parcels["cold_spot"]).sum())
-        themes.append(_mask_theme("cold_spot", tx("cold", n=n_cold), "cold_spot", "#2c7bb6"))
-    _overlay_sets(payload, themes, parks=parks, zones=zones, gcj02=base.gcj02, tx=tx)
-    figure_cols = [[tx(f), unit.column(f)] for f in _FIGURES if unit.column(f) in money]
-    payload.update(
+    area_col = f"area_{vocab.area}"
+    more_sets, more_themes = _overlay_sets(
+        parks=parks, zones=zones, gcj02=base.gcj02, area=area_col, tx=tx
+    )
+    firm_table, firm_columns = (
+        _firm_table(firms, parcels["parcel_id"], unit, tx, public=public)
+        if firms is not None and len(firms) and "parcel_ids" in firms
+        else (None, [])
+    )
+    payload = Payload(
+        sets={"parcels": shapes, **more_sets},
+        export=export,
+        area_col=area_col,
+        scale=Scale(imperial=vocab.imperial, metric=not vocab.imperial),
         csv_formulas=csv_formulas,
         lang=cfg.lang,
         unit=unit.label,
-        themes=themes,
-        figures=figure_cols,
+        themes=[*themes, *more_themes],
+        figures=[(tx(f), unit.column(f)) for f in _FIGURES if unit.column(f) in money],
         change_col=next((c for c in money if c.endswith("_change")), None),
         filters=[f for f in ("class", "park", "industry2", "reasons", "zone_id") if f in cols],
-        aggregate={
-            "above": cfg.aggregate_above,
-            "zoom": cfg.aggregate_zoom,
-            "cell_px": cfg.aggregate_cell_px,
-        },
+        aggregate=Aggregate(
+            above=cfg.aggregate_above, zoom=cfg.aggregate_zoom, cell_px=cfg.aggregate_cell_px
+        ),
         texts=tx.page_texts(leave_out=("change", *_CONFIDENTIAL_REASONS) if public else ()),
+        firms=firm_table,
+        firm_columns=firm_columns,
     )
-    if firms is not None and len(firms) and "parcel_ids" in firms:
-        payload["firms"], payload["firm_columns"] = _firm_table(
-            firms, parcels["parcel_id"], unit, tx, public=public
-        )
     control = folium.LayerControl(collapsed=False)
     control.add_to(fmap)
-    ParcelScript(control, pack(payload)).add_to(fmap)
+    ParcelScript(control, pack(payload.to_json())).add_to(fmap)
     root = cast(branca.element.Figure, fmap.get_root())
     # as text, never as templates: a title or class name holding "{{ }}" or "{% %}" is shown
     root.header.add_child(RawHTML(_LEGEND_CSS))

@@ -1,0 +1,134 @@
+/*
+ * main.js: the running map. App decodes the payload's shape sets, adds one canvas layer per
+ * theme to Leaflet's layer control, and wires hover and click; its methods come from
+ * layers.js, popups.js and panel.js. MujunMap.start is what the page calls. Legends pair with
+ * layers by the theme's id: the legend block has data-layer="<id>" (written in render.py),
+ * the layer control's entry a <span data-layer="<id>">. Plain script (see the comment at the
+ * top of decode.js); the last file joined, it sets window.MujunMap.
+ *
+ * window.mujunMap is the running map (used by the tests and the benchmark).
+ */
+
+const { notice } = mj.dom;
+
+const ID = /^[A-Za-z0-9_-]+$/;
+
+/** The layer control's entry for theme t: its escaped label, tagged with its id. */
+function entryHtml(t) {
+  if (!ID.test(t.id)) {
+    throw new Error(`layer id ${JSON.stringify(t.id)} is not a plain name`);
+  }
+  // \u003c is "<": no file of the page's script may hold a closing tag (assets.page_script)
+  return `<span data-layer="${t.id}">${t.label_html}\u003c/span>`;
+}
+
+class App {
+  constructor(map, control, P) {
+    this.map = map;
+    this.P = P;
+    this.T = P.texts;
+    this.areaCol = P.area_col; // the area in the preset's unit (mu, acres)
+    const locale = P.lang === "zh" ? "zh-CN" : "en-US";
+    const digits = (d) => ({ minimumFractionDigits: d, maximumFractionDigits: d });
+    this.num = new Intl.NumberFormat(locale, digits(2));
+    this.num1 = new Intl.NumberFormat(locale, digits(1));
+    this.sets = {};
+    for (const name of Object.keys(P.sets)) {
+      this.sets[name] = new mj.decode.Shapes(P.sets[name].shapes, P.sets[name].cols);
+    }
+    this.parcels = this.sets.parcels;
+    this.parcels.visible = new Uint8Array(this.parcels.n).fill(1);
+    this.firms = P.firms ? this.firmIndex(P.firms) : null;
+    this.layers = [];
+    for (const t of P.themes) {
+      const layer = new mj.layers.CanvasLayer(this, t);
+      this.layers.push(layer);
+      control.addOverlay(layer, entryHtml(t));
+      if (t.show) {
+        layer.addTo(map);
+      }
+    }
+    this.highlight = null;
+    this.tooltip = L.tooltip({ direction: "top", offset: [0, -6], opacity: 0.95 });
+    this.hoverQueued = null;
+    map.on("mousemove", (e) => {
+      if (this.hoverQueued === null) {
+        window.requestAnimationFrame(() => {
+          const ev = this.hoverQueued;
+          this.hoverQueued = null;
+          this.hover(ev);
+        });
+      }
+      this.hoverQueued = e;
+    });
+    map.on("mouseout", () => this.hideTip());
+    map.on("click", (e) => this.click(e));
+  }
+
+  /** Each parcel's enterprises: offsets into the firm index, and the firm table's columns. */
+  firmIndex(F) {
+    const counts = mj.decode.varints(F.count);
+    const col = {};
+    for (const name of Object.keys(F.cols)) {
+      col[name] = mj.decode.column(F.cols[name], F.n);
+    }
+    return {
+      off: mj.decode.offsets(counts, this.parcels.n),
+      index: mj.decode.varints(F.index),
+      col,
+    };
+  }
+
+  /** Show each legend block while the layer with its data-layer id is on. */
+  syncLegends() {
+    const on = {};
+    for (const l of this.layers) {
+      on[l.theme.id] = this.map.hasLayer(l);
+    }
+    for (const block of document.querySelectorAll(".mj-legend-block[data-layer]")) {
+      const id = block.dataset.layer;
+      if (id in on) {
+        block.style.display = on[id] ? "" : "none";
+      }
+    }
+  }
+}
+
+Object.assign(App.prototype, mj.layers.methods, mj.popups.methods, mj.panel.methods);
+
+function tooOld() {
+  notice(
+    "This browser is too old for this map (needs Chrome/Edge 80+, Firefox 113+ or Safari " +
+      "16.4+). 此浏览器版本过旧，请使用新版 Chrome、Edge、Firefox 或 360 极速模式。",
+  );
+  return Promise.reject(new Error("no DecompressionStream"));
+}
+
+/** Start the map on Leaflet map `map` with its layer control, from the data element's id. */
+function start(map, control, dataId) {
+  if (typeof DecompressionStream === "undefined") {
+    return tooOld();
+  }
+  const node = document.getElementById(dataId);
+  return mj.decode
+    .inflate(node.textContent.trim())
+    .then((text) => {
+      const app = new App(map, control, mj.decode.parsePayload(text));
+      app.controls();
+      const scale = app.P.scale; // metres, or feet and miles
+      L.control
+        .scale({ imperial: scale.imperial, metric: scale.metric, position: "bottomright" })
+        .addTo(map);
+      map.on("overlayadd overlayremove", () => setTimeout(() => app.syncLegends(), 0));
+      app.syncLegends();
+      window.mujunMap = app;
+      return app;
+    })
+    .catch((err) => {
+      notice(err.message);
+      throw err;
+    });
+}
+
+mj.main = { App, entryHtml, start };
+window.MujunMap = { start };

@@ -1,0 +1,237 @@
+/*
+ * panel.js: the panel's search (parcel id, firm name, credit code), filter menus, the count
+ * of parcels shown, and the GeoJSON and CSV export of the parcels that pass the filters
+ * (RFC 7946 longitude/latitude, never GCJ-02 shifted; CSV in UTF-8 with BOM for Excel).
+ * Plain script assigning mj.panel (see the comment at the top of decode.js); the methods are
+ * mixed into the App of main.js.
+ */
+
+const { el, fill, present } = mj.dom;
+
+/**
+ * One CSV cell. Text that a spreadsheet would run as a formula gets a leading quote (OWASP)
+ * unless `raw` ([output] csv_formulas = "raw"); numbers stay numbers.
+ */
+function csvCell(v, raw) {
+  if (v === null || v === undefined) {
+    return "";
+  }
+  let s = String(v);
+  if (!raw && typeof v === "string" && /^[=+\-@\t\r]/.test(s)) {
+    s = `'${s}`;
+  }
+  return /[",\n\r]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
+}
+
+/** Offer text as a file download. */
+function download(name, type, text) {
+  const a = document.createElement("a");
+  a.href = URL.createObjectURL(new Blob([text], { type }));
+  a.download = name;
+  document.body.appendChild(a);
+  a.click();
+  a.remove();
+}
+
+/** Sort parcel indices by parcel id (as text). */
+function byParcelId(P, idx) {
+  return idx.sort((a, b) => {
+    const x = String(P.col.parcel_id(a));
+    const y = String(P.col.parcel_id(b));
+    if (x < y) {
+      return -1;
+    }
+    return x > y ? 1 : 0;
+  });
+}
+
+const methods = {
+  /** The values of filter field f for parcel i (reasons: several). */
+  values(f, i) {
+    if (f === "reasons") {
+      return this.reasons(i);
+    }
+    const v = this.parcels.col[f] ? this.parcels.col[f](i) : null;
+    return present(v) ? [String(v)] : [];
+  },
+
+  /** Build the panel: search, a menu per filter, the count, the export buttons. */
+  controls() {
+    const T = this.T;
+    const panel = el("div", null, document.body, "mj-panel");
+    const search = el("input", null, panel, "mj-search");
+    search.type = "search";
+    search.placeholder = T.search;
+    const results = el("div", null, panel, "mj-results");
+    this.selects = {};
+    for (const f of this.P.filters) {
+      this.selects[f] = this.filterMenu(panel, f);
+    }
+    this.count = el("div", "", panel, "mj-count");
+    const bGeo = el("button", T.export_geojson, panel, "mj-export-geojson");
+    const bCsv = el("button", T.export_csv, panel, "mj-export-csv");
+    search.addEventListener("input", () => this.showMatches(results, search.value));
+    bGeo.addEventListener("click", () => {
+      const text = JSON.stringify({ type: "FeatureCollection", features: this.features() });
+      download("parcels-filtered.geojson", "application/geo+json", text);
+    });
+    bCsv.addEventListener("click", () => {
+      download("parcels-filtered.csv", "text/csv", `\ufeff${this.csv()}`);
+    });
+    L.DomEvent.disableClickPropagation(panel);
+    L.DomEvent.disableScrollPropagation(panel);
+    this.apply();
+  },
+
+  /** A menu of the values of filter field f that the parcels have, sorted. */
+  filterMenu(panel, f) {
+    const T = this.T;
+    const s = el("select", null, panel, "mj-filter");
+    s.dataset.field = f;
+    el("option", T[`all_${f}`], s).value = "";
+    const seen = new Set();
+    for (let i = 0; i < this.parcels.n; i++) {
+      for (const v of this.values(f, i)) {
+        seen.add(v);
+      }
+    }
+    for (const v of [...seen].sort()) {
+      el("option", f === "reasons" && T.reason[v] ? T.reason[v] : v, s).value = v;
+    }
+    s.addEventListener("change", () => this.apply());
+    return s;
+  },
+
+  /** List the first 50 search hits in results; a click zooms to one. */
+  showMatches(results, query) {
+    const P = this.parcels;
+    results.textContent = "";
+    for (const i of this.matches(query).slice(0, 50)) {
+      const firms = P.col.enterprises(i);
+      const text = P.col.parcel_id(i) + (present(firms) ? ` · ${firms}` : "");
+      const row = el("div", text, results, "mj-hit");
+      row.addEventListener("click", () => this.zoomTo([i]));
+    }
+  },
+
+  passes(i) {
+    for (const f of Object.keys(this.selects)) {
+      const want = this.selects[f].value;
+      if (want && this.values(f, i).indexOf(want) < 0) {
+        return false;
+      }
+    }
+    return true;
+  },
+
+  /** Apply the filters: mark the parcels shown, count them, repaint. */
+  apply() {
+    const P = this.parcels;
+    let n = 0;
+    for (let i = 0; i < P.n; i++) {
+      P.visible[i] = this.passes(i) ? 1 : 0;
+      n += P.visible[i];
+    }
+    this.count.textContent = fill(this.T.shown, { n });
+    this.count.dataset.n = n;
+    this.hideTip();
+    this.redraw();
+    return n;
+  },
+
+  /** Parcels whose id, firm names or credit codes contain q (any case), by parcel id. */
+  matches(q) {
+    const P = this.parcels;
+    const query = q.trim().toLowerCase();
+    if (!query) {
+      return [];
+    }
+    if (!this.searchText) {
+      this.searchText = [];
+      for (let i = 0; i < P.n; i++) {
+        const uscc = P.col.uscc ? P.col.uscc(i) : "";
+        this.searchText.push(
+          [P.col.parcel_id(i), P.col.enterprises(i), uscc].join(" ").toLowerCase(),
+        );
+      }
+    }
+    const out = [];
+    for (let j = 0; j < P.n; j++) {
+      if (this.searchText[j].indexOf(query) >= 0) {
+        out.push(j);
+      }
+    }
+    return byParcelId(P, out);
+  },
+
+  /** Fit the map to parcels idx; one parcel is highlighted with its tooltip. */
+  zoomTo(idx) {
+    if (!idx.length) {
+      return;
+    }
+    const [x0, y0, x1, y1] = mj.popups.unionBox(this.parcels.box, idx);
+    const sw = this.map.unproject([x0, y1], 0);
+    const ne = this.map.unproject([x1, y0], 0);
+    this.map.fitBounds(L.latLngBounds(sw, ne), { maxZoom: 17, animate: false });
+    if (idx.length === 1) {
+      this.showHighlight(idx[0]);
+      this.showTip(L.latLngBounds(sw, ne).getCenter(), this.tip(idx[0]));
+    }
+  },
+
+  /** Filter to one consolidation zone and fit the map to it. */
+  showZone(zone) {
+    const s = this.selects.zone_id;
+    if (s) {
+      s.value = zone;
+    }
+    this.apply();
+    this.map.closePopup();
+    this.zoomTo(this.shown());
+  },
+
+  /** The parcels that pass the filters, in their order. */
+  shown() {
+    const P = this.parcels;
+    const idx = [];
+    for (let i = 0; i < P.n; i++) {
+      if (P.visible[i]) {
+        idx.push(i);
+      }
+    }
+    return idx;
+  },
+
+  shownSorted() {
+    return byParcelId(this.parcels, this.shown());
+  },
+
+  exportValue(k, i) {
+    const v = this.parcels.col[k](i);
+    return v === undefined ? null : v;
+  },
+
+  /** The parcels shown as GeoJSON features with the export columns. */
+  features() {
+    return this.shownSorted().map((i) => {
+      const props = {};
+      for (const k of this.P.export) {
+        props[k] = this.exportValue(k, i);
+      }
+      return { type: "Feature", properties: props, geometry: this.parcels.geometry(i) };
+    });
+  },
+
+  /** The parcels shown as CSV text with the export columns (no BOM). */
+  csv() {
+    const keys = this.P.export;
+    const raw = this.P.csv_formulas === "raw";
+    const rows = [keys.join(",")];
+    for (const i of this.shownSorted()) {
+      rows.push(keys.map((k) => csvCell(this.exportValue(k, i), raw)).join(","));
+    }
+    return `${rows.join("\n")}\n`;
+  },
+};
+
+mj.panel = { csvCell, methods };
