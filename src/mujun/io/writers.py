@@ -6,6 +6,7 @@ Nothing is overwritten unless ``overwrite`` is true; an existing file is an
 
 from __future__ import annotations
 
+import codecs
 import json
 from collections.abc import Mapping
 from pathlib import Path
@@ -14,6 +15,8 @@ from typing import Any
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pacsv
 
 from mujun.errors import CRSError, OutputExistsError
 from mujun.io import _geojson
@@ -111,22 +114,47 @@ def write_csv(
     """Write a CSV that Excel opens with Chinese intact (UTF-8 with BOM), text that would run
     as a formula neutralised (:func:`neutralise_formulas`) unless ``formulas="raw"``.
 
-    The bytes are those of ``frame.to_csv(path, index=False, encoding="utf-8-sig",
-    lineterminator="\\n")``; for the dtypes mujun's tables hold (floats, integers, booleans,
-    text, nullable or not) they are made column by column with Arrow, several times faster.
+    The rows are written by Arrow's CSV writer (``pyarrow.csv``, ``bench/csv_writer.py``):
+    lines end with ``\n``; column names and text are in double quotes (a quote doubled);
+    numbers and booleans are bare: integers, floats in their shortest round-trip digits
+    (``6348000``, ``0.1``, ``1e+16``; NaN empty), ``true``/``false``; missing values empty.
+    ``pandas.read_csv`` reads back the same values. Columns Arrow cannot print as they are
+    (datetimes, categoricals, mixed objects) are written as the text pandas gives them. (In a
+    one-column table a missing value is an empty line, which readers skip; mujun's tables all
+    have more columns.)
     """
-    from mujun.io import _csv  # noqa: PLC0415 - kept with the one function that uses it
-
     path = Path(path)
     check_writable(path, overwrite=overwrite)
     if formulas != "raw":
         frame = neutralise_formulas(frame)
-    if _csv.encodable(frame):
-        with path.open("wb") as fh:
-            _csv.write_frame(frame, fh)
-    else:
-        frame.to_csv(path, index=False, encoding="utf-8-sig", lineterminator="\n")
+    table = pa.Table.from_arrays(
+        [_arrow_column(frame.iloc[:, j]) for j in range(frame.shape[1])],
+        names=[str(name) for name in frame.columns],
+    )
+    with path.open("wb") as fh:
+        fh.write(codecs.BOM_UTF8)
+        pacsv.write_csv(table, fh)
     return path
+
+
+def _arrow_column(column: pd.Series) -> pa.Array:
+    """``column`` as an Arrow array its CSV writer prints; other types as pandas' text."""
+    try:
+        values = pa.array(column, from_pandas=True)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+        values = None
+    kind = None if values is None else values.type
+    if kind is not None and (
+        pa.types.is_boolean(kind)
+        or pa.types.is_integer(kind)
+        or pa.types.is_floating(kind)
+        or pa.types.is_string(kind)
+        or pa.types.is_large_string(kind)
+        or pa.types.is_null(kind)
+    ):
+        return values
+    text = column.astype(str).astype(object).where(column.notna().to_numpy(), None)
+    return pa.array(text, type=pa.string(), from_pandas=True)
 
 
 def write_json(data: Mapping[str, Any], path: str | Path, *, overwrite: bool = False) -> Path:
