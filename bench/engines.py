@@ -208,10 +208,10 @@ def imports():
 
 if __name__ == "__main__":
     from mujun.config import Config, EngineConfig
-    from mujun.distributed import DaskParcels
+    from mujun.distributed import DaskEngine
 
     start = time.perf_counter()
-    dist = DaskParcels.connect(Config(engine=EngineConfig("dask", workers=int(sys.argv[1]))))
+    dist = DaskEngine.connect(Config(engine=EngineConfig("dask", workers=int(sys.argv[1]))))
     dist.client.submit(sum, [1, 2]).result()
     print(f"[start {time.perf_counter() - start:.1f}s]")
     start = time.perf_counter()
@@ -224,7 +224,7 @@ if __name__ == "__main__":
 
 
 def cluster_only(work: Path, args: argparse.Namespace) -> Step:
-    """Start a LocalCluster as the dask engine does (``DaskParcels.connect``), run one task,
+    """Start a LocalCluster as the dask engine does (``DaskEngine.connect``), run one task,
     import on every worker what the engine's tasks need, and close it."""
     script = work / "cluster.py"
     script.write_text(CLUSTER, encoding="utf-8")

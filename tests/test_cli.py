@@ -322,8 +322,10 @@ def test_progress_bar_counts_the_stages(tiny_files, tmp_path, monkeypatch):
     args = ["run", "--parcels", str(tiny_files["parcels"]), "--filings", str(tiny_files["filings"])]
     assert main([*args, "--out", str(tmp_path), "--no-map"]) == 0
     progress, screen = bars[-1]
-    assert (progress.bar.n, progress.bar.total) == (8, 8)  # read ... tables, no map
-    assert "mujun: 0/8 stages" in screen.getvalue()
+    # read, check, reproject, repair, measure, filings, join, units, scoring, parcels, tables,
+    # underuse, reconcile (no parks, no buildings), then write parcels and tables (no map)
+    assert (progress.bar.n, progress.bar.total) == (15, 15)
+    assert "mujun: 0/15 stages" in screen.getvalue()
     assert not (tmp_path / "maps").exists()
     assert main([*args, "--out", str(tmp_path), "--overwrite", "-q"]) == 0
     assert bars[-1][1].getvalue() == ""  # --quiet: no bar

@@ -26,7 +26,7 @@ from mujun.cli import main
 from mujun.config import load_config
 from mujun.errors import DataQualityWarning, InputError
 from mujun.outputs import write_outputs
-from mujun.pipeline import RunResult, run, validate
+from mujun.pipeline import RunResult, open_engine, run, validate
 
 SAMPLE = Path(__file__).resolve().parents[1] / "data" / "parcels"
 
@@ -86,11 +86,9 @@ def _run(parcels: Path, out: Path, engine: str) -> RunResult:
             "engine": {"name": engine, "workers": 2},
         }
     )
-    result = run(config)
-    try:
-        write_outputs(result)
-    finally:
-        result.close()
+    with open_engine(config) as parcel_engine:  # the cluster lives for the run and the writing
+        result = run(config, parcel_engine)
+        write_outputs(result, engine=parcel_engine)
     return result
 
 
@@ -153,10 +151,10 @@ def test_dask_equals_memory_row_by_row(dirty: dict[str, object]) -> None:
             pd.DataFrame(table).drop(columns="geometry", errors="ignore"),
             pd.DataFrame(dsk.tables[name]).drop(columns="geometry", errors="ignore"),
         )
-    assert mem.summary["area_check"] == dsk.summary["area_check"]
+    assert mem.summary.area_check == dsk.summary.area_check
     assert dirty["memory_warnings"] == dirty["dask_warnings"]
     # the defects were found, by both
-    counts = mem.summary["ledger"]["parcels.parquet"]
+    counts = mem.summary.ledger["parcels.parquet"]
     assert counts["duplicate"] == 1
     assert counts["merged"] == 1
     assert counts["rejected"] == 3  # the point, the empty shape, the missing id
@@ -177,9 +175,9 @@ def test_dask_equals_memory_row_by_row(dirty: dict[str, object]) -> None:
     assert mem.ledger.set_index("key").loc[other, "record"] < 503 < ledger.loc["OVL-1", "record"]
     assert "make_valid" in ledger.loc["BOW-1", "reason"]
     assert len(mem.parcels) == 2005 + 3  # OVL-1, BOW-1, REP-1 join the usable parcels
-    assert mem.summary["underuse"]["cold_spots"] == dsk.summary["underuse"]["cold_spots"] > 0
+    assert mem.summary.underuse["cold_spots"] == dsk.summary.underuse["cold_spots"] > 0
     assert (
-        mem.summary["underuse"]["zones"] == dsk.summary["underuse"]["zones"] > 100
+        mem.summary.underuse["zones"] == dsk.summary.underuse["zones"] > 100
     )  # zones of two parcels or more
 
 
@@ -224,7 +222,7 @@ def test_partition_then_dask_on_the_clean_sample(tmp_path: Path) -> None:
     dsk = _run(parts, tmp_path / "dask", "dask")
     pd.testing.assert_frame_equal(mem.ledger, dsk.ledger)
     _same_exports(tmp_path / "memory", tmp_path / "dask")
-    assert dsk.summary["county"]["2021"]["above_scale"]["tax_per_mu"] == pytest.approx(
+    assert dsk.summary.county["2021"]["above_scale"]["tax_per_mu"] == pytest.approx(
         33.40, abs=0.005
     )
 
@@ -287,14 +285,12 @@ def test_dask_fixes_gauss_kruger_over_all_parts(tmp_path: Path) -> None:
                 "engine": {"name": engine, "workers": 1},
             }
         )
-        results[engine] = run(config)
-        try:
-            write_outputs(results[engine])
-        finally:
-            results[engine].close()
+        with open_engine(config) as parcel_engine:
+            results[engine] = run(config, parcel_engine)
+            write_outputs(results[engine], engine=parcel_engine)
     mem, dsk = results["memory"], results["dask"]
-    assert dsk.summary["crs_notes"] == mem.summary["crs_notes"]
-    assert "read as EPSG:4528" in mem.summary["crs_notes"][0]
+    assert dsk.summary.crs_notes == mem.summary.crs_notes
+    assert "read as EPSG:4528" in mem.summary.crs_notes[0]
     assert dsk.working_crs == mem.working_crs
     assert dsk.parcels["area_mu"].round(6).tolist() == [15.0, 30.0, 15.0, 30.0, 15.0]
     pd.testing.assert_frame_equal(

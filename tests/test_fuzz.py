@@ -63,7 +63,7 @@ def _check_ledger(res: mujun.RunResult, expected: dict[str, int]) -> None:
     assert not ledger.duplicated(["source", "record"]).any()
     assert ledger["fate"].notna().all()
     assert set(ledger["fate"]) <= set(FATES), set(ledger["fate"])
-    for figure, money in res.summary["money"].items():
+    for figure, money in res.summary.money.items():
         total_in = money["input_yuan"]
         accounted = money["enterprises_yuan"] + money["set_aside_yuan"]
         # a non-finite total (a cell read as inf) would make the reconciliation vacuous

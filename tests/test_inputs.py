@@ -166,8 +166,8 @@ def test_bad_cells_listed_or_rejected_by_policy(tmp_path):
     row = _ledger(res, "f.csv").loc[3]
     assert row["fate"] == "rejected"
     assert "'九十' is not a number" in row["reason"]
-    assert res.summary["money"]["tax"]["input_yuan"] == pytest.approx(
-        res.summary["money"]["tax"]["enterprises_yuan"]
+    assert res.summary.money["tax"]["input_yuan"] == pytest.approx(
+        res.summary.money["tax"]["enterprises_yuan"]
     )
     assert CODES["B"] not in set(res.enterprises["uscc"])
 
@@ -216,10 +216,10 @@ def test_xlsx_title_row_merged_header_sheet_and_totals_row(tmp_path):
     totals = ledger.loc[4 + len(tiny_filings())]
     assert totals["fate"] == "rejected"
     assert "totals row" in totals["reason"]
-    money = res.summary["money"]["tax"]
+    money = res.summary.money["tax"]
     assert money["set_aside_yuan"] == pytest.approx(2_370_000)  # the 合计 row, not counted
     assert money["enterprises_yuan"] == pytest.approx(2_370_000)
-    assert any("row 3" in n for n in res.summary["notes"])
+    assert any("row 3" in n for n in res.summary.notes)
 
 
 # ------------------------------------------------------------------ identifiers
@@ -380,7 +380,7 @@ def test_zone_prefixed_eastings_declared_as_cm_zone(tmp_path):
     parcels = tiny_parcels().set_geometry(shifted).set_crs(4549, allow_override=True)
     p, f = _write(tmp_path, parcels)
     res = _run(p, f)
-    assert any("zone number 40" in n for n in res.summary["crs_notes"])
+    assert any("zone number 40" in n for n in res.summary.crs_notes)
     assert _tax(res) == pytest.approx(EXPECTED)
     centroid = res.parcels.to_crs(4490).union_all().centroid
     assert 119.8 < centroid.x < 120.0
@@ -390,7 +390,7 @@ def test_cm_eastings_declared_as_zone_prefixed(tmp_path):
     parcels = tiny_parcels().set_crs(4528, allow_override=True)
     p, f = _write(tmp_path, parcels)
     res = _run(p, f)
-    assert any("no zone number" in n for n in res.summary["crs_notes"])
+    assert any("no zone number" in n for n in res.summary.crs_notes)
     assert _tax(res) == pytest.approx(EXPECTED)
 
 
@@ -399,7 +399,7 @@ def test_northing_first_coordinates_swapped(tmp_path):
     parcels = tiny_parcels().set_geometry(swapped)
     p, f = _write(tmp_path, parcels)
     res = _run(p, f)
-    assert any("northing-first" in n for n in res.summary["crs_notes"])
+    assert any("northing-first" in n for n in res.summary.crs_notes)
     assert _tax(res) == pytest.approx(EXPECTED)
     centroid = res.parcels.to_crs(4490).union_all().centroid
     assert 30.9 < centroid.y < 31.1
@@ -460,7 +460,7 @@ def test_duplicate_filing_rows_identical_and_conflicting(tmp_path):
     assert "row 2 (identical)" in ledger.loc[9, "reason"]
     assert "row 3 (different figures)" in ledger.loc[10, "reason"]
     assert _tax(res) == pytest.approx(EXPECTED)
-    assert res.summary["money"]["tax"]["set_aside_yuan"] == pytest.approx(310_000)
+    assert res.summary.money["tax"]["set_aside_yuan"] == pytest.approx(310_000)
 
 
 def test_negative_tax_and_zero_employees_kept_and_flagged(tmp_path):

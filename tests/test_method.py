@@ -129,7 +129,7 @@ def test_d_streaks_count_consecutive_calendar_years_only():
 
 def test_the_summary_says_when_evaluation_years_are_not_consecutive(tmp_path):
     res = _run(write_tiny(tmp_path))
-    assert any("2016 and 2021 are not consecutive" in n for n in res.summary["notes"])
+    assert any("2016 and 2021 are not consecutive" in n for n in res.summary.notes)
 
 
 # ---------------------------------------------------------------------- 9. tie rules

@@ -128,7 +128,7 @@ def test_a_unit_with_a_guishang_firm_is_on_the_guishang_list(tmp_path):
 
 def test_a_mixed_unit_splits_its_land_between_the_groups(tmp_path):
     res = _run(write_tiny(tmp_path, _scaled("+-+-+++")))
-    county = res.summary["county"]["2021"]
+    county = res.summary.county["2021"]
     # P4 (30 mu) is C's and D's: 15 mu each, so no land counts in both groups
     above = MU["P1"] + MU["P4"] / 2
     below = MU["P2"] + MU["P3"] + MU["P4"] / 2
@@ -143,7 +143,7 @@ def test_declared_areas_in_the_filings_apportion_a_shared_unit(tmp_path):
     filings = _scaled("+-+-+++")
     filings["用地面积(亩)"] = [15, 45, 10, 30, None, None, 15]  # C 10 mu, D 30 mu of P4
     res = _run(write_tiny(tmp_path, filings))
-    county = res.summary["county"]["2021"]
+    county = res.summary.county["2021"]
     c_share = MU["P4"] * 10 / (10 + 30)
     assert county["above_scale"]["area_mu"] == pytest.approx(MU["P1"] + c_share)
     parks = res.tables["parks"].set_index(["year", "park"]).loc[(2021, "西区")]
@@ -241,7 +241,7 @@ def test_both_bases_are_in_enterprises_and_declared_can_be_chosen(tmp_path):
     assert b["area_mu"] == pytest.approx(42.0)
     assert b["tax_per_mu"] == pytest.approx(90 / 42)
     assert b["tax_per_mu_surveyed"] == pytest.approx(90 / 45)
-    basis = res.summary["area_basis"]
+    basis = res.summary.area_basis
     assert basis["basis"] == "declared"
     assert basis["units_differing"] == 1  # only B's unit: 42 against 45 mu (6.7 %)
 
@@ -260,7 +260,7 @@ def test_zones_have_a_minimum_size_and_the_summary_says_what_it_sums(tmp_path):
     # 东区's median tax per occupied mu: P1 30/15, P2 and P3 90/45: 2.0 万元/亩
     gain = 2.0 * (MU["P1"] + MU["P2"] + MU["P3"]) - (TAX["A"] + TAX["B"])
     assert zones.iloc[0]["gain_wan"] == pytest.approx(gain)
-    u = res.summary["underuse"]
+    u = res.summary.underuse
     assert u["zones"] == 1
     assert u["zone_min_parcels"] == 2
     assert u["zone_gain_all_wan"] == pytest.approx(gain)

@@ -35,7 +35,7 @@ def test_working_crs_and_surveyed_area(result):
     assert result.working_crs.to_epsg() == 4549
     parcels = result.parcels.set_index("parcel_id")
     np.testing.assert_allclose(parcels["area_mu"], [15, 30, 15, 30, 15], rtol=1e-9)
-    assert result.summary["area_check"]["max_abs_diff_pct"] < 0.01
+    assert result.summary.area_check["max_abs_diff_pct"] < 0.01
 
 
 def test_per_mu_for_own_multi_parcel_and_shared_land(result):
@@ -90,7 +90,7 @@ def test_ledger_accounts_for_every_record(result):
 
 
 def test_money_reconciles(result):
-    tax = result.summary["money"]["tax"]
+    tax = result.summary.money["tax"]
     assert tax["input_yuan"] == pytest.approx(2_370_000)
     assert tax["enterprises_yuan"] == pytest.approx(2_370_000)
     assert tax["on_land_2021_yuan"] == pytest.approx(tax["parcels_2021_yuan"])
@@ -98,7 +98,7 @@ def test_money_reconciles(result):
 
 
 def test_county_per_mu_counts_each_parcel_once(result):
-    county = result.summary["county"]["2021"]["all"]
+    county = result.summary.county["2021"]["all"]
     assert county["area_mu"] == pytest.approx(90.0)
     assert county["tax_per_mu"] == pytest.approx(210 / 90)
     assert county["enterprises"] == 6  # every firm-year, as county.csv counts them
@@ -120,7 +120,7 @@ def test_duplicate_filing_rows_kept_once(tiny_files):
     dup = res.ledger.loc[res.ledger["fate"] == "duplicate"]
     assert dup["record"].tolist() == [9]
     assert "row 2" in dup["reason"].iloc[0]
-    assert res.summary["money"]["tax"]["set_aside_yuan"] == pytest.approx(300_000)
+    assert res.summary.money["tax"]["set_aside_yuan"] == pytest.approx(300_000)
     assert len(res.enterprises) == 7
 
 
@@ -213,7 +213,7 @@ def test_ledger_invariant_records_in_equal_sum_of_fates(county):
         .isin(["used", "fixed", "vacant", "orphan", "merged", "duplicate", "rejected"])
         .all()
     )
-    money = res.summary["money"]["tax"]
+    money = res.summary.money["tax"]
     assert money["input_yuan"] == pytest.approx(
         money["enterprises_yuan"] + money["set_aside_yuan"], abs=0.01
     )

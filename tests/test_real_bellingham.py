@@ -53,7 +53,7 @@ def result(tmp_path_factory: pytest.TempPathFactory) -> mujun.RunResult:
 
 
 def test_counts_and_fates_match_the_facts(result):
-    counts = result.summary["ledger"]
+    counts = result.summary.ledger
     assert counts["M025TaxPar_CY25_FY26.shp"] == {"used": JOINED_IDS, "vacant": 84}
     assert counts["M025Assess_CY25_FY26.dbf"] == {
         "used": TABLE_ROWS - NULL_IDS - ORPHAN_IDS,
@@ -64,7 +64,7 @@ def test_counts_and_fates_match_the_facts(result):
 
 
 def test_join_rates_both_ways_match_the_facts(result):
-    join = result.summary["join"]
+    join = result.summary.join
     f, p = join["filings_to_parcels"], join["parcels_to_filings"]
     assert (f["listing_a_parcel"], f["finding_one"]) == (TABLE_ROWS - NULL_IDS, 6_990)
     assert (f["distinct_ids"], f["distinct_ids_found"]) == (6_193, JOINED_IDS)
@@ -78,7 +78,7 @@ def test_areas_and_money_match_the_facts_and_geopandas(result):
     np.testing.assert_allclose(parcels["area_m2"].sum(), ALL_AREA_M2, atol=1.0)
     joined = parcels.loc[~parcels["vacant"]]
     np.testing.assert_allclose(joined["area_m2"].sum(), JOINED_AREA_M2, atol=1.0)
-    money = result.summary["money"]["assessed_value"]
+    money = result.summary.money["assessed_value"]
     assert money["input_yuan"] == TOTAL_VALUE
     assert money["parcels_2026_yuan"] == JOINED_VALUE
     # an independent computation: geopandas reading the zip, summing per LOC_ID

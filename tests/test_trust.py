@@ -85,7 +85,7 @@ def test_parcel_of_several_features_is_dissolved_and_carries_all_its_land(tmp_pa
         "parcel of 2 features (records 1, 6) dissolved into one MultiPolygon"
         in (ledger.loc[1, "reason"])
     )
-    assert res.summary["parcels"]["merged"] == {"parcels": 1, "features": 2}
+    assert res.summary.parcels["merged"] == {"parcels": 1, "features": 2}
 
 
 def test_merged_parcels_are_counted_in_the_summary(tmp_path, capsys):
@@ -190,7 +190,7 @@ def test_placeholder_ids_are_rejected_never_vacant_land(tmp_path):
     assert placeholders.loc[15, "reason"].startswith("placeholder id 'r-7'")
     assert sorted(res.parcels["parcel_id"]) == ["P1", "P2", "P3", "P4", "P5"]
     assert int(res.parcels["vacant"].sum()) == 1  # P5 only: no road became vacant land
-    assert res.summary["underuse"]["by_reason"]["vacant"] == 1
+    assert res.summary.underuse["by_reason"]["vacant"] == 1
 
 
 def test_placeholder_in_a_filing_parcel_list_reads_as_no_parcel(tmp_path):
@@ -213,7 +213,7 @@ def test_placeholder_in_a_filing_parcel_list_reads_as_no_parcel(tmp_path):
 
 def _money(res: mujun.RunResult) -> dict[str, float]:
     """Tax in, out and set aside (yuan), from the run's reconciliation."""
-    tax = res.summary["money"]["tax"]
+    tax = res.summary.money["tax"]
     return {k: tax[k] for k in ("input_yuan", "enterprises_yuan", "set_aside_yuan")}
 
 
@@ -283,7 +283,7 @@ def test_missing_value_codes_read_as_missing(tmp_path):
     ent = res.enterprises.set_index(["uscc", "year"])
     assert np.isnan(ent.loc[(CODES["A"], 2021), "value_added"])
     assert np.isnan(ent.loc[(CODES["C"], 2021), "tax"])
-    assert any("missing-value code" in n for n in res.summary["notes"])
+    assert any("missing-value code" in n for n in res.summary.notes)
     assert _money(res)["input_yuan"] == pytest.approx((30 + 90 + 60 + 5 + 7 + 15) * 1e4)
 
 
@@ -314,7 +314,7 @@ def test_implausible_tax_per_mu_and_declared_area_are_warned_per_firm(tmp_path):
     assert (
         "declared area 45000.00 mu against 45.00 mu surveyed is implausible" in (f.loc[3, "reason"])
     )
-    assert res.summary["findings"]["filings.csv"]["implausible figure"] == 2
+    assert res.summary.findings["filings.csv"]["implausible figure"] == 2
 
 
 # ------------------------------------------------------------------------------ CSV
@@ -547,7 +547,7 @@ def test_geojson_without_crs_member_is_wgs84_and_run_json_says_so(tmp_path):
     tiny_parcels().to_crs(4326).to_file(files["parcels"], engine="pyogrio", RFC7946="YES")
     assert b'"crs"' not in files["parcels"].read_bytes()
     res = _run(files)
-    assert any("GeoJSON without a crs member" in n for n in res.summary["crs_notes"])
+    assert any("GeoJSON without a crs member" in n for n in res.summary.crs_notes)
     np.testing.assert_allclose(res.parcels["area_m2"].sum(), 70_000, rtol=1e-4)  # 7 decimals
 
 
@@ -584,7 +584,7 @@ def test_of_two_parcel_id_columns_the_one_that_joins_is_chosen_and_said(tmp_path
     got = res.parcels.set_index("parcel_id")["tax_per_mu"]
     np.testing.assert_allclose(got.loc[["P1", "P2", "P3", "P4"]], [2.0, 2.0, 2.0, 3.0])
     assert res.inputs["parcels"]["columns"]["地块编号"] == "parcel_id"
-    note = next(n for n in res.summary["notes"] if "several columns name parcel ids" in n)
+    note = next(n for n in res.summary.notes if "several columns name parcel ids" in n)
     assert "(layer: '宗地号', '地块编号'; filings: '宗地号')" in note
     # 5 of the 6 filing rows that list a parcel: F lists P99, which is nowhere
     assert "column '地块编号' of the layer and '宗地号' of the filings join 83.3%" in note
@@ -596,7 +596,7 @@ def test_two_tax_columns_that_differ_stop_and_equal_ones_are_noted(tmp_path, cap
     filings["税收(万元)"] = filings["实缴税金(万元)"]
     files = _write(tmp_path, filings=filings)
     res = _run(files)
-    assert any("both name tax and hold the same values" in n for n in res.summary["notes"])
+    assert any("both name tax and hold the same values" in n for n in res.summary.notes)
     filings.loc[3, "税收(万元)"] = 61
     files = _write(tmp_path, filings=filings)
     assert _cli(files, tmp_path / "out") == 2
@@ -628,8 +628,8 @@ def test_headers_with_invisible_characters_and_close_names(tmp_path, capsys):
     )
     files = _write(tmp_path, filings=filings)
     res = _run(files)
-    assert res.summary["money"]["tax"]["input_yuan"] == pytest.approx(237e4)
-    note = next(n for n in res.summary["notes"] if "is not read" in n)
+    assert res.summary.money["tax"]["input_yuan"] == pytest.approx(237e4)
+    note = next(n for n in res.summary.notes if "is not read" in n)
     assert "column '营业收(万元)' is not read, but looks like revenue" in note
     assert "[columns.filings] revenue = '营业收'" in note
 

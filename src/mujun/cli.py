@@ -29,8 +29,9 @@ from mujun.io.sources import input_path
 from mujun.io.staging import recover
 from mujun.io.writers import check_writable
 from mujun.join import qa_lines
+from mujun.outputs import plan as output_plan
 from mujun.outputs import write_ledger, write_outputs
-from mujun.pipeline import RunResult, run, validate
+from mujun.pipeline import RunResult, open_engine, plan, run, validate
 from mujun.progress import StageProgress
 from mujun.report import format_validation
 from mujun.vocabulary import Vocabulary, vocabulary
@@ -444,7 +445,7 @@ def _basis_line(b: dict[str, Any]) -> str:
 
 def _report(result: RunResult, paths: dict[str, Path], seconds: float) -> str:
     v = vocabulary(result.config, year=result.year)
-    s = v.summary(result.summary)  # in the preset's units: mu and 万元, or acres and USD
+    s = v.summary(result.summary.to_dict())  # in the preset's units: mu and 万元, or acres and USD
     p = s["parcels"]
     lines = [
         f"mujun {__version__}: {v.year_text(result.year)}, working CRS {s['working_crs_name']}",
@@ -527,20 +528,18 @@ def _cmd_run(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     config = load_config(args.config, preset=args.preset, overrides=_overrides(args))
     recover(Path(config.output.out_dir), stale=False)  # a commit cut short: undone first
-    # read, validate, geodesy, join, indicators, [map], geojson, geoparquet, tables, [database]
-    stages = 8 + config.output.map + bool(config.output.database)
+    # the stages the run and the writers will log, as they declare them
+    stages = len(plan(config)) + len(output_plan(config.output))
     progress = StageProgress(stages, quiet=args.quiet)
     mujun_log = logging.getLogger("mujun")
     level = mujun_log.level
     mujun_log.addHandler(progress)
     mujun_log.setLevel(logging.INFO if level in (logging.NOTSET, 0) else min(level, logging.INFO))
-    result = None
     try:
-        result = run(config)
-        paths = write_outputs(result, started=started)
+        with open_engine(config) as engine:  # the dask cluster lives for the run and its writing
+            result = run(config, engine)
+            paths = write_outputs(result, engine=engine, started=started)
     finally:
-        if result is not None:
-            result.close()
         mujun_log.removeHandler(progress)
         mujun_log.setLevel(level)
         progress.close()

@@ -3,7 +3,7 @@
 The parcels are read with dask-geopandas from GeoParquet, one part per file or row group, best
 spatially partitioned (``mujun partition`` sorts them along a Hilbert curve). Every step that
 looks at one parcel at a time runs on the workers, part by part, with the functions the
-in-memory engine uses (:mod:`mujun.pipeline`, :mod:`mujun.validate`, :mod:`mujun.geodesy`):
+in-memory engine uses (:mod:`mujun.engine`, :mod:`mujun.validate`, :mod:`mujun.geodesy`):
 reading and checking the features, the Gauss-Krüger fixes, reprojection, repair, area,
 parks, built-up cover, and writing the parcel exports. What depends on all the parcels is
 decided once, on the client, from small summaries the parts send back:
@@ -34,7 +34,7 @@ import shutil
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 import geopandas as gpd
 import numpy as np
@@ -45,14 +45,25 @@ from pyproj import CRS
 
 from mujun import geodesy
 from mujun.config import Config
+from mujun.engine import Reprojection, check_step, measure_step, repair_step, reproject_step
 from mujun.errors import ConfigError, InputError, InputFileError
+from mujun.io.inputs import Inputs
 from mujun.io.readers import Table, _assign_crs, parcels_from_frame, parquet_parts
-from mujun.validate import Ledger, LedgerLog, dedupe_parcels, note_overlaps, overlap_pairs
+from mujun.io.writers import write_geojson
+from mujun.parks import fill_parks, parks_located
+from mujun.validate import (
+    Ledger,
+    LedgerLog,
+    dedupe_parcels,
+    note_overlaps,
+    nothing_usable,
+    overlap_pairs,
+)
 
 if TYPE_CHECKING:
     from distributed import Client, Future
 
-__all__ = ["DaskParcels", "partition_parquet"]
+__all__ = ["DaskEngine", "partition_parquet"]
 
 logger = logging.getLogger(__name__)
 
@@ -94,8 +105,6 @@ def _combine(bounds: list[tuple[float, float, float, float]]) -> tuple[float, fl
 
 
 def _w_read(part: gpd.GeoDataFrame, first_record: int, how: Mapping[str, Any]) -> dict[str, Any]:
-    from mujun.pipeline import _usable  # noqa: PLC0415 - no cycle at import time
-
     path = Path(how["label"])
     part = _assign_crs(part.reset_index(drop=True), how["crs"], path)
     parcels, _ = parcels_from_frame(
@@ -103,7 +112,7 @@ def _w_read(part: gpd.GeoDataFrame, first_record: int, how: Mapping[str, Any]) -
     )
     log = LedgerLog()
     with _Captured() as said:
-        usable = _usable(parcels, log, path.name, how["placeholders"])
+        usable = check_step(parcels, log, path.name, how["placeholders"])
     return {
         "usable": usable,
         "calls": log.calls,
@@ -151,14 +160,22 @@ def _w_fixed_bounds(usable: gpd.GeoDataFrame, gk: geodesy.GaussKrugerFix) -> dic
     }
 
 
-def _w_repair(
+def _w_reproject(
     usable: gpd.GeoDataFrame, gk: geodesy.GaussKrugerFix, crs: CRS, source: str
 ) -> dict[str, Any]:
-    from mujun.pipeline import _repaired  # noqa: PLC0415
-
     log = LedgerLog()
     with _Captured() as said:
-        out = _repaired(gk.apply(usable), crs, log, source) if len(usable) else usable.to_crs(crs)
+        if len(usable):
+            out = reproject_step(gk.apply(usable), crs, log, source)
+        else:
+            out = usable.to_crs(crs)
+    return {"parcels": out, "calls": log.calls, "said": said.found}
+
+
+def _w_repair(parcels: gpd.GeoDataFrame, source: str) -> dict[str, Any]:
+    log = LedgerLog()
+    with _Captured() as said:
+        out = repair_step(parcels, log, source) if len(parcels) else parcels
     return {
         "parcels": out,
         "calls": log.calls,
@@ -219,14 +236,16 @@ def _w_pairs(a: gpd.GeoDataFrame, b: gpd.GeoDataFrame | None, gap: float) -> dic
 
 
 def _w_measure(
-    parcels: gpd.GeoDataFrame, config: Config, source: str, lonlat: tuple[float, ...]
+    parcels: gpd.GeoDataFrame,
+    config: Config,
+    source: str,
+    lonlat: tuple[float, float, float, float],
 ) -> dict[str, Any]:
-    from mujun.pipeline import _areas, _measure  # noqa: PLC0415
-
     log = LedgerLog()
     with _Captured() as said:
-        measured = _measure(parcels, config, ledger=log, source=source, lonlat=lonlat)  # type: ignore[arg-type]
-    plane, ellipsoidal = _areas(measured, lonlat)  # type: ignore[arg-type]
+        measured, plane, ellipsoidal = measure_step(
+            parcels, config, ledger=log, source=source, lonlat=lonlat
+        )
     attrs = pd.DataFrame(measured).assign(geometry=None)
     return {
         "attrs": attrs,
@@ -238,9 +257,7 @@ def _w_measure(
 
 
 def _w_parks(parcels: gpd.GeoDataFrame, parks: gpd.GeoDataFrame) -> np.ndarray:
-    from mujun.pipeline import _parks_located  # noqa: PLC0415
-
-    return _parks_located(parcels, parks).to_numpy(dtype=object)
+    return parks_located(parcels, parks).to_numpy(dtype=object)
 
 
 def _w_builtup(parcels: gpd.GeoDataFrame, path: Path) -> np.ndarray:
@@ -258,8 +275,6 @@ def _w_write(
     parquet: Path,
     precision: int,
 ) -> int:
-    from mujun.io.writers import write_geojson  # noqa: PLC0415
-
     if (
         "parcel_id" in attrs
         and not (
@@ -282,8 +297,12 @@ def _item(result: Mapping[str, Any], key: str) -> Any:
 
 
 @dataclass
-class DaskParcels:
-    """The parcel layer of a run, in parts on a dask cluster (see the module docstring)."""
+class DaskEngine:
+    """The parcel layer of a run, in parts on a dask cluster (see the module docstring): the
+    :class:`mujun.engine.ParcelEngine` of ``--engine dask``."""
+
+    name: ClassVar[str] = "dask"
+    remote: ClassVar[bool] = True
 
     client: Client
     cluster: Any | None = None
@@ -296,9 +315,10 @@ class DaskParcels:
     _crs_declared: list[Any] = field(default_factory=list)
     _bounds: list[tuple[float, float, float, float]] = field(default_factory=list)
     _near: tuple[np.ndarray, np.ndarray] | None = None
+    _n_usable: int = 0
 
     @classmethod
-    def connect(cls, config: Config) -> DaskParcels:
+    def connect(cls, config: Config) -> DaskEngine:
         """Connect to the scheduler at ``[engine] address``, else start a LocalCluster."""
         _require_dask()
         from distributed import Client, LocalCluster  # noqa: PLC0415
@@ -322,6 +342,12 @@ class DaskParcels:
         logger.info("dask engine: LocalCluster of %d workers", workers)
         return cls(client=Client(cluster), cluster=cluster)
 
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     def close(self) -> None:
         """Forget the parts and shut down the client (and the LocalCluster, if one was
         started)."""
@@ -338,11 +364,16 @@ class DaskParcels:
 
     # -- read and prepare --
 
-    def read(self, path: Path, config: Config) -> tuple[pd.DataFrame, Table]:
+    def read(self, config: Config, path: Path | None) -> tuple[pd.DataFrame, Table]:
         """Start reading the parcels at ``path`` (GeoParquet file or folder) on the cluster;
         returns their ``record`` and ``parcel_id`` and the column mapping."""
         import dask_geopandas  # noqa: PLC0415
 
+        if path is None:
+            raise InputError(
+                "the dask engine reads GeoParquet files, not a database table; export the "
+                "table to GeoParquet (mujun partition) or run with --engine memory"
+            )
         if not (path.suffix.lower() in {".parquet", ".geoparquet"} or path.is_dir()):
             raise InputError(
                 f"{path.name}: the dask engine reads GeoParquet; convert it once with "
@@ -388,23 +419,24 @@ class DaskParcels:
         for s in small:
             _relog(s["said"])
         self._crs_declared = [s["crs"] for s in small if s["n_usable"]]
+        self._n_usable = int(sum(s["n_usable"] for s in small))
         self._bounds = [s["bounds"] for s in small]
         keys = pd.concat([s["keys"] for s in small], ignore_index=True)
         logger.info("dask engine: %d parts, %d features", len(lengths), int(sum(lengths)))
         return keys, table
 
-    def prepare(
-        self, read: Any, ledger: Ledger, config: Config
-    ) -> tuple[gpd.GeoDataFrame, CRS, list[str], dict[str, float]]:
-        """The in-memory engine's ``_prepare_parcels`` on the parts (see the module docs)."""
-        from mujun.pipeline import _area_check, _nothing_usable  # noqa: PLC0415
-
-        source = read.p_src
+    def check(self, inputs: Inputs, ledger: Ledger, config: Config) -> int:  # noqa: ARG002
+        """The features were checked on the workers as they were read: their ledger calls
+        are replayed here, in order."""
         for calls in self._pending:
             LedgerLog.replay(calls, ledger)
         self._pending = []
         if not self._crs_declared:
-            raise _nothing_usable(source, len(read.parcels), ledger)
+            raise nothing_usable(inputs.p_src, len(inputs.parcels), ledger)
+        return self._n_usable
+
+    def reproject(self, inputs: Inputs, ledger: Ledger, config: Config) -> Reprojection:
+        source = inputs.p_src
         declared = self._crs_declared[0]
         if declared is None:
             sample = next(
@@ -415,12 +447,21 @@ class DaskParcels:
             geodesy.require_crs(sample, source=source)
         gk = geodesy.plan_gauss_kruger(declared, _combine(self._bounds), source=source)
         crs = self.crs = self._working_crs(gk, declared, config, source)
-        repaired = [self.client.submit(_w_repair, f, gk, crs, source) for f in self.parts]
-        self.parts = self._keep(repaired, "parcels")
-        for calls in self._get(repaired, "calls"):
+        moved = [self.client.submit(_w_reproject, f, gk, crs, source) for f in self.parts]
+        self.parts = self._keep(moved, "parcels")
+        self._replay(moved, ledger)
+        return Reprojection(crs, [*inputs.parcel_table.crs_notes, *gk.notes])
+
+    def _replay(self, futures: list[Future], ledger: Ledger) -> None:
+        for calls in self._get(futures, "calls"):
             LedgerLog.replay(calls, ledger)
-        for said in self._get(repaired, "said"):
+        for said in self._get(futures, "said"):
             _relog(said)
+
+    def repair(self, ledger: Ledger, config: Config, source: str) -> int:
+        repaired = [self.client.submit(_w_repair, f, source) for f in self.parts]
+        self.parts = self._keep(repaired, "parcels")
+        self._replay(repaired, ledger)
         ids = self._get(repaired, "ids")
         del repaired
         dropped, dissolved = self._dedupe(
@@ -455,18 +496,23 @@ class DaskParcels:
             source=source,
             tolerance_m2=config.area.overlap_tolerance_m2,
         )
-        lonlat = geodesy.bounds_lonlat(crs, _combine(self._bounds))
+        return len(order)
+
+    def measure(
+        self, ledger: Ledger, config: Config, source: str
+    ) -> tuple[gpd.GeoDataFrame, dict[str, float]]:
+        assert self.crs is not None
+        lonlat = geodesy.bounds_lonlat(self.crs, _combine(self._bounds))
         measured = [self.client.submit(_w_measure, f, config, source, lonlat) for f in self.parts]
         results = self.client.gather(measured)
         for r in results:
             LedgerLog.replay(r["calls"], ledger)
             _relog(r["said"])
         attrs = pd.concat([r["attrs"] for r in results if len(r["attrs"])], ignore_index=True)
-        parcels = gpd.GeoDataFrame(attrs, geometry="geometry", crs=crs)
+        parcels = gpd.GeoDataFrame(attrs, geometry="geometry", crs=self.crs)
         plane = np.concatenate([r["plane"] for r in results])
         ellipsoidal = np.concatenate([r["ellipsoidal"] for r in results])
-        notes = [*read.parcel_table.crs_notes, *gk.notes]
-        return parcels, crs, notes, _area_check(plane, ellipsoidal, config)
+        return parcels, geodesy.area_check(plane, ellipsoidal, config.area.geodesic_check_pct)
 
     def _working_crs(
         self, gk: geodesy.GaussKrugerFix, declared: Any, config: Config, source: str
@@ -551,15 +597,14 @@ class DaskParcels:
         return where
 
     def assign_parks(self, parcels: gpd.GeoDataFrame, parks: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
-        """``_assign_parks`` on the parts; the parks (small) go to every worker."""
-        from mujun.pipeline import _fill_parks  # noqa: PLC0415
-
+        """The park of each parcel, found on the parts; the parks (small) go to every
+        worker."""
         shared = self.client.scatter(parks, broadcast=True)
         found = self.client.gather([self.client.submit(_w_parks, f, shared) for f in self.parts])
         located = pd.Series(pd.NA, index=parcels.index, dtype="string")
         where = self._positions(parcels, np.concatenate(self.records))
         located.iloc[where] = pd.array(np.concatenate(found), dtype="string")
-        return _fill_parks(parcels, located)
+        return fill_parks(parcels, located)
 
     def builtup_fraction(self, parcels: gpd.GeoDataFrame, path: Path) -> pd.Series:
         """Built-up share of each parcel from a raster every worker can read."""
@@ -567,6 +612,20 @@ class DaskParcels:
         values = np.full(len(parcels), np.nan)
         values[self._positions(parcels, np.concatenate(self.records))] = np.concatenate(found)
         return pd.Series(values, index=parcels.index, dtype="float64")
+
+    def footprints(
+        self,
+        parcels: gpd.GeoDataFrame,
+        buildings: gpd.GeoDataFrame,
+        *,
+        double_above_m: float,
+        source: str,
+    ) -> tuple[pd.DataFrame, np.ndarray]:
+        del parcels, buildings, double_above_m  # the interface's arguments
+        raise InputError(
+            f"{source}: building footprints are not supported by the dask engine yet; give a "
+            "built-up raster (--builtup) instead, or run with --engine memory"
+        )
 
     def with_geometry(self, parcels: gpd.GeoDataFrame, mask: np.ndarray) -> gpd.GeoDataFrame:
         """``parcels`` with the outlines of the rows in ``mask`` fetched from the cluster."""
@@ -587,7 +646,7 @@ class DaskParcels:
         return self._positions(parcels, self._near[0]), self._positions(parcels, self._near[1])
 
     def write_parcels(
-        self, export: pd.DataFrame, geojson: Path, parquet: Path, *, precision: int
+        self, export: gpd.GeoDataFrame, geojson: Path, parquet: Path, *, precision: int
     ) -> None:
         """Write the parcel exports from the parts: ``geojson`` (one file, the same bytes as
         the in-memory engine's) and ``parquet`` (a folder of GeoParquet files, one per part).

@@ -27,6 +27,7 @@ from mujun.schema import ACRE_M2, MU_M2
 
 __all__ = [
     "GaussKrugerFix",
+    "area_check",
     "area_columns",
     "bounds_lonlat",
     "check_extent",
@@ -37,6 +38,7 @@ __all__ = [
     "lonlat_bounds",
     "outside_extent",
     "plan_gauss_kruger",
+    "plane_area",
     "to_working_crs",
 ]
 
@@ -429,3 +431,25 @@ def plan_gauss_kruger(
     for note in notes:
         logger.warning(note)
     return GaussKrugerFix(swap=swap, crs=new, notes=tuple(notes))
+
+
+def area_check(
+    plane: np.ndarray, ellipsoidal: np.ndarray, tolerance_pct: float
+) -> dict[str, float]:
+    """Compare the area used with the other method (plane vs ellipsoidal), total and worst."""
+    sized = ellipsoidal >= 1.0  # relative differences of sub-m² slivers mean nothing
+    rel = (plane[sized] - ellipsoidal[sized]) / ellipsoidal[sized] * 100
+    total_p, total_e = float(plane.sum()), float(ellipsoidal.sum())
+    result = {
+        "plane_m2": total_p,
+        "ellipsoidal_m2": total_e,
+        "total_diff_pct": (total_p - total_e) / total_e * 100 if total_e > 0 else 0.0,
+        "max_abs_diff_pct": float(np.abs(rel).max()) if len(rel) else 0.0,
+    }
+    if abs(result["total_diff_pct"]) > tolerance_pct:
+        logger.warning(
+            "plane and ellipsoidal areas differ by %.4f %% (> %.4f %%); check the working CRS",
+            result["total_diff_pct"],
+            tolerance_pct,
+        )
+    return result

@@ -27,6 +27,7 @@ import pyogrio
 import pyproj
 
 from mujun.config import OutputConfig
+from mujun.engine import ParcelEngine
 from mujun.errors import MujunError, OutputError
 from mujun.io.postgis import OUTPUT_TABLES, redact, write_run
 from mujun.io.staging import Staging, refuse_symlinks
@@ -34,7 +35,9 @@ from mujun.io.writers import check_writable, write_csv, write_geojson, write_jso
 from mujun.io.xlsx import write_enterprise_workbook
 from mujun.maps import map_html, render_map
 from mujun.maps.render import ClassLegend
-from mujun.pipeline import RunResult, log_stage
+from mujun.memory import MemoryEngine
+from mujun.pipeline import RunResult
+from mujun.progress import log_stage
 from mujun.vocabulary import Vocabulary, vocabulary
 from mujun.zones import public_underuse
 
@@ -316,9 +319,22 @@ def _written(path: Path) -> dict[str, Any]:
     return {"bytes": sum(f.stat().st_size for f in files), "sha256": digest.hexdigest()}
 
 
-def write_outputs(result: RunResult, *, started: datetime | None = None) -> dict[str, Path]:
+def plan(config: OutputConfig) -> list[str]:
+    """The stages :func:`write_outputs` logs, in order (for the progress bar)."""
+    return [
+        *(["write map"] if config.map else []),
+        "write parcels",
+        "write tables",
+        *(["write database"] if config.database else []),
+    ]
+
+
+def write_outputs(
+    result: RunResult, *, engine: ParcelEngine | None = None, started: datetime | None = None
+) -> dict[str, Path]:
     """Write the map and exports of ``result`` under ``result.config.output.out_dir``, all or
-    nothing; returns the outputs written, by name."""
+    nothing; returns the outputs written, by name. ``engine``: the one the run used (the
+    parcels' outlines may still be there), else the in-memory one."""
     cfg = result.config.output
     vocab = _vocabulary(result)
     out = Path(cfg.out_dir)
@@ -330,7 +346,9 @@ def write_outputs(result: RunResult, *, started: datetime | None = None) -> dict
         check_writable(path, overwrite=cfg.overwrite, create=False)
     staging = Staging.begin(out)
     try:
-        written, database = _write_staged(result, {k: staging.path(v) for k, v in finals.items()})
+        written, database = _write_staged(
+            result, {k: staging.path(v) for k, v in finals.items()}, engine or MemoryEngine()
+        )
         removed = (
             [p for p in _previous_outputs(out) if p not in set(finals.values())]
             if cfg.overwrite
@@ -344,7 +362,7 @@ def write_outputs(result: RunResult, *, started: datetime | None = None) -> dict
             "versions": _versions(),
             "inputs": result.inputs,
             "units": vocab.units(result.unit.label),
-            "summary": vocab.summary(result.summary),
+            "summary": vocab.summary(result.summary.to_dict()),
             "notes": staging.notes,
             "outputs": {
                 k: {"path": str(finals[k]), **_written(staging.path(finals[k]))} for k in written
@@ -371,47 +389,34 @@ def write_outputs(result: RunResult, *, started: datetime | None = None) -> dict
 
 
 def _write_staged(
-    result: RunResult, targets: dict[str, Path]
+    result: RunResult, targets: dict[str, Path], engine: ParcelEngine
 ) -> tuple[list[str], dict[str, Any] | None]:
     """Every output but run.json at ``targets`` (staging paths); the names written, and what
     went to the database."""
     cfg = result.config.output
     t = time.perf_counter()
-    dist = result.dist
-    if dist is not None and (cfg.map or cfg.database or cfg.surface_m > 0):
+    if engine.remote and (cfg.map or cfg.database or cfg.surface_m > 0):
         # the map, the database tables and the surface are built from all the outlines
         everything = np.ones(len(result.parcels), dtype=bool)
-        result = dataclasses.replace(result, parcels=dist.with_geometry(result.parcels, everything))
+        parcels = engine.with_geometry(result.parcels, everything)
+        result = dataclasses.replace(result, parcels=parcels)
     written = []
     if cfg.map:
         _write_map(result, targets["map"])
         written.append("map")
-        t = log_stage("map", t, "%s", targets["map"].name)
+        t = log_stage("write map", t, "%s", targets["map"].name)
     parcels = gpd.GeoDataFrame(_parcel_export(result), geometry="geometry")
-    if dist is not None:
-        # written part by part on the workers: the same GeoJSON, the GeoParquet as a folder
-        dist.write_parcels(
-            parcels,
-            targets["parcels"],
-            targets["parcels_parquet"],
-            precision=cfg.coordinate_precision,
-        )
-        t = log_stage("geojson", t, "%d parcels, part by part", len(parcels))
-        t = log_stage("geoparquet", t, "%s: written with the GeoJSON", "parcels.parquet")
-    else:
-        write_geojson(
-            parcels, targets["parcels"], overwrite=True, precision=cfg.coordinate_precision
-        )
-        t = log_stage("geojson", t, "%d parcels", len(parcels))
-        # the same table as GeoParquet in the working CRS, surveyed geometry at full precision,
-        # with a bbox covering column so readers can filter by area without reading geometry
-        parcels.to_parquet(targets["parcels_parquet"], write_covering_bbox=True, compression="zstd")
-        t = log_stage("geoparquet", t, "%s", "parcels.parquet")
+    # with the dask engine, written part by part on the workers: the same GeoJSON, the
+    # GeoParquet as a folder of parts
+    engine.write_parcels(
+        parcels, targets["parcels"], targets["parcels_parquet"], precision=cfg.coordinate_precision
+    )
+    t = log_stage("write parcels", t, "%s parcels: GeoJSON and GeoParquet", f"{len(parcels):,}")
     written += ["parcels", "parcels_parquet", *_write_tables(result, targets)]
-    t = log_stage("tables", t, "enterprises, units, workbook, aggregates, zones, ledger")
+    t = log_stage("write tables", t, "enterprises, units, workbook, aggregates, zones, ledger")
     database = _write_database(result, parcels)
     if database:
-        log_stage("database", t, "%s", database["rows"])
+        log_stage("write database", t, "%s", database["rows"])
     return written, database
 
 

@@ -14,7 +14,7 @@ def format_validation(validation: Validation, *, examples: int = 3) -> str:
     Findings are grouped by file and kind (``rejected: bad value``, ``overlap``, ...), largest
     group first within a file, each with its count and the first ``examples`` records.
     """
-    s = validation.summary
+    s = validation.summary.to_dict()
     lines = [f"working CRS: {s['working_crs_name']} ({s['working_crs']})"]
     lines += [f"note: {n}" for n in [*s.get("crs_notes", []), *s.get("notes", [])]]
     for source, n in s["records"].items():

@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import re
 
+import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from mujun.indicators import DisplayUnit, display_unit
+from mujun.indicators import DisplayUnit, display_unit, parcel_indicators
 from mujun.join import Occupancy, join_per_key, positions
 from mujun.schema import MU_M2
 
@@ -25,7 +26,15 @@ OUTSIDE_PARKS = "（园区外）"
 NO_LAND = "（无用地）"
 """Park label of firms without land (lessees, orphans)."""
 
-__all__ = ["aggregate", "changes", "enterprise_parks", "parcel_classes", "park_changes"]
+__all__ = [
+    "aggregate",
+    "changes",
+    "county_tables",
+    "enterprise_parks",
+    "parcel_classes",
+    "parcel_results",
+    "park_changes",
+]
 
 
 def enterprise_parks(occ: Occupancy, parcels: pd.DataFrame, index: pd.Index) -> pd.Series:
@@ -234,3 +243,83 @@ def park_changes(parks: pd.DataFrame) -> pd.DataFrame:
         out[f"{col}_to"] = last[col]
         out[f"{col}_change"] = last[col] - first[col]
     return out.loc[out["year_from"] != out["year_to"]].reset_index()
+
+
+def parcel_results(
+    parcels: gpd.GeoDataFrame,
+    occ: Occupancy,
+    units: pd.DataFrame,
+    filings: pd.DataFrame,
+    enterprises: pd.DataFrame,
+    *,
+    year: int,
+    unit: DisplayUnit,
+    labels: tuple[str, ...],
+    classify: bool,
+) -> gpd.GeoDataFrame:
+    """Each parcel with its evaluation-year figures, its class and, over several years, how
+    its class changed since the first (``class_change``, e.g. "C→B")."""
+    indexed = parcels.set_index("parcel_id", drop=False)
+    per_parcel = parcel_indicators(indexed, occ, units, filings, year=year, unit=unit)
+    per_parcel = _by_parcel(per_parcel, parcel_classes(occ, enterprises, year, labels))
+    first_year = int(filings["year"].min())
+    if first_year != year and classify:
+        before = parcel_classes(occ, enterprises, first_year, labels)[["class"]]
+        was = _by_parcel(pd.DataFrame(index=per_parcel.index), before)["class"]
+        per_parcel["class_change"] = (
+            was.fillna("—") + "→" + per_parcel["class"].fillna("—")
+        ).where(was.notna() | per_parcel["class"].notna())
+    return gpd.GeoDataFrame(indexed.join(per_parcel), crs=parcels.crs).reset_index(drop=True)
+
+
+def county_tables(
+    enterprises: pd.DataFrame, parcels: pd.DataFrame, *, labels: tuple[str, ...], unit: DisplayUnit
+) -> dict[str, pd.DataFrame]:
+    """The aggregates: county, parks and industries per year, changes per firm between years
+    and per park. Per industrial area, the county and each park count their vacant land."""
+    land_m2 = parcels["area_m2"].astype("float64")
+    park_of = (
+        parcels["park"].astype("string").fillna(OUTSIDE_PARKS)
+        if "park" in parcels
+        else pd.Series(OUTSIDE_PARKS, index=parcels.index, dtype="string")
+    )
+    tables = {
+        "county": aggregate(
+            enterprises, None, labels=labels, unit=unit, industrial_m2=pd.Series([land_m2.sum()])
+        ),
+        "parks": aggregate(
+            enterprises,
+            "park",
+            labels=labels,
+            unit=unit,
+            industrial_m2=land_m2.groupby(park_of.to_numpy()).sum(),
+        ),
+        "industries": aggregate(
+            enterprises.assign(
+                industry2=enterprises.get("industry", pd.Series(dtype="string"))
+                .astype("string")
+                .str.replace(r"^[A-Za-z]", "", regex=True)
+                .str[:2]
+            ),
+            "industry2",
+            labels=labels,
+            unit=unit,
+        ),
+        "changes": changes(enterprises),
+    }
+    tables["park_changes"] = park_changes(tables["parks"])
+    return tables
+
+
+def _by_parcel(frame: pd.DataFrame, other: pd.DataFrame) -> pd.DataFrame:
+    """``frame.join(other)``, both indexed by parcel id (without repeats): text columns are
+    taken by position through Arrow rather than reindexed by label."""
+    if not all(isinstance(d, pd.StringDtype) for d in other.dtypes):
+        return frame.join(other)
+    rows = positions(frame.index, other.index)
+    missing = rows < 0
+    out = frame.copy(deep=False)
+    for column in other.columns:
+        taken = pa.array(other[column].array).take(pa.array(rows, mask=missing))
+        out[column] = pd.array(taken, dtype=other[column].dtype)
+    return out

@@ -22,15 +22,36 @@ Flags (each configurable, all of a parcel's reasons kept):
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import shapely
+from pyproj import CRS
 
-from mujun.config import UnderuseConfig
+from mujun import geodesy
+from mujun.config import Config, UnderuseConfig
+from mujun.io.readers import read_buildings
+from mujun.join import positions
+from mujun.validate import Ledger, reject_unusable
+from mujun.zones import cold_spots, consolidation_zones, park_summary
 
-__all__ = ["REASONS", "footprint_metrics", "storeys", "underuse_flags"]
+if TYPE_CHECKING:
+    from mujun.engine import ParcelEngine
+
+__all__ = [
+    "REASONS",
+    "building_cover",
+    "footprint_metrics",
+    "main_firms",
+    "storeys",
+    "underuse_flags",
+    "underused_land",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -172,3 +193,128 @@ def _joined_codes(flags: pd.DataFrame) -> pd.Series:
         for combo in combos
     ]
     return pd.Series(np.array(text, dtype=object)[which.ravel()], index=flags.index, dtype=object)
+
+
+def building_cover(
+    parcels: gpd.GeoDataFrame,
+    paths: Mapping[str, Path | None],
+    *,
+    engine: ParcelEngine,
+    ledger: Ledger,
+    crs: CRS,
+    config: Config,
+) -> pd.DataFrame | None:
+    """Coverage and FAR from building footprints (``paths["buildings"]``), else coverage from
+    a built-up raster (``paths["builtup"]``), else None. With both, footprints measure
+    coverage and the raster's value is kept beside it as ``builtup_fraction``, a check."""
+    raster = paths.get("builtup")
+    path = paths.get("buildings")
+    if path is None:
+        if raster is None:
+            return None
+        coverage = engine.builtup_fraction(parcels, raster)
+        return pd.DataFrame({"coverage": coverage, "far": np.nan}, index=parcels.index)
+    raw = read_buildings(
+        path, columns=config.columns.get("buildings"), units=config.units.get("buildings")
+    )
+    src = path.name
+    ledger.register(src, raw["record"], raw["record"].astype(str))
+    raw = raw.assign(
+        parcel_id=raw["record"].astype(str).astype("string"),
+        parcel_id_raw=raw["record"].astype(str).astype("string"),
+    )
+    usable = reject_unusable(raw, ledger, source=src)
+    geodesy.require_crs(usable, source=src, flag="--buildings-crs")
+    usable = geodesy.to_working_crs(usable, crs, source=src)
+    usable = usable.set_geometry(shapely.make_valid(usable.geometry.array))
+    metrics, counted = engine.footprints(
+        parcels, usable, double_above_m=config.underuse.storey_double_m, source=src
+    )
+    ledger.set_fate(
+        src, usable.loc[counted, "record"], "used", "counted in its parcel's coverage and FAR"
+    )
+    ledger.set_fate(
+        src,
+        usable.loc[~counted, "record"],
+        "orphan",
+        "outside every parcel",
+        check="building outside every parcel",
+    )
+    ledger.check({src: len(raw)})
+    out = metrics[["coverage", "far", "n_buildings"]]
+    if raster is not None:
+        out = out.assign(builtup_fraction=engine.builtup_fraction(parcels, raster))
+    return out
+
+
+def underused_land(
+    parcels: gpd.GeoDataFrame,
+    enterprises: pd.DataFrame,
+    *,
+    links: pd.DataFrame,
+    year: int,
+    config: Config,
+    engine: ParcelEngine,
+) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame, pd.DataFrame]:
+    """Underuse flags, consolidation zones and cold spots; the parcels with them, the zones
+    and the park land summary."""
+    industry2, streaks = main_firms(links, year, parcels, enterprises)
+    parcels["industry2"] = industry2
+    occupied_mu = float(parcels.loc[~parcels["vacant"], "area_mu"].sum())
+    county_tax = (
+        float(parcels["tax"].sum()) / occupied_mu
+        if "tax" in parcels and occupied_mu > 0
+        else np.nan
+    )
+    flags = underuse_flags(
+        parcels,
+        cfg=config.underuse,
+        county_tax_per_mu=county_tax,
+        last_class=config.classes.labels[-1],
+        streaks=streaks,
+    )
+    parcels = parcels.join(flags)
+    if "tax_per_mu" not in parcels:  # e.g. value per acre: no tax to measure a gain by
+        empty = gpd.GeoDataFrame(
+            {"zone_id": [], "park": [], "area_mu": [], "gain_wan": []}, geometry=[], crs=parcels.crs
+        )
+        return parcels, empty, park_summary(parcels, empty)
+    # zones need the outlines of the underused parcels
+    parcels = engine.with_geometry(parcels, parcels["underused"].to_numpy(dtype=bool))
+    zones, zone_of = consolidation_zones(parcels, cfg=config.underuse)
+    parcels["zone_id"] = zone_of
+    if config.underuse.cold_spots:
+        neighbours = engine.neighbours(parcels)
+        parcels = parcels.join(cold_spots(parcels, cfg=config.underuse, neighbours=neighbours))
+    return parcels, zones, park_summary(parcels, zones)
+
+
+def main_firms(
+    links: pd.DataFrame, year: int, parcels: gpd.GeoDataFrame, enterprises: pd.DataFrame
+) -> tuple[pd.Series, pd.Series]:
+    """Per parcel, the two-digit industry of its firm paying most tax in ``year`` (<NA> if
+    vacant) and the longest last-class streak of its firms (NaN if vacant)."""
+    rows = np.flatnonzero((links["year"] == year).to_numpy())
+    firm = positions(links["filing"].iloc[rows], enterprises.index)
+    at = positions(links["parcel_id"].iloc[rows], pd.Index(parcels["parcel_id"]))
+    code = pd.Series(enterprises.get("industry", pd.Series(pd.NA, index=enterprises.index)))
+    code = code.astype("string").str.replace(r"^[A-Za-z]", "", regex=True).str[:2]
+    tax = (
+        np.append(enterprises["tax"].to_numpy(dtype="float64"), np.nan)[firm]
+        if "tax" in enterprises
+        else 0.0
+    )
+    # the first link of each parcel once sorted by tax, descending (the same sort as before)
+    main = pd.DataFrame({"tax": tax, "at": at}).sort_values("tax", ascending=False)
+    main = main.drop_duplicates("at")
+    main = main.loc[main["at"].to_numpy() >= 0]
+    slot = np.full(len(parcels) + 1, -1, dtype=np.int64)
+    slot[main["at"].to_numpy()] = firm[main.index.to_numpy()]
+    taken = pa.array(code.array).take(pa.array(slot[:-1], mask=slot[:-1] < 0))
+    industry2 = pd.Series(pd.array(taken, dtype="string"), index=parcels.index)
+    streak = np.append(enterprises["d_streak"].to_numpy(dtype="float64"), np.nan)[firm]
+    longest = pd.Series(streak).groupby(at).max()
+    longest = longest.loc[longest.index.to_numpy() >= 0]
+    streaks = np.full(len(parcels), np.nan)
+    streaks[longest.index.to_numpy()] = longest.to_numpy()
+    return industry2, pd.Series(streaks, index=parcels.index)

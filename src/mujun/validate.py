@@ -42,18 +42,20 @@ __all__ = [
     "LedgerLog",
     "check_filings",
     "check_geometry",
-    "check_parcels",
     "check_scored_money",
     "dedupe_parcels",
     "find_overlaps",
     "fixed_text",
     "implausible_firms",
     "implausible_parcels",
+    "note_declared_area",
     "note_overlaps",
+    "nothing_usable",
     "odd_figures",
     "overlap_pairs",
     "reject_outside",
     "reject_unusable",
+    "usable_parcels",
 ]
 
 logger = logging.getLogger(__name__)
@@ -537,21 +539,28 @@ def _finite(coords: np.ndarray, index: np.ndarray, n: int) -> np.ndarray:
     return ok
 
 
-def check_parcels(
-    parcels: gpd.GeoDataFrame, ledger: Ledger, *, source: str, overlap_tolerance_m2: float = 1.0
+def usable_parcels(
+    parcels: gpd.GeoDataFrame, ledger: Ledger, source: str, placeholders: tuple[str, ...] = ()
 ) -> gpd.GeoDataFrame:
-    """Repair, deduplicate and check parcels already in the (projected) working CRS.
+    """Note the features repaired on reading; reject those that are no parcel polygon or whose
+    id is a placeholder (``placeholders``: the config's own, beside the built-in ones)."""
+    fixed = parcels["read_fix"] != ""
+    ledger.set_fate(
+        source,
+        parcels.loc[fixed, "record"],
+        "fixed",
+        parcels.loc[fixed, "read_fix"],
+        check="fixed: unclosed ring",
+    )
+    return reject_unusable(parcels, ledger, source=source, placeholders=placeholders)
 
-    Invalid polygons (self-intersections, bow-ties) are repaired with ``make_valid`` and the
-    area before and after is recorded; repeated vertices are removed; what has no area left is
-    rejected. Duplicate ids: the first feature is kept, the others are ``duplicate`` (a
-    :class:`DataQualityWarning` if their geometries differ). Overlaps between different
-    parcels larger than ``overlap_tolerance_m2`` are noted on both records and warned about.
-    """
-    out = check_geometry(parcels, ledger, source=source)
-    out = dedupe_parcels(out, ledger, source)
-    find_overlaps(out, ledger, source=source, tolerance_m2=overlap_tolerance_m2)
-    return out
+
+def nothing_usable(source: str, n: int, ledger: Ledger) -> InputError:
+    reasons = ledger.frame()["reason"].value_counts().head(5).to_dict()
+    return InputError(
+        f"{source}: none of its {n} features is a usable parcel polygon ({reasons}); "
+        "check the file and its layer"
+    )
 
 
 def reject_outside(
@@ -572,8 +581,9 @@ def reject_outside(
 
 
 def check_geometry(parcels: gpd.GeoDataFrame, ledger: Ledger, *, source: str) -> gpd.GeoDataFrame:
-    """The part of :func:`check_parcels` that looks at one feature at a time: reject what has
-    no finite coordinates in the working CRS, repair the rest."""
+    """Reject what has no finite coordinates in the working CRS; repair the rest (invalid
+    polygons with ``make_valid``, the area before and after recorded; repeated vertices
+    removed; what has no area left rejected)."""
     coords, index = shapely.get_coordinates(parcels.geometry.array, return_index=True)
     lost = ~_finite(coords, index, len(parcels))
     _reject(
@@ -1306,6 +1316,36 @@ def implausible_parcels(
             stacklevel=2,
         )
     return parcels
+
+
+def note_declared_area(
+    out: gpd.GeoDataFrame, ledger: Ledger, *, source: str, tolerance_pct: float
+) -> gpd.GeoDataFrame:
+    """Where the layer declares an area: the difference from the surveyed one in percent
+    (``area_diff_pct``), and ``area_mismatch`` with a ledger note beyond ``tolerance_pct``."""
+    if "declared_area_mu" in out:
+        diff = (out["area_mu"] - out["declared_area_mu"]) / out["declared_area_mu"] * 100
+        out["area_diff_pct"] = diff.where(np.isfinite(diff))
+        out["area_mismatch"] = out["area_diff_pct"].abs() > tolerance_pct
+        off = out.loc[out["area_mismatch"].fillna(False).astype(bool)]
+        pct = off["area_diff_pct"].to_numpy(dtype="float64")
+        sign = np.where(np.signbit(pct), "", "+")
+        reasons = (
+            "declared "
+            + fixed_text(off["declared_area_mu"].to_numpy(dtype="float64"), 2)
+            + " mu, surveyed "
+            + fixed_text(off["area_mu"].to_numpy(dtype="float64"), 2)
+            + " mu ("
+            + (sign + fixed_text(pct, 1))
+            + " %)"
+        )
+        ledger.note(
+            source,
+            off["record"],
+            reasons,
+            check=f"declared area differs by > {tolerance_pct:g} %",
+        )
+    return out
 
 
 def _without_placeholders(
