@@ -32,6 +32,7 @@ _CSS = """
 .mj-results{max-height:140px;overflow:auto;margin:2px 0}
 .mj-results div{cursor:pointer;padding:1px 2px}.mj-results div:hover{background:#eef}
 .mj-count{color:#333;margin-top:4px}
+.mj-error{top:52px;max-width:60vw;color:#b2182b;font-weight:normal}
 """
 
 
