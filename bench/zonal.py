@@ -4,9 +4,11 @@ Generates ``--n`` synthetic parcels (irregular quadrilaterals of 2-300 mu, log-u
 EPSG:4549) and a 2 m built-up raster covering them (uint8: 1 built, 0 open, 255 nodata; tiled,
 deflate), then times in the same run, each method in its own subprocess:
 
-- mujun: ``builtup_fraction(parcels, raster)`` (exact coverage weights),
-- exactextract: ``exact_extract(raster, parcels, "mean")`` (exact coverage weights; the
-  reference for accuracy),
+- mujun: ``builtup_fraction(parcels, raster)``: exactextract's coverage-weighted mean of a 0/1
+  "built" layer that mujun reads through rasterio, the parcels handed over as WKB; so this row
+  is exactextract plus mujun's overhead (checks, the built layer, the hand-over),
+- exactextract: ``exact_extract(raster, parcels, "mean")`` called directly (exact coverage
+  weights; the reference for accuracy),
 - rasterstats: ``zonal_stats(parcels, raster, stats="mean", all_touched=False)`` (pixel centres).
 
 Time is wall-clock time of the call alone (after imports and reading the parcels). Peak memory
@@ -14,7 +16,7 @@ is the child's maximum resident set size from ``os.wait4`` (Linux ``ru_maxrss``,
 the interpreter and the libraries; the ``baseline`` row is a child that only imports them and
 reads the parcels).
 
-Needs the optional packages ``exactextract`` and ``rasterstats``::
+Needs the optional package ``rasterstats`` (``pip install -e ".[bench]"``)::
 
     python bench/zonal.py --n 10000
 """
