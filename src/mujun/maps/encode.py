@@ -2,7 +2,7 @@
 
 A 100,000-parcel map cannot carry one GeoJSON feature (and one SVG path) per parcel per layer:
 that is what makes a plain folium page 65 MB and 80 s to draw. The page instead carries each
-shape set once, encoded here, and draws it on a canvas (``mujun.js``):
+shape set once, encoded here, and draws it on a canvas (``maps/js/``, decoded by ``decode.js``):
 
 - **Shapes** are simplified without breaking shared edges (``shapely.coverage_simplify`` in the
   working CRS, metres), reprojected to longitude/latitude with RFC 7946 ring orientation, and
