@@ -26,9 +26,13 @@ function load(...names) {
   return mj;
 }
 
-function fixture(name) {
+function fixturePath(file) {
   assert.ok(FIXTURES, "MUJUN_JS_FIXTURES is not set: run these through pytest tests/test_js.py");
-  return JSON.parse(fs.readFileSync(path.join(FIXTURES, `${name}.json`), "utf8"));
+  return path.join(FIXTURES, file);
+}
+
+function fixture(name) {
+  return JSON.parse(fs.readFileSync(fixturePath(`${name}.json`), "utf8"));
 }
 
 const { decode } = load("decode");
@@ -109,7 +113,7 @@ test("a payload of another schema version is refused with a message", async () =
 });
 
 test("the joined page script compiles", () => {
-  const script = fs.readFileSync(path.join(FIXTURES, "page.js"), "utf8");
+  const script = fs.readFileSync(fixturePath("page.js"), "utf8");
   assert.doesNotThrow(() => new vm.Script(script, { filename: "page.js" }));
 });
 
