@@ -217,7 +217,7 @@ def test_presets_are_listed(capsys):
 def test_run_prints_a_summary_with_the_area_check(tmp_path, capsys):
     assert main(["run", "--out", str(tmp_path)]) == 0
     out = capsys.readouterr().out
-    assert "parcels: 2005 usable, 227 vacant" in out
+    assert "parcels: 2,005 usable, 227 vacant" in out
     assert "area check: plane vs ellipsoidal" in out
     assert "working CRS CGCS2000 / 3-degree Gauss-Kruger CM 120E" in out
     # the sample is scaled to Changxing's published 规上 averages (METHOD.md section 4)
@@ -349,3 +349,30 @@ def test_sample_unit_ratios_use_the_firms_that_report_both_parts(sample_run):
     assert members["value_added_per_emission"].tolist() == pytest.approx([expected] * len(members))
     assert round(expected) == 4430
     assert members["imputed"].str.contains("value_added_per_emission").all()
+
+
+def test_console_warnings_are_plain_sentences(tiny_files, tmp_path):
+    """The console as a planner sees it (a real process, not pytest's log capture): a data
+    warning is one sentence naming the file, without the package's paths, the warning's class
+    or a line of Python; -v shows each stage under its own name with its time."""
+    layer = gpd.read_file(tiny_files["parcels"])
+    layer.loc[0, "登记用地面积(亩)"] = 3000.0  # P1 is 15 mu: 200x its surveyed area
+    layer.to_file(tiny_files["parcels"], driver="GPKG")
+    mujun = Path(sys.executable).with_name("mujun")
+    args = [str(mujun), "run", "--parcels", str(tiny_files["parcels"]), "--filings"]
+    args += [str(tiny_files["filings"]), "--out", str(tmp_path / "out"), "--no-map"]
+    done = subprocess.run([*args, "-v"], capture_output=True, text=True, check=True)
+    err = done.stderr.splitlines()
+    assert (
+        "warning: parcels.gpkg: 1 parcel(s) declare an area 100x off their surveyed area; "
+        "see the ledger"
+    ) in err
+    assert not [line for line in err if ".py" in line or "Warning" in line or "WKT" in line]
+    assert not [line for line in err if "PROJCS[" in line or "GEOGCRS[" in line]
+    stages = [line.split(" ")[0].lstrip("[") for line in err if line.startswith("[")]
+    assert stages == [
+        *("read", "check", "reproject", "repair", "measure", "filings", "join", "units"),
+        *("scoring", "parcels", "tables", "underuse", "reconcile", "write"),
+        "write",
+    ]
+    assert any(line.startswith("[reproject ") and "working CRS CGCS2000" in line for line in err)

@@ -11,10 +11,11 @@ import argparse
 import logging
 import sys
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from mujun import __version__
 from mujun.config import (
@@ -24,7 +25,13 @@ from mujun.config import (
     preset_layers,
     to_toml,
 )
-from mujun.errors import MujunError, OutputError, OutputExistsError, ReconciliationError
+from mujun.errors import (
+    DataQualityWarning,
+    MujunError,
+    OutputError,
+    OutputExistsError,
+    ReconciliationError,
+)
 from mujun.io.sources import input_path
 from mujun.io.staging import recover
 from mujun.io.writers import check_writable
@@ -348,19 +355,19 @@ def _num(value: float | None) -> str:
 def _underuse_line(u: dict[str, Any], v: Vocabulary) -> str:
     if not u:
         return ""
-    reasons = ", ".join(f"{k} {n}" for k, n in u["by_reason"].items() if n)
+    reasons = ", ".join(f"{k} {n:,}" for k, n in u["by_reason"].items() if n)
     area = v.area_label
     return (
-        f"underused: {u['underused_parcels']} parcels, {u[f'underused_{v.area}']:,.1f} {area} "
-        f"({reasons}); {u['zones']} consolidation zones, {u[f'zone_{v.area}']:,.1f} {area}, "
+        f"underused: {u['underused_parcels']:,} parcels, {u[f'underused_{v.area}']:,.1f} {area} "
+        f"({reasons}); {u['zones']:,} consolidation zones, {u[f'zone_{v.area}']:,.1f} {area}, "
         f"potential gain {u[f'zone_gain_{v.big_money}']:,.0f} {v.big_money_label}/year"
         + (
-            f" (the {u['zones_gaining']} zones below their park's median; all zones "
+            f" (the {u['zones_gaining']:,} zones below their park's median; all zones "
             f"{u[f'zone_gain_all_{v.big_money}']:,.0f})"
             if f"zone_gain_all_{v.big_money}" in u
             else ""
         )
-        + (f"; {u['cold_spots']} cold-spot parcels" if "cold_spots" in u else "")
+        + (f"; {u['cold_spots']:,} cold-spot parcels" if "cold_spots" in u else "")
     )
 
 
@@ -393,7 +400,7 @@ def _merged_text(parcels: dict[str, Any]) -> str:
     if not merged:
         return ""
     n = merged["parcels"]
-    return f" ({n} parcel{'s' if n != 1 else ''} merged from {merged['features']} features)"
+    return f" ({n:,} parcel{'s' if n != 1 else ''} merged from {merged['features']:,} features)"
 
 
 def _by_year(values: dict[str, Any], v: Vocabulary, text: Callable[[Any], str]) -> str:
@@ -434,12 +441,12 @@ def _basis_line(b: dict[str, Any]) -> str:
     other = "declared" if b["basis"] == "surveyed" else "surveyed"
     line = (
         f"area basis: {b['basis']} (enterprises.csv has the {other} figures too); declared and "
-        f"surveyed land differ by more than {b['tolerance_pct']:g} % in {b['units_differing']} "
-        f"of {b['units_with_both']} land units of all years "
+        f"surveyed land differ by more than {b['tolerance_pct']:g} % in {b['units_differing']:,} "
+        f"of {b['units_with_both']:,} land units of all years "
         f"(median {b['median_declared_vs_surveyed_pct']:+.2f} %)"
     )
     if b.get("not_evaluated"):
-        line += f"; {b['not_evaluated']} land units not evaluated (see the ledger)"
+        line += f"; {b['not_evaluated']:,} land units not evaluated (see the ledger)"
     return line
 
 
@@ -449,10 +456,10 @@ def _report(result: RunResult, paths: dict[str, Path], seconds: float) -> str:
     p = s["parcels"]
     lines = [
         f"mujun {__version__}: {v.year_text(result.year)}, working CRS {s['working_crs_name']}",
-        f"parcels: {p['count']} usable{_merged_text(p)}, {p['vacant']} vacant, "
+        f"parcels: {p['count']:,} usable{_merged_text(p)}, {p['vacant']:,} vacant, "
         f"{p[f'area_{v.area}']:,.1f} {v.area_label} surveyed"
         + (
-            f"; {p['declared_mismatch']} differ from the declared area by more than "
+            f"; {p['declared_mismatch']:,} differ from the declared area by more than "
             f"{p['declared_tolerance_pct']:g} %"
             if "declared_mismatch" in p
             else "; no declared areas to compare"
@@ -460,7 +467,7 @@ def _report(result: RunResult, paths: dict[str, Path], seconds: float) -> str:
         f"area check: plane vs ellipsoidal {s['area_check']['total_diff_pct']:+.4f} % "
         f"(worst parcel {s['area_check']['max_abs_diff_pct']:.4f} %)",
         f"{v.firms}: "
-        + _by_year(s["enterprises"], v, lambda d: ", ".join(f"{k} {n}" for k, n in d.items())),
+        + _by_year(s["enterprises"], v, lambda d: ", ".join(f"{k} {n:,}" for k, n in d.items())),
         *_county_lines(s, result, v),
         _basis_line(s.get("area_basis", {})),
         _underuse_line(s.get("underuse", {}), v),
@@ -468,7 +475,7 @@ def _report(result: RunResult, paths: dict[str, Path], seconds: float) -> str:
         *_loud_lines(s),
         "ledger: "
         + "; ".join(
-            f"{src}: " + ", ".join(f"{k} {n}" for k, n in d.items())
+            f"{src}: " + ", ".join(f"{k} {n:,}" for k, n in d.items())
             for src, d in s["ledger"].items()
         ),
         "wrote: " + ", ".join(str(path) for path in paths.values()),
@@ -558,15 +565,51 @@ def main(argv: Sequence[str] | None = None) -> int:
         level = logging.INFO if args.verbose == 1 else logging.DEBUG
     root = logging.getLogger()
     before = list(root.handlers)
-    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=level)
     for handler in root.handlers:  # the console shows ``level`` and up only, whatever the
         if handler not in before:  # progress bar listens to
             handler.setLevel(level)
-    logging.captureWarnings(True)  # warnings become log lines, for this call only
+            handler.setFormatter(ConsoleFormatter())
+    shown = warnings.showwarning
+    warnings.showwarning = _show_warning  # warnings become sentences, for this call only
     try:
         return _dispatch(args)
     finally:
-        logging.captureWarnings(False)
+        warnings.showwarning = shown
+
+
+class ConsoleFormatter(logging.Formatter):
+    """Log records as a planner reads them: ``warning: <sentence>``, ``error: ...``; with -v
+    the stage lines and notes as they are; with -vv (debug) the logger's name and, for an
+    unexpected error, where it happened."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        text = record.getMessage()
+        if record.levelno >= logging.ERROR:
+            return f"error: {text}"
+        if record.levelno >= logging.WARNING:
+            return f"warning: {text}"
+        if record.levelno >= logging.INFO:
+            return text
+        if record.exc_info:
+            text += "\n" + self.formatException(record.exc_info)
+        return f"debug {record.name}: {text}"
+
+
+def _show_warning(  # noqa: PLR0917 - the signature warnings.showwarning has
+    message: Warning | str,
+    category: type[Warning],
+    filename: str,  # noqa: ARG001 - the warnings module's signature; no package paths shown
+    lineno: int,  # noqa: ARG001
+    file: TextIO | None = None,  # noqa: ARG001
+    line: str | None = None,  # noqa: ARG001
+) -> None:
+    """A warning as one plain sentence on the console (mujun's own), or the sentence and the
+    kind of warning (a library's), never the file and line of the code that warned."""
+    text = str(message)
+    if not issubclass(category, DataQualityWarning):
+        text = f"{text} ({category.__name__})"
+    logging.getLogger("mujun").warning("%s", text)
 
 
 EXIT_CODES = {

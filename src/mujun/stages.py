@@ -198,7 +198,8 @@ def join(s: RunState) -> str:
         s.ledger, (p_src, f_src), parcels=s.parcels, filings=s.filings, occ=s.occ, year=s.year
     )
     s.ledger.check({p_src: len(s.inputs.parcels), f_src: len(s.inputs.filing_table.data)})
-    return str(s.occ.land_status.value_counts().to_dict())
+    counts = s.occ.land_status.value_counts()
+    return "land status of the filing rows: " + ", ".join(f"{k} {n:,}" for k, n in counts.items())
 
 
 def units(s: RunState) -> str:

@@ -172,10 +172,10 @@ def underuse_flags(
     for col in flags:
         out[f"flag_{col}"] = flags[col]
     logger.info(
-        "underused parcels: %d of %d (%s)",
-        int(out["underused"].sum()),
-        len(out),
-        flags.sum().to_dict(),
+        "underused parcels: %s of %s (%s)",
+        f"{int(out['underused'].sum()):,}",
+        f"{len(out):,}",
+        ", ".join(f"{k} {int(n):,}" for k, n in flags.sum().items() if n) or "no reason",
     )
     return out
 
