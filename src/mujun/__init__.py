@@ -13,11 +13,20 @@ from importlib.metadata import PackageNotFoundError, version
 
 from mujun.config import Config, load_config
 from mujun.outputs import write_outputs
-from mujun.pipeline import RunResult, run
+from mujun.pipeline import RunResult, open_engine, run, validate
 
 try:
     __version__ = version("mujun")
 except PackageNotFoundError:  # pragma: no cover - running from a source tree
     __version__ = "0+unknown"
 
-__all__ = ["Config", "RunResult", "__version__", "load_config", "run", "write_outputs"]
+__all__ = [
+    "Config",
+    "RunResult",
+    "__version__",
+    "load_config",
+    "open_engine",
+    "run",
+    "validate",
+    "write_outputs",
+]
