@@ -129,7 +129,13 @@ def builtup_fraction(
             raise InputError(f"{raster} is rotated or sheared; warp it north-up first")
         geoms = parcels.geometry
         if not CRS.from_user_input(parcels.crs).equals(crs):
-            logger.info("reprojecting parcels from %s to the raster's %s", parcels.crs.name, crs)
+            code = crs.to_epsg()
+            logger.info(
+                "reprojecting parcels from %s to the raster's %s%s",
+                parcels.crs.name,
+                crs.name,
+                f" (EPSG:{code})" if code else "",
+            )
             geoms = geoms.to_crs(crs)
         values = _coverage_mean(_BuiltLayer(src, band, built), geoms.array)
     result = pd.Series(values, index=parcels.index, dtype="float64", name="builtup_fraction")
