@@ -139,7 +139,7 @@ def _strings(value: object) -> list[str]:
 def _page_words(page: str) -> str:
     """The words mujun itself puts on a map page: its data (layer names, popup and tooltip
     templates, column names, units, values) and the title and legend HTML. Leaflet's and
-    mujun.js's code are left out: code is not what a planner reads."""
+    the page script's code (maps/js/) are left out: code is not what a planner reads."""
     title = re.search(
         r'<div class="mj-title">.*?</div>\s*<div class="mj-legend">.*?</div></div>', page, re.S
     )
