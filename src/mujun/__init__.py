@@ -13,7 +13,7 @@ from importlib.metadata import PackageNotFoundError, version
 
 from mujun.config import Config, load_config
 from mujun.outputs import write_outputs
-from mujun.pipeline import RunResult, open_engine, run, validate
+from mujun.pipeline import RunResult, open_engine, run
 
 try:
     __version__ = version("mujun")
@@ -27,6 +27,5 @@ __all__ = [
     "load_config",
     "open_engine",
     "run",
-    "validate",
     "write_outputs",
 ]
