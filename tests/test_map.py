@@ -40,6 +40,7 @@ def hostile_run(tiny_files, tmp_path: Path) -> dict[str, Path]:
     config.write_text(f'[map]\ntitle = "{XSS_TITLE}"\n', encoding="utf-8")
     out = tmp_path / "out"
     for offline in (False, True):  # one run per folder: an overwrite replaces a whole run
+        # embedded is the default (issue 16); --cdn asks for the CDN
         code = run_mujun(
             tiny_files,
             out / ("offline" if offline else "online"),
@@ -47,7 +48,7 @@ def hostile_run(tiny_files, tmp_path: Path) -> dict[str, Path]:
             str(config),
             "--map-name",
             "offline" if offline else "online",
-            *(["--offline"] if offline else []),
+            *([] if offline else ["--cdn"]),
         )
         assert code == 0
     return {
@@ -123,6 +124,11 @@ def test_offline_map_draws_with_the_network_cut_and_shows_names_as_text(hostile_
     for selector in ("svg[onload]", "img[src='y']", "b[onmouseover]", "i"):
         assert page.locator(selector).count() == 0, selector
     assert XSS_TITLE in page.inner_text(".mj-title")
+    # the basemap's tiles were refused: the page says so, in its language, and still draws
+    notice = page.locator(".mj-basemap-failed")
+    notice.wait_for(timeout=5_000)
+    assert notice.inner_text() == "底图未能加载（无网络？）；地块照常显示。"
+    assert drawn(page)["all"] == 5
     page.wait_for_timeout(300)
     assert dialogs == []
     page.close()

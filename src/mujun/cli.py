@@ -294,10 +294,16 @@ def _method_options(p: argparse.ArgumentParser) -> None:
         help="public: a map without confidential figures (no tax, value added, revenue or scores)",
     )
     how.add_argument(
+        "--cdn",
+        action="store_true",
+        help="load Leaflet from its CDN instead of embedding it (a smaller page that needs a "
+        "network to draw)",
+    )
+    how.add_argument(
         "--offline",
         action="store_true",
         help="embed the map's scripts and "
-        "styles so it draws without a network (basemap tiles still need one)",
+        "styles so it draws without a network (the default; basemap tiles still need one)",
     )
 
 
@@ -334,7 +340,7 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
         ("output", "out_dir"): args.out,
         ("output", "map_name"): opt("map_name"),
         ("output", "overwrite"): True if args.overwrite else None,
-        ("map", "offline"): True if opt("offline") else None,
+        ("map", "offline"): True if opt("offline") else (False if opt("cdn") else None),
         ("output", "map"): False if opt("no_map") else None,
         ("map", "lang"): opt("lang"),
         ("map", "basemap"): opt("basemap"),

@@ -256,9 +256,11 @@ class MapConfig:
     profile: Literal["internal", "public"] = "internal"
     """"public": no tax, value added, revenue, scores or reasons derived from them (classes,
     areas, vacancy, coverage and zones only); "internal": everything."""
-    offline: bool = False
-    """Embed Leaflet in the page (from the XStatic packages) so it draws without a
-    network; basemap tiles still need one."""
+    offline: bool = True
+    """Embed Leaflet in the page (from the XStatic packages) so it draws without a network,
+    the default: county PCs are often on intranets and CDNs are unreliable from mainland
+    China. False (``--cdn``): load Leaflet from its CDN. Basemap tiles always need a network;
+    without one the parcels still draw and the page says the basemap did not load."""
     simplify_m: float = 1.0
     """Display shapes drop vertices whose triangle with their two neighbours is smaller than
     this squared (Visvalingam-Whyatt, ``shapely.coverage_simplify``: shared edges stay shared).

@@ -33,6 +33,7 @@ _CSS = """
 .mj-results div{cursor:pointer;padding:1px 2px}.mj-results div:hover{background:#eef}
 .mj-count{color:#333;margin-top:4px}
 .mj-error{top:52px;max-width:60vw;color:#b2182b;font-weight:normal}
+.mj-error.mj-basemap-failed{top:auto;bottom:28px;left:auto;right:12px;color:#333;font-size:12px}
 """
 
 

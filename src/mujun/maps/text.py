@@ -15,6 +15,10 @@ __all__ = ["TEXT", "Texts"]
 
 TEXT: dict[str, tuple[str, str]] = {
     "parcel": ("宗地 {id}", "Parcel {id}"),
+    "basemap_failed": (
+        "底图未能加载（无网络？）；地块照常显示。",
+        "The basemap did not load (no network?); the parcels are drawn as usual.",
+    ),
     "park": ("园区：{v}", "Park: {v}"),
     "firms": ("企业：{v}", "Enterprises: {v}"),
     "no_firm": ("（空置）", "(vacant)"),
@@ -95,6 +99,7 @@ _RECORDS: dict[str, tuple[str, str]] = {
 """The words that differ when the rows are parcel records, not enterprises (value per acre)."""
 
 _PAGE_KEYS = (
+    "basemap_failed",
     "parcel",
     "park",
     "firms",

@@ -104,6 +104,23 @@ function tooOld() {
   return Promise.reject(new Error("no DecompressionStream"));
 }
 
+/** Say once, in the page's language, when basemap tiles fail (no network): the parcels are
+ * drawn on their own canvas and do not need them. */
+function watchBasemap(map, text) {
+  let said = false;
+  map.eachLayer((layer) => {
+    if (layer instanceof L.TileLayer) {
+      layer.on("tileerror", () => {
+        if (!said && text) {
+          said = true;
+          const box = notice(text);
+          box.classList.add("mj-basemap-failed");
+        }
+      });
+    }
+  });
+}
+
 /** Start the map on Leaflet map `map` with its layer control, from the data element's id. */
 function start(map, control, dataId) {
   if (typeof DecompressionStream === "undefined") {
@@ -120,6 +137,7 @@ function start(map, control, dataId) {
         .scale({ imperial: scale.imperial, metric: scale.metric, position: "bottomright" })
         .addTo(map);
       map.on("overlayadd overlayremove", () => setTimeout(() => app.syncLegends(), 0));
+      watchBasemap(map, app.T.basemap_failed);
       app.syncLegends();
       window.mujunMap = app;
       return app;
