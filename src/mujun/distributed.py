@@ -45,7 +45,7 @@ from pyproj import CRS
 
 from mujun import geodesy
 from mujun.config import Config
-from mujun.engine import Reprojection, check_step, measure_step, repair_step, reproject_step
+from mujun.engine import Reprojection, measure_step, reproject_step
 from mujun.errors import ConfigError, InputError, InputFileError
 from mujun.io.inputs import Inputs
 from mujun.io.readers import Table, _assign_crs, parcels_from_frame, parquet_parts
@@ -54,10 +54,12 @@ from mujun.parks import fill_parks, parks_located
 from mujun.validate import (
     Ledger,
     LedgerLog,
+    check_geometry,
     dedupe_parcels,
     note_overlaps,
     nothing_usable,
     overlap_pairs,
+    usable_parcels,
 )
 
 if TYPE_CHECKING:
@@ -112,7 +114,7 @@ def _w_read(part: gpd.GeoDataFrame, first_record: int, how: Mapping[str, Any]) -
     )
     log = LedgerLog()
     with _Captured() as said:
-        usable = check_step(parcels, log, path.name, how["placeholders"])
+        usable = usable_parcels(parcels, log, path.name, how["placeholders"])
     return {
         "usable": usable,
         "calls": log.calls,
@@ -175,7 +177,7 @@ def _w_reproject(
 def _w_repair(parcels: gpd.GeoDataFrame, source: str) -> dict[str, Any]:
     log = LedgerLog()
     with _Captured() as said:
-        out = repair_step(parcels, log, source) if len(parcels) else parcels
+        out = check_geometry(parcels, log, source=source) if len(parcels) else parcels
     return {
         "parcels": out,
         "calls": log.calls,

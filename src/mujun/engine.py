@@ -10,7 +10,7 @@ its built-up cover, its neighbours, and to write the parcel exports. Two engines
 - :class:`mujun.distributed.DaskEngine` (``--engine dask``): the layer in parts on a dask
   cluster; what needs all the parcels is decided on the client from small summaries.
 
-Both run the same step functions (:func:`check_step` ... :func:`measure_step`, and those of
+Both run the same step functions (:func:`reproject_step`, :func:`measure_step` and those of
 :mod:`mujun.validate` and :mod:`mujun.geodesy`) on their data, in the same order, so their
 results are equal row by row (tests/test_distributed.py). An engine is a context manager:
 the dask engine's cluster lives exactly as long as the ``with`` block around the run and the
@@ -40,19 +40,15 @@ from mujun.io.inputs import Inputs
 from mujun.io.readers import Table
 from mujun.validate import (
     Ledger,
-    check_geometry,
     implausible_parcels,
     note_declared_area,
     reject_outside,
-    usable_parcels,
 )
 
 __all__ = [
     "ParcelEngine",
     "Reprojection",
-    "check_step",
     "measure_step",
-    "repair_step",
     "reproject_step",
 ]
 
@@ -142,13 +138,6 @@ class ParcelEngine(Protocol):
 # --- the steps, on one frame of parcels (the whole layer, or one part of it) ---
 
 
-def check_step(
-    parcels: gpd.GeoDataFrame, ledger: Ledger, source: str, placeholders: tuple[str, ...] = ()
-) -> gpd.GeoDataFrame:
-    """The usable features (see :func:`mujun.validate.usable_parcels`)."""
-    return usable_parcels(parcels, ledger, source, placeholders)
-
-
 def reproject_step(
     fixed: gpd.GeoDataFrame, crs: CRS, ledger: Ledger, source: str
 ) -> gpd.GeoDataFrame:
@@ -174,8 +163,3 @@ def measure_step(
         out, ledger, source=source, tolerance_pct=config.area.declared_tolerance_pct
     )
     return out, plane.to_numpy(), ellipsoidal.to_numpy()
-
-
-def repair_step(parcels: gpd.GeoDataFrame, ledger: Ledger, source: str) -> gpd.GeoDataFrame:
-    """Reject what has no finite coordinates in the working CRS, repair the rest."""
-    return check_geometry(parcels, ledger, source=source)

@@ -13,14 +13,21 @@ import shapely
 
 from mujun import geodesy
 from mujun.config import Config
-from mujun.engine import Reprojection, check_step, measure_step, repair_step, reproject_step
+from mujun.engine import Reprojection, measure_step, reproject_step
 from mujun.errors import InputError
 from mujun.io.inputs import Inputs, read_parcel_layer
 from mujun.io.readers import Table
 from mujun.io.writers import write_geojson
 from mujun.parks import fill_parks, parks_located
 from mujun.underuse import footprint_metrics
-from mujun.validate import Ledger, dedupe_parcels, find_overlaps, nothing_usable
+from mujun.validate import (
+    Ledger,
+    check_geometry,
+    dedupe_parcels,
+    find_overlaps,
+    nothing_usable,
+    usable_parcels,
+)
 
 __all__ = ["MemoryEngine"]
 
@@ -52,7 +59,7 @@ class MemoryEngine:
 
     def check(self, inputs: Inputs, ledger: Ledger, config: Config) -> int:
         source = inputs.p_src
-        self.parcels = check_step(
+        self.parcels = usable_parcels(
             gpd.GeoDataFrame(inputs.parcels), ledger, source, config.parcels.placeholder_ids
         )
         if self.parcels.empty:
@@ -79,7 +86,7 @@ class MemoryEngine:
     def repair(self, ledger: Ledger, config: Config, source: str) -> int:
         tolerance = config.area.overlap_tolerance_m2
         checked = dedupe_parcels(
-            repair_step(self._layer(), ledger, source),
+            check_geometry(self._layer(), ledger, source=source),
             ledger,
             source,
             same_id=config.parcels.same_id,
