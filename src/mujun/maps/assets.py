@@ -25,15 +25,37 @@ import xstatic.pkg.leaflet
 
 from mujun.errors import MujunError
 
-__all__ = ["CDN_CSS", "CDN_JS", "PAGE_MODULES", "inline_assets", "local_asset", "page_script"]
+__all__ = [
+    "CDN_CSS",
+    "CDN_JS",
+    "PAGE_MODULES",
+    "inline_assets",
+    "local_asset",
+    "page_script",
+    "page_style",
+]
 
 CDN_JS = {
     "leaflet": "https://cdn.jsdelivr.net/npm/leaflet@1.9.3/dist/leaflet.js",
 }
 CDN_CSS = {"leaflet_css": "https://cdn.jsdelivr.net/npm/leaflet@1.9.3/dist/leaflet.css"}
 
-PAGE_MODULES = ("decode", "dom", "layers", "popups", "panel", "main")
-"""The files of ``maps/js/`` in the order they run: each uses only those before it."""
+PAGE_MODULES = (
+    "decode",
+    "dom",
+    "layers",
+    "legend",
+    "popups",
+    "zones",
+    "panel",
+    "find",
+    "table",
+    "share",
+    "measure",
+    "main",
+)
+"""The files of ``maps/js/`` in the order they run: each uses only those before it. A module
+may have a stylesheet beside it (``maps/js/<name>.css``), joined by :func:`page_style`."""
 
 
 @cache
@@ -52,6 +74,23 @@ def page_script() -> str:
             raise ValueError(f"maps/js/{name}.js must not contain '</' or '<!--'")
         parts.append(f"// ---- {name}.js\n{{\n{code}}}\n")
     parts.append("})();\n")
+    return "".join(parts)
+
+
+@cache
+def page_style() -> str:
+    """The page's stylesheet: the ``.css`` files beside the modules of :data:`PAGE_MODULES`,
+    in that order. Raises ``ValueError`` if one holds ``</``."""
+    folder = resources.files("mujun.maps").joinpath("js")
+    parts = []
+    for name in PAGE_MODULES:
+        sheet = folder.joinpath(f"{name}.css")
+        if not sheet.is_file():
+            continue
+        css = sheet.read_text(encoding="utf-8")
+        if "</" in css:
+            raise ValueError(f"maps/js/{name}.css must not contain '</'")
+        parts.append(f"/* ---- {name}.css */\n{css}")
     return "".join(parts)
 
 

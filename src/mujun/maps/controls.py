@@ -17,24 +17,11 @@ import branca
 import folium
 from jinja2 import Template
 
-from mujun.maps.assets import page_script
+from mujun.maps.assets import page_script, page_style
 
 __all__ = ["PAGE_SCRIPT", "ParcelScript", "RawHTML"]
 
 PAGE_SCRIPT = page_script()
-
-_CSS = """
-.mj-panel{position:fixed;top:52px;left:54px;z-index:9999;background:#fff;padding:8px 10px;
- width:260px;border-radius:4px;box-shadow:0 1px 4px rgba(0,0,0,.35);font:12px/1.5
- "Noto Sans CJK SC","Microsoft YaHei",sans-serif}
-.mj-panel input,.mj-panel select{width:100%;box-sizing:border-box;margin:2px 0;font-size:12px}
-.mj-panel button{margin:4px 4px 0 0;font-size:12px}
-.mj-results{max-height:140px;overflow:auto;margin:2px 0}
-.mj-results div{cursor:pointer;padding:1px 2px}.mj-results div:hover{background:#eef}
-.mj-count{color:#333;margin-top:4px}
-.mj-error{top:52px;max-width:60vw;color:#b2182b;font-weight:normal}
-.mj-error.mj-basemap-failed{top:auto;bottom:28px;left:auto;right:12px;color:#333;font-size:12px}
-"""
 
 
 class RawHTML(branca.element.Element):
@@ -73,7 +60,8 @@ class ParcelScript(branca.element.MacroElement):
         figure = self.get_root()
         assert isinstance(figure, branca.element.Figure), "add the map to a figure first"
         figure.header.add_child(
-            RawHTML(f"<style>{_CSS}</style><script>{PAGE_SCRIPT}</script>"), name="mj_script"
+            RawHTML(f"<style>{page_style()}</style><script>{PAGE_SCRIPT}</script>"),
+            name="mj_script",
         )
         figure.html.add_child(
             RawHTML(

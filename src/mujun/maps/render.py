@@ -160,25 +160,6 @@ def _legend_start(layer: str, title: str) -> str:
     )
 
 
-_LEGEND_CSS = """
-<style>
-.mj-legend{position:fixed;bottom:24px;left:12px;z-index:9999;background:#fff;padding:8px 10px;
- border-radius:4px;box-shadow:0 1px 4px rgba(0,0,0,.35);font:12px/1.5 "Noto Sans CJK SC",
- "Microsoft YaHei",sans-serif;max-height:70vh;overflow:auto}
-.mj-legend-block+.mj-legend-block{margin-top:8px;border-top:1px solid #ddd;padding-top:6px}
-.mj-sw{display:inline-block;width:14px;height:12px;margin-right:6px;vertical-align:middle;
- border:1px solid #777}
-.mj-unit{color:#555;font-size:11px}
-.mj-title{position:fixed;top:10px;left:54px;z-index:9999;background:#fff;padding:4px 10px;
- border-radius:4px;box-shadow:0 1px 4px rgba(0,0,0,.35);font:bold 15px/1.5 "Noto Sans CJK SC",
- "Microsoft YaHei",sans-serif}
-.mj-firms{border-collapse:collapse;margin:4px 0}
-.mj-firms th,.mj-firms td{border-bottom:1px solid #ddd;padding:1px 6px 1px 0;text-align:left}
-.mj-zone button{margin-top:4px}
-</style>
-"""
-
-
 def _theme(tid: str, label: str, *, kind: ThemeKind, show: bool, **style: Any) -> Theme:
     """One layer of the page: what it draws (``kind``: outline, num, cat or mask) and how."""
     # Leaflet's layer control inserts names as HTML
@@ -624,7 +605,7 @@ def render_map(
         aggregate=Aggregate(
             above=cfg.aggregate_above, zoom=cfg.aggregate_zoom, cell_px=cfg.aggregate_cell_px
         ),
-        texts=tx.page_texts(leave_out=("change", *_CONFIDENTIAL_REASONS) if public else ()),
+        texts=tx.page_texts(public=public),
         firms=firm_table,
         firm_columns=firm_columns,
     )
@@ -633,7 +614,6 @@ def render_map(
     ParcelScript(control, pack(payload.to_json())).add_to(fmap)
     root = cast(branca.element.Figure, fmap.get_root())
     # as text, never as templates: a title or class name holding "{{ }}" or "{% %}" is shown
-    root.header.add_child(RawHTML(_LEGEND_CSS))
     root.html.add_child(
         RawHTML(
             f'<div class="mj-title">{html.escape(cfg.title)}{html.escape(_year(year, tx))}</div>'

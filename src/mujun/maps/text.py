@@ -11,9 +11,9 @@ from __future__ import annotations
 from mujun.underuse import REASONS
 from mujun.vocabulary import CHINA, Vocabulary
 
-__all__ = ["TEXT", "Texts"]
+__all__ = ["CONFIDENTIAL", "TEXT", "Texts"]
 
-TEXT: dict[str, tuple[str, str]] = {
+_BASE: dict[str, tuple[str, str]] = {
     "parcel": ("宗地 {id}", "Parcel {id}"),
     "basemap_failed": (
         "底图未能加载（无网络？）；地块照常显示。",
@@ -91,45 +91,53 @@ TEXT: dict[str, tuple[str, str]] = {
     "export_csv": ("导出 CSV", "Export CSV"),
 }
 
+# One table per part of the page, so that the parts' words stay together.
+
+_THEMES: dict[str, tuple[str, str]] = {
+    # themes, overlays and the legend (legend.js, layers.js)
+}
+
+_ZONES: dict[str, tuple[str, str]] = {
+    # the consolidation zones' tooltip and popup (zones.js)
+}
+
+_FIND: dict[str, tuple[str, str]] = {
+    # filters by a figure, lessees, the kept highlight (find.js) and the table (table.js)
+}
+
+_SHARE: dict[str, tuple[str, str]] = {
+    # the permalink and the print layout (share.js), the measuring tool (measure.js)
+}
+
+CONFIDENTIAL = frozenset(
+    {
+        "tax",
+        "value_added",
+        "revenue",
+        "assessed_value",
+        "change",
+        "change_layer",
+        "firm_score",
+        "zone_tip_tax",
+        "zone_tip_gain",
+        "low_tax",
+        "below_benchmark",
+        "class_d",
+        "d_streak",
+    }
+)
+"""Keys whose words speak of a firm's tax, value added, revenue or score (or reasons derived
+from them): a public map's page never gets them. Add a new key here when it does."""
+
+TEXT: dict[str, tuple[str, str]] = {**_BASE, **_THEMES, **_ZONES, **_FIND, **_SHARE}
+"""Every word of the map: key -> (Chinese, English)."""
+
 _RECORDS: dict[str, tuple[str, str]] = {
     "firms": ("记录：{v}", "Records: {v}"),
     "firm_name": ("名称", "Name"),
     "search": ("搜索名称、记录或宗地号", "Search name, record or parcel"),
 }
 """The words that differ when the rows are parcel records, not enterprises (value per acre)."""
-
-_PAGE_KEYS = (
-    "basemap_failed",
-    "parcel",
-    "park",
-    "firms",
-    "no_firm",
-    "surveyed",
-    "declared",
-    "figure",
-    "class",
-    "change",
-    "class_change",
-    "coverage",
-    "far",
-    "reasons",
-    "zone",
-    "sep",
-    "zone_line",
-    "zone_show",
-    "cell",
-    "cell_flags",
-    "cell_zoom",
-    "search",
-    "all_class",
-    "all_park",
-    "all_industry2",
-    "all_reasons",
-    "all_zone_id",
-    "shown",
-    "export_geojson",
-    "export_csv",
-)
 
 
 class Texts:
@@ -151,9 +159,12 @@ class Texts:
     def __call__(self, key: str, **values: object) -> str:
         return self._template(key).format(**values)
 
-    def page_texts(self, *, leave_out: tuple[str, ...] = ()) -> dict[str, object]:
-        """The templates the page's script fills in (tooltips, popups, controls), but for the
-        keys and reason codes in ``leave_out`` (a public map has no word on tax)."""
-        texts: dict[str, object] = {k: self._template(k) for k in _PAGE_KEYS if k not in leave_out}
+    def page_texts(self, *, public: bool = False) -> dict[str, object]:
+        """The templates the page's script fills in (tooltips, popups, controls, legends);
+        a ``public`` page gets none of :data:`CONFIDENTIAL` (no word on tax)."""
+        leave_out = CONFIDENTIAL if public else frozenset()
+        texts: dict[str, object] = {
+            k: self._template(k) for k in self._table if k not in leave_out and k not in REASONS
+        }
         texts["reason"] = {code: self._template(code) for code in REASONS if code not in leave_out}
         return texts

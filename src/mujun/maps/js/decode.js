@@ -4,7 +4,7 @@
  *
  * How the page's script is built: every file in this folder is a plain script whose only
  * effect is to assign its exports into the shared namespace object `mj` (mj.decode, mj.dom,
- * mj.layers, mj.popups, mj.panel, mj.main). mujun/maps/assets.py:page_script concatenates them
+ * mj.layers, mj.popups, mj.panel, ..., mj.main). mujun/maps/assets.py:page_script concatenates them
  * in a fixed order, each in its own block, inside one function that declares `mj`; no bundler.
  * This file uses no DOM and no Leaflet, so node's tests (tests/js/) run it alone with
  * vm.compileFunction(code, ["mj"]).

@@ -94,7 +94,30 @@ class App {
   }
 }
 
-Object.assign(App.prototype, mj.layers.methods, mj.popups.methods, mj.panel.methods);
+/** The modules whose methods App has, in the order of assets.PAGE_MODULES. */
+const MODULES = [
+  "layers",
+  "legend",
+  "popups",
+  "zones",
+  "panel",
+  "find",
+  "table",
+  "share",
+  "measure",
+];
+for (const name of MODULES) {
+  Object.assign(App.prototype, mj[name].methods);
+}
+
+/** Run each module's init(app), once the panel exists. */
+function initModules(app) {
+  for (const name of MODULES) {
+    if (mj[name].init) {
+      mj[name].init(app);
+    }
+  }
+}
 
 function tooOld() {
   notice(
@@ -132,6 +155,7 @@ function start(map, control, dataId) {
     .then((text) => {
       const app = new App(map, control, mj.decode.parsePayload(text));
       app.controls();
+      initModules(app);
       const scale = app.P.scale; // metres, or feet and miles
       L.control
         .scale({ imperial: scale.imperial, metric: scale.metric, position: "bottomright" })
