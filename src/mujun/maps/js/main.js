@@ -49,6 +49,7 @@ class App {
       }
     }
     this.highlight = null;
+    this.listeners = [];
     this.tooltip = L.tooltip({ direction: "top", offset: [0, -6], opacity: 0.95 });
     this.hoverQueued = null;
     map.on("mousemove", (e) => {
@@ -77,6 +78,18 @@ class App {
       index: mj.decode.varints(F.index),
       col,
     };
+  }
+
+  /** Call fn(app, what) after every change of what is shown: what is "theme", "overlay"
+   * or "filter" (the permalink and the table listen). */
+  onChange(fn) {
+    this.listeners.push(fn);
+  }
+
+  changed(what) {
+    for (const fn of this.listeners) {
+      fn(this, what);
+    }
   }
 
   /** Show each legend block while the layer with its data-layer id is on. */

@@ -55,10 +55,19 @@ const methods = {
     return present(v) ? [String(v)] : [];
   },
 
-  /** Build the panel: search, a menu per filter, the count, the export buttons. */
+  /**
+   * Build the panel, in sections other modules add to (app.sections): "layers" (themes and
+   * overlays), "find" (search, a menu per filter, the count, the export buttons) and "tools".
+   */
   controls() {
     const T = this.T;
-    const panel = el("div", null, document.body, "mj-panel");
+    const root = el("div", null, document.body, "mj-panel");
+    this.panel = root;
+    this.sections = {};
+    for (const name of ["layers", "find", "tools"]) {
+      this.sections[name] = el("div", null, root, `mj-section mj-sec-${name}`);
+    }
+    const panel = this.sections.find;
     const search = el("input", null, panel, "mj-search");
     search.type = "search";
     search.placeholder = T.search;
@@ -78,8 +87,8 @@ const methods = {
     bCsv.addEventListener("click", () => {
       download("parcels-filtered.csv", "text/csv", `\ufeff${this.csv()}`);
     });
-    L.DomEvent.disableClickPropagation(panel);
-    L.DomEvent.disableScrollPropagation(panel);
+    L.DomEvent.disableClickPropagation(root);
+    L.DomEvent.disableScrollPropagation(root);
     this.apply();
   },
 
@@ -136,6 +145,7 @@ const methods = {
     this.count.dataset.n = n;
     this.hideTip();
     this.redraw();
+    this.changed("filter");
     return n;
   },
 
