@@ -26,6 +26,8 @@ Example user file::
 from __future__ import annotations
 
 import dataclasses
+import itertools
+import math
 import tomllib
 import types
 import typing
@@ -240,8 +242,12 @@ class MapConfig:
     """mapclassify scheme for the choropleths (Quantiles, NaturalBreaks, EqualInterval...)."""
     k: int = 5
     """Number of classes."""
-    title: str = "亩均效益地图"
-    """Title shown on the map."""
+    title: str = ""
+    """Title shown on the map; empty: 亩均效益地图, or its English on an English map."""
+    breaks: tuple[float, ...] = ()
+    """Class lines of the per-area money themes, ascending, in the display unit (e.g.
+    ``[4, 10, 20, 40]`` 万元/亩: Changxing's 4 万元/亩 line first); a class holds values from
+    its line up to the next (``v < line`` is below it). Empty: classes by ``scheme``."""
     basemap: str = "osm"
     """osm, tianditu-vec, tianditu-img, amap (overlays shifted to GCJ-02 for display only),
     esri-imagery or none (see mujun.maps.basemaps)."""
@@ -563,7 +569,18 @@ def load_config(
     for section in ("columns", "units"):
         _check_tables(section, getattr(config, section))
     _check_map_name(config.output.map_name)
+    _check_breaks(config.map.breaks)
     return cast(Config, config)
+
+
+def _check_breaks(breaks: tuple[float, ...]) -> None:
+    """``[map] breaks`` are finite lines going up."""
+    finite = all(math.isfinite(b) for b in breaks)
+    if not finite or any(a >= b for a, b in itertools.pairwise(breaks)):
+        raise ConfigError(
+            f"[map] breaks = {list(breaks)} must be finite numbers going up, "
+            "e.g. breaks = [4, 10, 20, 40] (万元/亩)"
+        )
 
 
 def _check_map_name(name: str) -> None:
