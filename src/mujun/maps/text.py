@@ -46,7 +46,10 @@ _BASE: dict[str, tuple[str, str]] = {
     "vacant_layer": ("空置地块（{n} 宗）", "Vacant parcels ({n})"),
     "class_layer": ("综合评价分类", "Evaluation class"),
     "class_counts": ("企业数，地块数", "enterprises, parcels"),
-    "class_row": ("{label} {name}（{firms} 家）", "{label} {name} ({firms} firms)"),
+    "class_row": (
+        "{label} {name}（{firms} 家，{n} 宗）",
+        "{label} {name} ({firms} firms, {n} parcels)",
+    ),
     "under_all": ("低效用地（全部，{n} 宗）", "Underused land (all, {n})"),
     "under_one": ("低效：{label}（{n} 宗）", "Underused: {label} ({n})"),
     "zones": ("整合提升片区（{n} 个）", "Consolidation zones ({n})"),

@@ -372,6 +372,7 @@ def _class_theme(classes: ClassLegend, *, year: int, tx: Texts, show: bool) -> T
                 label=label,
                 name=tx.class_name(name),
                 firms=classes.firms.get(label, 0),
+                n="{n}",  # the parcels shown: filled in by the page
             ),
         )
         for label, name in zip(classes.labels, classes.names, strict=False)

@@ -132,7 +132,11 @@ const methods = {
         row.dataset.key = String(r.key);
         swatch(row, r.colour, t.kind === "outline" ? t : null);
         const n = counts[String(r.key)] || 0;
-        el("span", t.col ? fill(T.row_count, { label: r.label, n }) : r.label, row);
+        // a row's words may place the count themselves ({n}), else it follows them
+        const words = r.label.includes("{n}")
+          ? fill(r.label, { n })
+          : fill(T.row_count, { label: r.label, n });
+        el("span", t.col ? words : r.label, row);
         if (t.col && this.legendClick) {
           row.classList.add("mj-clickable");
           row.tabIndex = 0;
