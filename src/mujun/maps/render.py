@@ -206,6 +206,22 @@ def _zone_set(zones: gpd.GeoDataFrame, *, gcj02: bool, area: str) -> ShapeSet:
     return _shape_set(zones.geometry, cols, gcj02=gcj02)[0]
 
 
+def _cycle_columns(parcels: gpd.GeoDataFrame) -> dict[str, dict[str, Any]]:
+    """The redevelopment register's status and measure, and the commitment state, per
+    parcel, with the flags their overlays draw (internal maps only)."""
+    cols: dict[str, dict[str, Any]] = {}
+    if "redevelopment_status" in parcels:
+        status = parcels["redevelopment_status"]
+        cols["in_register"] = encode_column(status.notna().astype(bool))
+        for col in ("redevelopment_status", "redevelopment_measure"):
+            cols[col] = encode_column(parcels[col].astype(object))
+    if "commitment" in parcels:
+        state = parcels["commitment"]
+        cols["commitment"] = encode_column(state.astype(object))
+        cols["commitment_short"] = encode_column((state == "short").fillna(False).astype(bool))
+    return cols
+
+
 def _is_year_column(col: str, unit: DisplayUnit) -> bool:
     """A per-area figure of one year (``tax_per_mu_2016``): the first-year theme's."""
     head, _, year = str(col).rpartition("_")
@@ -264,6 +280,8 @@ def render_map(
         + [c for c in (f"{unit.column('tax')}_change",) if c in parcels]
     )
     cols, export = _parcel_columns(parcels, money, public=public, vocab=vocab)
+    if not public:
+        cols.update(_cycle_columns(parcels))
     scores = None if public else parcel_scores(parcels, firms)
     if scores is not None and scores.notna().any():
         cols["score"] = encode_column(scores, digits=DIGITS)

@@ -127,6 +127,8 @@ _THEMES: dict[str, tuple[str, str]] = {
     "basemaps": ("底图", "Basemaps"),
     "orthophoto": ("正射影像", "Orthophoto"),
     "paren": ("（{v}）", " ({v})"),
+    "register_layer": ("在册再开发地块（{n} 宗）", "In the redevelopment register ({n})"),
+    "commitment_layer": ("未达承诺的标准地（{n} 宗）", "Land-grant commitments missed ({n})"),
 }
 
 SCHEMES: dict[str, tuple[str, str]] = {
@@ -199,6 +201,7 @@ CONFIDENTIAL = frozenset(
         "change_layer",
         "firm_score",
         "score_layer",
+        "commitment_layer",
         "score_unit",
         "zone_tip_tax",
         "zone_tip_gain",
