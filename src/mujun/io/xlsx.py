@@ -593,7 +593,13 @@ def write_sheets(
     """Write a workbook of ``(sheet name, title, headers, rows)`` sheets, laid out like the
     result workbook (title row, header row, rows as given); the notice package's lists."""
     made = [
-        _Sheet(_sheet_name(name, 1), title, headers, [30.0 if "名称" in h or h == "Firm" else 14.0 for h in headers], rows)
+        _Sheet(
+            _sheet_name(name, 1),
+            title,
+            headers,
+            [30.0 if "名称" in h or h == "Firm" else 14.0 for h in headers],
+            rows,
+        )
         for name, title, headers, rows in sheets
     ]
     _write_xlsx(path, made, lang, names=[s.name for s in made])

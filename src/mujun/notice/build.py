@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-import shutil
+import re
 import subprocess
 import tempfile
 import time
@@ -101,7 +101,11 @@ def _i(v: Any) -> str | None:
 
 
 def _table(
-    header: list[str], rows: list[list[str | None]], widths: list[float], align: str, size: float = 7.5
+    header: list[str],
+    rows: list[list[str | None]],
+    widths: list[float],
+    align: str,
+    size: float = 7.5,
 ) -> dict[str, Any]:
     return {
         "kind": "table",
@@ -140,8 +144,10 @@ class _Content:
         parcels = self.run.parcels
         if not self.public:
             return parcels
-        reasons = parcels["underuse_reasons"].astype(object).where(
-            parcels["underuse_reasons"].notna(), ""
+        reasons = (
+            parcels["underuse_reasons"]
+            .astype(object)
+            .where(parcels["underuse_reasons"].notna(), "")
         )
         flagged = parcels.assign(
             **{f"flag_{r}": reasons.map(lambda s, r=r: r in str(s).split("; ")) for r in REASONS}
@@ -170,7 +176,7 @@ class _Content:
         self.blocks.append({"kind": kind, "text": text})
 
     def summary(self) -> None:
-        tx, s, run = self.tx, self.run.summary, self.run
+        tx, s, _run = self.tx, self.run.summary, self.run
         self.h1(tx("summary"))
         p = s.get("parcels", {})
         above = int((self.firms["group"] == "above_scale").sum())
@@ -196,7 +202,11 @@ class _Content:
         tx = self.tx
         e = self.run.enterprises
         labels = tuple(self.labels)
-        scale = aggregate(e, "scale", labels=labels).set_index(["year", "scale"])
+        scale = (
+            aggregate(e, "scale", labels=labels).set_index(["year", "scale"])
+            if "scale" in e
+            else pd.DataFrame()
+        )
         by_list = aggregate(e, "group", labels=labels).set_index(["year", "group"])
         county = aggregate(e, None, labels=labels).set_index("year")
         money = [c for c in ("tax_per_mu", "value_added_per_mu", "revenue_per_mu") if c in county]
@@ -220,7 +230,9 @@ class _Content:
         widths = [0.7, 2.2, 0.8, 1.1, *([1.0] * len(money))]
         align = "llrr" + "r" * len(money)
         self.add("h2", tx("county_table"))
-        self.blocks.append(_table([*head[:1], tx("scale"), *head[2:]], scale_rows, widths, align, size=8))
+        self.blocks.append(
+            _table([*head[:1], tx("scale"), *head[2:]], scale_rows, widths, align, size=8)
+        )
         self.add("h2", tx("county_lists"))
         self.blocks.append(_table(head, list_rows, widths, align, size=8))
         self.add("note", tx("county_note"))
@@ -238,13 +250,14 @@ class _Content:
             counts = g["class"].value_counts()
             rows.append(
                 [self.list_name(group)]
-                + [f"{int(counts.get(lab, 0)):,} ({counts.get(lab, 0) / len(g):.0%})" for lab in self.labels]
+                + [
+                    f"{int(counts.get(lab, 0)):,} ({counts.get(lab, 0) / len(g):.0%})"
+                    for lab in self.labels
+                ]
                 + [f"{len(g):,}"]
             )
         names = self.run.config.classes.names
-        head = [
-            f"{lab} {names[k]}" if k < len(names) else lab for k, lab in enumerate(self.labels)
-        ]
+        head = [f"{lab} {names[k]}" if k < len(names) else lab for k, lab in enumerate(self.labels)]
         self.add("h2", tx("class_mix", year=self.run.year))
         self.blocks.append(
             _table(
@@ -289,7 +302,14 @@ class _Content:
             pc = pc[pc["tax_per_mu_from"].notna() | pc["tax_per_mu_to"].notna()]
             self.blocks.append(
                 _table(
-                    [tx("park"), tx("from", y=a), tx("from", y=b), tx("change"), tx("land_mu"), tx("firms_n")],
+                    [
+                        tx("park"),
+                        tx("from", y=a),
+                        tx("from", y=b),
+                        tx("change"),
+                        tx("land_mu"),
+                        tx("firms_n"),
+                    ],
                     [
                         [
                             str(r.park),
@@ -340,6 +360,7 @@ class _Content:
         finished = str(run.record.get("finished_utc", ""))[:10]
         source = tx("map_source", v=src, date=finished)
         note = tx("map_note", what=what)
+        county_note = tx("map_note_county", what=what)
         common = {
             "tx": tx,
             "font": _FONT_FAMILY,
@@ -353,9 +374,12 @@ class _Content:
             values=values,
             classes=classes,
             zones=self.zones,
+            detail=False,
             **common,
         )
-        self._figure(path, tx("map_county", what=what, year=run.year) + "。" + note + " " + source)
+        self._figure(
+            path, tx("map_county", what=what, year=run.year) + "。" + county_note + " " + source
+        )
         parks = parcels["park"].astype("string")
         for k, name in enumerate(sorted(parks.dropna().unique())):
             at = (parks == name).fillna(False).to_numpy(dtype=bool)
@@ -373,7 +397,10 @@ class _Content:
                 size=(7.0, 5.2),
                 **common,
             )
-            self._figure(path, tx("map_park", park=name, what=what, year=run.year) + "。" + source)
+            self._figure(
+                path,
+                tx("map_park", park=name, what=what, year=run.year) + "。" + note + " " + source,
+            )
 
     def _figure(self, path: Path, caption: str, width: int = 100) -> None:
         self.blocks.append(
@@ -451,7 +478,10 @@ class _Content:
             cols.append(("score", tx("score"), 0.8, "r"))
         cols.append(("class", tx("class"), 0.5, "l"))
         if not self.public:
-            for c, key in (("tax_per_mu_to_next_class", "to_next"), ("tax_per_mu_to_leave_d", "to_leave_d")):
+            for c, key in (
+                ("tax_per_mu_to_next_class", "to_next"),
+                ("tax_per_mu_to_leave_d", "to_leave_d"),
+            ):
                 if c in self.firms:
                     cols.append((c, tx(key), 1.1, "r"))
         return cols
@@ -460,7 +490,9 @@ class _Content:
         g = self.firms[self.firms["group"] == group]
         if self.public:
             order = {lab: k for k, lab in enumerate(self.labels)}
-            return g.assign(_c=g["class"].map(order)).sort_values(["_c", "uscc"], na_position="last")
+            return g.assign(_c=g["class"].map(order)).sort_values(
+                ["_c", "uscc"], na_position="last"
+            )
         return g.sort_values(["rank", "uscc"], na_position="last")
 
     @staticmethod
@@ -538,7 +570,12 @@ class _Content:
         u = self.run.summary.get("underuse", {})
         if not self.public and u.get("zones_gaining"):
             self.add(
-                "p", tx("under_gain", k=f"{u['zones_gaining']:,}", gain=f"{u.get('zone_gain_wan', 0):,.0f}")
+                "p",
+                tx(
+                    "under_gain",
+                    k=f"{u['zones_gaining']:,}",
+                    gain=f"{u.get('zone_gain_wan', 0):,.0f}",
+                ),
             )
         reasons = p["underuse_reasons"].astype(object).where(p["underuse_reasons"].notna(), "")
         split = reasons.map(lambda s: [r for r in str(s).split("; ") if r])
@@ -552,7 +589,9 @@ class _Content:
                 rows.append([words[i], f"{int(has.sum()):,}", f"{mu[has].sum():,.1f}"])
         if rows:
             self.blocks.append(
-                _table([tx("reason"), tx("parcels_n"), tx("land_mu")], rows, [3, 1, 1], "lrr", size=8)
+                _table(
+                    [tx("reason"), tx("parcels_n"), tx("land_mu")], rows, [3, 1, 1], "lrr", size=8
+                )
             )
         if len(zones):
             self._zone_table(zones)
@@ -560,12 +599,20 @@ class _Content:
     def _zone_table(self, zones: gpd.GeoDataFrame) -> None:
         tx = self.tx
         shown = zones.sort_values("rank").head(_ZONES_SHOWN)
-        cols = [("rank", tx("zone_rank"), 0.5, "r"), ("zone_id", tx("zone"), 0.8, "l"),
-                ("park", tx("park"), 1.6, "l"), ("n_parcels", tx("parcels_n"), 0.7, "r"),
-                ("area_mu", tx("land_mu"), 1.0, "r")]
+        cols = [
+            ("rank", tx("zone_rank"), 0.5, "r"),
+            ("zone_id", tx("zone"), 0.8, "l"),
+            ("park", tx("park"), 1.6, "l"),
+            ("n_parcels", tx("parcels_n"), 0.7, "r"),
+            ("area_mu", tx("land_mu"), 1.0, "r"),
+        ]
         if not self.public:
-            cols += [("vacant_mu", tx("vacant_mu"), 1.0, "r"), ("reasons", tx("zone_reasons"), 2.4, "l"),
-                     ("tax_per_mu", tx("zone_tax"), 1.0, "r"), ("gain_wan", tx("zone_gain"), 1.1, "r")]
+            cols += [
+                ("vacant_mu", tx("vacant_mu"), 1.0, "r"),
+                ("reasons", tx("zone_reasons"), 2.4, "l"),
+                ("tax_per_mu", tx("zone_tax"), 1.0, "r"),
+                ("gain_wan", tx("zone_gain"), 1.1, "r"),
+            ]
         cols = [c for c in cols if c[0] in shown]
 
         def cell(c: str, v: Any) -> str | None:
@@ -588,7 +635,12 @@ class _Content:
             )
         )
         if len(zones) > _ZONES_SHOWN:
-            self.add("note", tx("more_rows", n=len(zones) - _ZONES_SHOWN).replace("XLSX", "exports/zones.geojson"))
+            self.add(
+                "note",
+                tx("more_rows", n=len(zones) - _ZONES_SHOWN).replace(
+                    "XLSX", "exports/zones.geojson"
+                ),
+            )
 
     def _reason_words(self, v: Any) -> str | None:
         """``low_tax 25; low_far 18`` in words."""
@@ -620,9 +672,19 @@ class _Content:
             if zones is not None and "park" in zones
             else pd.Series(dtype=int)
         )
-        money = [] if self.public else [c for c in ("tax_per_mu", "value_added_per_mu") if c in parks]
-        head = [tx("park"), tx("firms_n"), tx("land_mu"), *(tx(c) for c in money),
-                *self.labels, tx("vacant_n"), tx("underused_mu"), tx("zones_n")]
+        money = (
+            [] if self.public else [c for c in ("tax_per_mu", "value_added_per_mu") if c in parks]
+        )
+        head = [
+            tx("park"),
+            tx("firms_n"),
+            tx("land_mu"),
+            *(tx(c) for c in money),
+            *self.labels,
+            tx("vacant_n"),
+            tx("underused_mu"),
+            tx("zones_n"),
+        ]
         rows = []
         for r in parks.itertuples():
             park = str(r.park)
@@ -652,8 +714,14 @@ class _Content:
         tx, cfg = self.tx, self.run.config
         self.h1(tx("method"))
         sc = cfg.scoring
-        how = tx("score_benchmark") if sc.method == "benchmark" else tx("score_minmax", f=sc.minmax_floor)
-        self.add("p", tx("method_preset", v=cfg.preset, m=how, b=tx(f"bench_{sc.benchmark_source}")))
+        how = (
+            tx("score_benchmark")
+            if sc.method == "benchmark"
+            else tx("score_minmax", f=sc.minmax_floor)
+        )
+        self.add(
+            "p", tx("method_preset", v=cfg.preset, m=how, b=tx(f"bench_{sc.benchmark_source}"))
+        )
         i = 0 if tx.lang == "zh" else 1
         for group, weights in sc.weights.items():
             if group not in LISTS or not weights:
@@ -669,30 +737,54 @@ class _Content:
                     g = self.firms[self.firms["group"] == group]
                     if col in g and g[col].notna().any():
                         bench = float(g[col].dropna().iloc[0])
-                rows.append([label, unit, f"{w:g}", _n(bench, 4) if bench is not None else tx("computed")])
+                rows.append(
+                    [label, unit, f"{w:g}", _n(bench, 4) if bench is not None else tx("computed")]
+                )
             self.add("h2", self.list_name(group))
             self.blocks.append(
-                _table([tx("indicator"), "", tx("weight"), tx("benchmark")], rows, [2.5, 1.2, 0.7, 1.2], "llrr", size=8)
+                _table(
+                    [tx("indicator"), "", tx("weight"), tx("benchmark")],
+                    rows,
+                    [2.5, 1.2, 0.7, 1.2],
+                    "llrr",
+                    size=8,
+                )
             )
         cl = cfg.classes
         if cl.method == "shares":
-            shares = "、".join(f"{s:.0%}" for s in cl.shares) if i == 0 else ", ".join(f"{s:.0%}" for s in cl.shares)
+            shares = (
+                "、".join(f"{s:.0%}" for s in cl.shares)
+                if i == 0
+                else ", ".join(f"{s:.0%}" for s in cl.shares)
+            )
             self.add("p", tx("class_rule_shares", shares=shares, labels="/".join(cl.labels)))
         elif cl.method == "thresholds":
             self.add(
                 "p",
-                tx("class_rule_thresholds", thresholds="/".join(f"{t:g}" for t in cl.thresholds), labels="/".join(cl.labels)),
+                tx(
+                    "class_rule_thresholds",
+                    thresholds="/".join(f"{t:g}" for t in cl.thresholds),
+                    labels="/".join(cl.labels),
+                ),
             )
         if cl.tax_floor_per_mu > 0:
             self.add("p", tx("class_floor", v=f"{cl.tax_floor_per_mu:g}"))
         pol = [tx("policy_surcharge", label=k, v=f"{v:g}") for k, v in cfg.policy.surcharge.items()]
         if cfg.policy.streak_surcharge:
             pol.append(tx("policy_streak", n=cl.streak_years, v=f"{cfg.policy.streak_surcharge:g}"))
-        self.add("p", tx("policy", v=("；" if i == 0 else "; ").join(pol) if pol else tx("policy_none")))
+        self.add(
+            "p", tx("policy", v=("；" if i == 0 else "; ").join(pol) if pol else tx("policy_none"))
+        )
         u = cfg.underuse
         self.add(
             "p",
-            tx("underuse_rule", cov=f"{u.coverage_min * 100:g}", floor=f"{u.tax_floor_per_mu:g}", gap=f"{u.zone_gap_m:g}", k=u.zone_min_parcels),
+            tx(
+                "underuse_rule",
+                cov=f"{u.coverage_min * 100:g}",
+                floor=f"{u.tax_floor_per_mu:g}",
+                gap=f"{u.zone_gap_m:g}",
+                k=u.zone_min_parcels,
+            ),
         )
 
     def quality(self) -> None:
@@ -704,7 +796,10 @@ class _Content:
         self.blocks.append(
             _table(
                 [tx("source"), tx("fate"), tx("records")],
-                [[str(src), tx.get(str(fate), str(fate)), f"{n:,}"] for (src, fate), n in counts.items()],
+                [
+                    [str(src), tx.get(str(fate), str(fate)), f"{n:,}"]
+                    for (src, fate), n in counts.items()
+                ],
                 [2.5, 1.5, 1],
                 "llr",
                 size=8,
@@ -755,7 +850,9 @@ class _Content:
         ]
         if rows:
             self.add("h2", tx("findings"))
-            self.blocks.append(_table([tx("source"), tx("finding"), tx("records")], rows, [2, 3, 1], "llr", size=8))
+            self.blocks.append(
+                _table([tx("source"), tx("finding"), tx("records")], rows, [2, 3, 1], "llr", size=8)
+            )
         for note in [*s.get("crs_notes", []), *s.get("notes", [])]:
             self.add("note", tx("notes", v=note))
 
@@ -811,7 +908,8 @@ def write_report(
     lang: str | None = None,
     overwrite: bool = False,
 ) -> Report:
-    """Build ``out/reports/<map name>.pdf`` and ``.xlsx`` from the finished run in ``out``.
+    """Build ``out/reports/<map name>.pdf`` and ``.xlsx`` (``<map name>-public.*`` for the
+    public edition) from the finished run in ``out``.
 
     ``profile`` (``internal`` / ``public``) and ``lang`` (``zh`` / ``en``) default to the
     run's ``[map] profile`` and ``[map] lang``. Raises :class:`NotARunError` if ``out`` holds
@@ -823,7 +921,8 @@ def write_report(
     public = (profile or cfg.map.profile) == "public"
     tx = Texts(lang or cfg.map.lang)
     reports = Path(out) / "reports"
-    pdf, xlsx = reports / f"{cfg.output.map_name}.pdf", reports / f"{cfg.output.map_name}.xlsx"
+    stem = cfg.output.map_name + ("-public" if public else "")
+    pdf, xlsx = reports / f"{stem}.pdf", reports / f"{stem}.xlsx"
     for path in (pdf, xlsx):
         check_writable(path, overwrite=overwrite)
     fonts = font_dir()
@@ -867,10 +966,7 @@ def write_report(
             for p in (reports / f".{pdf.name}.part", reports / f".{xlsx.name}.part"):
                 p.unlink(missing_ok=True)
             raise OutputError(f"the report could not be written under {reports}: {err}") from err
-    pages = body.count(b"/Type /Page\n") or body.count(b"/Type/Page")
+    pages = len(re.findall(rb"/Type\s*/Page(?![a-zA-Z])", body))
     seconds = time.perf_counter() - t0
     logger.info("report %s in %.1f s", pdf, seconds)
     return Report(pdf=pdf, xlsx=xlsx, pages=pages, seconds=seconds, public=public)
-
-
-_ = shutil  # kept for callers copying the package elsewhere

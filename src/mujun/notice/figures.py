@@ -16,12 +16,14 @@ import geopandas as gpd
 import matplotlib as mpl
 
 mpl.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402 - after choosing the backend
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-from matplotlib.patches import FancyArrow, Patch, Rectangle  # noqa: E402
+import itertools
 
-from mujun.notice.text import Texts  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from matplotlib.patches import FancyArrow, Patch, Rectangle
+
+from mujun.notice.text import Texts
 
 __all__ = ["CLASS_COLOURS", "change_chart", "class_mix_chart", "histogram", "parcel_map"]
 
@@ -82,8 +84,16 @@ def _scale_and_north(ax: plt.Axes, tx: Texts) -> None:
     nx, ny = x1 - 0.06 * w, y1 - 0.16 * h
     ax.add_patch(
         FancyArrow(
-            nx, ny, 0, 0.08 * h, width=0.012 * w, head_width=0.035 * w, head_length=0.035 * h,
-            color="black", zorder=10, length_includes_head=True,
+            nx,
+            ny,
+            0,
+            0.08 * h,
+            width=0.012 * w,
+            head_width=0.035 * w,
+            head_length=0.035 * h,
+            color="black",
+            zorder=10,
+            length_includes_head=True,
         )
     )
     ax.text(nx, ny + 0.09 * h, tx("north"), ha="center", va="bottom", fontsize=8, zorder=10)
@@ -103,6 +113,7 @@ def parcel_map(
     outlines: gpd.GeoDataFrame | None,
     extent: gpd.GeoDataFrame | None = None,
     size: tuple[float, float] = (7.0, 6.0),
+    detail: bool = True,
 ) -> Path:
     """A map of ``parcels`` (working CRS): filled by ``values`` in the classes of ``breaks``
     (tax per mu) or, if ``values`` is None, by ``classes`` (A/B/C/D); underused parcels
@@ -138,19 +149,34 @@ def parcel_map(
         handles += [Patch(facecolor=palette[lab], label=lab) for lab in labels]
         title = tx("legend_class")
     handles.append(Patch(facecolor=NO_DATA, edgecolor="#555555", label=tx("legend_none")))
-    under = parcels[parcels["underused"].astype("boolean").fillna(False).to_numpy(dtype=bool)]
+    if not detail:  # a county map: hatching and zone outlines would hide the fill
+        zones = None
+    under = parcels[
+        detail & parcels["underused"].astype("boolean").fillna(False).to_numpy(dtype=bool)
+    ]
     if len(under):
-        under.plot(ax=ax, facecolor="none", edgecolor="#333333", hatch="////", linewidth=0, zorder=3)
-        handles.append(Patch(facecolor="white", edgecolor="#333333", hatch="////", label=tx("legend_under")))
+        under.plot(
+            ax=ax, facecolor="none", edgecolor="#333333", hatch="////", linewidth=0, zorder=3
+        )
+        handles.append(
+            Patch(facecolor="white", edgecolor="#333333", hatch="////", label=tx("legend_under"))
+        )
     if zones is not None and len(zones):
         zones.boundary.plot(ax=ax, color=ZONE, linewidth=0.9, linestyle="--", zorder=4)
-        handles.append(Patch(facecolor="none", edgecolor=ZONE, linestyle="--", label=tx("legend_zone")))
+        handles.append(
+            Patch(facecolor="none", edgecolor=ZONE, linestyle="--", label=tx("legend_zone"))
+        )
     ax.set_xlim(minx - pad, maxx + pad)
     ax.set_ylim(miny - pad, maxy + pad)
     _scale_and_north(ax, tx)
     ax.legend(
-        handles=handles, title=title, loc="upper left", bbox_to_anchor=(1.0, 1.0),
-        fontsize=7, title_fontsize=7.5, frameon=False,
+        handles=handles,
+        title=title,
+        loc="upper left",
+        bbox_to_anchor=(1.0, 1.0),
+        fontsize=7,
+        title_fontsize=7.5,
+        frameon=False,
     )
     return _save(fig, path)
 
@@ -184,9 +210,11 @@ def histogram(
     sbins = np.linspace(float(np.nanmin(score)), float(np.nanpercentile(score, 99.5)), 31)
     right.hist(
         [score[(classes == lab).to_numpy()].clip(upper=sbins[-1]).dropna() for lab in labels],
-        bins=sbins, stacked=True, color=palette,
+        bins=sbins,
+        stacked=True,
+        color=palette,
     )
-    for a, b in zip(labels, labels[1:], strict=False):
+    for a, b in itertools.pairwise(labels):
         lowest = score[(classes == a).to_numpy()].min()
         if pd.notna(lowest):
             right.axvline(lowest, color="black", linewidth=0.8)
@@ -215,7 +243,9 @@ def class_mix_chart(mix: pd.DataFrame, path: Path, *, tx: Texts, font: str) -> P
     ax.set_xlim(0, 1)
     ax.xaxis.set_major_formatter(mpl.ticker.PercentFormatter(1.0))
     ax.set_xlabel(tx("chart_mix_x"))
-    ax.legend(ncols=len(shares.columns), loc="lower center", bbox_to_anchor=(0.5, 1.0), frameon=False)
+    ax.legend(
+        ncols=len(shares.columns), loc="lower center", bbox_to_anchor=(0.5, 1.0), frameon=False
+    )
     ax.spines[["top", "right"]].set_visible(False)
     fig.tight_layout()
     return _save(fig, path)

@@ -10,14 +10,23 @@ __all__ = ["TEXT", "Texts"]
 
 TEXT: dict[str, tuple[str, str]] = {
     # cover
-    "title": ("{year}年度工业企业亩均效益综合评价结果公示", "Per-mu evaluation results {year}: public notice"),
+    "title": (
+        "{year}年度工业企业亩均效益综合评价结果公示",
+        "Per-mu evaluation results {year}: public notice",
+    ),
     "title_public": (
         "{year}年度工业企业亩均效益综合评价分类公示",
         "Per-mu evaluation classes {year}: public notice",
     ),
     "subtitle": ("亩均论英雄 · 公示材料", "Notice package of the per-mu evaluation"),
-    "profile_internal": ("内部版（含税收等涉密数据，不得公开）", "Internal edition (confidential figures; not for publication)"),
-    "profile_public": ("公开版（不含企业税收、增加值、营业收入和得分）", "Public edition (no firm's tax, value added, revenue or score)"),
+    "profile_internal": (
+        "内部版（含税收等涉密数据，不得公开）",
+        "Internal edition (confidential figures; not for publication)",
+    ),
+    "profile_public": (
+        "公开版（不含企业税收、增加值、营业收入和得分）",
+        "Public edition (no firm's tax, value added, revenue or score)",
+    ),
     "publisher": ("发布单位：{v}", "Published by: {v}"),
     "published": ("发布日期：{v}", "Date: {v}"),
     "objection": (
@@ -28,9 +37,18 @@ TEXT: dict[str, tuple[str, str]] = {
         "within that period, with documents; no objection by then means none.",
     ),
     "contact": ("联系方式：{v}", "Contact: {v}"),
-    "placeholder_publisher": ("〔发布单位：请在配置 [report] publisher 中填写〕", "[publisher: set [report] publisher in the config]"),
-    "placeholder_contact": ("〔联系人、电话、地址：请在配置 [report] contact 中填写〕", "[contact, telephone, address: set [report] contact in the config]"),
-    "placeholder_published": ("〔发布日期：请在配置 [report] published 中填写〕", "[date: set [report] published in the config]"),
+    "placeholder_publisher": (
+        "〔待填写：配置 [report] publisher〕",
+        "[to fill in: [report] publisher in the config]",
+    ),
+    "placeholder_contact": (
+        "〔待填写：联系人、电话、地址，配置 [report] contact〕",
+        "[to fill in: office, telephone, address: [report] contact in the config]",
+    ),
+    "placeholder_published": (
+        "〔待填写：配置 [report] published〕",
+        "[to fill in: [report] published in the config]",
+    ),
     "run_line": (
         "数据来源：mujun {version} 于 {finished}（UTC）完成的计算；评价年度 {year}，"
         "工作坐标系 {crs}，面积为实测面积。",
@@ -46,7 +64,10 @@ TEXT: dict[str, tuple[str, str]] = {
         "The county's {parcels} industrial parcels measure {land} mu (surveyed), {vacant} of "
         "them vacant; {firms} firms were evaluated ({above} above designated size).",
     ),
-    "county_table": ("亩均效益（万元/亩，按企业实际用地）", "Per-mu figures (10k yuan/mu, on the land the firms use)"),
+    "county_table": (
+        "亩均效益（万元/亩，按企业实际用地）",
+        "Per-mu figures (10k yuan/mu, on the land the firms use)",
+    ),
     "list": ("名单", "List"),
     "scale": ("规模", "Size"),
     "scale_above": ("规上企业", "Above designated size"),
@@ -94,6 +115,10 @@ TEXT: dict[str, tuple[str, str]] = {
         "Fill: {what}; hatching: underused land; purple dashed: consolidation zones; grey: no "
         "data or vacant.",
     ),
+    "map_note_county": (
+        "底色：{what}；灰色：无数据或空置；低效用地与片区见各园区图。",
+        "Fill: {what}; grey: no data or vacant; underused land and zones on the park maps.",
+    ),
     "map_source": ("来源：{v}；制图 {date}", "Source: {v}; drawn {date}"),
     "legend_tax": ("亩均税收（万元/亩）", "Tax per mu (10k yuan/mu)"),
     "legend_class": ("分类", "Class"),
@@ -104,7 +129,10 @@ TEXT: dict[str, tuple[str, str]] = {
     "km": ("公里", "km"),
     "m": ("米", "m"),
     "charts": ("三、统计图", "3. Charts"),
-    "chart_hist": ("亩均税收分布与分类界线（{list}，{year} 年）", "Tax per mu and the class lines ({list}, {year})"),
+    "chart_hist": (
+        "亩均税收分布与分类界线（{list}，{year} 年）",
+        "Tax per mu and the class lines ({list}, {year})",
+    ),
     "chart_hist_x": ("亩均税收（万元/亩）", "Tax per mu (10k yuan/mu)"),
     "chart_hist_y": ("企业数", "Firms"),
     "chart_cut": ("{a}/{b} 界线", "{a}/{b} line"),
@@ -158,10 +186,22 @@ TEXT: dict[str, tuple[str, str]] = {
     "zones_n": ("片区数", "Zones"),
     # method and data quality
     "method": ("七、评价方法", "7. Method"),
-    "method_preset": ("方法预设：{v}；评分方法：{m}；基准：{b}。", "Preset: {v}; scoring: {m}; benchmarks: {b}."),
-    "bench_group_mean": ("未公布基准的指标取本名单平均值（总量比总量）", "indicators without a published benchmark take the list's average (total over total)"),
-    "bench_industry_mean": ("未公布基准的指标取本行业平均值", "indicators without a published benchmark take the industry's average"),
-    "score_benchmark": ("得分 = Σ 权重 × 指标值 / 基准值（达到全部基准得 100 分）", "score = Σ weight × value / benchmark (100 at every benchmark)"),
+    "method_preset": (
+        "方法预设：{v}；评分方法：{m}；基准：{b}。",
+        "Preset: {v}; scoring: {m}; benchmarks: {b}.",
+    ),
+    "bench_group_mean": (
+        "未公布基准的指标取本名单平均值（总量比总量）",
+        "indicators without a published benchmark take the list's average (total over total)",
+    ),
+    "bench_industry_mean": (
+        "未公布基准的指标取本行业平均值",
+        "indicators without a published benchmark take the industry's average",
+    ),
+    "score_benchmark": (
+        "得分 = Σ 权重 × 指标值 / 基准值（达到全部基准得 100 分）",
+        "score = Σ weight × value / benchmark (100 at every benchmark)",
+    ),
     "score_minmax": ("极差标准化（下限 {f} %）", "min-max scaling (floor {f} %)"),
     "weights": ("指标与权重", "Indicators and weights"),
     "indicator": ("指标", "Indicator"),
@@ -176,10 +216,19 @@ TEXT: dict[str, tuple[str, str]] = {
         "分类：得分达到 {thresholds} 分依次为 {labels}，其余为末档。",
         "Classes: scores of at least {thresholds} are {labels} in turn, the rest the last class.",
     ),
-    "class_floor": ("亩均税收低于 {v} 万元/亩直接列末档。", "Tax per mu under {v} (10k yuan/mu) means the last class."),
+    "class_floor": (
+        "亩均税收低于 {v} 万元/亩直接列末档。",
+        "Tax per mu under {v} (10k yuan/mu) means the last class.",
+    ),
     "policy": ("差别化政策：{v}", "Differentiated policies: {v}"),
-    "policy_surcharge": ("{label} 类差别电价加价 {v} 元/千瓦时", "class {label}: electricity surcharge {v} yuan/kWh"),
-    "policy_streak": ("连续 {n} 年末档加价 {v} 元/千瓦时", "{n} years in the last class: {v} yuan/kWh"),
+    "policy_surcharge": (
+        "{label} 类差别电价加价 {v} 元/千瓦时",
+        "class {label}: electricity surcharge {v} yuan/kWh",
+    ),
+    "policy_streak": (
+        "连续 {n} 年末档加价 {v} 元/千瓦时",
+        "{n} years in the last class: {v} yuan/kWh",
+    ),
     "policy_none": ("未配置", "none configured"),
     "underuse_rule": (
         "低效用地：空置；建筑系数低于 {cov} %；容积率低于行业标准；亩均税收低于 {floor} 万元/亩；末档企业用地。"
