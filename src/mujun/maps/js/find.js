@@ -13,16 +13,6 @@
 
 const { el, fill, present } = mj.dom;
 
-/** Index of the first upper bound >= v; the last class for larger values. */
-function classOf(bins, v) {
-  for (let k = 0; k < bins.length; k++) {
-    if (v <= bins[k]) {
-      return k;
-    }
-  }
-  return bins.length - 1;
-}
-
 /** A number typed in an input, or null when empty or not a number. */
 function typed(input) {
   const s = input.value.trim();
@@ -171,14 +161,16 @@ const methods = {
       if (k < 0 || k >= t.bins.length) {
         return { test: (i) => !numberAt(get, i), label: this.T.legend_nodata };
       }
+      const left = t.closed === "left"; // as layers.js and the legend class values
       return {
-        test: (i) => numberAt(get, i) && classOf(t.bins, get(i)) === k,
-        label: this.classLabel(t, get, k),
+        test: (i) => numberAt(get, i) && mj.layers.bin(t.bins, get(i), left) === k,
+        label: this.rowLabel(t, key) || this.classLabel(t, get, k),
       };
     }
     if (t.kind === "cat" && get) {
       if (t.cats && key in t.cats) {
-        return { test: (i) => String(get(i)) === key && present(get(i)), label: key };
+        const label = this.rowLabel(t, key) || key;
+        return { test: (i) => present(get(i)) && String(get(i)) === key, label };
       }
       const cats = t.cats || {};
       return { test: (i) => present(get(i)) && !(String(get(i)) in cats), label: key };
@@ -187,6 +179,21 @@ const methods = {
       return { test: (i) => get(i) === true, label: key };
     }
     return null;
+  },
+
+  /** The words of the legend row of class key of theme t, unless they hold a count. */
+  rowLabel(t, key) {
+    const row = t.legend?.rows.find((r) => String(r.key) === key);
+    return row && !row.label.includes("{n}") ? row.label : null;
+  },
+
+  /** Mark the legend row of the class filtered by (legend.js redraws the rows). */
+  markLegendRow() {
+    const f = this.legendFilter;
+    for (const row of document.querySelectorAll(".mj-legend-row[data-key]")) {
+      const on = f && row.dataset.layer === f.layer && row.dataset.key === f.key;
+      row.classList.toggle("mj-active", Boolean(on));
+    }
   },
 
   /** "lower – upper" of class k of a numeric theme (the first class starts at the minimum). */
@@ -281,16 +288,20 @@ const methods = {
     }
     const [x0, y0, x1, y1] = mj.popups.unionBox(box, idx);
     const bounds = L.latLngBounds(this.map.unproject([x0, y1], 0), this.map.unproject([x1, y0], 0));
-    this.map.fitBounds(bounds, { animate: false, paddingTopLeft: [this.panelCover(), 0] });
+    this.map.fitBounds(bounds, { animate: false, ...this.panelPadding() });
   },
 
-  /** How far the panel covers the map from its left edge, when the map is wide enough to
-   * leave room beside it (px). */
-  panelCover() {
+  /** Fit padding that keeps a fitted view clear of the panel, when the map is wide enough
+   * to leave room beside it (on a phone the panel folds instead). */
+  panelPadding() {
     const map = this.map.getContainer().getBoundingClientRect();
     const panel = this.panel.getBoundingClientRect();
-    const cover = panel.right - map.left;
-    return cover > 0 && cover < map.width / 2 ? cover : 0;
+    const left = panel.right - map.left;
+    const right = map.right - panel.left;
+    if (panel.width === 0 || Math.min(left, right) > map.width / 2) {
+      return {};
+    }
+    return left < right ? { paddingTopLeft: [left, 0] } : { paddingBottomRight: [right, 0] };
   },
 
   /** The lessees' table (firms with no parcel of their own), decoded once. */
@@ -360,6 +371,7 @@ function init(app) {
       }
     });
   }
+  app.onChange(() => app.markLegendRow());
   app.map.on("click", (e) => {
     if (!app.parcelLayerOn() || app.aggregated()) {
       return;
@@ -376,4 +388,4 @@ function init(app) {
   });
 }
 
-mj.find = { classOf, init, methods };
+mj.find = { init, methods };
