@@ -86,12 +86,8 @@ const methods = {
     const bGeo = el("button", T.export_geojson, buttons, "mj-export-geojson");
     const bCsv = el("button", T.export_csv, buttons, "mj-export-csv");
     search.addEventListener("input", () => this.showMatches(results, search.value));
-    bGeo.addEventListener("click", () => {
-      download("parcels-filtered.geojson", "application/geo+json", JSON.stringify(this.geojson()));
-    });
-    bCsv.addEventListener("click", () => {
-      download("parcels-filtered.csv", "text/csv", `\ufeff${this.csv()}`);
-    });
+    bGeo.addEventListener("click", () => this.exportGeojson());
+    bCsv.addEventListener("click", () => this.exportCsv());
     L.DomEvent.disableClickPropagation(root);
     L.DomEvent.disableScrollPropagation(root);
     this.apply();

@@ -118,8 +118,10 @@ const methods = {
     if (this.tpanel) {
       this.tpanel.remove();
       this.tpanel = null;
+      document.body.classList.remove("mj-table-on");
       return;
     }
+    document.body.classList.add("mj-table-on");
     const T = this.T;
     const box = el("div", null, document.body, "mj-table-panel");
     this.tpanel = box;
@@ -128,7 +130,11 @@ const methods = {
     this.tinfo = el("span", "", bar, "mj-table-info");
     const prev = el("button", T.table_prev, bar, "mj-table-prev");
     const next = el("button", T.table_next, bar, "mj-table-next");
+    const geo = el("button", T.export_geojson, bar, "mj-table-geojson");
+    const csv = el("button", T.export_csv, bar, "mj-table-csv");
     const close = el("button", T.table_close, bar, "mj-table-close");
+    geo.addEventListener("click", () => this.exportGeojson());
+    csv.addEventListener("click", () => this.exportCsv());
     prev.addEventListener("click", () => this.tablePage(this.tpage - 1));
     next.addEventListener("click", () => this.tablePage(this.tpage + 1));
     close.addEventListener("click", () => this.toggleTable());
@@ -226,6 +232,15 @@ const methods = {
       }
     }
     return { type: "FeatureCollection", units, features: this.features() };
+  },
+
+  exportGeojson() {
+    const text = JSON.stringify(this.geojson());
+    mj.panel.download("parcels-filtered.geojson", "application/geo+json", text);
+  },
+
+  exportCsv() {
+    mj.panel.download("parcels-filtered.csv", "text/csv", `\ufeff${this.csv()}`);
   },
 
   /** The table's rows as CSV text with its columns (no BOM). */
