@@ -141,7 +141,10 @@ def test_choosing_a_park_fits_the_map_to_it(page, sample):
         "(() => { const b = mujunMap.map.getBounds();"
         " return [b.getWest(), b.getSouth(), b.getEast(), b.getNorth()]; })()"
     )
-    assert b[0] <= west and b[1] <= south and b[2] >= east and b[3] >= north
+    assert b[0] <= west
+    assert b[1] <= south
+    assert b[2] >= east
+    assert b[3] >= north
     ratio = min((b[2] - b[0]) / (east - west), (b[3] - b[1]) / (north - south))
     print(f"view / park: {ratio:.2f}")
     assert ratio < 2.7  # one zoom step (2x) and the panel's width at most
