@@ -221,3 +221,9 @@ def test_a_public_map_has_no_figure_filter_and_lessees_by_name_only(page, sample
     assert page.locator(".mj-hit.mj-lessee").count() == 0
     cols = page.evaluate("Object.keys(mujunMap.P.lessees.cols)")
     assert sorted(cols) == ["class", "name"]
+    page.click(".mj-table-open")  # the table: no money columns on a public map
+    heads = page.eval_on_selector_all(".mj-table th", "ths => ths.map(t => t.dataset.key)")
+    assert heads == [
+        "parcel_id", "park", "enterprises", "class", "area_mu", "coverage_pct", "far",
+        "reasons", "zone_id",
+    ]  # fmt: skip

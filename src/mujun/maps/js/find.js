@@ -214,9 +214,9 @@ const methods = {
   showChips() {
     const box = this.chips;
     box.textContent = "";
-    const chip = (text, cls, clear) => {
+    const chip = (text, cls, clear, title) => {
       const c = el("div", null, box, `mj-chip ${cls}`);
-      el("span", text, c);
+      el("span", text, c).title = title || text;
       const b = el("button", "×", c, "mj-chip-clear");
       b.title = this.T.clear;
       b.setAttribute("aria-label", this.T.clear);
@@ -224,7 +224,9 @@ const methods = {
     };
     if (this.legendFilter) {
       const text = fill(this.T.legend_chip, { v: this.legendFilter.label });
-      chip(text, "mj-legend-chip", () => this.clearLegendFilter());
+      const t = this.layers.find((l) => l.theme.id === this.legendFilter.layer).theme;
+      const title = `${t.legend?.title || t.label}: ${this.legendFilter.label}`;
+      chip(text, "mj-legend-chip", () => this.clearLegendFilter(), title);
     }
     if (this.keptIndex >= 0) {
       const text = fill(this.T.kept, { id: this.parcels.col.parcel_id(this.keptIndex) });

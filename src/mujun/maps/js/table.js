@@ -168,7 +168,15 @@ const methods = {
       const arrow = s && s.key === col.key ? (s.dir > 0 ? " ▲" : " ▼") : "";
       const th = el("th", col.head + arrow, head);
       th.dataset.key = col.key;
+      th.tabIndex = 0;
       th.addEventListener("click", () => this.sortTable(col.key));
+      th.addEventListener("keydown", (e) => {
+        if (e.key === "Enter" || e.key === " ") {
+          e.preventDefault();
+          this.sortTable(col.key);
+          this.tscroll.querySelector(`th[data-key="${CSS.escape(col.key)}"]`)?.focus();
+        }
+      });
     }
     const body = el("tbody", null, table);
     for (let r = a; r < b; r++) {
@@ -186,9 +194,16 @@ const methods = {
             : "";
         el("td", text, tr, col.num ? "mj-num" : null);
       }
-      tr.addEventListener("click", () => {
+      tr.tabIndex = 0;
+      const pick = () => {
         this.zoomTo([i]);
         this.keep(i);
+      };
+      tr.addEventListener("click", pick);
+      tr.addEventListener("keydown", (e) => {
+        if (e.key === "Enter") {
+          pick();
+        }
       });
     }
     this.tscroll.textContent = "";
