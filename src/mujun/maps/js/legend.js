@@ -67,13 +67,15 @@ const methods = {
       el("span", t.label, row);
       this.layerInputs[t.id] = input;
     }
+    const list = el("div", null, null, "mj-overlay-list");
     if (overlays.length) {
-      el("div", T.overlays, sec, "mj-head");
+      folder(sec, T.overlays, list, "overlays", false).classList.add("mj-head");
+      sec.appendChild(list);
     }
     // listed top down: the last drawn (on top) first
     for (const l of [...overlays].reverse()) {
       const t = l.theme;
-      const row = el("label", null, sec, "mj-layer");
+      const row = el("label", null, list, "mj-layer");
       row.dataset.layer = t.id;
       const input = el("input", null, row);
       input.type = "checkbox";
