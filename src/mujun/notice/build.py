@@ -44,7 +44,7 @@ logger = logging.getLogger(__name__)
 
 LISTS = ("above_scale", "below_scale", "below_scale_small", "lessee")
 """The firm lists in the order a county publishes them (Cixi's four lists)."""
-_ZONES_SHOWN = 20
+_ZONES_SHOWN = 15
 _FONT_FAMILY = "Noto Sans CJK SC"
 
 
@@ -400,6 +400,7 @@ class _Content:
             self._figure(
                 path,
                 tx("map_park", park=name, what=what, year=run.year) + "。" + note + " " + source,
+                width=78,
             )
 
     def _figure(self, path: Path, caption: str, width: int = 100) -> None:
@@ -441,7 +442,10 @@ class _Content:
             a, b = str(run.years[0]), str(run.years[-1])
             pc = run.park_changes.dropna(subset=["tax_per_mu_from", "tax_per_mu_to"])
             table = pd.DataFrame(
-                {a: pc["tax_per_mu_from"].to_numpy(), b: pc["tax_per_mu_to"].to_numpy()},
+                {
+                    a: pc["tax_per_mu_from"].to_numpy(dtype=float),
+                    b: pc["tax_per_mu_to"].to_numpy(dtype=float),
+                },
                 index=pc["park"].astype(str),
             )
             county = run.county.set_index("year")
@@ -609,7 +613,7 @@ class _Content:
         if not self.public:
             cols += [
                 ("vacant_mu", tx("vacant_mu"), 1.0, "r"),
-                ("reasons", tx("zone_reasons"), 2.4, "l"),
+                ("reasons", tx("zone_reasons"), 3.6, "l"),
                 ("tax_per_mu", tx("zone_tax"), 1.0, "r"),
                 ("gain_wan", tx("zone_gain"), 1.1, "r"),
             ]
@@ -650,7 +654,7 @@ class _Content:
         parts = []
         for item in str(v).split("; "):
             code, _, n = item.partition(" ")
-            parts.append(f"{REASONS[code][i] if code in REASONS else code} {n}".strip())
+            parts.append(f"{self.tx.get(code, REASONS.get(code, (code, code))[i])} {n}".strip())
         return "；".join(parts) if i == 0 else "; ".join(parts)
 
     def parks(self) -> None:

@@ -8,20 +8,18 @@ north is within a degree or two of true north inside a county).
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Sequence
 from pathlib import Path
 
 import geopandas as gpd
 import matplotlib as mpl
-
-mpl.use("Agg")
-import itertools
-
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from matplotlib.patches import FancyArrow, Patch, Rectangle
+from shapely.geometry import box
 
 from mujun.notice.text import Texts
 
@@ -36,6 +34,7 @@ DPI = 200
 
 
 def _style(font: str) -> None:
+    plt.switch_backend("Agg")  # files only: no display, whatever the environment says
     plt.rcParams.update(
         {
             "font.family": [font, "DejaVu Sans"],
@@ -126,6 +125,13 @@ def parcel_map(
     frame = parcels if extent is None else extent
     minx, miny, maxx, maxy = frame.total_bounds
     pad = 0.04 * max(maxx - minx, maxy - miny, 200.0)
+    if extent is not None:  # draw only what the frame shows (a park of a large county)
+        seen = parcels.sindex.query(box(minx - pad, miny - pad, maxx + pad, maxy + pad))
+        parcels = parcels.iloc[np.sort(seen)]
+        if values is not None:
+            values = values.iloc[np.sort(seen)]
+        if classes is not None:
+            classes = classes.iloc[np.sort(seen)]
     handles: list[Patch] = []
     if outlines is not None and len(outlines):
         outlines.boundary.plot(ax=ax, color="#888888", linewidth=0.6, zorder=1)
