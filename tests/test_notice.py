@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from PIL import Image
 from python_calamine import CalamineWorkbook
 
 from conftest import run_mujun, tiny_filings, write_tiny
@@ -71,8 +72,8 @@ def test_pages_not_blank_and_fonts_embedded(sample: Path, tmp_path: Path) -> Non
     reader = pypdf.PdfReader(pdf)
     fonts = set()
     for page in reader.pages:
-        for font in (page["/Resources"].get("/Font") or {}).values():
-            font = font.get_object()
+        for ref in (page["/Resources"].get("/Font") or {}).values():
+            font = ref.get_object()
             for desc in font.get("/DescendantFonts", [font]):
                 d = desc.get_object().get("/FontDescriptor")
                 if d is not None:
@@ -83,14 +84,13 @@ def test_pages_not_blank_and_fonts_embedded(sample: Path, tmp_path: Path) -> Non
                             any(k in d for k in ("/FontFile", "/FontFile2", "/FontFile3")),
                         )
                     )
-    assert fonts and all(embedded for _, embedded in fonts), fonts
+    assert fonts
+    assert all(embedded for _, embedded in fonts), fonts
     assert any("CJK" in name for name, _ in fonts)
     assert "公示名单" in _text(pdf)  # Chinese glyphs in the text layer
     if shutil.which("pdftoppm") is None:
         pytest.skip("pdftoppm (poppler-utils) not installed: scripts/setup-system.sh")
     subprocess.run(["pdftoppm", "-png", "-r", "20", str(pdf), str(tmp_path / "p")], check=True)
-    from PIL import Image
-
     pages = sorted(tmp_path.glob("p-*.png"))
     assert len(pages) == len(reader.pages) > 10
     for png in pages:
@@ -117,7 +117,8 @@ def test_public_report_has_no_confidential_figure(sample: Path) -> None:
             tokens = set(re.findall(r"\d[\d,]*\.\d+", line)) - {f"{r.area_mu:,.2f}"}
             for v in (r.tax_per_mu, r.value_added_per_mu, r.score, r.tax_per_kwh):
                 if pd.notna(v):
-                    assert f"{v:,.2f}" not in tokens and f"{v:.4f}" not in tokens, (code, v)
+                    assert f"{v:,.2f}" not in tokens, (code, v)
+                    assert f"{v:.4f}" not in tokens, (code, v)
             checked += 1
     assert checked >= len(year) * 0.9
     county = _exports(sample, "county.csv")

@@ -11,15 +11,15 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import re
 import subprocess
 import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import geopandas as gpd
 import mapclassify
@@ -102,7 +102,7 @@ def _i(v: Any) -> str | None:
 
 def _table(
     header: list[str],
-    rows: list[list[str | None]],
+    rows: Sequence[Sequence[str | None]],
     widths: list[float],
     align: str,
     size: float = 7.5,
@@ -211,7 +211,7 @@ class _Content:
         county = aggregate(e, None, labels=labels).set_index("year")
         money = [c for c in ("tax_per_mu", "value_added_per_mu", "revenue_per_mu") if c in county]
 
-        def row(year: int, name: str, r: pd.Series) -> list[str | None]:
+        def row(year: int, name: str, r: Any) -> list[str | None]:
             return [str(year), name, _i(r["enterprises"]), _n(r["land_mu"], 1)] + [
                 _n(r[c]) for c in money
             ]
@@ -296,6 +296,7 @@ class _Content:
         county = run.county.set_index("year")
         if "tax_per_mu" in county and a in county.index and b in county.index:
             ta, tb = county.loc[a, "tax_per_mu"], county.loc[b, "tax_per_mu"]
+            ta, tb = float(cast(float, ta)), float(cast(float, tb))
             self.add("p", tx("changes_tax", a=_n(ta), b=_n(tb), d=tb - ta))
         pc = run.park_changes
         if len(pc) and "tax_per_mu_from" in pc:
@@ -361,7 +362,7 @@ class _Content:
         source = tx("map_source", v=src, date=finished)
         note = tx("map_note", what=what)
         county_note = tx("map_note_county", what=what)
-        common = {
+        common: dict[str, Any] = {
             "tx": tx,
             "font": _FONT_FAMILY,
             "breaks": breaks,
@@ -431,9 +432,7 @@ class _Content:
         if len(graded) and "park" in graded:
             mix = (
                 graded.assign(park=graded["park"].fillna(tx("lessee")))
-                .groupby(["park", "class"])
-                .size()
-                .unstack(fill_value=0)
+                .pivot_table(index="park", columns="class", aggfunc="size", fill_value=0)
                 .reindex(columns=self.labels, fill_value=0)
             )
             path = figures.class_mix_chart(mix, self.folder / "mix.png", tx=tx, font=_FONT_FAMILY)
@@ -450,14 +449,13 @@ class _Content:
             )
             county = run.county.set_index("year")
             if "tax_per_mu" in county:
-                table.loc[tx("all_lists")] = [
+                table.loc[tx("all_lists")] = [  # type: ignore[assignment,call-overload,unused-ignore]
                     county.loc[run.years[0], "tax_per_mu"],
                     county.loc[run.years[-1], "tax_per_mu"],
                 ]
             path = figures.change_chart(
                 table,
                 self.folder / "change.png",
-                tx=tx,
                 font=_FONT_FAMILY,
                 first=a,
                 last=b,
@@ -796,13 +794,13 @@ class _Content:
         self.h1(tx("quality"))
         led = self.run.ledger
         self.add("h2", tx("ledger"))
-        counts = led.groupby(["source", "fate"], sort=False).size()
+        counts = led.groupby(["source", "fate"], sort=False).size().reset_index(name="n")
         self.blocks.append(
             _table(
                 [tx("source"), tx("fate"), tx("records")],
                 [
                     [str(src), tx.get(str(fate), str(fate)), f"{n:,}"]
-                    for (src, fate), n in counts.items()
+                    for src, fate, n in counts.itertuples(index=False)
                 ],
                 [2.5, 1.5, 1],
                 "llr",
@@ -901,10 +899,6 @@ def _document(content: _Content, run: FinishedRun, tx: Texts) -> dict[str, Any]:
     }
 
 
-def _replace(tmp: Path, final: Path) -> None:
-    os.replace(tmp, final)
-
-
 def write_report(
     out: Path,
     *,
@@ -964,8 +958,8 @@ def write_report(
             tmp_pdf.write_bytes(body)
             tmp_xlsx = reports / f".{xlsx.name}.part"
             write_sheets(content.sheets(), tmp_xlsx, lang=tx.lang)
-            _replace(tmp_pdf, pdf)
-            _replace(tmp_xlsx, xlsx)
+            tmp_pdf.replace(pdf)
+            tmp_xlsx.replace(xlsx)
         except OSError as err:
             for p in (reports / f".{pdf.name}.part", reports / f".{xlsx.name}.part"):
                 p.unlink(missing_ok=True)

@@ -150,8 +150,8 @@ def parcel_map(
     else:
         assert classes is not None
         palette = {lab: CLASS_COLOURS[k % len(CLASS_COLOURS)] for k, lab in enumerate(labels)}
-        colour = classes.astype(object).map(palette).where(classes.notna(), NO_DATA)
-        parcels.plot(ax=ax, color=list(colour), edgecolor="#555555", linewidth=0.1, zorder=2)
+        filled = classes.astype(object).map(palette).where(classes.notna(), NO_DATA)
+        parcels.plot(ax=ax, color=list(filled), edgecolor="#555555", linewidth=0.1, zorder=2)
         handles += [Patch(facecolor=palette[lab], label=lab) for lab in labels]
         title = tx("legend_class")
     handles.append(Patch(facecolor=NO_DATA, edgecolor="#555555", label=tx("legend_none")))
@@ -258,7 +258,7 @@ def class_mix_chart(mix: pd.DataFrame, path: Path, *, tx: Texts, font: str) -> P
 
 
 def change_chart(
-    table: pd.DataFrame, path: Path, *, tx: Texts, font: str, first: str, last: str, unit: str
+    table: pd.DataFrame, path: Path, *, font: str, first: str, last: str, unit: str
 ) -> Path:
     """Paired bars per row of ``table`` (index: names; columns ``first``, ``last``)."""
     _style(font)

@@ -169,7 +169,8 @@ TEXT: dict[str, tuple[str, str]] = {
     ),
     "under_gain": (
         "其中 {k} 个片区达到所在园区亩均税收中位数可增税收 {gain} 万元/年。",
-        "Of these, {k} zones would gain {gain} (10k yuan a year) at their park's median tax per mu.",
+        "Of these, {k} zones would gain {gain} (10k yuan a year) at their park's median tax "
+        "per mu.",
     ),
     "reason": ("原因", "Reason"),
     "parcels_n": ("宗数", "Parcels"),
@@ -231,7 +232,8 @@ TEXT: dict[str, tuple[str, str]] = {
     ),
     "policy_none": ("未配置", "none configured"),
     "underuse_rule": (
-        "低效用地：空置；建筑系数低于 {cov} %；容积率低于行业标准；亩均税收低于 {floor} 万元/亩；末档企业用地。"
+        "低效用地：空置；建筑系数低于 {cov} %；容积率低于行业标准；亩均税收低于 {floor} 万元/亩；"
+        "末档企业用地。"
         "相距 {gap} 米以内的低效地块合并为整合提升片区（至少 {k} 宗）。",
         "Underused land: vacant; coverage under {cov} %; FAR under the industry minimum; tax "
         "per mu under {floor}; land of last-class firms. Underused parcels within {gap} m form "
@@ -243,7 +245,8 @@ TEXT: dict[str, tuple[str, str]] = {
     "fate": ("去向", "Fate"),
     "records": ("记录数", "Records"),
     "join_text": (
-        "关联：申报数据所列宗地号 {a} 个中找到 {b} 个（{rate}）；地块被 {y} 年申报引用 {c} / {d} 宗（{rate2}）。",
+        "关联：申报数据所列宗地号 {a} 个中找到 {b} 个（{rate}）；"
+        "地块被 {y} 年申报引用 {c} / {d} 宗（{rate2}）。",
         "Join: {b} of {a} parcel ids listed by the filings were found ({rate}); {c} of {d} "
         "parcels are named by a filing of {y} ({rate2}).",
     ),
