@@ -6,6 +6,7 @@ Expected values are computed here from the run's exports with pandas, not by the
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
@@ -121,13 +122,20 @@ def test_public_report_has_no_confidential_figure(sample: Path) -> None:
                     assert f"{v:.4f}" not in tokens, (code, v)
             checked += 1
     assert checked >= len(year) * 0.9
+    # no county or park money figure either, outside the lists (where a firm's 9.40 mu of
+    # land is no 2016 tax per mu); numbers as numbers of their own (39.40 holds no 9.40)
+    start = text.rfind("四、公示名单")  # the section, not its line in the contents
+    end = text.find("五、低效用地", start)
+    assert 0 < start < end
+    head, tail = text[:start], text[end:]
+    numbers = set(re.findall(r"\d[\d,]*\.\d+|\d[\d,]*", head + tail))
     county = _exports(sample, "county.csv")
     for v in county["tax_per_mu"]:
-        assert f"{v:.2f}" not in text
-    assert "33.40" not in text
-    assert "9.40" not in text
-    zones = _exports(sample, "parks.csv")["potential_gain_wan"].dropna()
-    assert all(f"{v:,.0f}" not in text for v in zones if abs(v) >= 1000)
+        assert f"{v:.2f}" not in numbers
+    assert "33.40" not in numbers
+    assert "9.40" not in numbers
+    gains = _exports(sample, "parks.csv")["potential_gain_wan"].dropna()
+    assert all(f"{v:,.0f}" not in numbers for v in gains if abs(v) >= 1000)
 
 
 @pytest.mark.slow
@@ -194,3 +202,25 @@ def test_report_does_not_overwrite(tmp_path: Path, capsys: pytest.CaptureFixture
     assert "--overwrite" in capsys.readouterr().err
     assert main(["report", str(out), "-q", "--overwrite", "--lang", "en"]) == 0
     assert "The lists" in _text(out / "reports" / "mujun.pdf")
+
+
+def test_a_new_run_removes_the_old_report(tmp_path: Path) -> None:
+    """A report speaks of one run: an overwriting run takes the old one away (run.json says
+    so), and ``--report`` writes the new one."""
+    files = write_tiny(tmp_path)
+    out = tmp_path / "out"
+    assert run_mujun(files, out, "--report") == 0
+    assert main(["report", str(out), "-q", "--profile", "public"]) == 0
+    reports = out / "reports"
+    assert sorted(p.name for p in reports.iterdir()) == [
+        "mujun-public.pdf",
+        "mujun-public.xlsx",
+        "mujun.pdf",
+        "mujun.xlsx",
+    ]
+    assert run_mujun(files, out, "--overwrite") == 0
+    assert list(reports.iterdir()) == []
+    record = json.loads((out / "exports" / "run.json").read_text("utf-8"))
+    assert str(reports / "mujun.pdf") in record["removed"]
+    assert run_mujun(files, out, "--overwrite", "--report") == 0
+    assert sorted(p.name for p in reports.iterdir()) == ["mujun.pdf", "mujun.xlsx"]

@@ -30,6 +30,7 @@ from mujun import __version__
 from mujun.errors import MujunError, OutputError
 from mujun.io.writers import check_writable
 from mujun.io.xlsx import write_sheets
+from mujun.maps.text import CLASS_NAMES
 from mujun.notice import figures
 from mujun.notice.run import FinishedRun, read_run
 from mujun.notice.text import Texts
@@ -257,7 +258,9 @@ class _Content:
                 + [f"{len(g):,}"]
             )
         names = self.run.config.classes.names
-        head = [f"{lab} {names[k]}" if k < len(names) else lab for k, lab in enumerate(self.labels)]
+        i = 0 if tx.lang == "zh" else 1
+        words = [CLASS_NAMES[n][i] if n in CLASS_NAMES else n for n in names]
+        head = [f"{lab} {words[k]}" if k < len(words) else lab for k, lab in enumerate(self.labels)]
         self.add("h2", tx("class_mix", year=self.run.year))
         self.blocks.append(
             _table(
