@@ -6,6 +6,7 @@ Expected values are computed here from the run's exports with pandas, not by the
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import shutil
@@ -20,6 +21,8 @@ from python_calamine import CalamineWorkbook
 
 from conftest import run_mujun, tiny_filings, write_tiny
 from mujun.cli import main
+from mujun.config import load_config
+from mujun.errors import ConfigError
 
 pypdf = pytest.importorskip("pypdf")
 
@@ -224,3 +227,63 @@ def test_a_new_run_removes_the_old_report(tmp_path: Path) -> None:
     assert str(reports / "mujun.pdf") in record["removed"]
     assert run_mujun(files, out, "--overwrite", "--report") == 0
     assert sorted(p.name for p in reports.iterdir()) == ["mujun.pdf", "mujun.xlsx"]
+
+
+def _rewrite_enterprises(out: Path, frame: pd.DataFrame, *, record: bool) -> None:
+    """Write enterprises.csv again; with ``record``, as the run would have (run.json's hash)."""
+    path = out / "exports" / "enterprises.csv"
+    frame.to_csv(path, index=False, encoding="utf-8-sig")
+    if record:
+        run = out / "exports" / "run.json"
+        data = json.loads(run.read_text("utf-8"))
+        data["outputs"]["enterprises"]["sha256"] = hashlib.sha256(path.read_bytes()).hexdigest()
+        run.write_text(json.dumps(data), "utf-8")
+
+
+def test_what_it_takes_columns_shown_when_present(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    files = write_tiny(tmp_path)
+    out = tmp_path / "out"
+    assert run_mujun(files, out) == 0
+    e = _exports(out, "enterprises.csv")
+    assert main(["report", str(out), "-q"]) == 0
+    assert "升档需亩均税收" not in _text(out / "reports" / "mujun.pdf")
+    graded = e["class"].notna()
+    e["tax_per_mu_to_next_class"] = np.where(graded, 7.77, np.nan)
+    e["tax_per_mu_to_leave_d"] = np.where(graded & (e["class"] == "D"), 3.21, np.nan)
+    _rewrite_enterprises(out, e, record=False)  # edited behind the run's back: refused
+    assert main(["report", str(out), "-q", "--overwrite"]) == 2
+    assert "enterprises.csv changed after the run" in capsys.readouterr().err
+    _rewrite_enterprises(out, e, record=True)
+    assert main(["report", str(out), "-q", "--overwrite"]) == 0
+    text = _text(out / "reports" / "mujun.pdf")
+    assert "升档需亩均税收" in _flat(text)  # a header may wrap in its column
+    assert "脱离D档需亩均税收" in _flat(text)
+    assert text.count("7.77") >= int(graded.sum() - (e["year"] != 2021).sum())
+    public = out / "reports" / "mujun-public.pdf"
+    assert main(["report", str(out), "-q", "--profile", "public"]) == 0
+    assert "7.77" not in _text(public)
+    book = CalamineWorkbook.from_path(str(out / "reports" / "mujun.xlsx"))
+    header = book.get_sheet_by_name(book.sheet_names[0]).to_python()[1]
+    assert "升档需亩均税收" in header
+
+
+def test_report_section_of_the_config(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="objection_days"):
+        load_config(overrides={"report": {"objection_days": 0}})
+    files = write_tiny(tmp_path)
+    config = tmp_path / "county.toml"
+    config.write_text(
+        '[report]\nobjection_days = 7\ncontact = "县经信局 0572-6043210 *bold* #x"\n'
+        'publisher = "长兴县亩均办"\n',
+        "utf-8",
+    )
+    out = tmp_path / "out"
+    assert run_mujun(files, out, "--config", str(config), "--report") == 0
+    text = _flat(_text(out / "reports" / "mujun.pdf"))
+    assert "公示期7天" in text
+    assert "县经信局0572-6043210*bold*#x" in text
+    assert "长兴县亩均办" in text
+    assert "[report]contact" not in text  # no placeholder where the config gives a value
+    assert "[report]published" in text  # and one where it does not

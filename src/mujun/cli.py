@@ -68,6 +68,7 @@ outputs (under --out):
   exports/parks.csv         per park and year: land, firms, per-mu figures, classes, underuse
   exports/ledger.csv        the fate of every input record, with the reason
   exports/run.json          config, versions, input hashes, counts: enough to reproduce the run
+  reports/<name>.pdf        with --report: the notice package (and .xlsx: the lists)
 
 exit codes: 0 ok, 2 unusable input, config or output folder, 3 output exists,
   4 reconciliation failure (a bug), 5 outputs could not be written (disk full, permissions;

@@ -7,6 +7,7 @@ the report reads present) and loads the tables.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -95,6 +96,13 @@ def read_run(out: Path) -> FinishedRun:
     missing = [n for n in _NEEDED if not (exports / n).exists()]
     if missing:
         raise _not_a_run(out, "exports/ lacks " + ", ".join(missing))
+    changed = _changed(exports, record.get("outputs", {}))
+    if changed:
+        raise _not_a_run(
+            out,
+            "exports/" + ", exports/".join(changed) + " changed after the run wrote them "
+            "(the SHA-256 in run.json differs); a report of edited exports would not be the run's",
+        )
     try:
         config = load_config(preset=record["config"].get("preset"), overrides=record["config"])
     except (ConfigError, KeyError, TypeError) as err:
@@ -118,10 +126,29 @@ def read_run(out: Path) -> FinishedRun:
     )
 
 
+def _changed(exports: Path, outputs: Any) -> list[str]:
+    """The exports the report reads whose SHA-256 is not the one run.json recorded."""
+    recorded = {
+        Path(str(v.get("path", ""))).name: v.get("sha256")
+        for v in (outputs.values() if isinstance(outputs, dict) else ())
+        if isinstance(v, dict)
+    }
+    changed = []
+    for name in (*_NEEDED, "zones.geojson"):
+        path = exports / name
+        if name not in recorded or not path.is_file():  # a folder of parts: not checked
+            continue
+        digest = hashlib.sha256()
+        with path.open("rb") as fh:
+            for block in iter(lambda fh=fh: fh.read(1 << 20), b""):
+                digest.update(block)
+        if digest.hexdigest() != recorded[name]:
+            changed.append(name)
+    return changed
+
+
 def _park_outlines(record: dict[str, Any], crs: Any) -> gpd.GeoDataFrame | None:
     """The parks file the run read, if it is still there unchanged (same SHA-256)."""
-    import hashlib  # noqa: PLC0415
-
     entry = record.get("inputs", {}).get("parks")
     if not isinstance(entry, dict) or not entry.get("path"):
         return None
