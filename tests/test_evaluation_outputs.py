@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 import mujun
-from conftest import CODES, run_mujun
+from conftest import CODES, page_data, run_mujun
 from mujun import tables
 from mujun.io import xlsx
 from mujun.io.xlsx import _STATUS, _sheet_name, round4, write_enterprise_workbook
@@ -105,9 +105,17 @@ def test_enterprises_csv_has_the_evaluation_columns(out):
 
 
 def test_map_has_a_class_layer_with_counts(out):
-    page = (out / "maps" / "mujun.html").read_text(encoding="utf-8")
-    assert "综合评价分类（2021 年）" in page
-    assert "企业数，地块数" in page
+    data = page_data((out / "maps" / "mujun.html").read_text(encoding="utf-8"))
+    theme = next(t for t in data["themes"] if t["id"] == "class")
+    assert theme["role"] == "theme"
+    assert theme["legend"]["title"] == "综合评价分类（2021 年）"
+    assert theme["legend"]["unit"] == "企业数，地块数"
+    ent = pd.read_csv(out / "exports" / "enterprises.csv")
+    graded = ent.loc[(ent["year"] == 2021) & ent["class"].notna(), "class"].value_counts()
+    rows = {r["key"]: r["label"] for r in theme["legend"]["rows"]}
+    assert set(rows) == {"A", "B", "C", "D"}
+    for label, text in rows.items():  # e.g. "A 优先发展（1 家，{n} 宗）": the page counts parcels
+        assert text.endswith(f"（{int(graded.get(label, 0))} 家，{{n}} 宗）"), text
 
 
 def test_parcel_change_between_years_and_park_changes(out):

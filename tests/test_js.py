@@ -224,8 +224,8 @@ def _payload(version: int = SCHEMA_VERSION) -> Payload:
         lang="zh",
         unit="万元/亩",
         themes=[
-            Theme(id="all", label_html="全部地块（2 宗）", kind="outline", show=True, weight=0.5),
-            Theme(id="vacant", label_html="空置", kind="mask", col="vacant", dash=(4, 3)),
+            Theme(id="all", label="全部地块（2 宗）", kind="outline", show=True, weight=0.5),
+            Theme(id="vacant", label="空置", kind="mask", col="vacant", dash=(4, 3)),
         ],
         figures=[],
         change_col=None,
@@ -281,6 +281,6 @@ def test_payload_refuses_layers_of_a_missing_shape_set() -> None:
         Payload(
             **{
                 **good.__dict__,
-                "themes": [Theme(id="z", label_html="z", kind="outline", set="zones")],
+                "themes": [Theme(id="z", label="z", kind="outline", set="zones")],
             }
         )

@@ -111,8 +111,10 @@ def _open(browser, url: str, *, route_cdn: bool):
 @pytest.mark.browser
 def test_offline_map_draws_with_the_network_cut_and_shows_names_as_text(hostile_run, chromium):
     page, dialogs, external = _open(chromium, hostile_run["offline"].as_uri(), route_cdn=False)
-    # 5 parcels outlined, 4 occupied ones coloured by tax per mu, 1 vacant; no parks file
-    assert drawn(page) == {"all": 5, "tax": 4, "vacant": 1}
+    # the tax theme draws the 5 parcels: 4 occupied ones coloured by tax per mu, the vacant
+    # one as an outline; the vacant overlay marks it; no parks file
+    assert drawn(page) == {"tax": 5, "vacant": 1}
+    assert page.evaluate("mujunMap.blank()") == {"tax": 1}
     assert not [u for u in external if "tile" not in u], "only basemap tiles may be requested"
     text = hover_parcel(page, "P1")
     assert XSS_IMG in text  # shown literally, as text
@@ -128,7 +130,7 @@ def test_offline_map_draws_with_the_network_cut_and_shows_names_as_text(hostile_
     notice = page.locator(".mj-basemap-failed")
     notice.wait_for(timeout=5_000)
     assert notice.inner_text() == "底图未能加载（无网络？）；地块照常显示。"
-    assert drawn(page)["all"] == 5
+    assert drawn(page)["tax"] == 5
     page.wait_for_timeout(300)
     assert dialogs == []
     page.close()
@@ -137,7 +139,7 @@ def test_offline_map_draws_with_the_network_cut_and_shows_names_as_text(hostile_
 @pytest.mark.browser
 def test_online_map_draws_from_cdn_urls(hostile_run, chromium):
     page, dialogs, external = _open(chromium, hostile_run["online"].as_uri(), route_cdn=True)
-    assert drawn(page) == {"all": 5, "tax": 4, "vacant": 1}
+    assert drawn(page) == {"tax": 5, "vacant": 1}
     assert set(CDN_JS.values()) <= set(external)
     legend = page.inner_text(".mj-legend")
     assert "万元/亩" in legend

@@ -88,24 +88,32 @@ def test_export_downloads_exactly_the_filtered_parcels(page_and_data):
 
 
 def test_legends_follow_their_layers(page_and_data):
-    """Legend blocks pair with layers by id (data-layer), not by their text."""
+    """One theme at a time (radio buttons), and a legend block or row for every layer shown,
+    paired by id (data-layer), not by its text."""
     page, _, _, _ = page_and_data
-    legend_ids = page.eval_on_selector_all(".mj-legend-block", "bs => bs.map(b => b.dataset.layer)")
-    entry_ids = page.eval_on_selector_all(
-        ".leaflet-control-layers-overlays span[data-layer]", "ss => ss.map(s => s.dataset.layer)"
+
+    def legend_ids() -> set[str]:
+        rows = page.eval_on_selector_all(
+            ".mj-legend-body .mj-legend-row", "rs => rs.map(r => r.dataset.layer)"
+        )
+        return set(rows)
+
+    def shown() -> set[str]:
+        return set(page.evaluate("mujunMap.layers.filter(l => l._map).map(l => l.theme.id)"))
+
+    radios = page.eval_on_selector_all(
+        ".mj-sec-layers input[type=radio]", "rs => rs.map(r => r.value)"
     )
-    assert set(legend_ids) == {"tax", "value_added", "change", "class"}
-    assert set(legend_ids) <= set(entry_ids)
-    assert len(entry_ids) == len(set(entry_ids))  # one entry per layer
-    block = page.locator('.mj-legend-block[data-layer="value_added"]')
-    assert block.is_hidden()  # value added is off at first
-    assert page.locator('.mj-legend-block[data-layer="tax"]').is_visible()
-    entry = ".leaflet-control-layers-overlays label:has(span[data-layer='value_added'])"
-    page.locator(entry).click()
-    # the legend follows on the next tick after Leaflet's overlayadd: wait for it, as a person would
-    expect(block).to_be_visible(timeout=5_000)
-    page.locator(".leaflet-control-layers-overlays label:has(span[data-layer='tax'])").click()
-    expect(page.locator('.mj-legend-block[data-layer="tax"]')).to_be_hidden(timeout=5_000)
+    assert radios == ["tax", "tax_first", "value_added", "change", "class", "score", "all"]
+    assert shown() == {"tax", "vacant"} == legend_ids()
+    page.locator(".mj-layer[data-layer='value_added']").click()
+    assert shown() == {"value_added", "vacant"} == legend_ids()
+    page.locator(".mj-layer[data-layer='underused']").click()  # an overlay: ticked on top
+    assert shown() == {"value_added", "underused", "vacant"} == legend_ids()
+    page.locator(".mj-layer[data-layer='vacant']").click()
+    page.locator(".mj-layer[data-layer='class']").click()
+    assert shown() == {"class", "underused"} == legend_ids()
+    expect(page.locator(".mj-legend-block[data-layer='class']")).to_contain_text("综合评价分类")
 
 
 def test_data_of_another_schema_version_is_refused_on_the_page(page_and_data, chromium):

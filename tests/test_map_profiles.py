@@ -76,7 +76,7 @@ def test_public_map_has_no_confidential_number(maps):
 
 def test_english_map(maps):
     page = _page_text(maps["english"])
-    assert "Tax per area (万元/亩, 2021)" in page
+    assert "Tax per mu (10k yuan/mu, 2021)" in page
     assert "Vacant parcels (1)" in page
     assert "Surveyed area: {v} mu" in page
     assert not re.search(r"实测面积|空置地块", page)
@@ -88,7 +88,7 @@ def test_public_and_english_tooltips_in_browser(maps, chromium):
     page.route("**/*", lambda r: r.continue_() if r.request.url.startswith("file:") else r.abort())
     page.goto(maps["public"].as_uri())
     wait_for_map(page)
-    assert set(drawn(page)) == {"all", "class", "vacant"}  # no tax layer on a public map
+    assert set(drawn(page)) == {"class", "vacant"}  # no tax theme on a public map
     text = hover_parcel(page, "P1")
     assert "实测面积：15.00 亩" in text
     assert "亩均" not in text
@@ -96,5 +96,5 @@ def test_public_and_english_tooltips_in_browser(maps, chromium):
     wait_for_map(page)
     text = hover_parcel(page, "P1")
     assert "Surveyed area: 15.00 mu" in text
-    assert "Tax per area: 2.48 万元/亩" in text
+    assert "Tax per mu: 2.48 10k yuan/mu" in text
     page.close()

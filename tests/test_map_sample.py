@@ -72,18 +72,20 @@ def test_every_parcel_drawn_and_layers_toggle(page, sample):
     parcels = sample["parcels"]
     occupied = parcels[~parcels["vacant"].astype(bool)]
     assert drawn(page) == {
-        "all": len(parcels),  # 2,005
-        "tax": int(occupied["tax_per_mu"].notna().sum()),
+        "tax": len(parcels),  # 2,005: the theme outlines the parcels it has no value for
         "vacant": int(parcels["vacant"].sum()),  # 227
         "parks": 4,
     }
-    page.locator(".leaflet-control-layers-overlays label", has_text="综合评价分类").click()
-    page.locator(".leaflet-control-layers-overlays label", has_text="亩均税收（").click()
+    coloured = len(parcels) - page.evaluate("mujunMap.blank()")["tax"]
+    assert coloured == int(occupied["tax_per_mu"].notna().sum())
+    page.locator(".mj-layer", has_text="综合评价分类").click()  # a theme: tax goes
     now = drawn(page)
     assert "tax" not in now
-    assert now["class"] == int(parcels["class"].notna().sum())
-    page.locator(".leaflet-control-layers-overlays label", has_text="整合提升片区").click()
-    assert drawn(page)["zones"] == len(sample["zones"])  # 400
+    assert now["class"] - page.evaluate("mujunMap.blank()")["class"] == int(
+        parcels["class"].notna().sum()
+    )
+    page.locator(".mj-layer", has_text="整合提升片区").click()
+    assert drawn(page)["zones"] == len(sample["zones"])
 
 
 def test_popup_lists_the_firms_and_the_zone_links_to_its_parcels(page, sample):
@@ -114,7 +116,7 @@ def test_popup_lists_the_firms_and_the_zone_links_to_its_parcels(page, sample):
     popup.locator(".mj-zone-show").click()
     assert page.get_attribute(".mj-count", "data-n") == str(int(zone["n_parcels"]))
     assert page.input_value(".mj-filter[data-field='zone_id']") == zone["zone_id"]
-    assert drawn(page)["all"] == int(zone["n_parcels"])
+    assert drawn(page)["tax"] == int(zone["n_parcels"])
 
 
 def test_low_zooms_show_grid_cells_with_a_summary(page, sample):
@@ -123,9 +125,9 @@ def test_low_zooms_show_grid_cells_with_a_summary(page, sample):
     assert zoom < 13
     cells = page.evaluate("mujunMap.layers.filter(l => l._map).map(l => [l.theme.id, l.cells])")
     cells = dict(cells)
-    assert cells["all"] > 10
     assert cells["tax"] > 10
-    assert drawn(page)["all"] == 0  # no single parcel at this zoom
+    assert cells["vacant"] > 10
+    assert drawn(page)["tax"] == 0  # no single parcel at this zoom
     # hover the densest cell: the tooltip sums its parcels
     point = page.evaluate("""() => {
         const app = mujunMap, P = app.parcels, b = P.box, map = app.map, count = {};
@@ -147,4 +149,4 @@ def test_low_zooms_show_grid_cells_with_a_summary(page, sample):
     page.wait_for_selector(".leaflet-tooltip")
     assert f"本格 {point['n']} 宗地块" in page.inner_text(".leaflet-tooltip")
     page.evaluate("mujunMap.map.setZoom(13, {animate: false})")
-    assert drawn(page)["all"] > 0  # parcels again at the parcel zoom
+    assert drawn(page)["tax"] > 0  # parcels again at the parcel zoom

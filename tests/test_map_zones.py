@@ -66,8 +66,18 @@ def _open(page, path: Path, *, zones: bool = True) -> None:
     page.goto(path.as_uri())
     wait_for_map(page)
     if zones:  # tick the zones overlay in the layer list, as a person would
-        page.click(".leaflet-control-layers [data-layer='zones']")
+        _tick_zones(page)
         page.wait_for_function("mujunMap.layers.some(l => l._map && l.theme.id === 'zones')")
+
+
+def _tick_zones(page) -> None:
+    """Tick the zones overlay in the layer list, unfolding the list (and panel) if folded."""
+    row = page.locator(".mj-layer[data-layer='zones']")
+    for fold in page.locator(".mj-fold[aria-expanded='false']").all():
+        if row.is_visible():
+            break
+        fold.click()
+    row.click()
 
 
 def _point(

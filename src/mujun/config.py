@@ -26,6 +26,8 @@ Example user file::
 from __future__ import annotations
 
 import dataclasses
+import itertools
+import math
 import tomllib
 import types
 import typing
@@ -83,6 +85,12 @@ class InputConfig:
     builtup: Path | None = None
     """Optional built-up raster (GeoTIFF, any CRS; 1 = built), for coverage where no
     footprints are given."""
+    commitments: Path | None = None
+    """Optional land-grant commitments (标准地, CSV or XLSX): per parcel the committed
+    investment intensity, FAR, tax and output per mu (万元/亩) and the year they fall due."""
+    redevelopment: Path | None = None
+    """Optional redevelopment register (CSV or XLSX): per parcel the status (identified,
+    planned, in progress, done), the measure and the year."""
     encoding: str | None = None
     """Encoding of CSV filings; None tries UTF-8 (with or without BOM), then GB18030."""
     sheet: str | None = None
@@ -240,8 +248,12 @@ class MapConfig:
     """mapclassify scheme for the choropleths (Quantiles, NaturalBreaks, EqualInterval...)."""
     k: int = 5
     """Number of classes."""
-    title: str = "亩均效益地图"
-    """Title shown on the map."""
+    title: str = ""
+    """Title shown on the map; empty: 亩均效益地图, or its English on an English map."""
+    breaks: tuple[float, ...] = ()
+    """Class lines of the per-area money themes, ascending, in the display unit (e.g.
+    ``[4, 10, 20, 40]`` 万元/亩: Changxing's 4 万元/亩 line first); a class holds values from
+    its line up to the next (``v < line`` is below it). Empty: classes by ``scheme``."""
     basemap: str = "osm"
     """osm, tianditu-vec, tianditu-img, amap (overlays shifted to GCJ-02 for display only),
     esri-imagery or none (see mujun.maps.basemaps)."""
@@ -528,11 +540,15 @@ def _merge(base: dict[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
+SIDE_TABLES = ("commitments", "redevelopment")
+"""Inputs beside the filings that a run reads when given (``[input]`` keys)."""
+
+
 def _resolve_paths(data: dict[str, Any], base: Path) -> None:
     """Make relative input paths in a config file relative to that file's folder."""
     from mujun.io.sources import input_path  # noqa: PLC0415 - light, no cycle
 
-    for key in ("parcels", "filings", "parks", "buildings", "builtup"):
+    for key in ("parcels", "filings", "parks", "buildings", "builtup", *SIDE_TABLES):
         value = data.get("input", {}).get(key)
         if isinstance(value, str):
             data["input"][key] = str(input_path(value, base))
@@ -563,7 +579,18 @@ def load_config(
     for section in ("columns", "units"):
         _check_tables(section, getattr(config, section))
     _check_map_name(config.output.map_name)
+    _check_breaks(config.map.breaks)
     return cast(Config, config)
+
+
+def _check_breaks(breaks: tuple[float, ...]) -> None:
+    """``[map] breaks`` are finite lines going up."""
+    finite = all(math.isfinite(b) for b in breaks)
+    if not finite or any(a >= b for a, b in itertools.pairwise(breaks)):
+        raise ConfigError(
+            f"[map] breaks = {list(breaks)} must be finite numbers going up, "
+            "e.g. breaks = [4, 10, 20, 40] (万元/亩)"
+        )
 
 
 def _check_map_name(name: str) -> None:

@@ -107,8 +107,11 @@ def basemap(name: str) -> Basemap:
     return BASEMAPS[key]
 
 
-def add_basemap(fmap: folium.Map, name: str, *, tianditu_key: str | None = None) -> Basemap:
-    """Add the tile layers of basemap ``name`` to ``fmap``; returns it (for its GCJ-02 flag)."""
+def add_basemap(
+    fmap: folium.Map, name: str, *, tianditu_key: str | None = None, label: str | None = None
+) -> Basemap:
+    """Add the tile layers of basemap ``name`` to ``fmap``, listed as ``label`` (default: the
+    name) in the basemap control; returns it (for its GCJ-02 flag)."""
     base = basemap(name)
     key = tianditu_key or os.environ.get("TIANDITU_KEY")
     if base.needs_key and not key:
@@ -121,7 +124,7 @@ def add_basemap(fmap: folium.Map, name: str, *, tianditu_key: str | None = None)
             tiles=url.replace("{key}", key or ""),
             attr=attribution,
             subdomains=subdomains,
-            name=name if i == 0 else f"{name} labels",
+            name=(label or name) if i == 0 else f"{name} labels",
             overlay=i > 0,
             control=i == 0,
             max_zoom=18,

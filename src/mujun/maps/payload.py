@@ -12,6 +12,7 @@ formats: :func:`~mujun.maps.encode.encode_shapes`, :func:`~mujun.maps.encode.enc
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -20,6 +21,8 @@ __all__ = [
     "SCHEMA_VERSION",
     "Aggregate",
     "FirmTable",
+    "Legend",
+    "LegendRow",
     "Payload",
     "Scale",
     "ShapeSet",
@@ -27,10 +30,15 @@ __all__ = [
     "ThemeKind",
 ]
 
-SCHEMA_VERSION = 1
+_COLOUR = re.compile(r"#[0-9a-fA-F]{6}")
+_ID = re.compile(r"[A-Za-z0-9_-]+")
+
+SCHEMA_VERSION = 2
 """Version of the payload's keys and their meaning (the script checks it)."""
 
 ThemeKind = Literal["outline", "num", "cat", "mask"]
+Role = Literal["theme", "overlay"]
+Pattern = Literal["hatch", "backhatch", "cross", "dots"]
 EncodedShapes = dict[str, Any]
 """A shape set of :func:`mujun.maps.encode.encode_shapes`."""
 EncodedColumn = dict[str, Any]
@@ -49,20 +57,59 @@ class ShapeSet:
 
 
 @dataclass(frozen=True)
+class LegendRow:
+    """One class of a theme's legend: its ``key`` (the class index of a ``num`` theme, the
+    value of a ``cat`` theme), colour and words; the page adds the number of parcels shown."""
+
+    key: str | int
+    colour: str
+    label: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"key": self.key, "colour": self.colour, "label": self.label}
+
+
+@dataclass(frozen=True)
+class Legend:
+    """A theme's legend: title, unit, how its classes were made (``scheme``, in words), the
+    rows, and the words of the row of parcels without a value (``none``), if any."""
+
+    title: str
+    unit: str
+    scheme: str
+    rows: Sequence[LegendRow]
+    none: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "title": self.title,
+            "unit": self.unit,
+            "scheme": self.scheme,
+            "rows": [r.to_json() for r in self.rows],
+            "none": self.none,
+        }
+
+
+@dataclass(frozen=True)
 class Theme:
     """One layer of the page: what it draws from which shape set, and how.
 
-    ``kind`` is ``outline`` (every shape), ``mask`` (shapes where boolean ``col`` is true),
-    ``num`` (``col`` classed by upper bounds ``bins`` into ``colors``) or ``cat`` (``col``'s
-    value looked up in ``cats``, else ``other``). ``id`` is a plain name (letters, digits,
-    ``_``, ``-``): the legend block of the layer, if any, carries it as ``data-layer``.
-    ``label_html`` is the layer control's name, already escaped (Leaflet inserts it as HTML).
-    Opacity and weights are Leaflet's; ``dash`` is a canvas line dash in pixels.
+    ``role`` ``theme``: one of the themes, of which the page shows one at a time (radio
+    buttons), drawn below every overlay; ``overlay``: drawn above the themes, in the order of
+    the payload, however they are ticked. ``kind`` is ``outline`` (every shape), ``mask``
+    (shapes where boolean ``col`` is true), ``num`` (``col`` classed by the bounds ``bins``
+    into ``colors``: a value is in the first class whose bound is >= it, or > it with
+    ``closed = "left"``; the last class for larger values) or ``cat`` (``col``'s value looked
+    up in ``cats``, else ``other``). Shapes of a ``num`` or ``cat`` theme without a value are
+    drawn as an outline in ``stroke``. ``id`` is a plain name (letters, digits, ``_``, ``-``);
+    ``label`` is plain text. Opacity and weights are Leaflet's; ``dash`` is a canvas line dash
+    in pixels; ``pattern`` fills the shapes with lines or dots of ``fill`` (overlays).
     """
 
     id: str
-    label_html: str
+    label: str
     kind: ThemeKind
+    role: Role = "overlay"
     set: str = "parcels"
     show: bool = False
     fill: str | None = None
@@ -70,17 +117,31 @@ class Theme:
     stroke: str | None = None
     weight: float = 0
     dash: Sequence[float] | None = None
+    pattern: Pattern | None = None
     col: str | None = None
     bins: Sequence[float] | None = None
+    closed: Literal["right", "left"] = "right"
     colors: Sequence[str] | None = None
     cats: Mapping[str, str] | None = None
     other: str | None = None
+    legend: Legend | None = None
+
+    def __post_init__(self) -> None:
+        if not _ID.fullmatch(self.id):
+            raise ValueError(f"layer id {self.id!r} is not a plain name")
+        colours = [self.fill, self.stroke, self.other, *(self.colors or ())]
+        colours += list((self.cats or {}).values())
+        colours += [r.colour for r in (self.legend.rows if self.legend else ())]
+        bad = [c for c in colours if c is not None and not _COLOUR.fullmatch(c)]
+        if bad:
+            raise ValueError(f"layer {self.id}: colours must be #rrggbb, not {bad}")
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
             "id": self.id,
-            "label_html": self.label_html,
+            "label": self.label,
             "kind": self.kind,
+            "role": self.role,
             "set": self.set,
             "show": self.show,
             "fill": self.fill,
@@ -88,13 +149,16 @@ class Theme:
             "stroke": self.stroke,
             "weight": self.weight,
             "dash": None if self.dash is None else list(self.dash),
+            "closed": self.closed,
         }
         optional = {
+            "pattern": self.pattern,
             "col": self.col,
             "bins": None if self.bins is None else [float(b) for b in self.bins],
             "colors": None if self.colors is None else list(self.colors),
             "cats": None if self.cats is None else dict(self.cats),
             "other": self.other,
+            "legend": None if self.legend is None else self.legend.to_json(),
         }
         out.update({k: v for k, v in optional.items() if v is not None})
         return out
@@ -165,6 +229,11 @@ class Payload:
         missing = {t.set for t in self.themes} - set(self.sets)
         if missing:
             raise ValueError(f"layers draw shape sets the payload lacks: {sorted(missing)}")
+        ids = [t.id for t in self.themes]
+        if len(set(ids)) != len(ids):
+            raise ValueError(f"layer ids repeat: {ids}")
+        if sum(t.show for t in self.themes if t.role == "theme") > 1:
+            raise ValueError("at most one theme is shown at a time")
 
     def to_json(self) -> dict[str, Any]:
         """The JSON object of the page (keys as the script reads them)."""

@@ -2,8 +2,8 @@
 
 Every label the page shows is looked up here, so a translation is one table, not a search
 through the code. Values are ``str.format`` templates; ``{area}`` (after a quantity) and
-``{per_area}`` (after "per") are the area unit of the run's vocabulary (亩, acres), filled in
-before the page gets a template.
+``{per_area}`` (after "per") are the area unit of the run's vocabulary (亩, acres), and
+``{money}`` the money unit (万元, USD), filled in before the page gets a template.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 from mujun.underuse import REASONS
 from mujun.vocabulary import CHINA, Vocabulary
 
-__all__ = ["CONFIDENTIAL", "TEXT", "Texts"]
+__all__ = ["CONFIDENTIAL", "SCHEMES", "TEXT", "UNITS", "Texts"]
 
 _BASE: dict[str, tuple[str, str]] = {
     "parcel": ("宗地 {id}", "Parcel {id}"),
@@ -26,27 +26,29 @@ _BASE: dict[str, tuple[str, str]] = {
     "declared": ("登记面积：{v} {area}（差 {d} %）", "Declared area: {v} {area} ({d} % off)"),
     "figure": ("{label}：{v} {unit}", "{label}: {v} {unit}"),
     "class": ("综合评价分类：{v}", "Class: {v}"),
-    "change": ("亩均税收变化：{v} {unit}", "Change of tax per area: {v} {unit}"),
+    "change": ("亩均税收变化：{v} {unit}", "Change of tax per {per_area}: {v} {unit}"),
     "class_change": ("分类变化：{v}", "Class change: {v}"),
-    "change_layer": ("亩均税收变化（{a}→{b}，{unit}）", "Change of tax per area ({a}→{b}, {unit})"),
+    "change_layer": (
+        "亩均税收变化（{a}→{b}，{unit}）",
+        "Change of tax per {per_area} ({a}→{b}, {unit})",
+    ),
     "coverage": ("建筑系数：{v} %", "Building coverage: {v} %"),
     "far": ("，容积率：{v}", ", FAR: {v}"),
     "reasons": ("低效原因：{v}", "Underused: {v}"),
     "zone": ("整合片区：{v}", "Consolidation zone: {v}"),
-    "tax": ("亩均税收", "Tax per area"),
-    "value_added": ("亩均增加值", "Value added per area"),
-    "revenue": ("亩均营业收入", "Revenue per area"),
-    "assessed_value": ("单位面积评估价值", "Assessed value per area"),
+    "tax": ("亩均税收", "Tax per {per_area}"),
+    "value_added": ("亩均增加值", "Value added per {per_area}"),
+    "revenue": ("亩均营业收入", "Revenue per {per_area}"),
+    "assessed_value": ("单位面积评估价值", "Assessed value per {per_area}"),
     "year_in": ("{y} 年", "{y}"),
     "parcels_n": ("{n} 宗", "{n} parcels"),
     "all_parcels": ("全部地块（{n} 宗）", "All parcels ({n})"),
     "vacant_layer": ("空置地块（{n} 宗）", "Vacant parcels ({n})"),
-    "vacant_legend": ("空置地块（{n} 宗）", "Vacant ({n} parcels)"),
     "class_layer": ("综合评价分类", "Evaluation class"),
     "class_counts": ("企业数，地块数", "enterprises, parcels"),
     "class_row": (
-        "{label} {name}（{firms} 家，{parcels} 宗）",
-        "{label} {name} ({firms} firms, {parcels} parcels)",
+        "{label} {name}（{firms} 家，{n} 宗）",
+        "{label} {name} ({firms} firms, {n} parcels)",
     ),
     "under_all": ("低效用地（全部，{n} 宗）", "Underused land (all, {n})"),
     "under_one": ("低效：{label}（{n} 宗）", "Underused: {label} ({n})"),
@@ -85,18 +87,98 @@ _BASE: dict[str, tuple[str, str]] = {
 # One table per part of the page, so that the parts' words stay together.
 
 _THEMES: dict[str, tuple[str, str]] = {
-    # themes, overlays and the legend (legend.js, layers.js)
+    # themes, overlays and the legend (themes.py, legend.js, layers.js)
+    "default_title": ("亩均效益地图", "Land-use efficiency per {per_area}"),
+    "themes": ("专题", "Theme"),
+    "overlays": ("叠加图层", "Overlays"),
+    "panel": ("图层与查询", "Layers and search"),
+    "legend": ("图例", "Legend"),
+    "find_head": ("查询与筛选", "Find and filter"),
+    "tools_head": ("工具", "Tools"),
+    "row_count": ("{label}（{n} 宗）", "{label} ({n})"),
+    "below": ("低于 {v}", "below {v}"),
+    "at_least": ("{v} 及以上", "{v} and over"),
+    "scheme_breaks": ("分级：设定分界 {v}", "Classes: set lines at {v}"),
+    "scheme_named": ("分级：{name}，{k} 级", "Classes: {name}, {k}"),
+    "scheme_same": ("{scheme}（与 {y} 年相同）", "{scheme} (as in {y})"),
+    "scheme_zero": (
+        "分级：以 0 为中心，减少为红、增加为蓝",
+        "Classes: centred on 0, decreases red, increases blue",
+    ),
+    "unchanged": ("0（不变）", "0 (unchanged)"),
+    "none_vacant": ("无数值（空置）", "no value (vacant)"),
+    "none_class": ("未分类", "not classed"),
+    "outline_row": ("地块边界", "parcel boundary"),
+    "score_layer": ("综合得分", "Score"),
+    "score_unit": ("分（按用地加权）", "points (weighted by land)"),
+    "sep_list": ("，", ", "),
+    "zoom_in": ("放大", "Zoom in"),
+    "close": ("关闭", "Close"),
+    "zoom_out": ("缩小", "Zoom out"),
+    "basemaps": ("底图", "Basemaps"),
+    "orthophoto": ("正射影像", "Orthophoto"),
+    "paren": ("（{v}）", " ({v})"),
+    "register_layer": ("在册再开发地块（{n} 宗）", "In the redevelopment register ({n})"),
+    "commitment_layer": ("未达承诺的标准地（{n} 宗）", "Land-grant commitments missed ({n})"),
 }
+
+SCHEMES: dict[str, tuple[str, str]] = {
+    "Quantiles": ("分位数", "quantiles"),
+    "NaturalBreaks": ("自然断点", "natural breaks"),
+    "FisherJenks": ("Fisher-Jenks 自然断点", "Fisher-Jenks natural breaks"),
+    "EqualInterval": ("等间距", "equal intervals"),
+    "JenksCaspall": ("Jenks-Caspall 自然断点", "Jenks-Caspall natural breaks"),
+    "HeadTailBreaks": ("头尾断点", "head/tail breaks"),
+    "StdMean": ("均值±标准差", "mean and standard deviations"),
+    "Percentiles": ("百分位", "percentiles"),
+}
+"""mapclassify's schemes in words (others are shown by their name)."""
+
+UNITS: dict[str, tuple[str, str]] = {
+    "万元/亩": ("万元/亩", "10k yuan/mu"),
+    "元/m²": ("元/m²", "yuan/m²"),
+    "万元/公顷": ("万元/公顷", "10k yuan/ha"),
+    "USD/acre": ("美元/英亩", "USD/acre"),
+}
+"""The per-area money units (:class:`mujun.indicators.DisplayUnit` labels) in words."""
+
+CLASS_NAMES: dict[str, tuple[str, str]] = {
+    "优先发展": ("优先发展", "develop first"),
+    "提升发展": ("提升发展", "upgrade"),
+    "调控帮扶": ("调控帮扶", "regulate and support"),
+    "倒逼整治": ("倒逼整治", "rectify"),
+    "鼓励提升": ("鼓励提升", "encourage to upgrade"),
+    "规范转型": ("规范转型", "regulate and transform"),
+    "支持发展": ("支持发展", "support"),
+    "限制发展": ("限制发展", "restrict"),
+}
+"""Class names that counties publish (docs/method.md) in words; others are shown as given."""
+
+BASEMAPS: dict[str, tuple[str, str]] = {
+    "osm": ("OpenStreetMap 地图", "OpenStreetMap"),
+    "tianditu-vec": ("天地图矢量", "Tianditu map"),
+    "tianditu-img": ("天地图影像", "Tianditu imagery"),
+    "amap": ("高德地图", "AMap"),
+    "esri-imagery": ("Esri 影像", "Esri imagery"),
+}
+"""The basemaps (:data:`mujun.maps.basemaps.BASEMAPS`) in words."""
+
+MONEY: dict[str, tuple[str, str]] = {
+    "万元": ("万元", "10k yuan"),
+    "元": ("元", "yuan"),
+    "USD": ("美元", "USD"),
+}
+"""The money units (:attr:`mujun.indicators.DisplayUnit.money_label`) in words."""
 
 _ZONES: dict[str, tuple[str, str]] = {
     # the consolidation zones' tooltip and popup (zones.js)
     "zone_tip_head": ("片区 {id}（第 {rank} 位）", "Zone {id} (rank {rank})"),
     "zone_tip_land": ("地块：{n} 宗，{a} {area}", "Parcels: {n}, {a} {area}"),
     "zone_tip_firms": ("企业：{n} 家", "Enterprises: {n}"),
-    "zone_tip_tax": ("现状税收：{v} 万元", "Tax now: {v} 10k yuan"),
+    "zone_tip_tax": ("现状税收：{v} {money}", "Tax now: {v} {money}"),
     "zone_tip_gain": (
-        "达到园区中位亩均税收可增：{v} 万元",
-        "Gain at the park's median tax per {per_area}: {v} 10k yuan",
+        "达到园区中位亩均税收可增：{v} {money}",
+        "Gain at the park's median tax per {per_area}: {v} {money}",
     ),
     "zone_tip_park": ("园区：{v}", "Park: {v}"),
     "zone_vacant": ("其中空置：{v} {area}", "of which vacant: {v} {area}"),
@@ -106,8 +188,8 @@ _ZONES: dict[str, tuple[str, str]] = {
         "Tax per {per_area}: {v} {unit} (park median {m})",
     ),
     "zone_potential": (
-        "达到园区中位数时税收：{v} 万元",
-        "Tax at the park's median: {v} 10k yuan",
+        "达到园区中位数时税收：{v} {money}",
+        "Tax at the park's median: {v} {money}",
     ),
     "zone_reasons": ("低效原因（宗数）：{v}", "Why underused (parcels): {v}"),
     "zone_reason_n": ("{label} {n} 宗", "{label}: {n}"),
@@ -137,6 +219,9 @@ CONFIDENTIAL = frozenset(
         "change",
         "change_layer",
         "firm_score",
+        "score_layer",
+        "commitment_layer",
+        "score_unit",
         "zone_tip_tax",
         "zone_tip_gain",
         "zone_tax_per_area",
@@ -161,21 +246,44 @@ _RECORDS: dict[str, tuple[str, str]] = {
 """The words that differ when the rows are parcel records, not enterprises (value per acre)."""
 
 
+_BASEMAP_ALIASES = {"openstreetmap": "osm", "tianditu": "tianditu-vec", "gaode": "amap"}
+_BASEMAP_ALIASES["esri"] = "esri-imagery"
+
+
 class Texts:
     """Look up the map's words in one language and vocabulary: ``tx("parcels_n", n=3)``."""
 
-    def __init__(self, lang: str, *, vocab: Vocabulary = CHINA) -> None:
+    def __init__(self, lang: str, *, vocab: Vocabulary = CHINA, money: str = "万元") -> None:
         if lang not in ("zh", "en"):
             raise ValueError(f"unknown map language {lang!r}; use zh or en")
         self.lang = lang
         self._i = 0 if lang == "zh" else 1
         self._area, self._per_area = vocab.area_words[lang]
         self._table = TEXT if vocab.enterprises else {**TEXT, **_RECORDS}
+        self._money = MONEY[money][self._i] if money in MONEY else money
+
+    def unit(self, label: str) -> str:
+        """A per-area money unit in this language (``万元/亩``: ``10k yuan/mu``)."""
+        return UNITS[label][self._i] if label in UNITS else label
+
+    def class_name(self, name: str) -> str:
+        """A class name of the configuration in this language, if it is a known one."""
+        return CLASS_NAMES[name][self._i] if name in CLASS_NAMES else name
+
+    def basemap(self, name: str) -> str:
+        """A basemap's name in this language (its key if unknown; aliases resolved)."""
+        key = _BASEMAP_ALIASES.get(name.lower(), name.lower())
+        return BASEMAPS[key][self._i] if key in BASEMAPS else name
+
+    def scheme(self, name: str) -> str:
+        """A mapclassify scheme in words."""
+        return SCHEMES[name][self._i] if name in SCHEMES else name
 
     def _template(self, key: str) -> str:
         """The template of ``key`` with the area unit in it (other fields still to fill)."""
         text = self._table[key][self._i]
-        return text.replace("{area}", self._area).replace("{per_area}", self._per_area)
+        text = text.replace("{area}", self._area).replace("{per_area}", self._per_area)
+        return text.replace("{money}", self._money)
 
     def __call__(self, key: str, **values: object) -> str:
         return self._template(key).format(**values)

@@ -11,7 +11,7 @@
  */
 
 /** The payload version this script reads: mujun.maps.payload.SCHEMA_VERSION. */
-const SCHEMA_VERSION = 1;
+const SCHEMA_VERSION = 2;
 
 /** Base64 to bytes. */
 function bytes(b64) {

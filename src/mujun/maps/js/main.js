@@ -1,26 +1,15 @@
 /*
  * main.js: the running map. App decodes the payload's shape sets, adds one canvas layer per
- * theme to Leaflet's layer control, and wires hover and click; its methods come from
- * layers.js, popups.js and panel.js. MujunMap.start is what the page calls. Legends pair with
- * layers by the theme's id: the legend block has data-layer="<id>" (written in render.py),
- * the layer control's entry a <span data-layer="<id>">. Plain script (see the comment at the
- * top of decode.js); the last file joined, it sets window.MujunMap.
+ * theme and overlay (layers.js), and wires hover and click; its methods come from the modules
+ * of MODULES. The panel lists the layers and the legend shows the theme and the overlays that
+ * are on (legend.js), both by the layers' ids. MujunMap.start is what the page calls; Leaflet's
+ * own layer control holds only the basemaps. Plain script (see the comment at the top of
+ * decode.js); the last file joined, it sets window.MujunMap.
  *
  * window.mujunMap is the running map (used by the tests and the benchmark).
  */
 
 const { notice } = mj.dom;
-
-const ID = /^[A-Za-z0-9_-]+$/;
-
-/** The layer control's entry for theme t: its escaped label, tagged with its id. */
-function entryHtml(t) {
-  if (!ID.test(t.id)) {
-    throw new Error(`layer id ${JSON.stringify(t.id)} is not a plain name`);
-  }
-  // \u003c is "<": no file of the page's script may hold a closing tag (assets.page_script)
-  return `<span data-layer="${t.id}">${t.label_html}\u003c/span>`;
-}
 
 class App {
   constructor(map, control, P) {
@@ -39,17 +28,10 @@ class App {
     this.parcels = this.sets.parcels;
     this.parcels.visible = new Uint8Array(this.parcels.n).fill(1);
     this.firms = P.firms ? this.firmIndex(P.firms) : null;
-    this.layers = [];
-    for (const t of P.themes) {
-      const layer = new mj.layers.CanvasLayer(this, t);
-      this.layers.push(layer);
-      control.addOverlay(layer, entryHtml(t));
-      if (t.show) {
-        layer.addTo(map);
-      }
-    }
-    this.highlight = null;
     this.listeners = [];
+    this.baseControl = control; // Leaflet's control of the basemaps
+    this.addLayers();
+    this.highlight = null;
     this.tooltip = L.tooltip({ direction: "top", offset: [0, -6], opacity: 0.95 });
     this.hoverQueued = null;
     map.on("mousemove", (e) => {
@@ -89,20 +71,6 @@ class App {
   changed(what) {
     for (const fn of this.listeners) {
       fn(this, what);
-    }
-  }
-
-  /** Show each legend block while the layer with its data-layer id is on. */
-  syncLegends() {
-    const on = {};
-    for (const l of this.layers) {
-      on[l.theme.id] = this.map.hasLayer(l);
-    }
-    for (const block of document.querySelectorAll(".mj-legend-block[data-layer]")) {
-      const id = block.dataset.layer;
-      if (id in on) {
-        block.style.display = on[id] ? "" : "none";
-      }
     }
   }
 }
@@ -173,9 +141,7 @@ function start(map, control, dataId) {
       L.control
         .scale({ imperial: scale.imperial, metric: scale.metric, position: "bottomright" })
         .addTo(map);
-      map.on("overlayadd overlayremove", () => setTimeout(() => app.syncLegends(), 0));
       watchBasemap(map, app.T.basemap_failed);
-      app.syncLegends();
       window.mujunMap = app;
       return app;
     })
@@ -185,5 +151,5 @@ function start(map, control, dataId) {
     });
 }
 
-mj.main = { App, entryHtml, start };
+mj.main = { App, start };
 window.MujunMap = { start };
