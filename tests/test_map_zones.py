@@ -73,11 +73,18 @@ def _open(page, path: Path, *, zones: bool = True) -> None:
 def _tick_zones(page) -> None:
     """Tick the zones overlay in the layer list, unfolding the list (and panel) if folded."""
     row = page.locator(".mj-layer[data-layer='zones']")
-    for fold in page.locator(".mj-fold[aria-expanded='false']").all():
+    names = page.eval_on_selector_all(
+        ".mj-fold[aria-expanded='false']", "bs => bs.map((b) => b.dataset.fold)"
+    )
+    opened = []
+    for name in names:
         if row.is_visible():
             break
-        fold.click()
+        page.click(f".mj-fold[data-fold='{name}']")
+        opened.append(name)
     row.click()
+    for name in reversed(opened):  # and fold them again, as a person on a phone would
+        page.click(f".mj-fold[data-fold='{name}']")
 
 
 def _point(
