@@ -202,8 +202,11 @@ def test_a_parcel_row_opens_the_parcel_and_the_buttons_list_and_export(page, sam
     doc = json.loads(path.read_text(encoding="utf-8"))
     assert doc["type"] == "FeatureCollection"
     assert [f["properties"]["parcel_id"] for f in doc["features"]] == ids
+    assert doc["units"]["area_mu"] == "亩"  # the attribute table's export: columns and units
     for f in doc["features"]:
         assert f["properties"]["zone_id"] == zone["zone_id"]
+        reasons = parcels.loc[f["properties"]["parcel_id"], "underuse_reasons"]
+        assert f["properties"]["reasons"] == _reasons_zh(reasons)  # in the page's language
         shape = shapely.geometry.shape(f["geometry"])
         polys = getattr(shape, "geoms", [shape])
         assert all(p.exterior.is_ccw for p in polys)  # RFC 7946 exterior rings

@@ -12,16 +12,6 @@
 
 const { el, fill, present } = mj.dom;
 
-/** Offer text as a file download. */
-function download(name, type, text) {
-  const a = document.createElement("a");
-  a.href = URL.createObjectURL(new Blob([text], { type }));
-  a.download = name;
-  document.body.appendChild(a);
-  a.click();
-  a.remove();
-}
-
 /** Compare two values as text (parcel ids, firm names). */
 function byText(x, y) {
   const a = String(x);
@@ -253,18 +243,26 @@ const methods = {
     this.openPopup(at, this.popup(i));
   },
 
-  /** Download zone j's parcels as RFC 7946 GeoJSON with the export columns (as the panel's). */
+  /** Download zone j's parcels as RFC 7946 GeoJSON, with the columns and units of the
+   * attribute table's export (table.js), so both files read alike. */
   exportZone(j) {
+    const cols = this.tableColumns();
+    const units = {};
+    for (const col of cols) {
+      if (col.unit) {
+        units[col.key] = col.unit;
+      }
+    }
     const features = this.zoneParcels(j).map((i) => {
       const props = {};
-      for (const k of this.P.export) {
-        props[k] = this.exportValue(k, i);
+      for (const col of cols) {
+        props[col.key] = this.cellValue(col, i);
       }
       return { type: "Feature", properties: props, geometry: this.parcels.geometry(i) };
     });
-    const text = JSON.stringify({ type: "FeatureCollection", features });
+    const text = JSON.stringify({ type: "FeatureCollection", units, features });
     const name = `zone-${this.zoneValue(j, "zone_id")}-parcels.geojson`;
-    download(name, "application/geo+json", text);
+    mj.panel.download(name, "application/geo+json", text);
   },
 
   /** Outline zone j (-1: none). */
