@@ -295,6 +295,9 @@ const methods = {
     if (!content && this.parcelLayerOn() && !this.aggregated()) {
       const i = this.parcelAt(latlng);
       content = i >= 0 ? this.popup(i) : null;
+      if (i >= 0 && this.keep) {
+        this.keep(i); // a clicked parcel stays marked until cleared (find.js)
+      }
     }
     if (content) {
       this.openPopup(latlng, content);
