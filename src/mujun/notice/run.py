@@ -138,10 +138,8 @@ def _changed(exports: Path, outputs: Any) -> list[str]:
         path = exports / name
         if name not in recorded or not path.is_file():  # a folder of parts: not checked
             continue
-        digest = hashlib.sha256()
         with path.open("rb") as fh:
-            for block in iter(lambda fh=fh: fh.read(1 << 20), b""):
-                digest.update(block)
+            digest = hashlib.file_digest(fh, "sha256")
         if digest.hexdigest() != recorded[name]:
             changed.append(name)
     return changed
