@@ -203,7 +203,9 @@ class Payload:
     order; ``area_col`` the area column in the display unit; ``figures`` pairs of (label,
     column) for the tooltip's money lines; ``filters`` the parcel columns with a menu;
     ``texts`` the page's words (:meth:`mujun.maps.text.Texts.page_texts`); ``firm_columns``
-    pairs of (heading, column) of the popup's firm table.
+    pairs of (heading, column) of the popup's firm table; ``made`` the run's date (ISO) and
+    ``source`` what made the map (version, inputs) in words, for the print sheet;
+    ``area_m2`` the square metres of the display area unit (the measuring tool).
     """
 
     sets: Mapping[str, ShapeSet]
@@ -221,6 +223,9 @@ class Payload:
     texts: Mapping[str, Any]
     firms: FirmTable | None = None
     firm_columns: Sequence[tuple[str, str]] = field(default_factory=tuple)
+    made: str | None = None
+    source: str | None = None
+    area_m2: float | None = None
     schema_version: int = SCHEMA_VERSION
 
     def __post_init__(self) -> None:
@@ -260,4 +265,6 @@ class Payload:
         if self.firms is not None:
             out["firms"] = self.firms.to_json()
             out["firm_columns"] = [list(c) for c in self.firm_columns]
+        optional = {"made": self.made, "source": self.source, "area_m2": self.area_m2}
+        out.update({k: v for k, v in optional.items() if v is not None})
         return out

@@ -249,7 +249,7 @@ const methods = {
   },
 
   click(e) {
-    if (!this.parcelLayerOn() || this.aggregated()) {
+    if (this.tool || !this.parcelLayerOn() || this.aggregated()) {
       return;
     }
     const i = this.parcelAt(e.latlng);
