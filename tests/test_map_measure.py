@@ -16,6 +16,7 @@ from pyproj import Geod
 
 from browser import wait_for_map
 from mujun.cli import main
+from mujun.schema import ACRE_M2
 
 pytestmark = pytest.mark.browser
 
@@ -38,7 +39,10 @@ def _quadrilateral(features: list[dict]) -> dict:
         if f["geometry"]["type"] == "Polygon" and len(f["geometry"]["coordinates"][0]) == 5
     ]
     geod = Geod(ellps="WGS84")
-    return max(fours, key=lambda f: abs(geod.geometry_area_perimeter(shapely.geometry.shape(f["geometry"]))[0]))
+    return max(
+        fours,
+        key=lambda f: abs(geod.geometry_area_perimeter(shapely.geometry.shape(f["geometry"]))[0]),
+    )
 
 
 def _open(chromium, path: Path, width: int = 1366, height: int = 768):
@@ -71,10 +75,19 @@ def _corners_on_screen(page, corners: list[list[float]]) -> list[dict[str, float
 
 def _number(text: str, word: str) -> float:
     """The number after `word` in the readout, in metres or square metres."""
-    m = re.search(rf"{word}：([\d,.]+) (米|公里|平方米)", text)
+    m = re.search(rf"{word}[：:] ?([\d,.]+) (米|公里|平方米|km|m²|m)", text)
     assert m, f"no {word} in {text!r}"
     value = float(m.group(1).replace(",", ""))
-    return value * 1000 if m.group(2) == "公里" else value
+    return value * 1000 if m.group(2) in ("公里", "km") else value
+
+
+def _measure(page, ring: list[list[float]]) -> str:
+    """Turn the tool on, click the corners, end with Enter: the readout."""
+    page.click(".mj-measure")
+    for p in _corners_on_screen(page, ring):
+        page.mouse.click(p["x"], p["y"])
+    page.keyboard.press("Enter")
+    return page.inner_text(".mj-measure-out")
 
 
 def test_measure_a_parcel_like_the_ellipsoid(chromium, sample):
@@ -100,14 +113,16 @@ def test_measure_a_parcel_like_the_ellipsoid(chromium, sample):
         assert page.evaluate("mujunMap.map.getZoom()") == zoom  # the double-click did not zoom
         assert page.locator(".leaflet-popup").count() == 0
         text = page.inner_text(".mj-measure-out")
-        print(f"parcel {parcel['properties']['parcel_id']}: page says {text!r}; WGS84: "
-              f"path {path_m:.1f} m, perimeter {perimeter_m:.1f} m, area {area_m2:.0f} m²")  # fmt: skip
+        pid = parcel["properties"]["parcel_id"]
+        wgs84 = f"path {path_m:.1f} m, perimeter {perimeter_m:.1f} m, area {area_m2:.0f} m²"
+        print(f"parcel {pid}: page says {text!r}; WGS84: {wgs84}")
         assert _number(text, "距离") == pytest.approx(path_m, rel=0.005)
         assert _number(text, "周长") == pytest.approx(perimeter_m, rel=0.005)
         assert _number(text, "面积") == pytest.approx(area_m2, rel=0.005)
         ha = re.search(r"([\d,.]+) 公顷", text)
         mu = re.search(r"([\d,.]+) 亩", text)
-        assert ha and mu
+        assert ha
+        assert mu
         assert float(ha.group(1).replace(",", "")) == pytest.approx(area_m2 / 1e4, rel=0.005)
         assert float(mu.group(1).replace(",", "")) == pytest.approx(area_m2 / MU_M2, rel=0.005)
         # the label on the map says the same
@@ -144,12 +159,48 @@ def test_enter_ends_and_the_tool_fits_a_phone(chromium, sample, tmp_path):
         page.keyboard.press("Enter")
         page.mouse.move(200, 600)
         text = page.inner_text(".mj-measure-tip")
-        assert text.startswith("距离：") and "面积：" in text
+        assert text.startswith("距离：")
+        assert "面积：" in text
         tip = page.locator(".mj-measure-tip").bounding_box()
-        assert tip is not None and tip["x"] >= 0 and tip["x"] + tip["width"] <= 390 + 1
+        assert tip is not None
+        assert tip["x"] >= 0
+        assert tip["x"] + tip["width"] <= 390 + 1
         page.screenshot(path=str(tmp_path / "measure-phone.png"))
         print(f"screenshots in {tmp_path}")
         page.keyboard.press("Escape")
         assert page.evaluate("mujunMap.tool") is None
+    finally:
+        context.close()
+
+
+def test_measure_in_acres_on_a_us_map(chromium, tmp_path):
+    """The value-per-acre map speaks English and acres: the one-acre square lot of
+    test_value_per_acre, measured by its corners."""
+    from test_value_per_acre import _config, _run_cli, asheville_parcels  # noqa: PLC0415
+
+    files = {"parcels": tmp_path / "parcels.geojson", "filings": tmp_path / "values.csv"}
+    asheville_parcels().to_crs(4326).to_file(files["parcels"], engine="pyogrio")
+    from test_value_per_acre import VALUES  # noqa: PLC0415
+
+    VALUES.to_csv(files["filings"], index=False)
+    out = tmp_path / "out"
+    assert _run_cli(files, out, _config(tmp_path), "--offline", "-q", "--lang", "en") == 0
+    doc = json.loads((out / "exports" / "parcels.geojson").read_text(encoding="utf-8"))
+    lot = next(f for f in doc["features"] if f["properties"]["parcel_id"] == "9648-01")
+    ring = lot["geometry"]["coordinates"][0][:4]
+    lons, lats = [p[0] for p in ring], [p[1] for p in ring]
+    area_m2, perimeter_m = Geod(ellps="WGS84").polygon_area_perimeter(lons, lats)
+    area_m2 = abs(area_m2)
+    context, page = _open(chromium, out / "maps" / "mujun.html")
+    try:
+        text = _measure(page, ring)
+        print(f"US lot 9648-01: page says {text!r}; WGS84 {area_m2:.0f} m², {perimeter_m:.1f} m")
+        assert _number(text, "Perimeter") == pytest.approx(perimeter_m, rel=0.005)
+        assert _number(text, "Area") == pytest.approx(area_m2, rel=0.005)
+        acres = re.search(r"([\d,.]+) acres\)", text)
+        assert acres, text
+        assert float(acres.group(1)) == pytest.approx(area_m2 / ACRE_M2, rel=0.005)
+        assert re.search(r"[\d.]+ ha,", text)
+        assert not re.search(r"[\u4e00-\u9fff]", text)
     finally:
         context.close()

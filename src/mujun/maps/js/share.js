@@ -51,9 +51,9 @@ function parseHash(hash) {
   return out;
 }
 
-/** One hash pair: key=v1,v2 with each value URL-encoded. */
-function pair(key, values) {
-  return `${key}=${values.map((v) => encodeURIComponent(v)).join(",")}`;
+/** One hash pair: key=v1,v2 with each value URL-encoded (`encoded`: they already are). */
+function pair(key, values, encoded) {
+  return `${key}=${(encoded ? values : values.map((v) => encodeURIComponent(v))).join(",")}`;
 }
 
 /** The north arrow (the map is north-up): an SVG drawn here, no markup from elsewhere. */
@@ -104,7 +104,8 @@ const methods = {
     this.stateParts = this.stateParts || {};
     this.stateParts[key] = { get, set };
     if (this.shareReady) {
-      const values = parseHash(window.location.hash)[key];
+      // the link the page was opened with: its keys for parts added later are still there
+      const values = parseHash(this.openedHash)[key];
       if (values) {
         set(values);
       }
@@ -126,11 +127,11 @@ const methods = {
     for (const field of Object.keys(this.selects)) {
       const v = this.selects[field].value;
       if (v) {
-        f.push(`${field}:${v}`);
+        f.push(`${field}:${encodeURIComponent(v)}`);
       }
     }
     if (f.length) {
-      parts.push(pair("f", f));
+      parts.push(pair("f", f, true)); // field:value, the value encoded: f=park:%E5%8C%97...
     }
     for (const key of Object.keys(this.stateParts || {})) {
       const v = this.stateParts[key].get();
@@ -370,14 +371,18 @@ function init(app) {
   window.addEventListener("beforeprint", () => app.printLayout());
   window.addEventListener("afterprint", () => app.screenLayout());
   app.shareReady = true;
-  app.restore(window.location.hash);
+  app.openedHash = window.location.hash;
+  app.restore(app.openedHash);
   app.map.on("moveend", () => {
     if (!app.printing) {
       app.writeHash();
     }
   });
   app.onChange(() => app.writeHash());
-  window.addEventListener("hashchange", () => app.restore(window.location.hash));
+  window.addEventListener("hashchange", () => {
+    app.openedHash = window.location.hash;
+    app.restore(app.openedHash);
+  });
 }
 
 mj.share = { init, methods, parseHash };
