@@ -39,7 +39,7 @@ from mujun.maps.encode import (
     simplify_coverage,
 )
 from mujun.maps.gcj02 import shift_geometries
-from mujun.maps.payload import Aggregate, FirmTable, Payload, Scale, ShapeSet
+from mujun.maps.payload import Aggregate, FirmTable, LesseeTable, Payload, Scale, ShapeSet
 from mujun.maps.text import Texts
 from mujun.maps.themes import (
     CONFIDENTIAL_REASONS,
@@ -184,6 +184,21 @@ def _firm_table(
         index=encode_varints(links["firm"].to_numpy()),
     )
     return table, [c for c in columns if c[1] in cols]
+
+
+def _lessee_table(firms: pd.DataFrame, unit: DisplayUnit, *, public: bool) -> LesseeTable | None:
+    """The enterprises with no parcel of their own (``land_status`` lessee), for the search:
+    names and classes; internal maps also their credit codes and per-area figures."""
+    if "land_status" not in firms or "name" not in firms:
+        return None
+    f = firms[firms["land_status"].astype(str) == "lessee"].reset_index(drop=True)
+    if not len(f):
+        return None
+    text = ["name", "class"] if public else ["name", "uscc", "class"]
+    money = [] if public else [unit.column(m) for m in ("tax", "value_added")]
+    cols = {c: encode_column(f[c].astype(object)) for c in text if c in f}
+    cols.update({c: encode_column(f[c], digits=2) for c in money if c in f})
+    return LesseeTable(n=len(f), cols=cols)
 
 
 _REASONS = tuple(REASONS)  # the underuse reason codes, in their order
@@ -347,6 +362,7 @@ def render_map(
         texts=tx.page_texts(public=public),
         firms=firm_table,
         firm_columns=firm_columns,
+        lessees=None if firms is None else _lessee_table(firms, unit, public=public),
         made=None if made is None else made.isoformat(),
         source=_source(inputs, tx),
         area_m2=vocab.area_m2,

@@ -185,6 +185,33 @@ _ZONES: dict[str, tuple[str, str]] = {
 
 _FIND: dict[str, tuple[str, str]] = {
     # filters by a figure, lessees, the kept highlight (find.js) and the table (table.js)
+    "fig_any": ("按指标筛选（不限）", "Filter by a figure (none)"),
+    "fig_lowest": ("最低 N 宗", "Lowest N parcels"),
+    "fig_below": ("低于（{unit}）", "Below ({unit})"),
+    "fig_clear": ("清除指标筛选", "Clear the figure filter"),
+    "legend_chip": ("已筛选：{v}", "Filtered: {v}"),
+    "legend_nodata": ("无数值", "no value"),
+    "clear": ("清除", "Clear"),
+    "kept": ("已选中：宗地 {id}", "Selected: parcel {id}"),
+    "lessee": ("租赁企业，无自有地块", "lessee, no parcel of its own"),
+    "lessee_class": ("分类 {v}", "class {v}"),
+    "lessee_figure": ("{label} {v} {unit}", "{label} {v} {unit}"),
+    "table_open": ("属性表", "Attribute table"),
+    "table_close": ("关闭", "Close"),
+    "table_rows": ("第 {a}–{b} 行，共 {n} 行", "Rows {a}–{b} of {n}"),
+    "table_prev": ("上一页", "Previous"),
+    "table_next": ("下一页", "Next"),
+    "col_parcel_id": ("宗地号", "Parcel"),
+    "col_park": ("园区", "Park"),
+    "col_enterprises": ("企业", "Enterprises"),
+    "col_class": ("分类", "Class"),
+    "col_area": ("面积（{area}）", "Area ({area})"),
+    "col_figure": ("{label}（{unit}）", "{label} ({unit})"),
+    "col_coverage": ("建筑系数（%）", "Coverage (%)"),
+    "col_far": ("容积率", "FAR"),
+    "col_reasons": ("低效原因", "Underuse reasons"),
+    "col_zone": ("整合片区", "Consolidation zone"),
+    "unit_area": ("{area}", "{area}"),
 }
 
 _SHARE: dict[str, tuple[str, str]] = {
