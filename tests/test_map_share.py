@@ -13,6 +13,7 @@ from urllib.parse import quote
 import pandas as pd
 import pytest
 from PIL import Image
+from playwright.sync_api import expect
 from pypdf import PdfReader
 
 import mujun
@@ -283,3 +284,34 @@ def test_tools_reachable(chromium, sample, tmp_path, width, height):
         print(f"screenshot {tmp_path / f'tools-{width}.png'}")
     finally:
         context.close()
+
+
+def test_permalink_keeps_the_figure_filter(context, sample):
+    """The find helper's figure filter (lowest N by tax per mu) and a legend class travel in
+    the link too (app.registerState)."""
+    parcels = sample["parcels"]
+    page = _open(context, sample["map"].as_uri())
+    page.select_option(".mj-fig", "tax_per_mu")
+    page.fill(".mj-fig-lowest", "20")
+    expect(page.locator(".mj-count")).to_have_text("显示 20 宗地块")
+    page.click(".mj-copy-link")
+    page.wait_for_selector(".mj-link-note:has-text('已复制')")
+    link = page.evaluate("navigator.clipboard.readText()")
+    assert "&g=tax_per_mu,20," in link
+    other = _open(context, link)
+    expect(other.locator(".mj-count")).to_have_text("显示 20 宗地块")
+    assert other.input_value(".mj-fig") == "tax_per_mu"
+    assert other.input_value(".mj-fig-lowest") == "20"
+    # the 20 shown are the 20 lowest by tax per mu (ties by parcel id), as computed here
+    taxed = parcels.dropna(subset=["tax_per_mu"]).sort_values(["tax_per_mu", "parcel_id"])
+    shown = other.evaluate("mujunMap.shown().map((i) => mujunMap.parcels.col.parcel_id(i))")
+    assert sorted(shown) == sorted(taxed["parcel_id"].head(20))
+    # a legend class, clicked, and opened again
+    other.fill(".mj-fig-lowest", "")
+    other.locator(".mj-legend-row[data-key='0']").first.click()
+    n_low = int(other.locator(".mj-count").get_attribute("data-n"))
+    link = other.evaluate("location.href")
+    assert "&l=tax,0" in link
+    third = _open(context, link)
+    assert int(third.locator(".mj-count").get_attribute("data-n")) == n_low
+    print(f"lowest-20 link restored; legend class link: {n_low} parcels")

@@ -338,6 +338,45 @@ const methods = {
   },
 };
 
+/** A finite number from hash text, or null. */
+function number(text) {
+  const v = text === "" || text === undefined ? Number.NaN : Number(text);
+  return Number.isFinite(v) ? v : null;
+}
+
+/**
+ * The find helper's filters in the permalink: g=column,lowest,below (the figure filter) and
+ * l=layer,key (a legend class), set through its own methods as the panel would.
+ */
+function findState(app) {
+  if (app.setFigureFilter) {
+    app.registerState(
+      "g",
+      () => {
+        const f = app.fig;
+        return f?.col ? [f.col, f.lowest ?? "", f.below ?? ""] : null;
+      },
+      ([col, lowest, below]) => {
+        if (app.P.figures.some((f) => f[1] === col)) {
+          app.setFigureFilter({ col, lowest: number(lowest), below: number(below) });
+        }
+      },
+    );
+  }
+  if (app.legendClick) {
+    app.registerState(
+      "l",
+      () => (app.legendFilter ? [app.legendFilter.layer, app.legendFilter.key] : null),
+      ([layer, key]) => {
+        const cur = app.legendFilter;
+        if (app.layer(layer) && key !== undefined && !(cur?.layer === layer && cur.key === key)) {
+          app.legendClick(layer, key); // it checks that key is a class of the layer
+        }
+      },
+    );
+  }
+}
+
 /** The tools: copy link, paper and print. */
 function tools(app) {
   const T = app.T;
@@ -370,6 +409,7 @@ function init(app) {
   tools(app);
   window.addEventListener("beforeprint", () => app.printLayout());
   window.addEventListener("afterprint", () => app.screenLayout());
+  findState(app);
   app.shareReady = true;
   app.openedHash = window.location.hash;
   app.restore(app.openedHash);
