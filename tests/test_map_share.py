@@ -274,6 +274,7 @@ def test_tools_reachable(chromium, sample, tmp_path, width, height):
             page.click(".mj-fold[data-fold='panel']")
         page.mouse.move(width - 100, height // 2)
         page.mouse.wheel(0, 3000)
+        page.wait_for_timeout(400)  # the scroll to settle
         for sel in (".mj-copy-link", ".mj-paper", ".mj-print", ".mj-measure"):
             box = page.locator(sel).bounding_box()
             assert box is not None

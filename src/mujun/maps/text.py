@@ -233,11 +233,11 @@ _SHARE: dict[str, tuple[str, str]] = {
     "measure_length": ("距离：{v}", "Distance: {v}"),
     "measure_perimeter": ("周长：{v}", "Perimeter: {v}"),
     "measure_area": ("面积：{m2}（{ha}，{u}）", "Area: {m2} ({ha}, {u})"),
-    "unit_m": ("{v} 米", "{v} m"),
-    "unit_km": ("{v} 公里", "{v} km"),
-    "unit_m2": ("{v} 平方米", "{v} m²"),
-    "unit_ha": ("{v} 公顷", "{v} ha"),
-    "unit_area": ("{v} {area}", "{v} {area}"),
+    "measure_m": ("{v} 米", "{v} m"),
+    "measure_km": ("{v} 公里", "{v} km"),
+    "measure_m2": ("{v} 平方米", "{v} m²"),
+    "measure_ha": ("{v} 公顷", "{v} ha"),
+    "measure_in_area": ("{v} {area}", "{v} {area}"),
 }
 
 CONFIDENTIAL = frozenset(

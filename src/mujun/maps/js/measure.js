@@ -13,7 +13,7 @@
 
 const { el, fill } = mj.dom;
 
-const R = 6371008.8; // m, the IUGG mean Earth radius
+const R = 63710088 / 10; // m, the IUGG mean Earth radius (in metres)
 const RAD = Math.PI / 180;
 const SAME_PX = 4; // a click this close to the last point adds none (a double-click's clicks)
 
@@ -73,9 +73,9 @@ const methods = {
   lengthText(m) {
     const T = this.T;
     if (m < 1000) {
-      return fill(T.unit_m, { v: this.num1.format(m) });
+      return fill(T.measure_m, { v: this.num1.format(m) });
     }
-    return fill(T.unit_km, { v: this.num3.format(m / 1000) });
+    return fill(T.measure_km, { v: this.num3.format(m / 1000) });
   },
 
   /** An area in m², ha and the run's area unit (亩 = 10000/15 m², acres). */
@@ -83,9 +83,9 @@ const methods = {
     const T = this.T;
     const unit = this.P.area_m2 || 10000 / 15;
     return fill(T.measure_area, {
-      m2: fill(T.unit_m2, { v: this.num0.format(m2) }),
-      ha: fill(T.unit_ha, { v: this.num.format(m2 / 1e4) }),
-      u: fill(T.unit_area, { v: this.num.format(m2 / unit) }),
+      m2: fill(T.measure_m2, { v: this.num0.format(m2) }),
+      ha: fill(T.measure_ha, { v: this.num.format(m2 / 1e4) }),
+      u: fill(T.measure_in_area, { v: this.num.format(m2 / unit) }),
     });
   },
 

@@ -2,7 +2,7 @@
  * share.js: the permalink and the print layout.
  *
  * Permalink: the view (z, c), the theme (t), the overlays shown (o) and the filter menus (f)
- * live in the URL hash, e.g. #z=14&c=31.12000,120.01000&t=tax&o=zones,parks&f=park:X, each
+ * live in the URL hash, e.g. #z=14&c=<lat>,<lng>&t=tax&o=zones,parks&f=park:X, each
  * value URL-encoded; it is rewritten with history.replaceState after every move and change,
  * and read back when the page opens (or the hash is edited). Other parts add their own keys
  * with app.registerState(key, get, set). A value the page does not know (a layer id it lacks,
@@ -180,7 +180,7 @@ const methods = {
       c &&
       Number.isFinite(c[0]) &&
       Number.isFinite(c[1]) &&
-      Math.abs(c[0]) <= 85.06 &&
+      Math.abs(c[0]) <= L.Projection.SphericalMercator.MAX_LATITUDE &&
       Math.abs(c[1]) <= 180;
     if (zoomOk || centreOk) {
       map.setView(centreOk ? c : map.getCenter(), zoomOk ? z : map.getZoom(), { animate: false });
