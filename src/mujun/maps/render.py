@@ -213,12 +213,28 @@ def _base_map(cfg: MapConfig, tx: Texts) -> tuple[folium.Map, Basemap]:
     return fmap, base
 
 
-def _zone_set(zones: gpd.GeoDataFrame, *, gcj02: bool, area: str) -> ShapeSet:
+_ZONE_MONEY = ("tax_wan", "tax_per_mu", "park_median_tax_per_mu", "potential_tax_wan", "gain_wan")
+"""Zone columns of money (万元, 万元/亩): left out of public maps."""
+
+
+def _zone_set(zones: gpd.GeoDataFrame, *, gcj02: bool, area: str, public: bool = False) -> ShapeSet:
+    """The zones for the page: their outlines and what their tooltip and popup say (rank,
+    park, parcels, firms, land; on internal maps also today's tax and the gain at the park's
+    median). Each zone's parcels, their reasons and its firms come from the parcel set and the
+    firm table (parcels carry ``zone_id``)."""
+    digits = {
+        "rank": 0,
+        "n_parcels": 0,
+        "n_enterprises": 0,
+        area: 2,
+        area.replace("area_", "vacant_", 1): 2,
+        "share_of_park_land": 4,
+        **({} if public else dict.fromkeys(_ZONE_MONEY, 2)),
+    }
     cols = {
         "zone_id": encode_column(zones["zone_id"].astype(object)),
-        "rank": encode_column(zones["rank"], digits=0),
-        "n_parcels": encode_column(zones["n_parcels"], digits=0),
-        area: encode_column(zones[area], digits=2),
+        **({"park": encode_column(zones["park"].astype(object))} if "park" in zones else {}),
+        **{c: encode_column(zones[c], digits=d) for c, d in digits.items() if c in zones},
     }
     return _shape_set(zones.geometry, cols, gcj02=gcj02)[0]
 
@@ -251,11 +267,12 @@ def _overlay_sets(
     zones: gpd.GeoDataFrame | None,
     gcj02: bool,
     area: str,
+    public: bool = False,
 ) -> dict[str, ShapeSet]:
     """The shapes of the consolidation zones and of the park boundaries."""
     sets: dict[str, ShapeSet] = {}
     if zones is not None and len(zones):
-        sets["zones"] = _zone_set(zones, gcj02=gcj02, area=area)
+        sets["zones"] = _zone_set(zones, gcj02=gcj02, area=area, public=public)
     if parks is not None and len(parks):
         cols = {"park": encode_column(parks["park"].astype(object))}
         sets["parks"] = _shape_set(parks.geometry, cols, gcj02=gcj02)[0]
@@ -319,7 +336,9 @@ def render_map(
     )
     fmap.fit_bounds([[south, west], [north, east]])
     area_col = f"area_{vocab.area}"
-    more_sets = _overlay_sets(parks=parks, zones=zones, gcj02=base.gcj02, area=area_col)
+    more_sets = _overlay_sets(
+        parks=parks, zones=zones, gcj02=base.gcj02, area=area_col, public=public
+    )
     layers = [
         *themes(
             parcels,

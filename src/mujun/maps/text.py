@@ -55,15 +55,6 @@ _BASE: dict[str, tuple[str, str]] = {
     "zones": ("整合提升片区（{n} 个）", "Consolidation zones ({n})"),
     "cold": ("低产出集聚（冷点，{n} 宗）", "Low-yield clusters (cold spots, {n})"),
     "parks": ("园区边界", "Park boundaries"),
-    "zone_tip_head": ("片区 {id}（第 {rank} 位）", "Zone {id} (rank {rank})"),
-    "zone_tip_land": ("地块：{n} 宗，{a} {area}", "Parcels: {n}, {a} {area}"),
-    "zone_tip_firms": ("企业：{n} 家", "Enterprises: {n}"),
-    "zone_tip_tax": ("现状税收：{v} {money}", "Tax now: {v} {money}"),
-    "zone_tip_gain": (
-        "达到园区中位亩均税收可增：{v} {money}",
-        "Gain at the park's median tax per {per_area}: {v} {money}",
-    ),
-    "zone_tip_ids": ("宗地：{v}", "Parcels: {v}"),
     "title_year": ("（{y} 年）", " ({y})"),
     "vacant": ("空置", "vacant"),
     "unused_buildings": ("闲置建筑", "idle buildings"),
@@ -181,6 +172,34 @@ MONEY: dict[str, tuple[str, str]] = {
 
 _ZONES: dict[str, tuple[str, str]] = {
     # the consolidation zones' tooltip and popup (zones.js)
+    "zone_tip_head": ("片区 {id}（第 {rank} 位）", "Zone {id} (rank {rank})"),
+    "zone_tip_land": ("地块：{n} 宗，{a} {area}", "Parcels: {n}, {a} {area}"),
+    "zone_tip_firms": ("企业：{n} 家", "Enterprises: {n}"),
+    "zone_tip_tax": ("现状税收：{v} {money}", "Tax now: {v} {money}"),
+    "zone_tip_gain": (
+        "达到园区中位亩均税收可增：{v} {money}",
+        "Gain at the park's median tax per {per_area}: {v} {money}",
+    ),
+    "zone_tip_park": ("园区：{v}", "Park: {v}"),
+    "zone_vacant": ("其中空置：{v} {area}", "of which vacant: {v} {area}"),
+    "zone_share": ("占园区地块面积：{v} %", "Share of the park's parcel land: {v} %"),
+    "zone_tax_per_area": (
+        "亩均税收：{v} {unit}（园区中位数 {m}）",
+        "Tax per {per_area}: {v} {unit} (park median {m})",
+    ),
+    "zone_potential": (
+        "达到园区中位数时税收：{v} {money}",
+        "Tax at the park's median: {v} {money}",
+    ),
+    "zone_reasons": ("低效原因（宗数）：{v}", "Why underused (parcels): {v}"),
+    "zone_reason_n": ("{label} {n} 宗", "{label}: {n}"),
+    "zone_firms_head": ("企业（{n} 家）", "Enterprises ({n})"),
+    "zone_parcels_head": ("各地块入选原因（{n} 宗）", "Why each parcel is in the zone ({n})"),
+    "zone_col_parcel": ("宗地", "Parcel"),
+    "zone_col_reasons": ("低效原因", "Reasons"),
+    "zone_col_class": ("分类", "Class"),
+    "zone_parcel_open": ("点宗地号打开该地块", "Click a parcel id to open it"),
+    "zone_export": ("导出本片区地块（GeoJSON）", "Export this zone's parcels (GeoJSON)"),
 }
 
 _FIND: dict[str, tuple[str, str]] = {
@@ -254,6 +273,8 @@ CONFIDENTIAL = frozenset(
         "score_unit",
         "zone_tip_tax",
         "zone_tip_gain",
+        "zone_tax_per_area",
+        "zone_potential",
         "low_tax",
         "below_benchmark",
         "class_d",

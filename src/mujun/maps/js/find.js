@@ -362,7 +362,8 @@ const methods = {
   },
 };
 
-/** Park menu zooms to its park; a click on a parcel keeps it; Esc clears the kept parcel. */
+/** Park menu zooms to its park; Esc clears the kept parcel (a parcel's click keeps it: see
+ * popups.js clickAt, which waits out a double-click and a tool first). */
 function init(app) {
   app.keptIndex = -1;
   const park = app.selects.park;
@@ -374,15 +375,6 @@ function init(app) {
     });
   }
   app.onChange(() => app.markLegendRow());
-  app.map.on("click", (e) => {
-    if (!app.parcelLayerOn() || app.aggregated()) {
-      return;
-    }
-    const i = app.parcelAt(e.latlng);
-    if (i >= 0) {
-      app.keep(i);
-    }
-  });
   document.addEventListener("keydown", (e) => {
     if (e.key === "Escape" && app.keptIndex >= 0) {
       app.clearKept();
