@@ -4,7 +4,7 @@
 # renders as text, not boxes, and PostgreSQL with PostGIS (the database tests start their own
 # throwaway server from these binaries: tests/pg.py), and Node.js with npm (Biome lints the
 # map's script and node's test runner tests its decoder: tests/test_js.py), and poppler-utils
-# (pdftoppm renders the notice package's pages in tests/test_notice.py). Installs them with
+# (pdftotext, pdftoppm: tests/test_notice.py and the map's print test read the PDFs). Installs them with
 # apt when run as root and they are missing.
 set -euo pipefail
 

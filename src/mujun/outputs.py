@@ -15,7 +15,7 @@ import hashlib
 import json
 import platform
 import time
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -196,7 +196,18 @@ def _targets(base: Path, cfg: OutputConfig) -> dict[str, Path]:
     return targets | {k: base / "exports" / v for k, v in names.items()}
 
 
-def _write_map(result: RunResult, path: Path) -> None:
+def _input_names(inputs: dict[str, dict[str, Any]]) -> list[str]:
+    """The inputs' names for the map's print sheet: file names, or the database table."""
+    names = []
+    for record in inputs.values():
+        if record.get("path"):
+            names.append(Path(record["path"]).name)
+        elif "database" in record:
+            names.append(f"postgis:{record.get('table') or 'query'}")
+    return names
+
+
+def _write_map(result: RunResult, path: Path, *, made: date) -> None:
     vocab = _vocabulary(result)
     legend = None
     if result.config.classes.method != "none":
@@ -220,6 +231,8 @@ def _write_map(result: RunResult, path: Path) -> None:
         firms=vocab.frame(result.enterprises.loc[result.enterprises["year"] == result.year]),
         csv_formulas=result.config.output.csv_formulas,
         vocab=vocab,
+        made=made,
+        inputs=_input_names(result.inputs),
     )
     path.write_text(map_html(fmap, offline=result.config.map.offline), encoding="utf-8")
 
@@ -366,9 +379,13 @@ def write_outputs(
     for path in finals.values():
         check_writable(path, overwrite=cfg.overwrite, create=False)
     staging = Staging.begin(out)
+    started = started or datetime.now(UTC)
     try:
         written, database = _write_staged(
-            result, {k: staging.path(v) for k, v in finals.items()}, engine or MemoryEngine()
+            result,
+            {k: staging.path(v) for k, v in finals.items()},
+            engine or MemoryEngine(),
+            made=started.astimezone().date(),
         )
         removed = (
             [p for p in _previous_outputs(out) if p not in set(finals.values())]
@@ -377,7 +394,7 @@ def write_outputs(
         )
         record: dict[str, Any] = {
             "mujun_run": 2,
-            "started_utc": (started or datetime.now(UTC)).isoformat(timespec="seconds"),
+            "started_utc": started.isoformat(timespec="seconds"),
             "finished_utc": datetime.now(UTC).isoformat(timespec="seconds"),
             "config": result.config.to_dict(),
             "versions": _versions(),
@@ -410,7 +427,7 @@ def write_outputs(
 
 
 def _write_staged(
-    result: RunResult, targets: dict[str, Path], engine: ParcelEngine
+    result: RunResult, targets: dict[str, Path], engine: ParcelEngine, *, made: date
 ) -> tuple[list[str], dict[str, Any] | None]:
     """Every output but run.json at ``targets`` (staging paths); the names written, and what
     went to the database."""
@@ -423,7 +440,7 @@ def _write_staged(
         result = dataclasses.replace(result, parcels=parcels)
     written = []
     if cfg.map:
-        _write_map(result, targets["map"])
+        _write_map(result, targets["map"], made=made)
         written.append("map")
         t = log_stage("write map", t, "%s", targets["map"].name)
     parcels = gpd.GeoDataFrame(_parcel_export(result), geometry="geometry")

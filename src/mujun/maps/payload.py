@@ -217,7 +217,9 @@ class Payload:
     column) for the tooltip's money lines; ``filters`` the parcel columns with a menu;
     ``texts`` the page's words (:meth:`mujun.maps.text.Texts.page_texts`); ``firm_columns``
     pairs of (heading, column) of the popup's firm table; ``lessees`` the enterprises with
-    no parcel of their own, found by the search.
+    no parcel of their own, found by the search; ``made`` the run's date (ISO) and
+    ``source`` what made the map (version, inputs) in words, for the print sheet;
+    ``area_m2`` the square metres of the display area unit (the measuring tool).
     """
 
     sets: Mapping[str, ShapeSet]
@@ -236,6 +238,9 @@ class Payload:
     firms: FirmTable | None = None
     firm_columns: Sequence[tuple[str, str]] = field(default_factory=tuple)
     lessees: LesseeTable | None = None
+    made: str | None = None
+    source: str | None = None
+    area_m2: float | None = None
     schema_version: int = SCHEMA_VERSION
 
     def __post_init__(self) -> None:
@@ -277,4 +282,6 @@ class Payload:
             out["firm_columns"] = [list(c) for c in self.firm_columns]
         if self.lessees is not None:
             out["lessees"] = self.lessees.to_json()
+        optional = {"made": self.made, "source": self.source, "area_m2": self.area_m2}
+        out.update({k: v for k, v in optional.items() if v is not None})
         return out

@@ -14,6 +14,8 @@ title, written here as HTML, is escaped with :func:`html.escape`.
 from __future__ import annotations
 
 import html
+from collections.abc import Sequence
+from datetime import date
 from typing import Any, cast
 
 import branca
@@ -277,6 +279,15 @@ def _overlay_sets(
     return sets
 
 
+def _source(inputs: Sequence[str], tx: Texts) -> str:
+    """What made the map, for the print sheet: mujun's version and the inputs' names."""
+    from mujun import __version__ as version  # noqa: PLC0415 (mujun imports this module)
+
+    if not inputs:
+        return tx("source_version", version=version)
+    return tx("source_inputs", version=version, files=tx("sep").join(inputs))
+
+
 def render_map(
     parcels: gpd.GeoDataFrame,
     *,
@@ -289,6 +300,8 @@ def render_map(
     firms: pd.DataFrame | None = None,
     csv_formulas: str = "neutralise",
     vocab: Vocabulary = CHINA,
+    made: date | None = None,
+    inputs: Sequence[str] = (),
 ) -> folium.Map:
     """Build the planner's map for ``year``.
 
@@ -299,7 +312,8 @@ def render_map(
     ``firms`` (the enterprise table of ``year``, with ``parcel_ids``) fills each parcel's
     popup; ``csv_formulas`` is how the page's CSV export treats text that would run as a
     formula; ``vocab`` also gives the words of the area and the scale bar (metres, or feet
-    and miles). Returns a :class:`folium.Map`; save it with :func:`map_html`.
+    and miles). ``made`` (the run's date) and ``inputs`` (the input files' names) go on the
+    printed sheet. Returns a :class:`folium.Map`; save it with :func:`map_html`.
     """
     tx = Texts(cfg.lang, vocab=vocab, money=unit.money_label)
     fmap, base = _base_map(cfg, tx)
@@ -368,6 +382,9 @@ def render_map(
         firms=firm_table,
         firm_columns=firm_columns,
         lessees=None if firms is None else _lessee_table(firms, unit, public=public),
+        made=None if made is None else made.isoformat(),
+        source=_source(inputs, tx),
+        area_m2=vocab.area_m2,
     )
     control = folium.LayerControl(collapsed=True)  # the basemaps; the page lists the layers
     control.add_to(fmap)

@@ -235,6 +235,28 @@ _FIND: dict[str, tuple[str, str]] = {
 
 _SHARE: dict[str, tuple[str, str]] = {
     # the permalink and the print layout (share.js), the measuring tool (measure.js)
+    "copy_link": ("复制链接", "Copy link"),
+    "link_copied": ("已复制本视图的链接", "Link to this view copied"),
+    "paper": ("纸张", "Paper"),
+    "paper_size": ("{p} 横向", "{p} landscape"),
+    "print": ("打印", "Print"),
+    "print_made": ("制图日期：{d}", "Made on {d}"),
+    "print_source": ("来源：{v}", "Source: {v}"),
+    "source_inputs": ("mujun {version}，输入：{files}", "mujun {version}, inputs: {files}"),
+    "source_version": ("mujun {version}", "mujun {version}"),
+    "measure": ("测量距离和面积", "Measure distance and area"),
+    "measure_hint": (
+        "单击地图加点，双击或按回车键结束，按退出键清除",
+        "Click the map to add points; double-click or Enter ends, Esc clears",
+    ),
+    "measure_length": ("距离：{v}", "Distance: {v}"),
+    "measure_perimeter": ("周长：{v}", "Perimeter: {v}"),
+    "measure_area": ("面积：{m2}（{ha}，{u}）", "Area: {m2} ({ha}, {u})"),
+    "measure_m": ("{v} 米", "{v} m"),
+    "measure_km": ("{v} 公里", "{v} km"),
+    "measure_m2": ("{v} 平方米", "{v} m²"),
+    "measure_ha": ("{v} 公顷", "{v} ha"),
+    "measure_in_area": ("{v} {area}", "{v} {area}"),
 }
 
 CONFIDENTIAL = frozenset(
