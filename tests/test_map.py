@@ -9,6 +9,7 @@ from pathlib import Path
 import geopandas as gpd
 import pandas as pd
 import pytest
+from playwright.sync_api import expect
 
 from browser import drawn, hover_parcel, wait_for_map
 from conftest import page_data, run_mujun
@@ -130,6 +131,8 @@ def test_offline_map_draws_with_the_network_cut_and_shows_names_as_text(hostile_
     notice = page.locator(".mj-basemap-failed")
     notice.wait_for(timeout=5_000)
     assert notice.inner_text() == "底图未能加载（无网络？）；地块照常显示。"
+    notice.click()  # a note: a click puts it away
+    expect(notice).to_have_count(0)
     assert drawn(page)["tax"] == 5
     page.wait_for_timeout(300)
     assert dialogs == []

@@ -98,3 +98,12 @@ def test_public_and_english_tooltips_in_browser(maps, chromium):
     assert "Surveyed area: 15.00 mu" in text
     assert "Tax per mu: 2.48 10k yuan/mu" in text
     page.close()
+
+
+def test_a_text_key_in_two_sections_is_refused():
+    """Each part of the page has its own section of words; one may not replace another's."""
+    from mujun.maps import text  # noqa: PLC0415
+
+    with pytest.raises(ValueError, match="two sections: parcel"):
+        text._joined((text._BASE, {"parcel": ("宗地", "Parcel")}))
+    assert len(text.TEXT) == sum(len(s) for s in text._SECTIONS)

@@ -284,7 +284,22 @@ CONFIDENTIAL = frozenset(
 """Keys whose words speak of a firm's tax, value added, revenue or score (or reasons derived
 from them): a public map's page never gets them. Add a new key here when it does."""
 
-TEXT: dict[str, tuple[str, str]] = {**_BASE, **_THEMES, **_ZONES, **_FIND, **_SHARE}
+_SECTIONS = (_BASE, _THEMES, _ZONES, _FIND, _SHARE)
+
+
+def _joined(sections: tuple[dict[str, tuple[str, str]], ...]) -> dict[str, tuple[str, str]]:
+    """The sections as one table; a key in two sections is an error (one would silently
+    replace the other's words)."""
+    out: dict[str, tuple[str, str]] = {}
+    for section in sections:
+        twice = sorted(set(out) & set(section))
+        if twice:
+            raise ValueError(f"map text keys in two sections: {', '.join(twice)}")
+        out.update(section)
+    return out
+
+
+TEXT: dict[str, tuple[str, str]] = _joined(_SECTIONS)
 """Every word of the map: key -> (Chinese, English)."""
 
 _RECORDS: dict[str, tuple[str, str]] = {

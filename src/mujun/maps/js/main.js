@@ -119,6 +119,9 @@ function watchBasemap(map, text) {
           said = true;
           const box = notice(text);
           box.classList.add("mj-basemap-failed");
+          box.title = text;
+          // a note, not an error: a click puts it away (it may sit over a small screen's panel)
+          box.addEventListener("click", () => box.remove());
         }
       });
     }
