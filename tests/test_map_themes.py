@@ -175,6 +175,7 @@ def test_layer_list_folds_and_never_hides_the_zoom_or_search_results(chromium, r
     assert overlays.is_visible()
     assert not _overlap(_box(page, ".leaflet-control-zoom"), _box(page, ".mj-panel"))
     assert not _overlap(_box(page, ".leaflet-control-zoom"), _box(page, ".mj-title"))
+    assert not _overlap(_box(page, ".leaflet-control-scale"), _box(page, ".mj-panel"))
     page.locator(".mj-search").fill("长兴")
     hit = page.locator(".mj-hit").first
     expect(hit).to_be_visible()
