@@ -114,8 +114,8 @@ def test_map_has_a_class_layer_with_counts(out):
     graded = ent.loc[(ent["year"] == 2021) & ent["class"].notna(), "class"].value_counts()
     rows = {r["key"]: r["label"] for r in theme["legend"]["rows"]}
     assert set(rows) == {"A", "B", "C", "D"}
-    for label, text in rows.items():  # e.g. "A 优先发展（1 家）"
-        assert text.endswith(f"（{int(graded.get(label, 0))} 家）"), text
+    for label, text in rows.items():  # e.g. "A 优先发展（1 家，{n} 宗）": the page counts parcels
+        assert text.endswith(f"（{int(graded.get(label, 0))} 家，{{n}} 宗）"), text
 
 
 def test_parcel_change_between_years_and_park_changes(out):

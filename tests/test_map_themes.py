@@ -168,6 +168,11 @@ def test_layer_list_folds_and_never_hides_the_zoom_or_search_results(chromium, r
         assert page.locator(".mj-legend-body").is_hidden()
         page.locator(".mj-fold[data-fold='panel']").click()
     assert body.is_visible()
+    overlays = page.locator(".mj-overlay-list")
+    page.locator(".mj-fold[data-fold='overlays']").click()  # the long list folds on its own
+    assert overlays.is_hidden()
+    page.locator(".mj-fold[data-fold='overlays']").click()
+    assert overlays.is_visible()
     assert not _overlap(_box(page, ".leaflet-control-zoom"), _box(page, ".mj-panel"))
     assert not _overlap(_box(page, ".leaflet-control-zoom"), _box(page, ".mj-title"))
     page.locator(".mj-search").fill("长兴")

@@ -411,7 +411,7 @@ def test_public_map_marks_only_what_non_confidential_reasons_mark(tmp_path):
         assert not [k for k in cols if figure in k], figure
     assert set(data["firms"]["cols"]) == {"name", "class"}  # popups: who and the class only
     assert [z["k"] for z in data["sets"]["zones"]["cols"].values()]  # zones there, ...
-    assert set(data["sets"]["zones"]["cols"]) == {"zone_id", "rank", "n_parcels", "area_mu"}
+    assert set(data["sets"]["zones"]["cols"]) == {"zone_id", "rank", "park", "n_parcels", "area_mu"}
     zone_area = data["sets"]["zones"]["cols"]["area_mu"]["v"]
     assert zone_area == sorted(zone_area, reverse=True)  # ...numbered by area, not by gain
     assert "P1" not in expected

@@ -197,6 +197,19 @@ def _input_options(p: argparse.ArgumentParser) -> None:
         help="built-up raster, GeoTIFF in any CRS "
         "(optional; coverage where footprints are missing, else a cross-check)",
     )
+    cycle = p.add_argument_group("the yearly cycle (README: The yearly cycle)")
+    cycle.add_argument(
+        "--commitments",
+        type=input_path,
+        help="land-grant commitments (标准地), CSV or XLSX: parcel, committed investment "
+        "intensity, FAR, tax and output per mu (万元/亩), due year (optional)",
+    )
+    cycle.add_argument(
+        "--redevelopment",
+        type=input_path,
+        help="redevelopment register, CSV or XLSX: parcel, status (identified, planned, in "
+        "progress, done), measure, year (optional)",
+    )
     io.add_argument("--config", type=Path, help="TOML configuration file")
     io.add_argument(
         "--preset",
@@ -317,6 +330,8 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
         ("input", "parks"): args.parks,
         ("input", "buildings"): args.buildings,
         ("input", "builtup"): args.builtup,
+        ("input", "commitments"): opt("commitments"),
+        ("input", "redevelopment"): opt("redevelopment"),
         ("output", "surface_m"): opt("surface_m"),
         ("input", "parcels_crs"): args.parcels_crs,
         ("input", "encoding"): args.encoding,
@@ -375,6 +390,26 @@ def _underuse_line(u: dict[str, Any], v: Vocabulary) -> str:
         )
         + (f"; {u['cold_spots']:,} cold-spot parcels" if "cold_spots" in u else "")
     )
+
+
+def _cycle_lines(c: dict[str, Any]) -> list[str]:
+    lines = []
+    if "commitments" in c:
+        m = c["commitments"]
+        by = ", ".join(f"{k} {n:,}" for k, n in m["short_by"].items() if n)
+        lines.append(
+            f"commitments: {m['listed']:,} listed, {m['due']:,} due: {m['short']:,} short of "
+            f"them ({by or 'none'}), {m['not_yet_due']:,} not yet due; investment intensity "
+            "is not checked (the filings have no investment)"
+        )
+    if "register" in c:
+        r = c["register"]
+        status = ", ".join(f"{k} {n:,}" for k, n in r["by_status"].items())
+        lines.append(
+            f"redevelopment register: {r['parcels']:,} parcels ({status}); of the underused "
+            f"parcels {r['underused_in_register']:,} are in it, {r['underused_new']:,} newly found"
+        )
+    return lines
 
 
 def _join_lines(join: dict[str, Any] | None) -> list[str]:
@@ -477,6 +512,7 @@ def _report(result: RunResult, paths: dict[str, Path], seconds: float) -> str:
         *_county_lines(s, result, v),
         _basis_line(s.get("area_basis", {})),
         _underuse_line(s.get("underuse", {}), v),
+        *_cycle_lines(s.get("cycle", {})),
         *_join_lines(s.get("join")),
         *_loud_lines(s),
         "ledger: "

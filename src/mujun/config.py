@@ -85,6 +85,12 @@ class InputConfig:
     builtup: Path | None = None
     """Optional built-up raster (GeoTIFF, any CRS; 1 = built), for coverage where no
     footprints are given."""
+    commitments: Path | None = None
+    """Optional land-grant commitments (标准地, CSV or XLSX): per parcel the committed
+    investment intensity, FAR, tax and output per mu (万元/亩) and the year they fall due."""
+    redevelopment: Path | None = None
+    """Optional redevelopment register (CSV or XLSX): per parcel the status (identified,
+    planned, in progress, done), the measure and the year."""
     encoding: str | None = None
     """Encoding of CSV filings; None tries UTF-8 (with or without BOM), then GB18030."""
     sheet: str | None = None
@@ -534,11 +540,15 @@ def _merge(base: dict[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
+SIDE_TABLES = ("commitments", "redevelopment")
+"""Inputs beside the filings that a run reads when given (``[input]`` keys)."""
+
+
 def _resolve_paths(data: dict[str, Any], base: Path) -> None:
     """Make relative input paths in a config file relative to that file's folder."""
     from mujun.io.sources import input_path  # noqa: PLC0415 - light, no cycle
 
-    for key in ("parcels", "filings", "parks", "buildings", "builtup"):
+    for key in ("parcels", "filings", "parks", "buildings", "builtup", *SIDE_TABLES):
         value = data.get("input", {}).get(key)
         if isinstance(value, str):
             data["input"][key] = str(input_path(value, base))

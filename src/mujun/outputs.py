@@ -79,6 +79,11 @@ _PARCEL_PROPS = [
     "moran_p",
     "moran_quadrant",
     "cold_spot",
+    "underused_new",
+    "redevelopment_status",
+    "redevelopment_measure",
+    "redevelopment_year",
+    "commitment",
 ]
 
 
@@ -182,6 +187,8 @@ def _targets(base: Path, cfg: OutputConfig) -> dict[str, Path]:
         "changes": "changes.csv",
         "park_changes": "park_changes.csv",
         "zones": "zones.geojson",
+        "commitments": "commitments.csv",
+        "redevelopment": "redevelopment.csv",
         "ledger": "ledger.csv",
         "run": "run.json",
     }
@@ -242,6 +249,10 @@ def _write_tables(result: RunResult, targets: dict[str, Path]) -> list[str]:
     for name in ("county", "parks", "industries", "changes", "park_changes"):
         csv(vocab.export(result.tables[name]), name)
         written.append(name)
+    for name in ("commitments", "redevelopment"):  # the yearly cycle's inputs, when given
+        if name in result.tables:
+            csv(vocab.export(result.tables[name].drop(columns="record", errors="ignore")), name)
+            written.append(name)
     zones = result.tables.get("zones")
     if zones is not None and len(zones):
         write_geojson(
@@ -279,6 +290,8 @@ _KNOWN_EXPORTS = (
     "changes.csv",
     "park_changes.csv",
     "zones.geojson",
+    "commitments.csv",
+    "redevelopment.csv",
     "ledger.csv",
     "run.json",
 )

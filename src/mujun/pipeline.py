@@ -38,6 +38,7 @@ from mujun.summary import (
     ValidationSummary,
     area_basis,
     county_figures,
+    cycle_summary,
     enterprise_summary,
     parcel_summary,
     underuse_summary,
@@ -189,4 +190,5 @@ def _summary(s: RunState) -> RunSummary:
         underuse=underuse_summary(s.parcels, s.tables["zones"], config.underuse.zone_min_parcels),
         county=county_figures(s.enterprises, s.tables["county"], s.unit),
         area_basis=area_basis(s.units, config),
+        cycle=cycle_summary(s.tables, s.parcels),
     )

@@ -186,7 +186,7 @@ class ColumnSpec:
     """A canonical column: its kind and the header aliases that name it."""
 
     name: str
-    kind: str  # "id", "text", "int", or a unit family of _UNITS
+    kind: str  # "id", "text", "int", "number" (no unit), or a unit family of _UNITS
     aliases: tuple[str, ...]
     required: bool = False
     help: str = ""
@@ -460,7 +460,60 @@ def _match_header(
     return sorted(hits, key=lambda h: spec.aliases.index(split_unit(h)[0]))
 
 
-TABLES = ("filings", "parcels", "buildings", "parks")
+_PARCEL_ID = ["宗地号", "宗地编号", "地块编号", "地块号", "parcel_id", "parcel", "parcelid"]
+
+COMMITMENT_COLUMNS: tuple[ColumnSpec, ...] = (
+    _spec("parcel_id", "id", _PARCEL_ID, required=True, help="the parcel committed"),
+    _spec(
+        "investment_per_mu",
+        "number",
+        ["投资强度", "亩均投资", "固定资产投资强度", "investment_per_mu", "investment"],
+        help="committed investment intensity, 万元/亩",
+    ),
+    _spec("far", "number", ["容积率", "far", "floor_area_ratio"], help="committed FAR"),
+    _spec(
+        "tax_per_mu",
+        "number",
+        ["亩均税收", "亩均税收承诺", "tax_per_mu"],
+        help="committed tax per mu, 万元/亩",
+    ),
+    _spec(
+        "output_per_mu",
+        "number",
+        ["亩均产出", "亩均营业收入", "亩均产值", "output_per_mu", "revenue_per_mu"],
+        help="committed output (revenue) per mu, 万元/亩",
+    ),
+    _spec(
+        "due",
+        "int",
+        ["达产年份", "考核年份", "到期年份", "due_year", "due"],
+        required=True,
+        help="the year the commitment falls due",
+    ),
+)
+"""A land-grant commitment table (标准地 承诺): per parcel, the committed figures and the year
+they fall due."""
+
+REDEVELOPMENT_COLUMNS: tuple[ColumnSpec, ...] = (
+    _spec("parcel_id", "id", _PARCEL_ID, required=True, help="the parcel in the register"),
+    _spec(
+        "status",
+        "text",
+        ["状态", "进展", "处置状态", "status"],
+        required=True,
+        help="identified, planned, in progress or done (已认定, 已计划, 实施中, 已完成)",
+    ),
+    _spec(
+        "measure",
+        "text",
+        ["措施", "处置方式", "改造方式", "measure"],
+        help="the measure: 收回, 腾笼换鸟, 兼并重组, 提升改造 ...",
+    ),
+    _spec("year", "int", ["年份", "年度", "启动年份", "year"], help="the year it was entered"),
+)
+"""A redevelopment register (低效用地再开发台账): per parcel, status, measure and year."""
+
+TABLES = ("filings", "parcels", "buildings", "parks", "commitments", "redevelopment")
 """The tables of ``[columns.<table>]`` and ``[units.<table>]`` in a config file."""
 
 
@@ -472,6 +525,8 @@ def table_specs(table: str) -> tuple[ColumnSpec, ...]:
         "parcels": PARCEL_COLUMNS,
         "buildings": BUILDING_COLUMNS,
         "parks": PARK_COLUMNS,
+        "commitments": COMMITMENT_COLUMNS,
+        "redevelopment": REDEVELOPMENT_COLUMNS,
     }[table]
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 import geopandas as gpd
 import pandas as pd
 
+from mujun.commitments import CHECKED, check_commitments, commitment_of_parcels
 from mujun.config import Config
 from mujun.engine import ParcelEngine, Reprojection
 from mujun.errors import ConfigError, InputError, JoinError, SchemaError
@@ -47,6 +48,7 @@ from mujun.join import (
 )
 from mujun.parks import read_park_layer
 from mujun.reconcile import note_not_evaluated, reconcile_money, settle_fates
+from mujun.register import mark_register, read_register
 from mujun.schema import MU_M2
 from mujun.scoring import evaluate, headline_money, ratio_pairs
 from mujun.tables import county_tables, enterprise_parks, parcel_results
@@ -315,6 +317,36 @@ def underuse(s: RunState) -> str:
     return f"{n:,} underused parcels, {len(zones):,} consolidation zones"
 
 
+def commitments(s: RunState) -> str:
+    path = s.paths["commitments"]
+    assert path is not None
+    to_wan_mu = (MU_M2 / 1e4) / s.unit.factor  # the display unit -> 万元/亩
+    measured = pd.DataFrame({"parcel_id": s.parcels["parcel_id"].astype(str)})
+    for name, col in CHECKED.items():
+        figure = col.removesuffix("_per_mu")
+        if name == "far":
+            measured[col] = s.parcels["far"] if "far" in s.parcels else float("nan")
+        elif s.unit.column(figure) in s.parcels:
+            measured[col] = s.parcels[s.unit.column(figure)] * to_wan_mu
+    table = check_commitments(path, measured, year=s.year, config=s.config, ledger=s.ledger)
+    s.tables["commitments"] = table
+    s.parcels["commitment"] = commitment_of_parcels(s.parcels["parcel_id"], table)
+    due = int((table["status"] == "due").sum())
+    return f"{len(table):,} commitments: {due:,} due, {int(table['short'].sum()):,} short"
+
+
+def register(s: RunState) -> str:
+    path = s.paths["redevelopment"]
+    assert path is not None
+    table = read_register(path, s.parcels, config=s.config, ledger=s.ledger)
+    s.parcels, s.tables["redevelopment"] = mark_register(
+        s.parcels, table, change=f"{s.unit.column('tax')}_change"
+    )
+    known = int(s.parcels["redevelopment_status"].notna().sum())
+    new = int(s.parcels["underused_new"].sum()) if "underused_new" in s.parcels else 0
+    return f"{known:,} parcels in the register; {new:,} underused parcels newly found"
+
+
 def reconcile(s: RunState) -> str:
     s.money = reconcile_money(
         s.inputs.filing_table.data,
@@ -353,6 +385,20 @@ STAGES: tuple[Stage, ...] = (
         _has("buildings", "builtup"),
     ),
     Stage("underuse", underuse, "underuse, zones", "flags, zones, cold spots, park land"),
+    Stage(
+        "commitments",
+        commitments,
+        "commitments",
+        "commitments checked",
+        _has("commitments"),
+    ),
+    Stage(
+        "register",
+        register,
+        "register",
+        "register status; newly found underuse",
+        _has("redevelopment"),
+    ),
     Stage("reconcile", reconcile, "reconcile", "money check"),
 )
 

@@ -6,7 +6,7 @@ figures, the area basis, underused land).
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import geopandas as gpd
@@ -71,13 +71,15 @@ class RunSummary(ValidationSummary):
     county: dict[str, Any]
     """Per year, per group (all, 规上, 规下), the county per-area figures."""
     area_basis: dict[str, Any]
+    cycle: dict[str, Any] = field(default_factory=dict)
+    """Commitments checked and the redevelopment register, when given."""
 
     def to_dict(self) -> dict[str, Any]:
         out = super().to_dict()
         order = [
             "year", "years", "working_crs", "working_crs_name", "crs_notes", "notes",
             "area_method", "area_check", "parcels", "enterprises", "ledger", "findings",
-            "join", "not_scored", "money", "underuse", "county", "area_basis",
+            "join", "not_scored", "money", "underuse", "county", "area_basis", "cycle",
         ]  # fmt: skip
         return {k: out[k] for k in order}
 
@@ -195,4 +197,35 @@ def underuse_summary(
         occupied = parcels.loc[~parcels["vacant"]]
         out["median_coverage"] = float(occupied["coverage"].median())
         out["median_far"] = float(occupied["far"].median())
+    return out
+
+
+def cycle_summary(tables: dict[str, pd.DataFrame], parcels: pd.DataFrame) -> dict[str, Any]:
+    """The commitments (how many due, met, short, per indicator) and the register (parcels
+    by status; underused parcels already in it and newly found)."""
+    out: dict[str, Any] = {}
+    if "commitments" in tables:
+        c = tables["commitments"]
+        due = c["status"] == "due"
+        out["commitments"] = {
+            "listed": len(c),
+            "due": int(due.sum()),
+            "short": int(c["short"].sum()),
+            "not_yet_due": int((~due).sum()),
+            "short_by": {
+                col.removesuffix("_met"): int((c[col] == False).sum())  # noqa: E712 (NA stays out)
+                for col in c.columns
+                if col.endswith("_met")
+            },
+        }
+    if "redevelopment" in tables:
+        r = tables["redevelopment"]
+        flagged = parcels["underused"].astype(bool) if "underused" in parcels else None
+        known = parcels["redevelopment_status"].notna()
+        out["register"] = {
+            "parcels": len(r),
+            "by_status": {str(k): int(v) for k, v in r["status"].value_counts().items()},
+            "underused_in_register": int((flagged & known).sum()) if flagged is not None else 0,
+            "underused_new": int((flagged & ~known).sum()) if flagged is not None else 0,
+        }
     return out

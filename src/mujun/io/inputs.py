@@ -46,7 +46,12 @@ __all__ = [
 ]
 
 SAMPLE_FILES = {"parcels": "parcels.gpkg", "filings": "filings.csv", "parks": "parks.gpkg"}
-SAMPLE_OPTIONAL = {"buildings": "buildings.gpkg", "builtup": "builtup.tif"}
+SAMPLE_OPTIONAL = {
+    "buildings": "buildings.gpkg",
+    "builtup": "builtup.tif",
+    "commitments": "commitments.csv",
+    "redevelopment": "redevelopment.csv",
+}
 
 
 @dataclass(frozen=True)
@@ -114,6 +119,8 @@ def input_paths(config: Config) -> dict[str, Path | None]:
         "parks": cfg.parks,
         "buildings": cfg.buildings,
         "builtup": cfg.builtup,
+        "commitments": cfg.commitments,
+        "redevelopment": cfg.redevelopment,
     }
 
 

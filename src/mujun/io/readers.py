@@ -1618,3 +1618,42 @@ def table_id_columns(
         lists = split_parcel_ids_bulk(_as_id_text(column))
         out[str(header).split(REPEAT)[0]] = pd.Series(lists, dtype=object)
     return out
+
+
+def read_side_table(
+    path: str | Path,
+    specs: tuple[ColumnSpec, ...],
+    *,
+    table: str,
+    columns: Mapping[str, str] | None = None,
+    units: Mapping[str, str] | None = None,
+    sheet: str | None = None,
+    encoding: str | None = None,
+) -> tuple[pd.DataFrame, dict[str, str | None]]:
+    """A small table that goes beside the filings (commitments, a redevelopment register):
+    CSV or XLSX, title rows above the header allowed, headers by the aliases of ``specs`` or
+    ``[columns.<table>]``; canonical columns plus ``record`` (the spreadsheet row). A cell that
+    is not a number, or a missing column, raises :class:`InputError` / :class:`SchemaError`
+    naming the file, row and column. Returns the table and the unit each column's header (or
+    ``[units.<table>]``) names, for columns without a unit family to check."""
+    path = Path(path)
+    _require_file(path)
+    if path.suffix.lower() in _SPREADSHEETS:
+        rows = _read_xlsx_rows(path, sheet)
+    elif path.suffix.lower() in _TEXT_TABLES:
+        rows, _ = _read_csv_rows(path, encoding)
+    else:
+        raise InputFileError(f"{path.name}: give the {table} as CSV or XLSX")
+    header_row, headers = _locate_header(rows, specs, columns)
+    raw = rows.iloc[header_row + 1 :].copy()
+    raw.columns = headers
+    raw.index = pd.RangeIndex(header_row + 2, header_row + 2 + len(raw))  # spreadsheet rows
+    cells = np.array([[str(v).strip() for v in row] for row in raw.itertuples(index=False)])
+    raw = raw.loc[(cells != "").any(axis=1)] if len(raw) else raw  # blank rows at the end
+    found = map_headers(headers, specs, source=path.name, table=table, columns=columns, units=units)
+    frame = _canonical_frame(raw, found.mapping, specs, source=path.name, table=table)
+    declared = dict(units or {})
+    named = {
+        m.canonical: declared.get(m.canonical) or split_unit(m.header)[1] for m in found.mapping
+    }
+    return frame.drop(columns="problem").reset_index(drop=True), named

@@ -23,6 +23,7 @@ __all__ = [
     "FirmTable",
     "Legend",
     "LegendRow",
+    "LesseeTable",
     "Payload",
     "Scale",
     "ShapeSet",
@@ -179,6 +180,18 @@ class FirmTable:
 
 
 @dataclass(frozen=True)
+class LesseeTable:
+    """The enterprises with no parcel of their own (lessees), for the search: ``n`` rows of
+    ``cols`` (``name``, ``class``; internal maps also ``uscc`` and per-area figures)."""
+
+    n: int
+    cols: Mapping[str, EncodedColumn]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"n": self.n, "cols": dict(self.cols)}
+
+
+@dataclass(frozen=True)
 class Aggregate:
     """Above ``above`` parcels, zooms below ``zoom`` draw grid cells of ``cell_px`` pixels."""
 
@@ -203,7 +216,8 @@ class Payload:
     order; ``area_col`` the area column in the display unit; ``figures`` pairs of (label,
     column) for the tooltip's money lines; ``filters`` the parcel columns with a menu;
     ``texts`` the page's words (:meth:`mujun.maps.text.Texts.page_texts`); ``firm_columns``
-    pairs of (heading, column) of the popup's firm table.
+    pairs of (heading, column) of the popup's firm table; ``lessees`` the enterprises with
+    no parcel of their own, found by the search.
     """
 
     sets: Mapping[str, ShapeSet]
@@ -221,6 +235,7 @@ class Payload:
     texts: Mapping[str, Any]
     firms: FirmTable | None = None
     firm_columns: Sequence[tuple[str, str]] = field(default_factory=tuple)
+    lessees: LesseeTable | None = None
     schema_version: int = SCHEMA_VERSION
 
     def __post_init__(self) -> None:
@@ -260,4 +275,6 @@ class Payload:
         if self.firms is not None:
             out["firms"] = self.firms.to_json()
             out["firm_columns"] = [list(c) for c in self.firm_columns]
+        if self.lessees is not None:
+            out["lessees"] = self.lessees.to_json()
         return out

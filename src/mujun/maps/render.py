@@ -37,7 +37,7 @@ from mujun.maps.encode import (
     simplify_coverage,
 )
 from mujun.maps.gcj02 import shift_geometries
-from mujun.maps.payload import Aggregate, FirmTable, Payload, Scale, ShapeSet
+from mujun.maps.payload import Aggregate, FirmTable, LesseeTable, Payload, Scale, ShapeSet
 from mujun.maps.text import Texts
 from mujun.maps.themes import (
     CONFIDENTIAL_REASONS,
@@ -184,6 +184,21 @@ def _firm_table(
     return table, [c for c in columns if c[1] in cols]
 
 
+def _lessee_table(firms: pd.DataFrame, unit: DisplayUnit, *, public: bool) -> LesseeTable | None:
+    """The enterprises with no parcel of their own (``land_status`` lessee), for the search:
+    names and classes; internal maps also their credit codes and per-area figures."""
+    if "land_status" not in firms or "name" not in firms:
+        return None
+    f = firms[firms["land_status"].astype(str) == "lessee"].reset_index(drop=True)
+    if not len(f):
+        return None
+    text = ["name", "class"] if public else ["name", "uscc", "class"]
+    money = [] if public else [unit.column(m) for m in ("tax", "value_added")]
+    cols = {c: encode_column(f[c].astype(object)) for c in text if c in f}
+    cols.update({c: encode_column(f[c], digits=2) for c in money if c in f})
+    return LesseeTable(n=len(f), cols=cols)
+
+
 _REASONS = tuple(REASONS)  # the underuse reason codes, in their order
 
 
@@ -196,14 +211,46 @@ def _base_map(cfg: MapConfig, tx: Texts) -> tuple[folium.Map, Basemap]:
     return fmap, base
 
 
-def _zone_set(zones: gpd.GeoDataFrame, *, gcj02: bool, area: str) -> ShapeSet:
+_ZONE_MONEY = ("tax_wan", "tax_per_mu", "park_median_tax_per_mu", "potential_tax_wan", "gain_wan")
+"""Zone columns of money (万元, 万元/亩): left out of public maps."""
+
+
+def _zone_set(zones: gpd.GeoDataFrame, *, gcj02: bool, area: str, public: bool = False) -> ShapeSet:
+    """The zones for the page: their outlines and what their tooltip and popup say (rank,
+    park, parcels, firms, land; on internal maps also today's tax and the gain at the park's
+    median). Each zone's parcels, their reasons and its firms come from the parcel set and the
+    firm table (parcels carry ``zone_id``)."""
+    digits = {
+        "rank": 0,
+        "n_parcels": 0,
+        "n_enterprises": 0,
+        area: 2,
+        area.replace("area_", "vacant_", 1): 2,
+        "share_of_park_land": 4,
+        **({} if public else dict.fromkeys(_ZONE_MONEY, 2)),
+    }
     cols = {
         "zone_id": encode_column(zones["zone_id"].astype(object)),
-        "rank": encode_column(zones["rank"], digits=0),
-        "n_parcels": encode_column(zones["n_parcels"], digits=0),
-        area: encode_column(zones[area], digits=2),
+        **({"park": encode_column(zones["park"].astype(object))} if "park" in zones else {}),
+        **{c: encode_column(zones[c], digits=d) for c, d in digits.items() if c in zones},
     }
     return _shape_set(zones.geometry, cols, gcj02=gcj02)[0]
+
+
+def _cycle_columns(parcels: gpd.GeoDataFrame) -> dict[str, dict[str, Any]]:
+    """The redevelopment register's status and measure, and the commitment state, per
+    parcel, with the flags their overlays draw (internal maps only)."""
+    cols: dict[str, dict[str, Any]] = {}
+    if "redevelopment_status" in parcels:
+        status = parcels["redevelopment_status"]
+        cols["in_register"] = encode_column(status.notna().astype(bool))
+        for col in ("redevelopment_status", "redevelopment_measure"):
+            cols[col] = encode_column(parcels[col].astype(object))
+    if "commitment" in parcels:
+        state = parcels["commitment"]
+        cols["commitment"] = encode_column(state.astype(object))
+        cols["commitment_short"] = encode_column((state == "short").fillna(False).astype(bool))
+    return cols
 
 
 def _is_year_column(col: str, unit: DisplayUnit) -> bool:
@@ -218,11 +265,12 @@ def _overlay_sets(
     zones: gpd.GeoDataFrame | None,
     gcj02: bool,
     area: str,
+    public: bool = False,
 ) -> dict[str, ShapeSet]:
     """The shapes of the consolidation zones and of the park boundaries."""
     sets: dict[str, ShapeSet] = {}
     if zones is not None and len(zones):
-        sets["zones"] = _zone_set(zones, gcj02=gcj02, area=area)
+        sets["zones"] = _zone_set(zones, gcj02=gcj02, area=area, public=public)
     if parks is not None and len(parks):
         cols = {"park": encode_column(parks["park"].astype(object))}
         sets["parks"] = _shape_set(parks.geometry, cols, gcj02=gcj02)[0]
@@ -264,6 +312,8 @@ def render_map(
         + [c for c in (f"{unit.column('tax')}_change",) if c in parcels]
     )
     cols, export = _parcel_columns(parcels, money, public=public, vocab=vocab)
+    if not public:
+        cols.update(_cycle_columns(parcels))
     scores = None if public else parcel_scores(parcels, firms)
     if scores is not None and scores.notna().any():
         cols["score"] = encode_column(scores, digits=DIGITS)
@@ -272,7 +322,9 @@ def render_map(
     )
     fmap.fit_bounds([[south, west], [north, east]])
     area_col = f"area_{vocab.area}"
-    more_sets = _overlay_sets(parks=parks, zones=zones, gcj02=base.gcj02, area=area_col)
+    more_sets = _overlay_sets(
+        parks=parks, zones=zones, gcj02=base.gcj02, area=area_col, public=public
+    )
     layers = [
         *themes(
             parcels,
@@ -315,6 +367,7 @@ def render_map(
         texts=tx.page_texts(public=public),
         firms=firm_table,
         firm_columns=firm_columns,
+        lessees=None if firms is None else _lessee_table(firms, unit, public=public),
     )
     control = folium.LayerControl(collapsed=True)  # the basemaps; the page lists the layers
     control.add_to(fmap)

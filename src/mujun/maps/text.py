@@ -46,21 +46,15 @@ _BASE: dict[str, tuple[str, str]] = {
     "vacant_layer": ("空置地块（{n} 宗）", "Vacant parcels ({n})"),
     "class_layer": ("综合评价分类", "Evaluation class"),
     "class_counts": ("企业数，地块数", "enterprises, parcels"),
-    "class_row": ("{label} {name}（{firms} 家）", "{label} {name} ({firms} firms)"),
+    "class_row": (
+        "{label} {name}（{firms} 家，{n} 宗）",
+        "{label} {name} ({firms} firms, {n} parcels)",
+    ),
     "under_all": ("低效用地（全部，{n} 宗）", "Underused land (all, {n})"),
     "under_one": ("低效：{label}（{n} 宗）", "Underused: {label} ({n})"),
     "zones": ("整合提升片区（{n} 个）", "Consolidation zones ({n})"),
     "cold": ("低产出集聚（冷点，{n} 宗）", "Low-yield clusters (cold spots, {n})"),
     "parks": ("园区边界", "Park boundaries"),
-    "zone_tip_head": ("片区 {id}（第 {rank} 位）", "Zone {id} (rank {rank})"),
-    "zone_tip_land": ("地块：{n} 宗，{a} {area}", "Parcels: {n}, {a} {area}"),
-    "zone_tip_firms": ("企业：{n} 家", "Enterprises: {n}"),
-    "zone_tip_tax": ("现状税收：{v} {money}", "Tax now: {v} {money}"),
-    "zone_tip_gain": (
-        "达到园区中位亩均税收可增：{v} {money}",
-        "Gain at the park's median tax per {per_area}: {v} {money}",
-    ),
-    "zone_tip_ids": ("宗地：{v}", "Parcels: {v}"),
     "title_year": ("（{y} 年）", " ({y})"),
     "vacant": ("空置", "vacant"),
     "unused_buildings": ("闲置建筑", "idle buildings"),
@@ -124,6 +118,8 @@ _THEMES: dict[str, tuple[str, str]] = {
     "basemaps": ("底图", "Basemaps"),
     "orthophoto": ("正射影像", "Orthophoto"),
     "paren": ("（{v}）", " ({v})"),
+    "register_layer": ("在册再开发地块（{n} 宗）", "In the redevelopment register ({n})"),
+    "commitment_layer": ("未达承诺的标准地（{n} 宗）", "Land-grant commitments missed ({n})"),
 }
 
 SCHEMES: dict[str, tuple[str, str]] = {
@@ -176,10 +172,65 @@ MONEY: dict[str, tuple[str, str]] = {
 
 _ZONES: dict[str, tuple[str, str]] = {
     # the consolidation zones' tooltip and popup (zones.js)
+    "zone_tip_head": ("片区 {id}（第 {rank} 位）", "Zone {id} (rank {rank})"),
+    "zone_tip_land": ("地块：{n} 宗，{a} {area}", "Parcels: {n}, {a} {area}"),
+    "zone_tip_firms": ("企业：{n} 家", "Enterprises: {n}"),
+    "zone_tip_tax": ("现状税收：{v} {money}", "Tax now: {v} {money}"),
+    "zone_tip_gain": (
+        "达到园区中位亩均税收可增：{v} {money}",
+        "Gain at the park's median tax per {per_area}: {v} {money}",
+    ),
+    "zone_tip_park": ("园区：{v}", "Park: {v}"),
+    "zone_vacant": ("其中空置：{v} {area}", "of which vacant: {v} {area}"),
+    "zone_share": ("占园区地块面积：{v} %", "Share of the park's parcel land: {v} %"),
+    "zone_tax_per_area": (
+        "亩均税收：{v} {unit}（园区中位数 {m}）",
+        "Tax per {per_area}: {v} {unit} (park median {m})",
+    ),
+    "zone_potential": (
+        "达到园区中位数时税收：{v} {money}",
+        "Tax at the park's median: {v} {money}",
+    ),
+    "zone_reasons": ("低效原因（宗数）：{v}", "Why underused (parcels): {v}"),
+    "zone_reason_n": ("{label} {n} 宗", "{label}: {n}"),
+    "zone_firms_head": ("企业（{n} 家）", "Enterprises ({n})"),
+    "zone_parcels_head": ("各地块入选原因（{n} 宗）", "Why each parcel is in the zone ({n})"),
+    "zone_col_parcel": ("宗地", "Parcel"),
+    "zone_col_reasons": ("低效原因", "Reasons"),
+    "zone_col_class": ("分类", "Class"),
+    "zone_parcel_open": ("点宗地号打开该地块", "Click a parcel id to open it"),
+    "zone_export": ("导出本片区地块（GeoJSON）", "Export this zone's parcels (GeoJSON)"),
 }
 
 _FIND: dict[str, tuple[str, str]] = {
     # filters by a figure, lessees, the kept highlight (find.js) and the table (table.js)
+    "fig_any": ("按指标筛选（不限）", "Filter by a figure (none)"),
+    "fig_lowest": ("最低 N 宗", "Lowest N parcels"),
+    "fig_below": ("低于（{unit}）", "Below ({unit})"),
+    "fig_clear": ("清除指标筛选", "Clear the figure filter"),
+    "legend_chip": ("已筛选：{v}", "Filtered: {v}"),
+    "legend_nodata": ("无数值", "no value"),
+    "clear": ("清除", "Clear"),
+    "kept": ("已选中：宗地 {id}", "Selected: parcel {id}"),
+    "lessee": ("租赁企业，无自有地块", "lessee, no parcel of its own"),
+    "lessee_class": ("分类 {v}", "class {v}"),
+    "lessee_figure": ("{label} {v} {unit}", "{label} {v} {unit}"),
+    "table_open": ("属性表", "Attribute table"),
+    "table_close": ("关闭", "Close"),
+    "table_rows": ("第 {a}–{b} 行，共 {n} 行", "Rows {a}–{b} of {n}"),
+    "table_prev": ("上一页", "Previous"),
+    "table_next": ("下一页", "Next"),
+    "col_parcel_id": ("宗地号", "Parcel"),
+    "col_park": ("园区", "Park"),
+    "col_enterprises": ("企业", "Enterprises"),
+    "col_class": ("分类", "Class"),
+    "col_area": ("面积（{area}）", "Area ({area})"),
+    "col_figure": ("{label}（{unit}）", "{label} ({unit})"),
+    "col_coverage": ("建筑系数（%）", "Coverage (%)"),
+    "col_far": ("容积率", "FAR"),
+    "col_reasons": ("低效原因", "Underuse reasons"),
+    "col_zone": ("整合片区", "Consolidation zone"),
+    "unit_area": ("{area}", "{area}"),
 }
 
 _SHARE: dict[str, tuple[str, str]] = {
@@ -196,9 +247,12 @@ CONFIDENTIAL = frozenset(
         "change_layer",
         "firm_score",
         "score_layer",
+        "commitment_layer",
         "score_unit",
         "zone_tip_tax",
         "zone_tip_gain",
+        "zone_tax_per_area",
+        "zone_potential",
         "low_tax",
         "below_benchmark",
         "class_d",

@@ -58,6 +58,8 @@ OVERLAY_ORDER = (
     "underused",
     *(f"flag_{code}" for code in REASONS),
     "cold_spot",
+    "redevelopment",
+    "commitment_short",
     "zones",
     "vacant",
     "parks",
@@ -95,6 +97,8 @@ _OVERLAY_STYLE: dict[str, tuple[str, Pattern | None, float, tuple[float, ...] | 
     "flag_class_d": ("#000000", "backhatch", 1.5, None),
     "flag_d_streak": ("#4d4d4d", "cross", 1.5, None),
     "cold_spot": ("#2c7bb6", "dots", 2.0, None),
+    "redevelopment": ("#1b7837", "dots", 2.5, None),
+    "commitment_short": ("#ff7f00", "cross", 2.5, None),
     "zones": ("#6a3d9a", None, 3.0, (6.0, 4.0)),
     "vacant": ("#616161", "cross", 1.0, (4.0, 3.0)),
     "parks": ("#1565c0", None, 2.5, (8.0, 4.0)),
@@ -372,6 +376,7 @@ def _class_theme(classes: ClassLegend, *, year: int, tx: Texts, show: bool) -> T
                 label=label,
                 name=tx.class_name(name),
                 firms=classes.firms.get(label, 0),
+                n="{n}",  # the parcels shown: filled in by the page
             ),
         )
         for label, name in zip(classes.labels, classes.names, strict=False)
@@ -504,6 +509,16 @@ def overlays(
     if not public and "cold_spot" in parcels and _bool(parcels["cold_spot"]).any():
         n = int(_bool(parcels["cold_spot"]).sum())
         found["cold_spot"] = _overlay("cold_spot", tx("cold", n=n), kind="mask", col="cold_spot")
+    if not public and "redevelopment_status" in parcels:
+        n = int(parcels["redevelopment_status"].notna().sum())
+        found["redevelopment"] = _overlay(
+            "redevelopment", tx("register_layer", n=n), kind="mask", col="in_register"
+        )
+    if not public and "commitment" in parcels:
+        n = int((parcels["commitment"] == "short").sum())
+        found["commitment_short"] = _overlay(
+            "commitment_short", tx("commitment_layer", n=n), kind="mask", col="commitment_short"
+        )
     if zones:
         found["zones"] = _overlay(
             "zones", tx("zones", n=zones), kind="outline", col=None, set="zones"

@@ -67,13 +67,15 @@ const methods = {
       el("span", t.label, row);
       this.layerInputs[t.id] = input;
     }
+    const list = el("div", null, null, "mj-overlay-list");
     if (overlays.length) {
-      el("div", T.overlays, sec, "mj-head");
+      folder(sec, T.overlays, list, "overlays", false).classList.add("mj-head");
+      sec.appendChild(list);
     }
     // listed top down: the last drawn (on top) first
     for (const l of [...overlays].reverse()) {
       const t = l.theme;
-      const row = el("label", null, sec, "mj-layer");
+      const row = el("label", null, list, "mj-layer");
       row.dataset.layer = t.id;
       const input = el("input", null, row);
       input.type = "checkbox";
@@ -132,7 +134,11 @@ const methods = {
         row.dataset.key = String(r.key);
         swatch(row, r.colour, t.kind === "outline" ? t : null);
         const n = counts[String(r.key)] || 0;
-        el("span", t.col ? fill(T.row_count, { label: r.label, n }) : r.label, row);
+        // a row's words may place the count themselves ({n}), else it follows them
+        const words = r.label.includes("{n}")
+          ? fill(r.label, { n })
+          : fill(T.row_count, { label: r.label, n });
+        el("span", t.col ? words : r.label, row);
         if (t.col && this.legendClick) {
           row.classList.add("mj-clickable");
           row.tabIndex = 0;

@@ -1,7 +1,8 @@
 /*
- * panel.js: the panel's search (parcel id, firm name, credit code), filter menus, the count
- * of parcels shown, and the GeoJSON and CSV export of the parcels that pass the filters
- * (RFC 7946 longitude/latitude, never GCJ-02 shifted; CSV in UTF-8 with BOM for Excel).
+ * panel.js: the panel's search (parcel id, firm name, credit code, lessees), filter menus,
+ * the count of parcels shown, and the export buttons (GeoJSON and CSV of the attribute
+ * table's rows, table.js; RFC 7946 longitude/latitude, never GCJ-02 shifted; CSV in UTF-8
+ * with BOM for Excel). The figure and legend filters are find.js's (findPasses, keepLowest).
  * Plain script assigning mj.panel (see the comment at the top of decode.js); the methods are
  * mixed into the App of main.js.
  */
@@ -57,7 +58,8 @@ const methods = {
 
   /**
    * Build the panel, in sections other modules add to (app.sections): "layers" (themes and
-   * overlays), "find" (search, a menu per filter, the count, the export buttons) and "tools".
+   * overlays), "find" (search, a menu per filter, the figure filter of find.js, the count,
+   * the export and table buttons) and "tools".
    */
   controls() {
     const T = this.T;
@@ -76,17 +78,16 @@ const methods = {
     for (const f of this.P.filters) {
       this.selects[f] = this.filterMenu(panel, f);
     }
+    this.figureControls(panel);
     this.count = el("div", "", panel, "mj-count");
-    const bGeo = el("button", T.export_geojson, panel, "mj-export-geojson");
-    const bCsv = el("button", T.export_csv, panel, "mj-export-csv");
+    this.chips = el("div", null, panel, "mj-chips");
+    const buttons = el("div", null, panel, "mj-buttons");
+    this.exportButtons = buttons;
+    const bGeo = el("button", T.export_geojson, buttons, "mj-export-geojson");
+    const bCsv = el("button", T.export_csv, buttons, "mj-export-csv");
     search.addEventListener("input", () => this.showMatches(results, search.value));
-    bGeo.addEventListener("click", () => {
-      const text = JSON.stringify({ type: "FeatureCollection", features: this.features() });
-      download("parcels-filtered.geojson", "application/geo+json", text);
-    });
-    bCsv.addEventListener("click", () => {
-      download("parcels-filtered.csv", "text/csv", `\ufeff${this.csv()}`);
-    });
+    bGeo.addEventListener("click", () => this.exportGeojson());
+    bCsv.addEventListener("click", () => this.exportCsv());
     L.DomEvent.disableClickPropagation(root);
     L.DomEvent.disableScrollPropagation(root);
     this.apply();
@@ -111,18 +112,28 @@ const methods = {
     return s;
   },
 
-  /** List the first 50 search hits in results; a click zooms to one. */
+  /** List the first 50 search hits in results (parcels, then lessees); a click on a parcel
+   * zooms to it and keeps it highlighted. */
   showMatches(results, query) {
     const P = this.parcels;
     results.textContent = "";
-    for (const i of this.matches(query).slice(0, 50)) {
+    const hits = this.matches(query).slice(0, 50);
+    for (const i of hits) {
       const firms = P.col.enterprises(i);
       const text = P.col.parcel_id(i) + (present(firms) ? ` · ${firms}` : "");
       const row = el("div", text, results, "mj-hit");
-      row.addEventListener("click", () => this.zoomTo([i]));
+      row.addEventListener("click", () => {
+        this.zoomTo([i]);
+        this.keep(i);
+      });
+    }
+    for (const j of this.lesseeMatches(query).slice(0, 50 - hits.length)) {
+      el("div", this.lesseeText(j), results, "mj-hit mj-lessee");
     }
   },
 
+  /** Whether parcel i passes the menus, the legend class and a "below a value" figure
+   * filter (the "lowest N" filter ranks the parcels that pass: keepLowest). */
   passes(i) {
     for (const f of Object.keys(this.selects)) {
       const want = this.selects[f].value;
@@ -130,15 +141,18 @@ const methods = {
         return false;
       }
     }
-    return true;
+    return this.findPasses(i);
   },
 
   /** Apply the filters: mark the parcels shown, count them, repaint. */
   apply() {
     const P = this.parcels;
-    let n = 0;
     for (let i = 0; i < P.n; i++) {
       P.visible[i] = this.passes(i) ? 1 : 0;
+    }
+    this.keepLowest(P.visible);
+    let n = 0;
+    for (let i = 0; i < P.n; i++) {
       n += P.visible[i];
     }
     this.count.textContent = fill(this.T.shown, { n });
@@ -211,37 +225,6 @@ const methods = {
     }
     return idx;
   },
-
-  shownSorted() {
-    return byParcelId(this.parcels, this.shown());
-  },
-
-  exportValue(k, i) {
-    const v = this.parcels.col[k](i);
-    return v === undefined ? null : v;
-  },
-
-  /** The parcels shown as GeoJSON features with the export columns. */
-  features() {
-    return this.shownSorted().map((i) => {
-      const props = {};
-      for (const k of this.P.export) {
-        props[k] = this.exportValue(k, i);
-      }
-      return { type: "Feature", properties: props, geometry: this.parcels.geometry(i) };
-    });
-  },
-
-  /** The parcels shown as CSV text with the export columns (no BOM). */
-  csv() {
-    const keys = this.P.export;
-    const raw = this.P.csv_formulas === "raw";
-    const rows = [keys.join(",")];
-    for (const i of this.shownSorted()) {
-      rows.push(keys.map((k) => csvCell(this.exportValue(k, i), raw)).join(","));
-    }
-    return `${rows.join("\n")}\n`;
-  },
 };
 
-mj.panel = { csvCell, methods };
+mj.panel = { byParcelId, csvCell, download, methods };

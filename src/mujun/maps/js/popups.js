@@ -1,12 +1,19 @@
 /*
  * popups.js: hover and click. Finding the parcel under the pointer (a grid index over the
  * parcels' boxes, then an even-odd point-in-polygon test), the tooltip, the highlight, the
- * grid cell tooltip and the parcel popup with its enterprises. Every value from the data is
+ * grid cell tooltip and the parcel popup with its enterprises. With the zones overlay on, a
+ * point inside a zone answers with the zone's tooltip and popup (zones.js) instead. A click's
+ * popup waits for the double-click interval, so a double-click only zooms. While a tool is on
+ * (app.tool, e.g. "measure"), hover and click do nothing here. Every value from the data is
  * set as text. Plain script assigning mj.popups (see the comment at the top of decode.js); the
  * methods are mixed into the App of main.js.
  */
 
 const { el, fill, present } = mj.dom;
+
+/** How long a click waits for a second one before its popup opens (ms): Leaflet fires click
+ * twice before dblclick. */
+const DOUBLE_CLICK_MS = 250;
 
 /** Bounding box [x0, y0, x1, y1] of the boxes of parcels idx (world pixels). */
 function unionBox(box, idx) {
@@ -94,6 +101,16 @@ const methods = {
   },
 
   hover(e) {
+    if (this.tool) {
+      return;
+    }
+    const zone = e && this.zonesOn() ? this.zoneAt(e.latlng) : -1;
+    this.showZoneHighlight(zone);
+    if (zone >= 0) {
+      this.showHighlight(-1);
+      this.showTip(e.latlng, this.zoneTip(zone));
+      return;
+    }
     if (!e || !this.parcelLayerOn()) {
       this.hideTip();
       return;
@@ -125,6 +142,7 @@ const methods = {
       this.map.removeLayer(this.tooltip);
     }
     this.showHighlight(-1);
+    this.showZoneHighlight(-1);
   },
 
   showHighlight(i) {
@@ -248,15 +266,85 @@ const methods = {
     return box;
   },
 
+  /** A click: its popup opens once no second click follows (see doubleClick). */
   click(e) {
-    if (!this.parcelLayerOn() || this.aggregated()) {
+    if (this.tool) {
       return;
     }
-    const i = this.parcelAt(e.latlng);
-    if (i < 0) {
-      return;
+    window.clearTimeout(this.clickTimer);
+    this.clickTimer = window.setTimeout(() => {
+      this.clickTimer = null;
+      this.clickAt(e.latlng);
+    }, DOUBLE_CLICK_MS);
+  },
+
+  /** A double-click zooms (Leaflet): no popup for its clicks, even one already open from a
+   * slow double-click. */
+  doubleClick() {
+    window.clearTimeout(this.clickTimer);
+    this.clickTimer = null;
+    if (this.clickPopupAt && Date.now() - this.clickPopupAt < 2 * DOUBLE_CLICK_MS + 100) {
+      this.map.closePopup();
     }
-    L.popup({ maxWidth: 420 }).setLatLng(e.latlng).setContent(this.popup(i)).openOn(this.map);
+  },
+
+  /** The popup of what is at latlng: the zone (zones overlay on), else the parcel. */
+  clickAt(latlng) {
+    const zone = this.zonesOn() ? this.zoneAt(latlng) : -1;
+    let content = zone >= 0 ? this.zonePopup(zone) : null;
+    if (!content && this.parcelLayerOn() && !this.aggregated()) {
+      const i = this.parcelAt(latlng);
+      content = i >= 0 ? this.popup(i) : null;
+      if (i >= 0 && this.keep) {
+        this.keep(i); // a clicked parcel stays marked until cleared (find.js)
+      }
+    }
+    if (content) {
+      this.openPopup(latlng, content);
+      this.clickPopupAt = Date.now();
+    }
+  },
+
+  /** How much of the map's top and bottom the page's boxes that span much of its width cover
+   * (on a phone: the title, panel and layer list above, the legend below), in pixels. */
+  coveredEdges() {
+    const map = this.map.getContainer().getBoundingClientRect();
+    const edges = { top: 0, bottom: 0 };
+    const boxes = ".mj-panel, .mj-title, .mj-legend, .leaflet-control-layers";
+    for (const box of document.querySelectorAll(boxes)) {
+      const r = box.getBoundingClientRect();
+      if (r.width < 0.4 * map.width || r.height === 0) {
+        continue;
+      }
+      if (r.top + r.bottom < map.top + map.bottom) {
+        edges.top = Math.max(edges.top, r.bottom - map.top);
+      } else {
+        edges.bottom = Math.max(edges.bottom, map.bottom - r.top);
+      }
+    }
+    if (map.height - edges.top - edges.bottom < 240) {
+      return { top: 0, bottom: 0 }; // no room between them: over them is better than nothing
+    }
+    return { top: Math.round(edges.top), bottom: Math.round(edges.bottom) };
+  },
+
+  /** Open a popup at latlng, no wider or taller than the map leaves room for (it scrolls). */
+  openPopup(latlng, content) {
+    const size = this.map.getSize();
+    const width = Math.max(200, Math.min(460, size.x - 60));
+    const edge = this.coveredEdges();
+    const room = size.y - edge.top - edge.bottom - 90; // less the tip and the popup's margins
+    L.popup({
+      maxWidth: width,
+      minWidth: Math.min(240, width),
+      maxHeight: Math.max(160, Math.round(Math.min(0.6 * size.y, room))),
+      autoPanPaddingTopLeft: [12, edge.top + 12],
+      autoPanPaddingBottomRight: [12, edge.bottom + 12],
+      className: "mj-popup-frame",
+    })
+      .setLatLng(latlng)
+      .setContent(content)
+      .openOn(this.map);
   },
 
   /** The popup of parcel i: its enterprises and its consolidation zone. */
@@ -316,4 +404,9 @@ const methods = {
   },
 };
 
-mj.popups = { buildGrid, methods, unionBox };
+/** Double-clicks cancel the popup of their clicks. */
+function init(app) {
+  app.map.on("dblclick", () => app.doubleClick());
+}
+
+mj.popups = { DOUBLE_CLICK_MS, buildGrid, init, methods, unionBox };
