@@ -77,9 +77,9 @@ NOTES = {
     "not_reproduced": ("未能复现其分类", "its class could not be reproduced"),
 }
 """The codes of ``what_it_takes`` (why a graded firm has no figure), in Chinese and English."""
-_CELLS = 2_000_000
+_CELLS = 500_000
 """Floats per array in one batch of what-ifs (firms × candidates × list)."""
-_CANDIDATES = 24
+_CANDIDATES = 8
 
 
 @dataclass(frozen=True)
