@@ -360,8 +360,10 @@ def _one_list(
     pair = np.ones((len(rows), len(names)), dtype=bool)
     for k, name in enumerate(names):
         den = INDICATORS[name].denominator
-        if name in lst.moving and den in basis and not den.startswith("area"):
-            pair[:, k] = basis[den].iloc[rows].notna().to_numpy()
+        if name in lst.moving and not den.startswith("area"):  # the firm's own filing
+            own = ctx.frame.iloc[rows]
+            if "tax" in own and den in own:
+                pair[:, k] = (own["tax"].notna() & own[den].notna()).to_numpy()
     pick = np.flatnonzero(usable)
     if not len(pick):
         return
