@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import CODES, run_mujun, write_tiny
+from conftest import CODES, run_mujun, tiny_filings, write_tiny
 from mujun.config import Config, StabilityConfig, load_config
 from mujun.indicators import LandRules, enterprise_indicators, evaluation_basis, unit_table
 from mujun.pipeline import _walk, open_engine
@@ -168,6 +168,25 @@ def test_sample_county_against_brute_force(name: str) -> None:
         .index[:3]
     )
     assert _check(state, config, list(picks), coarse=2.0) >= 2
+
+
+@pytest.mark.parametrize("name", ["mean-shares", "mean-thresholds"])
+def test_shared_land_with_electricity_from_one_tenant(tmp_path: Path, name: str) -> None:
+    """Electricity filed by some firms (tax per kWh, weight 50 of the 规下 lists, rises with
+    the firm's tax too), C and D sharing P4 and only D filing electricity. With ``share =
+    "firm"`` D is a list entry of its own but tied with C on every figure, which rise with it:
+    it can never pass C (out of reach, and the brute force finds no change far above)."""
+    filings = tiny_filings()
+    filings["用电量(千瓦时)"] = [3e5, 9e5, None, 2e5, 1e4, 1e4, 2e5]
+    files = write_tiny(tmp_path, filings)
+    overrides = {
+        "mean-shares": {"classes": {"share": "firm"}},
+        "mean-thresholds": {"classes": {"method": "thresholds", "thresholds": [90, 70, 40]}},
+    }[name]
+    config = _config(overrides, parcels=files["parcels"], filings=files["filings"])
+    state = _state(config)
+    rows = list(state.enterprises.index[state.enterprises["year"] == 2021])
+    assert _check(state, config, rows, coarse=0.5) >= 2
 
 
 def test_columns_in_the_exports_and_workbook(tmp_path: Path) -> None:
