@@ -3,7 +3,8 @@
 # it; Playwright's own browser download cannot work offline), a CJK font so Chinese text
 # renders as text, not boxes, and PostgreSQL with PostGIS (the database tests start their own
 # throwaway server from these binaries: tests/pg.py), and Node.js with npm (Biome lints the
-# map's script and node's test runner tests its decoder: tests/test_js.py). Installs them with
+# map's script and node's test runner tests its decoder: tests/test_js.py), and poppler-utils
+# (pdftoppm renders the notice package's pages in tests/test_notice.py). Installs them with
 # apt when run as root and they are missing.
 set -euo pipefail
 
@@ -12,6 +13,7 @@ command -v chromium >/dev/null 2>&1 || need+=(chromium)
 fc-list 2>/dev/null | grep -qi "Noto Sans CJK" || need+=(fonts-noto-cjk)
 command -v node >/dev/null 2>&1 || need+=(nodejs)
 command -v npm >/dev/null 2>&1 || need+=(npm)
+command -v pdftoppm >/dev/null 2>&1 || need+=(poppler-utils)
 postgis=no
 ls /usr/share/postgresql/*/extension/postgis.control >/dev/null 2>&1 || postgis=yes
 

@@ -15,7 +15,7 @@ import warnings
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from mujun import __version__
 from mujun.config import (
@@ -43,6 +43,9 @@ from mujun.progress import StageProgress
 from mujun.report import format_validation
 from mujun.vocabulary import Vocabulary, vocabulary
 
+if TYPE_CHECKING:
+    from mujun.notice import Report
+
 __all__ = ["EXIT_CODES", "main"]
 
 _RUN_EPILOG = """\
@@ -65,6 +68,7 @@ outputs (under --out):
   exports/parks.csv         per park and year: land, firms, per-mu figures, classes, underuse
   exports/ledger.csv        the fate of every input record, with the reason
   exports/run.json          config, versions, input hashes, counts: enough to reproduce the run
+  reports/<name>.pdf        with --report: the notice package (and .xlsx: the lists)
 
 exit codes: 0 ok, 2 unusable input, config or output folder, 3 output exists,
   4 reconciliation failure (a bug), 5 outputs could not be written (disk full, permissions;
@@ -93,7 +97,7 @@ def _parser() -> argparse.ArgumentParser:
         description="Per-mu (亩均) efficiency of industrial land on surveyed parcel areas: join "
         "parcels to enterprise filings, compute tax and value added per mu, map it.",
         epilog="examples:\n  mujun run\n  mujun run --parcels p.gpkg --filings f.csv --out out\n"
-        "  mujun validate --parcels p.gpkg --filings f.csv\n  mujun presets\n"
+        "  mujun validate --parcels p.gpkg --filings f.csv\n  mujun report out\n  mujun presets\n"
         "  mujun partition p.gpkg p.parquet && mujun run --engine dask --parcels p.parquet "
         "--filings f.csv\n\n"
         "run 'mujun run --help' or 'mujun validate --help' for every option.",
@@ -125,6 +129,22 @@ def _parser() -> argparse.ArgumentParser:
     val_p.add_argument("--overwrite", action="store_true", help="replace an existing ledger")
     val_p.add_argument("--examples", type=int, default=3, help="examples per kind (default 3)")
     _talk_options(val_p)
+    rep_p = sub.add_parser(
+        "report",
+        help="build the notice package (PDF and XLSX lists) of a finished run",
+        description="Build OUT/reports/<name>.pdf (A4: county summary, maps, charts, the "
+        "notice lists per firm list with the objection period, underused land and zones, "
+        "parks, method, data quality) and OUT/reports/<name>.xlsx (one sheet per list) from "
+        "the exports of the finished run in OUT; nothing is computed again.",
+        epilog="examples:\n  mujun report .\n  mujun report audit2023 --profile public "
+        "--overwrite\n\nexit codes: 0 ok, 2 OUT holds no finished run (or no CJK font), "
+        "3 a report exists (pass --overwrite), 5 it could not be written",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    rep_p.add_argument("out", type=Path, help="the --out folder of a finished run")
+    _report_options(rep_p)
+    rep_p.add_argument("--overwrite", action="store_true", help="replace an existing report")
+    _talk_options(rep_p)
     presets_p = sub.add_parser(
         "presets",
         help="list the built-in method presets",
@@ -168,7 +188,22 @@ def _talk_options(p: argparse.ArgumentParser) -> None:
 def _run_options(p: argparse.ArgumentParser) -> None:
     _input_options(p)
     _method_options(p)
+    p.add_argument(
+        "--report",
+        action="store_true",
+        help="also build the notice package (reports/<name>.pdf and .xlsx) at the end",
+    )
     _talk_options(p)
+
+
+def _report_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--profile",
+        choices=["internal", "public"],
+        help="public: no firm's tax, value added, revenue or score (default: the run's "
+        "[map] profile)",
+    )
+    p.add_argument("--lang", choices=["zh", "en"], help="language (default: the run's [map] lang)")
 
 
 def _input_options(p: argparse.ArgumentParser) -> None:
@@ -594,6 +629,27 @@ def _cmd_run(args: argparse.Namespace) -> int:
         progress.close()
     if not args.quiet:
         print(_report(result, paths, time.perf_counter() - t0))
+    if getattr(args, "report", False):
+        from mujun.notice import write_report  # noqa: PLC0415 - matplotlib and typst when asked
+
+        _print_notice(write_report(Path(config.output.out_dir), overwrite=True), args)
+    return 0
+
+
+def _print_notice(done: Report, args: argparse.Namespace) -> None:
+    if not args.quiet:
+        edition = "public" if done.public else "internal"
+        print(
+            f"report ({edition}): {done.pdf} ({done.pages} pages), {done.xlsx}; "
+            f"done in {done.seconds:.1f} s"
+        )
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from mujun.notice import write_report  # noqa: PLC0415 - matplotlib and typst when asked
+
+    done = write_report(args.out, profile=args.profile, lang=args.lang, overwrite=args.overwrite)
+    _print_notice(done, args)
     return 0
 
 
@@ -702,6 +758,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         "presets": _cmd_presets,
         "validate": _cmd_validate,
         "partition": _cmd_partition,
+        "report": _cmd_report,
     }
     try:
         return commands.get(args.command, _cmd_run)(args)

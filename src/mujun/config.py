@@ -50,6 +50,7 @@ __all__ = [
     "OutputConfig",
     "ParcelsConfig",
     "PolicyConfig",
+    "ReportConfig",
     "ScoringConfig",
     "StabilityConfig",
     "UnderuseConfig",
@@ -402,6 +403,24 @@ class UnderuseConfig:
 
 
 @dataclass(frozen=True)
+class ReportConfig:
+    """``[report]``: the notice package (``mujun report``, ``mujun run --report``). The
+    defaults are placeholders that say so on every page: fill them in before publishing."""
+
+    objection_days: int = 5
+    """Days the published lists are open for objection (county practice: 3 to 7)."""
+    publisher: str = ""
+    """Who publishes the lists (e.g. 长兴县亩均论英雄改革领导小组办公室); empty: a placeholder."""
+    contact: str = ""
+    """Where objections go: office, telephone, address, e-mail; empty: a placeholder."""
+    published: str = ""
+    """Publication date as it should be printed (e.g. 2022年5月10日); empty: a placeholder."""
+    source: str = ""
+    """Source line under the maps (e.g. 长兴县自然资源和规划局地籍数据); empty: the run's
+    input files."""
+
+
+@dataclass(frozen=True)
 class Config:
     """The whole configuration of a run."""
 
@@ -418,6 +437,7 @@ class Config:
     stability: StabilityConfig = field(default_factory=StabilityConfig)
     policy: PolicyConfig = field(default_factory=PolicyConfig)
     underuse: UnderuseConfig = field(default_factory=UnderuseConfig)
+    report: ReportConfig = field(default_factory=ReportConfig)
     columns: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     """Header for each canonical column, per table: columns["filings"]["tax"] = "税收"."""
     units: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
@@ -580,7 +600,17 @@ def load_config(
         _check_tables(section, getattr(config, section))
     _check_map_name(config.output.map_name)
     _check_breaks(config.map.breaks)
+    _check_report(config.report)
     return cast(Config, config)
+
+
+def _check_report(report: ReportConfig) -> None:
+    """``[report] objection_days`` is a number of days a notice can stay open."""
+    if not 1 <= report.objection_days <= 30:
+        raise ConfigError(
+            f"[report] objection_days = {report.objection_days} must be between 1 and 30 days "
+            "(published lists are usually open for objection 3 to 7 days)"
+        )
 
 
 def _check_breaks(breaks: tuple[float, ...]) -> None:

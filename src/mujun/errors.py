@@ -16,6 +16,7 @@ __all__ = [
     "InputFileError",
     "JoinError",
     "MujunError",
+    "NotARunError",
     "OutputError",
     "OutputExistsError",
     "OutputPathError",
@@ -66,6 +67,11 @@ class OutputExistsError(MujunError, FileExistsError):
 class OutputPathError(MujunError, ValueError):
     """The output folder or a name in it cannot be used: ``--out`` is a file, ``--map-name``
     is not a plain file name, a symbolic link lies in the output tree."""
+
+
+class NotARunError(MujunError, ValueError):
+    """A folder given to ``mujun report`` holds no finished run (no readable
+    ``exports/run.json`` or an export it lists is missing)."""
 
 
 class OutputError(MujunError, OSError):

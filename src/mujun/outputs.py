@@ -300,14 +300,22 @@ of these names that this run does not write are removed by an overwrite."""
 
 
 def _previous_outputs(out: Path) -> list[Path]:
-    """The files of the run that wrote ``out`` before: those its run.json lists, and mujun's
-    export names in ``exports/``."""
+    """The files of the run that wrote ``out`` before: those its run.json lists, its notice
+    package (``reports/<name>.pdf`` ...), and mujun's export names in ``exports/``."""
     found: list[Path] = []
     record = out / "exports" / "run.json"
     try:
-        listed = json.loads(record.read_text("utf-8")).get("outputs", {})
+        previous = json.loads(record.read_text("utf-8"))
+        listed = previous.get("outputs", {})
+        name = str(previous.get("config", {}).get("output", {}).get("map_name", "mujun"))
     except (OSError, ValueError, AttributeError):
-        listed = {}
+        listed, name = {}, "mujun"
+    if Path(name).name == name and not name.startswith("."):
+        # its notice package (mujun report) speaks of that run: it goes with it
+        reports = out / "reports"
+        stems = (name, f"{name}-public")
+        found += [p for s in stems for p in (reports / f"{s}.pdf", reports / f"{s}.xlsx")]
+        found = [p for p in found if p.exists()]
     for entry in listed.values() if isinstance(listed, dict) else ():
         text = entry.get("path") if isinstance(entry, dict) else entry
         path = Path(str(text))

@@ -36,7 +36,7 @@ from mujun.scoring import INDICATORS, LIST_NAMES_ZH
 from mujun.takes import NOTES
 from mujun.vocabulary import CHINA, Vocabulary
 
-__all__ = ["write_enterprise_workbook"]
+__all__ = ["write_enterprise_workbook", "write_sheets"]
 
 MAX_SHEET_ROWS = 1_048_576
 """Rows in an Excel worksheet; a list with more firms (plus two heading rows) is split."""
@@ -599,3 +599,22 @@ def _write_xlsx(path: Path, sheets: Iterable[_Sheet], lang: str, *, names: list[
             if sheet.name != names[k - 1]:
                 raise ValueError(f"sheet {k} is {sheet.name!r}, not {names[k - 1]!r}")
             _write_sheet(zf, k, sheet, lang)
+
+
+def write_sheets(
+    sheets: Iterable[tuple[str, str, list[str], pd.DataFrame]], path: Path, *, lang: str = "zh"
+) -> Path:
+    """Write a workbook of ``(sheet name, title, headers, rows)`` sheets, laid out like the
+    result workbook (title row, header row, rows as given); the notice package's lists."""
+    made = [
+        _Sheet(
+            _sheet_name(name, 1),
+            title,
+            headers,
+            [30.0 if "名称" in h or h == "Firm" else 14.0 for h in headers],
+            rows,
+        )
+        for name, title, headers, rows in sheets
+    ]
+    _write_xlsx(path, made, lang, names=[s.name for s in made])
+    return path
