@@ -709,7 +709,7 @@ def test_rank_order_is_the_three_column_sort(rows):
         .sort_values(["s", "t", "k"])
         .index.to_numpy()
     )
-    np.testing.assert_array_equal(scoring._rank_order(first, second, key), want)
+    np.testing.assert_array_equal(scoring.rank_order(first, second, key), want)
 
 
 def _streaks_by_groupby(frame: pd.DataFrame, cls: pd.Series, last: str) -> pd.Series:

@@ -130,7 +130,7 @@ def ratio_pairs() -> tuple[tuple[str, str], ...]:
     )
 
 
-def _parts(basis: pd.DataFrame, ind: Indicator) -> tuple[str, str] | None:
+def indicator_parts(basis: pd.DataFrame, ind: Indicator) -> tuple[str, str] | None:
     """The columns of ``basis`` holding ``ind``'s numerator and denominator: the pair's sums
     over the firms reporting both where the basis has them, else the plain quantities; None
     when a part is not there."""
@@ -163,7 +163,7 @@ def compute_indicators(basis: pd.DataFrame, names: list[str]) -> pd.DataFrame:
     out = pd.DataFrame(index=basis.index)
     for name in names:
         ind = INDICATORS[name]
-        parts = _parts(basis, ind)
+        parts = indicator_parts(basis, ind)
         if parts is None:
             out[name] = np.nan
             continue
@@ -203,6 +203,20 @@ def in_scope(frame: pd.DataFrame, cfg: ScoringConfig) -> pd.Series:
     return ok.astype(bool)
 
 
+@dataclass(frozen=True)
+class Average:
+    """A computed benchmark (total numerator over total denominator of a list, each land unit
+    once), per row of the list: ``mean`` (in the indicator's unit), the ``den`` total of the
+    row's group, the row's ``group`` (-1: none) and whether the row is the one ``counted`` for
+    its unit. Raising a counted row's numerator by d raises its group's mean by
+    d · factor / den: the what-if of :mod:`mujun.takes`."""
+
+    mean: np.ndarray
+    den: np.ndarray
+    group: np.ndarray
+    counted: np.ndarray
+
+
 def _benchmarks(
     basis: pd.DataFrame,
     names: list[str],
@@ -217,32 +231,45 @@ def _benchmarks(
     indicator tells its industry), not a mean of ratios.
     """
     out = pd.DataFrame(index=basis.index)
+    for name in names:
+        if name in given:
+            out[name] = float(given[name])
+            continue
+        average = list_average(basis, name, cfg, industry)
+        out[name] = np.nan if average is None else average.mean
+    return out
+
+
+def list_average(
+    basis: pd.DataFrame, name: str, cfg: ScoringConfig, industry: pd.Series
+) -> Average | None:
+    """The computed benchmark of indicator ``name`` over the list ``basis`` (see
+    :func:`_benchmarks`); None when the basis lacks a part of it."""
+    ind = INDICATORS[name]
+    columns = indicator_parts(basis, ind)
+    if columns is None:
+        return None
     key, _ = pd.factorize(basis["unit_key"])
     group = (
         pd.factorize(industry)[0]  # -1 for no industry: no average
         if cfg.benchmark_source == "industry_mean"
         else np.zeros(len(basis), dtype=np.intp)
     )
-    for name in names:
-        if name in given:
-            out[name] = float(given[name])
-            continue
-        ind = INDICATORS[name]
-        columns = _parts(basis, ind)
-        if columns is None:
-            out[name] = np.nan
-            continue
-        num, den = columns
-        parts = basis[[num, den]].set_axis(np.arange(len(basis)))
-        valid = (parts[den] > 0) & parts[num].notna()
-        first = ~pd.Series(np.where(valid, key, -2)).duplicated().to_numpy()
-        once = valid.to_numpy() & first
-        once &= group >= 0
-        sums = parts[once].groupby(group[once]).sum()
-        mean = (sums[num] / sums[den] * ind.factor).to_numpy("float64")
-        rows = pd.Index(sums.index).get_indexer(group)
-        out[name] = np.append(mean, np.nan)[rows]
-    return out
+    num, den = columns
+    parts = basis[[num, den]].set_axis(np.arange(len(basis)))
+    valid = (parts[den] > 0) & parts[num].notna()
+    first = ~pd.Series(np.where(valid, key, -2)).duplicated().to_numpy()
+    once = valid.to_numpy() & first
+    once &= group >= 0
+    sums = parts[once].groupby(group[once]).sum()
+    mean = (sums[num] / sums[den] * ind.factor).to_numpy("float64")
+    rows = pd.Index(sums.index).get_indexer(group)
+    return Average(
+        mean=np.append(mean, np.nan)[rows],
+        den=np.append(sums[den].to_numpy("float64"), np.nan)[rows],
+        group=np.where(rows >= 0, group, -1),
+        counted=once,
+    )
 
 
 def score_list(
@@ -254,40 +281,60 @@ def score_list(
     values replaced by the list average of r; ``imputed`` marks those replacements.
     """
     names = list(weights)
-    x = values[names]
-    if cfg.method == "benchmark":
-        b = benchmarks[names]
-        ratio = x / b
-        for name in names:
-            if name in cfg.negative:
-                ratio[name] = 2.0 - ratio[name]
-        ratio = ratio.clip(lower=0.0)
-        for name in names:
-            cap = _cap(cfg, name)
-            if cap > 0:
-                ratio[name] = ratio[name].clip(upper=cap)
-    else:
-        lo, hi = x.min(), x.max()
-        span = (hi - lo).replace(0.0, np.nan)
-        frac = (x - lo) / span
-        for name in names:
-            if name in cfg.negative:
-                frac[name] = 1.0 - frac[name]
-        frac = frac.fillna(
-            pd.DataFrame(np.where(x.notna(), 1.0, np.nan), index=x.index, columns=names)
-        )
-        ratio = (cfg.minmax_floor + (100.0 - cfg.minmax_floor) * frac) / 100.0
-    imputed = ratio.isna()
-    fill = {}
+    ratio = pd.DataFrame(index=values.index)
+    imputed = pd.DataFrame(index=values.index)
     for name in names:
-        rule, points = missing_rule(cfg, name)
-        if rule == "impute":
-            fill[name] = ratio[name].mean()
-        else:  # zero, or a penalty of ``points``: a ratio giving -points at the weight
-            weight = float(weights[name])
-            fill[name] = -points / weight if rule == "penalty" and weight else 0.0
-    ratio = ratio.fillna(pd.Series(fill, dtype="float64")).fillna(0.0)
+        r = column_ratio(
+            values[name].to_numpy(dtype="float64"),
+            benchmarks[name].to_numpy(dtype="float64") if cfg.method == "benchmark" else None,
+            name,
+            cfg,
+        )
+        imputed[name] = np.isnan(r)
+        ratio[name] = fill_missing(r, name, float(weights[name]), cfg)
     return ratio, imputed
+
+
+def column_ratio(x: np.ndarray, b: np.ndarray | None, name: str, cfg: ScoringConfig) -> np.ndarray:
+    """The normalised indicator r of every firm of a list (the last axis; leading axes are
+    independent lists, e.g. one per what-if), NaN where the firm has no value: x/B (benchmark
+    method; 2 − x/B where less is better; floored at 0, capped) or the min-max fraction."""
+    if cfg.method == "benchmark":
+        assert b is not None
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratio = x / b
+        if name in cfg.negative:
+            ratio = 2.0 - ratio
+        ratio = np.where(ratio < 0.0, 0.0, ratio)  # NaN stays NaN
+        cap = _cap(cfg, name)
+        if cap > 0:
+            ratio = np.where(ratio > cap, cap, ratio)
+        return ratio
+    lo = np.fmin.reduce(x, axis=-1, keepdims=True)  # NaN skipped, no warning
+    hi = np.fmax.reduce(x, axis=-1, keepdims=True)
+    span = hi - lo
+    span = np.where(span == 0.0, np.nan, span)
+    with np.errstate(invalid="ignore"):
+        frac = (x - lo) / span
+    if name in cfg.negative:
+        frac = 1.0 - frac
+    frac = np.where(np.isnan(frac) & ~np.isnan(x), 1.0, frac)
+    return (cfg.minmax_floor + (100.0 - cfg.minmax_floor) * frac) / 100.0
+
+
+def fill_missing(ratio: np.ndarray, name: str, weight: float, cfg: ScoringConfig) -> np.ndarray:
+    """``ratio`` with its missing values filled by ``[scoring.missing]``'s rule for ``name``:
+    the list's mean of r (impute; 0 if no firm has it), 0 (zero) or the ratio giving −points
+    at the weight (penalty). The last axis is the list."""
+    rule, points = missing_rule(cfg, name)
+    if rule == "impute":
+        have = ~np.isnan(ratio)
+        count = have.sum(axis=-1, keepdims=True)
+        total = np.where(have, ratio, 0.0).sum(axis=-1, keepdims=True)
+        fill = np.divide(total, count, out=np.zeros_like(total), where=count > 0)
+    else:  # zero, or a penalty of ``points``: a ratio giving -points at the weight
+        fill = np.asarray(-points / weight if rule == "penalty" and weight else 0.0)
+    return np.where(np.isnan(ratio), fill, ratio)
 
 
 def _cap(cfg: ScoringConfig, name: str) -> float:
@@ -325,7 +372,7 @@ def assign_classes(
     (credit code). Shares: the first round(n · cumulative share) ranks get each class, so each
     class count is within one firm of its share.
     """
-    order = _rank_order(
+    order = rank_order(
         -score.fillna(-np.inf).to_numpy(dtype="float64"),
         -tiebreak.fillna(-np.inf).to_numpy(dtype="float64"),
         key,
@@ -337,13 +384,25 @@ def assign_classes(
     if cfg.method == "none" or len(score) == 0:
         return rank, pd.Series(pd.NA, index=score.index, dtype="string")
     if cfg.method == "thresholds":
-        idx = np.searchsorted(-np.asarray(cfg.thresholds), -score.to_numpy(), side="right")
-        cls = np.asarray(labels)[np.clip(idx, 0, len(labels) - 1)]
+        cls = np.asarray(labels)[threshold_codes(score.to_numpy(), cfg)]
         return rank, pd.Series(cls, index=score.index, dtype="string")
     return rank, pd.Series(_by_shares(rank.to_numpy(), cfg), index=score.index, dtype="string")
 
 
-def _rank_order(first: np.ndarray, second: np.ndarray, key: pd.Series) -> np.ndarray:
+def threshold_codes(score: np.ndarray, cfg: ClassConfig) -> np.ndarray:
+    """The class of each score by ``[classes] thresholds``, as a position in the labels."""
+    idx = np.searchsorted(-np.asarray(cfg.thresholds), -score, side="right")
+    return np.clip(idx, 0, len(cfg.labels) - 1)
+
+
+def share_codes(rank: np.ndarray, n: int, cfg: ClassConfig) -> np.ndarray:
+    """The class of each rank (1 = best) in a list of ``n`` by ``[classes] shares``, as a
+    position in the labels."""
+    idx = np.searchsorted(_share_bounds(n, cfg), rank, side="left")
+    return np.clip(idx, 0, len(cfg.labels) - 1)
+
+
+def rank_order(first: np.ndarray, second: np.ndarray, key: pd.Series) -> np.ndarray:
     """Positions sorted by ``first``, then ``second`` (floats, no NaN), then ``key`` as text
     (missing last), then position: a stable sort, as ``DataFrame.sort_values`` on the three
     columns. The text is ranked only where the two numbers tie."""
@@ -366,8 +425,7 @@ def _share_bounds(n: int, cfg: ClassConfig) -> np.ndarray:
 
 
 def _by_shares(rank: np.ndarray, cfg: ClassConfig) -> np.ndarray:
-    idx = np.searchsorted(_share_bounds(len(rank), cfg), rank, side="left")
-    return np.asarray(cfg.labels)[np.clip(idx, 0, len(cfg.labels) - 1)]
+    return np.asarray(cfg.labels)[share_codes(rank, len(rank), cfg)]
 
 
 _STABILITY_BLOCK = 1 << 22
@@ -619,7 +677,7 @@ def class_stability(
         if key is None:  # ties in their order
             sec[np.argsort(tie, kind="stable")] = np.arange(len(tie))
         else:
-            sec[_rank_order(tie, np.zeros(len(tie)), key)] = np.arange(len(tie))
+            sec[rank_order(tie, np.zeros(len(tie)), key)] = np.arange(len(tie))
         kept = _kept_by_shares(scores, sec, classes, base, canon)
     share = kept / cfg.draws
     if forced is not None:
@@ -678,7 +736,7 @@ def _check_per_indicator(cfg: ScoringConfig) -> None:
         missing_rule(cfg, name)
 
 
-def _weights_for(group: str, cfg: ScoringConfig) -> dict[str, float]:
+def list_weights(group: str, cfg: ScoringConfig) -> dict[str, float]:
     weights = {k: float(v) for k, v in cfg.weights.get(group, {}).items()}
     unknown = sorted(set(weights) - set(INDICATORS))
     if unknown:
@@ -705,7 +763,7 @@ def evaluate(
     ``unit_key``. Returns group, graded, every indicator, sub-scores ``score_<indicator>``,
     score, rank, class, class_name, class_stability, borderline, imputed, d_streak, surcharges.
     """
-    names = sorted({n for g in LISTS for n in _weights_for(g, scoring)} | {"tax_per_mu"})
+    names = sorted({n for g in LISTS for n in list_weights(g, scoring)} | {"tax_per_mu"})
     _check_per_indicator(scoring)
     values = compute_indicators(basis, names)
     out = pd.DataFrame(index=frame.index)
@@ -715,7 +773,7 @@ def evaluate(
         else pd.Series("parcels", index=frame.index, dtype="string")
     )
     out["graded"] = in_scope(frame, scoring)
-    entry = _unit_entries(frame, basis, out, classes)
+    entry = unit_entries(frame, basis, out, classes)
     for name in names:
         out[name] = values[name]
     cols = ["score", "rank", "class", "class_stability"]
@@ -757,7 +815,7 @@ def evaluate(
     return out
 
 
-def _unit_entries(
+def unit_entries(
     frame: pd.DataFrame, basis: pd.DataFrame, out: pd.DataFrame, classes: ClassConfig
 ) -> np.ndarray:
     """With ``[classes] share = "unit"``, the graded firms of a land unit and year are one
@@ -803,7 +861,7 @@ class _Context:
 def _score_group(rows: np.ndarray, group: str, year: int, ctx: _Context) -> dict[str, np.ndarray]:
     """Score, rank and class the firms at positions ``rows`` of one list and year: the values
     of each output column for those rows, in their order."""
-    weights = _weights_for(group, ctx.scoring)
+    weights = list_weights(group, ctx.scoring)
     if not weights or len(rows) == 0:
         return {}
     given = {k: float(v) for k, v in ctx.scoring.benchmarks.get(group, {}).items()}

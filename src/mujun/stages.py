@@ -52,6 +52,7 @@ from mujun.register import mark_register, read_register
 from mujun.schema import MU_M2
 from mujun.scoring import evaluate, headline_money, ratio_pairs
 from mujun.tables import county_tables, enterprise_parks, parcel_results
+from mujun.takes import what_it_takes
 from mujun.underuse import building_cover, underused_land
 from mujun.validate import Ledger, check_filings, check_scored_money, implausible_firms
 
@@ -247,6 +248,10 @@ def scoring(s: RunState) -> str:
         stability=config.stability,
         policy=config.policy,
     )
+    takes = what_it_takes(
+        s.enterprises, basis, scores, scoring=config.scoring, classes=config.classes
+    )
+    scores = scores.join(takes)
     firms = s.enterprises.drop(columns=[c for c in scores if c in s.enterprises]).join(scores)
     firms.insert(
         list(firms.columns).index("land_status") + 1,

@@ -33,6 +33,7 @@ import pyarrow.compute as pc
 
 from mujun.io.writers import check_writable
 from mujun.scoring import INDICATORS, LIST_NAMES_ZH
+from mujun.takes import NOTES
 from mujun.vocabulary import CHINA, Vocabulary
 
 __all__ = ["write_enterprise_workbook", "write_sheets"]
@@ -64,6 +65,12 @@ _HEADERS: dict[str, tuple[str, str]] = {
     "class": ("分类", "Class"),
     "class_name": ("分类名称", "Class name"),
     "class_stability": ("分类稳定度", "Class stability"),
+    "tax_per_mu_to_next_class": (
+        "升至上一类所需亩均税收(万元/亩)",
+        "Tax per mu for the next class up (万元/亩)",
+    ),
+    "tax_per_mu_to_leave_d": ("脱离D类所需亩均税收(万元/亩)", "Tax per mu to leave D (万元/亩)"),
+    "what_it_takes": ("所需税收说明", "Tax needed: note"),
     "borderline": ("临界", "Borderline"),
     "imputed": ("按平均得分的指标", "Indicators at list average"),
     "d_streak": ("连续D类年数", "Years in D running"),
@@ -88,6 +95,9 @@ def _columns(frame: pd.DataFrame, group: str, weights: dict[str, float]) -> list
         "score",
         "class",
         "class_name",
+        "tax_per_mu_to_next_class",
+        "tax_per_mu_to_leave_d",
+        "what_it_takes",
         "class_stability",
         "borderline",
         "imputed",
@@ -338,12 +348,16 @@ _SAMPLE = 4096
 
 
 def _labelled(series: pd.Series, col: str, lang: str) -> pd.Series:
-    """Land status and the borderline flag as the words the sheet shows."""
+    """Land status, the borderline flag and why a firm has no tax figure as the words the
+    sheet shows."""
     i = 0 if lang == "zh" else 1
     if col == "land_status":
         labels = {k: v[i] for k, v in _STATUS.items()}
         mapped = series.astype(object).map(labels)
         series = mapped.where(mapped.notna(), series.astype(object))
+    elif col == "what_it_takes":
+        notes = {k: v[i] for k, v in NOTES.items()}
+        series = series.astype(object).map(notes).where(series.astype(object) != "", None)
     elif col == "borderline":
         yes = "是" if lang == "zh" else "yes"
         truthy = series.astype(object).where(series.notna(), False).astype(bool).to_numpy()
