@@ -756,3 +756,12 @@ def test_flag_names_join_the_true_columns_in_order(rows):
     assert scoring._flag_names(flags).tolist() == [
         ", ".join(names[np.array(r, dtype=bool)]) for r in rows
     ]
+
+
+def test_a_score_on_a_threshold_is_in_the_class_above():
+    """[classes] thresholds are the lowest score of each class: 90 is A, 89.99 is B."""
+    from mujun.scoring import threshold_codes  # noqa: PLC0415
+
+    cfg = ClassConfig(method="thresholds")
+    got = threshold_codes(np.array([90.0, 89.99, 70.0, 69.99, 50.0, 49.99, 120.0, -5.0]), cfg)
+    assert [cfg.labels[i] for i in got] == ["A", "B", "B", "C", "C", "D", "A", "D"]

@@ -391,7 +391,7 @@ def assign_classes(
 
 def threshold_codes(score: np.ndarray, cfg: ClassConfig) -> np.ndarray:
     """The class of each score by ``[classes] thresholds``, as a position in the labels."""
-    idx = np.searchsorted(-np.asarray(cfg.thresholds), -score, side="right")
+    idx = np.searchsorted(-np.asarray(cfg.thresholds), -score, side="left")
     return np.clip(idx, 0, len(cfg.labels) - 1)
 
 
@@ -632,7 +632,7 @@ def _kept_by_thresholds(
     kept = np.zeros(scores.shape[0], dtype=np.int64)
     cut = -np.asarray(classes.thresholds)
     for rows, block in scores.blocks():
-        idx = np.searchsorted(cut, -block, side="right")
+        idx = np.searchsorted(cut, -block, side="left")
         kept[rows] = np.count_nonzero(_same_class(idx, base[rows, None], canon), axis=1)
     return kept
 
