@@ -105,12 +105,15 @@ def test_popup_lists_the_firms_and_the_zone_links_to_its_parcels(page, sample):
     rows = popup.locator(".mj-firms tr").all_inner_texts()
     want = per_parcel[per_parcel["pid"] == pid].sort_values("name")
     assert len(rows) == 1 + len(want)  # header and one row per firm
-    assert rows[0].split("\t")[:4] == ["企业", "分类", "亩均税收", "亩均增加值"]
+    head = rows[0].split("\t")
+    assert head[:4] == ["企业", "分类", "亩均税收", "亩均增加值"]
     for row, (_, firm) in zip(rows[1:], want.iterrows(), strict=True):
         cells = row.split("\t")
         assert cells[0] == firm["name"]
         assert cells[1] == firm["class"]
         assert cells[2] == f"{firm['tax_per_mu']:,.2f}"
+        need = firm["tax_per_mu_to_next_class"]  # what it takes, from enterprises.csv
+        assert cells[head.index("升类所需亩均税收")] == ("—" if pd.isna(need) else f"{need:,.2f}")
     zone = zones[zones["parcel_ids"].str.split("、").apply(lambda ids: pid in ids)].iloc[0]
     assert f"整合片区：{zone['zone_id']}" in popup.inner_text()
     popup.locator(".mj-zone-show").click()

@@ -172,6 +172,12 @@ def _firm_table(
                 columns.append((tx(figure), unit.column(figure)))
         if "score" in f:
             columns.append((tx("firm_score"), "score"))
+        for col, key in (
+            ("tax_per_mu_to_next_class", "firm_to_next"),
+            ("tax_per_mu_to_leave_d", "firm_to_leave_d"),
+        ):  # what it takes (takes.py), in 万元/亩
+            if col in f and f[col].notna().any():
+                columns.append((tx(key), col))
     cols = {
         c: encode_column(f[c].astype(object) if c in ("name", "class") else f[c], digits=2)
         for _, c in columns
