@@ -361,9 +361,9 @@ def _one_list(
     for k, name in enumerate(names):
         den = INDICATORS[name].denominator
         if name in lst.moving and not den.startswith("area"):  # the firm's own filing
-            own = ctx.frame.iloc[rows]
-            if "tax" in own and den in own:
-                pair[:, k] = (own["tax"].notna() & own[den].notna()).to_numpy()
+            filed = ctx.frame.iloc[rows]
+            if "tax" in filed and den in filed:
+                pair[:, k] = (filed["tax"].notna() & filed[den].notna()).to_numpy()
     pick = np.flatnonzero(usable)
     if not len(pick):
         return
