@@ -73,3 +73,17 @@ def hover_parcel(page, parcel_id: str) -> str:
     page.mouse.move(point["x"], point["y"], steps=5)
     page.wait_for_selector(".leaflet-tooltip", timeout=5_000)
     return page.inner_text(".leaflet-tooltip")
+
+
+def screen_point(page, lon: float, lat: float, zoom: int = 17) -> dict[str, float]:
+    """Centre the map on (lon, lat) at ``zoom`` and return that point in page pixels."""
+    return page.evaluate(
+        """([lon, lat, zoom]) => {
+            const map = mujunMap.map;
+            map.setView([lat, lon], zoom, {animate: false});
+            const p = map.latLngToContainerPoint([lat, lon]);
+            const box = map.getContainer().getBoundingClientRect();
+            return {x: p.x + box.left, y: p.y + box.top};
+        }""",
+        [lon, lat, zoom],
+    )

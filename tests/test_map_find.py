@@ -19,7 +19,7 @@ import pytest
 import shapely
 from playwright.sync_api import expect
 
-from browser import wait_for_map
+from browser import screen_point, wait_for_map
 from mujun.cli import main
 
 pytestmark = pytest.mark.browser
@@ -152,25 +152,12 @@ def test_choosing_a_park_fits_the_map_to_it(page, sample):
     assert _count(page) == int((sample["parcels"]["park"] == name).sum())
 
 
-def _screen(page, lon: float, lat: float) -> dict[str, float]:
-    return page.evaluate(
-        """([lon, lat]) => {
-            const map = mujunMap.map;
-            map.setView([lat, lon], 17, {animate: false});
-            const p = map.latLngToContainerPoint([lat, lon]);
-            const box = map.getContainer().getBoundingClientRect();
-            return {x: p.x + box.left, y: p.y + box.top};
-        }""",
-        [lon, lat],
-    )
-
-
 def test_a_clicked_or_found_parcel_stays_highlighted_until_cleared(page, sample):
     _open(page, sample["map"])
     parcels = sample["parcels"]
     pid = parcels[~parcels["vacant"].astype(bool)].index[3]
     point = parcels.loc[pid, "geometry"].representative_point()
-    xy = _screen(page, point.x, point.y)
+    xy = screen_point(page, point.x, point.y)
     page.mouse.click(xy["x"], xy["y"])
     kept = page.locator("path.mj-kept")
     expect(kept).to_have_count(1)  # once the double-click interval has passed

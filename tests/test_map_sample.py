@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 import shapely
 
-from browser import drawn, wait_for_map
+from browser import drawn, screen_point, wait_for_map
 from mujun.cli import main
 
 pytestmark = pytest.mark.browser
@@ -54,19 +54,6 @@ def _open(page, path: Path) -> None:
     wait_for_map(page)
 
 
-def _screen_point(page, lon: float, lat: float) -> dict[str, float]:
-    return page.evaluate(
-        """([lon, lat]) => {
-            const map = mujunMap.map;
-            map.setView([lat, lon], 17, {animate: false});
-            const p = map.latLngToContainerPoint([lat, lon]);
-            const box = map.getContainer().getBoundingClientRect();
-            return {x: p.x + box.left, y: p.y + box.top};
-        }""",
-        [lon, lat],
-    )
-
-
 def test_every_parcel_drawn_and_layers_toggle(page, sample):
     _open(page, sample["map"])
     parcels = sample["parcels"]
@@ -98,7 +85,7 @@ def test_popup_lists_the_firms_and_the_zone_links_to_its_parcels(page, sample):
     # a parcel in a zone, with two or more firms
     pid = next(p for p in zones["parcel_ids"].str.split("、").explode() if counts.get(p, 0) >= 2)
     point = parcels.loc[pid, "geometry"].representative_point()
-    xy = _screen_point(page, point.x, point.y)
+    xy = screen_point(page, point.x, point.y)
     page.mouse.click(xy["x"], xy["y"])
     popup = page.locator(".leaflet-popup-content")
     popup.wait_for()
