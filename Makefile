@@ -19,8 +19,14 @@ $(VENV)/.installed-dev: $(BIN)/python pyproject.toml
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
 	touch $(VENV)/.installed $@
 
+# the yearly cycle on the sample: the notice run (maps/, exports/), the final run after the
+# objection period's corrections (final/), what they changed, and the final notice package
 demo: $(VENV)/.installed
+	bash scripts/setup-system.sh --fonts
 	$(BIN)/mujun run --overwrite
+	$(BIN)/mujun run --overwrite --corrections data/parcels/corrections.csv --out final
+	$(BIN)/mujun compare . final
+	$(BIN)/mujun report final --overwrite
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check src tests bench data/parcels
@@ -39,4 +45,4 @@ sample: $(VENV)/.installed
 	$(BIN)/python data/parcels/make_sample.py
 
 clean:
-	rm -rf $(VENV) exports maps/*.html .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) exports reports final maps/*.html .pytest_cache .mypy_cache .ruff_cache

@@ -5,8 +5,24 @@
 # throwaway server from these binaries: tests/pg.py), and Node.js with npm (Biome lints the
 # map's script and node's test runner tests its decoder: tests/test_js.py), and poppler-utils
 # (pdftotext, pdftoppm: tests/test_notice.py and the map's print test read the PDFs). Installs them with
-# apt when run as root and they are missing.
+# apt when run as root and they are missing. With --fonts, only the CJK font (make demo's
+# notice package).
 set -euo pipefail
+
+if [ "${1:-}" = "--fonts" ]; then
+    # make demo: only the CJK font the notice package embeds (mujun report)
+    fc-list 2>/dev/null | grep -qi "Noto Sans CJK" && exit 0
+    if [ "$(id -u)" -ne 0 ]; then
+        echo "setup-system: the notice package needs the Noto CJK fonts; install them with" \
+            "sudo apt-get install fonts-noto-cjk fontconfig" >&2
+        exit 1
+    fi
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    echo "setup-system: installing fonts-noto-cjk with apt-get" >&2
+    apt-get install -y -qq --no-install-recommends fonts-noto-cjk fontconfig >/dev/null
+    exit 0
+fi
 
 need=()
 command -v chromium >/dev/null 2>&1 || need+=(chromium)

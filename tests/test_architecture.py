@@ -80,7 +80,7 @@ def test_pipeline_only_orchestrates():
 def test_design_shows_the_stage_table():
     design = (ROOT / "DESIGN.md").read_text(encoding="utf-8")
     names = [s.name for s in STAGES]
-    assert len(names) == len(set(names)) == 17
+    assert len(names) == len(set(names)) == 18
     rows = [line for line in design.splitlines() if line.startswith("| `")]
     shown = [row.split("`")[1] for row in rows]
     assert [n for n in shown if n in names] == names  # every stage, in the run's order

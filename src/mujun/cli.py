@@ -145,6 +145,22 @@ def _parser() -> argparse.ArgumentParser:
     _report_options(rep_p)
     rep_p.add_argument("--overwrite", action="store_true", help="replace an existing report")
     _talk_options(rep_p)
+    cmp_p = sub.add_parser(
+        "compare",
+        help="compare two finished runs of one year (the notice and the final list)",
+        description="Compare the finished runs in OLD and NEW (one evaluation year, one "
+        "unit) and write NEW/exports/compare_enterprises.csv (each firm-year whose land, "
+        "money, per-area figures, indicators, score, rank or class changed: old and new), "
+        "compare_parcels.csv (parcels whose underuse, zone, cold spot, class, commitment or "
+        "register status changed) and compare.json; nothing is computed again.",
+        epilog="examples:\n  mujun run --out notice\n  mujun run --corrections corrections.csv "
+        "--out final\n  mujun compare notice final\n\nexit codes: 0 ok, 2 OLD or NEW holds "
+        "no finished run, or they evaluate other years or units, 5 it could not be written",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    cmp_p.add_argument("old", type=Path, help="the --out folder of the earlier run")
+    cmp_p.add_argument("new", type=Path, help="the --out folder of the later run")
+    _talk_options(cmp_p)
     presets_p = sub.add_parser(
         "presets",
         help="list the built-in method presets",
@@ -244,6 +260,13 @@ def _input_options(p: argparse.ArgumentParser) -> None:
         type=input_path,
         help="redevelopment register, CSV or XLSX: parcel, status (identified, planned, in "
         "progress, done), measure, year (optional)",
+    )
+    cycle.add_argument(
+        "--corrections",
+        type=input_path,
+        help="corrections after the objection period, CSV or XLSX: uscc, year, field (a "
+        "filings column such as tax), value, reason, document; applied over the filings "
+        "before the join, each one in the ledger (optional)",
     )
     io.add_argument("--config", type=Path, help="TOML configuration file")
     io.add_argument(
@@ -367,6 +390,7 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
         ("input", "builtup"): args.builtup,
         ("input", "commitments"): opt("commitments"),
         ("input", "redevelopment"): opt("redevelopment"),
+        ("input", "corrections"): opt("corrections"),
         ("output", "surface_m"): opt("surface_m"),
         ("input", "parcels_crs"): args.parcels_crs,
         ("input", "encoding"): args.encoding,
@@ -443,6 +467,13 @@ def _cycle_lines(c: dict[str, Any]) -> list[str]:
         lines.append(
             f"redevelopment register: {r['parcels']:,} parcels ({status}); of the underused "
             f"parcels {r['underused_in_register']:,} are in it, {r['underused_new']:,} newly found"
+        )
+    if "corrections" in c:
+        k = c["corrections"]
+        fields = ", ".join(f"{f} {n:,}" for f, n in k["by_field"].items())
+        lines.append(
+            f"corrections: {k['applied']:,} applied to {k['firms']:,} firms ({fields or 'none'}); "
+            "each is in the ledger and exports/corrections.csv"
         )
     return lines
 
@@ -753,12 +784,22 @@ _ERRORS: tuple[tuple[type[BaseException], int, Callable[[BaseException], str]], 
 """Each failure as one line and its exit code (:data:`EXIT_CODES`), first match wins."""
 
 
+def _cmd_compare(args: argparse.Namespace) -> int:
+    from mujun.compare import compare_runs  # noqa: PLC0415 - the run's modules when asked
+
+    done = compare_runs(args.old, args.new)
+    if not args.quiet:
+        print("\n".join(done.lines()))
+    return 0
+
+
 def _dispatch(args: argparse.Namespace) -> int:
     commands = {
         "presets": _cmd_presets,
         "validate": _cmd_validate,
         "partition": _cmd_partition,
         "report": _cmd_report,
+        "compare": _cmd_compare,
     }
     try:
         return commands.get(args.command, _cmd_run)(args)

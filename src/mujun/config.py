@@ -92,6 +92,10 @@ class InputConfig:
     redevelopment: Path | None = None
     """Optional redevelopment register (CSV or XLSX): per parcel the status (identified,
     planned, in progress, done), the measure and the year."""
+    corrections: Path | None = None
+    """Optional corrections after the objection period (CSV or XLSX): per firm, year and
+    filings column the right value, the reason and the document; applied over the filings
+    before the join."""
     encoding: str | None = None
     """Encoding of CSV filings; None tries UTF-8 (with or without BOM), then GB18030."""
     sheet: str | None = None
@@ -560,7 +564,7 @@ def _merge(base: dict[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-SIDE_TABLES = ("commitments", "redevelopment")
+SIDE_TABLES = ("commitments", "redevelopment", "corrections")
 """Inputs beside the filings that a run reads when given (``[input]`` keys)."""
 
 
@@ -643,7 +647,7 @@ def _check_map_name(name: str) -> None:
 def _check_tables(section: str, tables: Mapping[str, Any]) -> None:
     """``[columns.<table>]`` / ``[units.<table>]``: known tables, known columns, text values;
     a key written straight into ``[columns]`` is refused with the table it belongs in."""
-    from mujun.schema import TABLES, has_unit, table_specs  # noqa: PLC0415 - light, no cycle
+    from mujun.schema import TABLES, table_specs, unit_keys  # noqa: PLC0415 - light, no cycle
 
     for table, entries in tables.items():
         if table not in TABLES:
@@ -661,7 +665,7 @@ def _check_tables(section: str, tables: Mapping[str, Any]) -> None:
         if not isinstance(entries, Mapping):
             raise ConfigError(f"[{section}.{table}] must be a table of column = text")
         specs = table_specs(table)
-        valid = sorted(s.name for s in specs if section == "columns" or has_unit(s))
+        valid = sorted(s.name for s in specs) if section == "columns" else unit_keys(table)
         unknown = sorted(set(entries) - set(valid))
         if unknown:
             raise ConfigError(

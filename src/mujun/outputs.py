@@ -189,6 +189,7 @@ def _targets(base: Path, cfg: OutputConfig) -> dict[str, Path]:
         "zones": "zones.geojson",
         "commitments": "commitments.csv",
         "redevelopment": "redevelopment.csv",
+        "corrections": "corrections.csv",
         "ledger": "ledger.csv",
         "run": "run.json",
     }
@@ -262,7 +263,7 @@ def _write_tables(result: RunResult, targets: dict[str, Path]) -> list[str]:
     for name in ("county", "parks", "industries", "changes", "park_changes"):
         csv(vocab.export(result.tables[name]), name)
         written.append(name)
-    for name in ("commitments", "redevelopment"):  # the yearly cycle's inputs, when given
+    for name in ("commitments", "redevelopment", "corrections"):  # the yearly cycle's inputs
         if name in result.tables:
             csv(vocab.export(result.tables[name].drop(columns="record", errors="ignore")), name)
             written.append(name)
@@ -291,6 +292,10 @@ def _write_tables(result: RunResult, targets: dict[str, Path]) -> list[str]:
     return written
 
 
+COMPARE_EXPORTS = ("compare_enterprises.csv", "compare_parcels.csv", "compare.json")
+"""What ``mujun compare OLD NEW`` adds to NEW's exports: they speak of that run, so a new
+run there removes them."""
+
 _KNOWN_EXPORTS = (
     "parcels.geojson",
     "parcels.parquet",
@@ -305,8 +310,10 @@ _KNOWN_EXPORTS = (
     "zones.geojson",
     "commitments.csv",
     "redevelopment.csv",
+    "corrections.csv",
     "ledger.csv",
     "run.json",
+    *COMPARE_EXPORTS,
 )
 """The exports a run may write (and the surface, ``*_per_*.tif``): files of an earlier run
 of these names that this run does not write are removed by an overwrite."""

@@ -513,7 +513,47 @@ REDEVELOPMENT_COLUMNS: tuple[ColumnSpec, ...] = (
 )
 """A redevelopment register (低效用地再开发台账): per parcel, status, measure and year."""
 
-TABLES = ("filings", "parcels", "buildings", "parks", "commitments", "redevelopment")
+CORRECTION_COLUMNS: tuple[ColumnSpec, ...] = (
+    _spec(
+        "uscc",
+        "id",
+        ["统一社会信用代码", "社会信用代码", "信用代码", "uscc", "credit_code"],
+        required=True,
+        help="the firm's unified social credit code",
+    ),
+    _spec("year", "int", ["年度", "年份", "统计年度", "year"], help="the year of the filing"),
+    _spec(
+        "field",
+        "text",
+        ["字段", "更正字段", "更正项目", "指标", "项目", "field"],
+        required=True,
+        help="the filings column corrected: tax, value_added, ... or its Chinese header",
+    ),
+    _spec(
+        "value",
+        "text",
+        ["更正值", "更正后数值", "更正后", "正确值", "value", "corrected_value"],
+        required=True,
+        help="the right figure, in the unit the header, a unit column or [units.corrections] names",
+    ),
+    _spec("unit", "text", ["单位", "计量单位", "unit"], help="the unit of this row's value"),
+    _spec(
+        "reason",
+        "text",
+        ["理由", "更正理由", "异议理由", "原因", "reason"],
+        help="why the figure was corrected",
+    ),
+    _spec(
+        "document",
+        "text",
+        ["依据文件", "依据", "证明材料", "文件", "document"],
+        help="the document the correction rests on",
+    ),
+)
+"""Corrections after the objection period (公示异议更正): per firm, year and filings column, the
+right value, why, and on what document."""
+
+TABLES = ("filings", "parcels", "buildings", "parks", "commitments", "redevelopment", "corrections")
 """The tables of ``[columns.<table>]`` and ``[units.<table>]`` in a config file."""
 
 
@@ -527,6 +567,7 @@ def table_specs(table: str) -> tuple[ColumnSpec, ...]:
         "parks": PARK_COLUMNS,
         "commitments": COMMITMENT_COLUMNS,
         "redevelopment": REDEVELOPMENT_COLUMNS,
+        "corrections": CORRECTION_COLUMNS,
     }[table]
 
 
@@ -534,6 +575,25 @@ def _table_name(specs: tuple[ColumnSpec, ...]) -> str:
     """The config table whose columns ``specs`` are (by their names)."""
     names = {s.name for s in specs}
     return next((t for t in TABLES if {s.name for s in table_specs(t)} == names), "filings")
+
+
+def unit_keys(table: str) -> list[str]:
+    """The keys ``[units.<table>]`` takes: the table's columns with a unit; for the
+    corrections, the filings columns with one (a correction's value is in the unit of the
+    column it corrects)."""
+    specs = FILING_COLUMNS if table == "corrections" else table_specs(table)
+    return sorted(s.name for s in specs if has_unit(s))
+
+
+def canonical_unit(kind: str) -> str:
+    """The canonical unit of a unit family (``'money'`` -> ``'元'``)."""
+    return _CANONICAL_UNIT[kind]
+
+
+def unit_kinds(unit: str) -> list[str]:
+    """The unit families a unit spelling belongs to (``'万元'`` -> ``['money']``)."""
+    key = normalize_header(unit)
+    return [kind for kind, table in _UNITS.items() if key in table]
 
 
 def has_unit(spec: ColumnSpec) -> bool:

@@ -18,6 +18,7 @@ import pandas as pd
 
 from mujun.commitments import CHECKED, check_commitments, commitment_of_parcels
 from mujun.config import Config
+from mujun.corrections import apply_corrections
 from mujun.engine import ParcelEngine, Reprojection
 from mujun.errors import ConfigError, InputError, JoinError, SchemaError
 from mujun.indicators import (
@@ -177,6 +178,22 @@ def filings(s: RunState) -> str:
     return f"{len(s.filings):,} usable filing rows"
 
 
+def corrections(s: RunState) -> str:
+    path = s.paths["corrections"]
+    assert path is not None
+    s.filings, table = apply_corrections(
+        path,
+        s.filings,
+        s.inputs.filing_table.data,
+        config=s.config,
+        ledger=s.ledger,
+        source=s.inputs.f_src,
+    )
+    s.tables["corrections"] = table
+    fields = ", ".join(f"{k} {n:,}" for k, n in table["field"].value_counts().items())
+    return f"{len(table):,} corrections applied ({fields or 'none'})"
+
+
 def parks(s: RunState) -> str:
     path = s.paths["parks"]
     assert path is not None
@@ -281,8 +298,9 @@ def parcels(s: RunState) -> str:
 
 
 def tables(s: RunState) -> str:
-    s.tables = county_tables(s.enterprises, s.parcels, labels=s.config.classes.labels, unit=s.unit)
-    return ", ".join(f"{name} {len(t):,}" for name, t in s.tables.items())
+    made = county_tables(s.enterprises, s.parcels, labels=s.config.classes.labels, unit=s.unit)
+    s.tables.update(made)
+    return ", ".join(f"{name} {len(t):,}" for name, t in made.items())
 
 
 def buildings(s: RunState) -> str:
@@ -371,6 +389,13 @@ STAGES: tuple[Stage, ...] = (
     Stage("repair", repair, "validate (engine)", "valid, deduplicated parcels; overlaps"),
     Stage("measure", measure, "geodesy (engine)", "parcels with areas; area check"),
     Stage("filings", filings, "validate", "usable filing rows"),
+    Stage(
+        "corrections",
+        corrections,
+        "corrections",
+        "filings with the corrections applied",
+        _has("corrections"),
+    ),
     Stage("parks", parks, "parks (engine)", "parks; park of each parcel", _has("parks")),
     Stage("join", join, "join, reconcile", "year, join QA, occupancy, ledger fates"),
     Stage("units", units, "indicators", "land units, enterprise indicators"),

@@ -201,8 +201,8 @@ def underuse_summary(
 
 
 def cycle_summary(tables: dict[str, pd.DataFrame], parcels: pd.DataFrame) -> dict[str, Any]:
-    """The commitments (how many due, met, short, per indicator) and the register (parcels
-    by status; underused parcels already in it and newly found)."""
+    """The commitments (how many due, met, short, per indicator), the register (parcels by
+    status; underused parcels already in it and newly found) and the corrections applied."""
     out: dict[str, Any] = {}
     if "commitments" in tables:
         c = tables["commitments"]
@@ -227,5 +227,12 @@ def cycle_summary(tables: dict[str, pd.DataFrame], parcels: pd.DataFrame) -> dic
             "by_status": {str(k): int(v) for k, v in r["status"].value_counts().items()},
             "underused_in_register": int((flagged & known).sum()) if flagged is not None else 0,
             "underused_new": int((flagged & ~known).sum()) if flagged is not None else 0,
+        }
+    if "corrections" in tables:
+        k = tables["corrections"]
+        out["corrections"] = {
+            "applied": len(k),
+            "firms": int(k["uscc"].nunique()),
+            "by_field": {str(f): int(n) for f, n in k["field"].value_counts().items()},
         }
     return out

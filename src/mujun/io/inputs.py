@@ -15,7 +15,7 @@ from typing import Any
 
 import pandas as pd
 
-from mujun.config import Config
+from mujun.config import SIDE_TABLES, Config
 from mujun.errors import InputFileError
 from mujun.io import sources
 from mujun.io.readers import (
@@ -107,6 +107,10 @@ def input_paths(config: Config) -> dict[str, Path | None]:
         found: dict[str, Path | None] = {k: folder / v for k, v in SAMPLE_FILES.items()}
         for key, name in SAMPLE_OPTIONAL.items():
             found[key] = folder / name if (folder / name).exists() else None
+        # the yearly cycle's tables given with the sample: those, not the sample's own
+        for key in SIDE_TABLES:
+            if getattr(cfg, key) is not None:
+                found[key] = getattr(cfg, key)
         return found
     if (cfg.parcels is None and not db["parcels"]) or (cfg.filings is None and not db["filings"]):
         raise InputFileError(
@@ -121,6 +125,7 @@ def input_paths(config: Config) -> dict[str, Path | None]:
         "builtup": cfg.builtup,
         "commitments": cfg.commitments,
         "redevelopment": cfg.redevelopment,
+        "corrections": cfg.corrections,
     }
 
 

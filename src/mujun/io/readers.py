@@ -1483,14 +1483,17 @@ def _finish_filings(
     # object dtype on purpose: pandas would infer an Arrow list type from tuples
     frame["parcel_ids"] = pd.Series(split_parcel_ids_bulk(cells), index=frame.index, dtype=object)
     if "scale" in frame:
-        above = (
-            frame["scale"]
-            .fillna("")
-            .str.lower()
-            .isin(["规上", "规模以上", "above", "yes", "是", "1", "true", "y"])
-        )
-        frame["above_scale"] = above.astype(bool)
+        frame["above_scale"] = above_scale(frame["scale"])
     return frame
+
+
+ABOVE_SCALE = ("规上", "规模以上", "above", "yes", "是", "1", "true", "y")
+"""Words of a scale column that mean above designated size (规模以上)."""
+
+
+def above_scale(scale: pd.Series) -> pd.Series:
+    """Whether each firm's scale cell says above designated size (:data:`ABOVE_SCALE`)."""
+    return scale.fillna("").str.lower().isin(ABOVE_SCALE).astype(bool)
 
 
 _BLANK_CELL = "^[" + "".join(f"\\x{{{ord(c):x}}}" for c in _PY_WS + "\x00") + "]*$"

@@ -28,12 +28,13 @@ import pandas as pd
 
 from mujun import __version__
 from mujun.errors import MujunError, OutputError
+from mujun.finished import FinishedRun, read_run
 from mujun.io.writers import check_writable
 from mujun.io.xlsx import write_sheets
 from mujun.maps.text import CLASS_NAMES
 from mujun.notice import figures
-from mujun.notice.run import FinishedRun, read_run
 from mujun.notice.text import Texts
+from mujun.schema import FILING_COLUMNS
 from mujun.scoring import INDICATORS
 from mujun.tables import aggregate
 from mujun.underuse import REASONS
@@ -99,6 +100,17 @@ def _n(v: Any, digits: int = 2) -> str | None:
 
 def _i(v: Any) -> str | None:
     return None if v is None or pd.isna(v) else f"{int(v):,}"
+
+
+def _y(v: Any) -> str | None:
+    """A year as written (2021, not 2,021)."""
+    return None if v is None or pd.isna(v) else str(int(v))
+
+
+def _missed(v: Any) -> bool:
+    """A commitment's ``<indicator>_met`` read back from CSV: False is missed, blank is not
+    checked."""
+    return v is not None and not pd.isna(v) and not bool(v)
 
 
 def _table(
@@ -713,6 +725,238 @@ class _Content:
             )
         )
 
+    # -- the yearly cycle --------------------------------------------------------------------
+
+    def cycle(self) -> None:
+        """Corrections, the comparison with the notice run, commitments and the register,
+        for those the run has; nothing when it has none."""
+        c = self.run.cycle
+        if not c:
+            return
+        self.h1(self.tx("cycle"))
+        if "corrections" in c:
+            self._corrections(c["corrections"])
+        if self.run.compare is not None:
+            self._comparison(self.run.compare, c["compare_enterprises"])
+        if "commitments" in c:
+            self._commitments(c["commitments"])
+        if "redevelopment" in c:
+            self._register(c["redevelopment"])
+
+    def _field_words(self, name: str) -> str:
+        spec = next((s for s in FILING_COLUMNS if s.name == name), None)
+        if spec is None:
+            return name
+        return spec.aliases[0] if self.tx.lang == "zh" else name.replace("_", " ")
+
+    def _corrections(self, table: pd.DataFrame) -> None:
+        tx = self.tx
+        self.add("h2", tx("corrections_h"))
+        fields = table["field"].astype(str).value_counts()
+        sep = "、" if tx.lang == "zh" else ", "
+        self.add(
+            "p",
+            tx(
+                "corrections_text",
+                n=f"{len(table):,}",
+                firms=f"{table['uscc'].nunique():,}",
+                fields=sep.join(f"{self._field_words(str(f))} {n}" for f, n in fields.items()),
+            ),
+        )
+        # a public report names what was corrected, never the figures (tax, energy ...)
+        shown = table
+        cols = [
+            ("name", tx("col_firm"), 2.2, "l"),
+            ("field", tx("col_field"), 1.3, "l"),
+            *(
+                []
+                if self.public
+                else [
+                    ("old", tx("col_old"), 1.0, "r"),
+                    ("new", tx("col_new"), 1.0, "r"),
+                    ("unit", tx("col_unit"), 0.7, "l"),
+                ]
+            ),
+            ("reason", tx("col_reason"), 2.2, "l"),
+            ("document", tx("col_document"), 2.2, "l"),
+        ]
+
+        def cell(col: str, v: Any) -> str | None:
+            if v is None or (not isinstance(v, str) and pd.isna(v)):
+                return None
+            if col == "field":
+                return self._field_words(str(v))
+            if col in ("old", "new") and not isinstance(v, str):
+                return f"{float(v):,.6f}".rstrip("0").rstrip(".")
+            return str(v)
+
+        if len(shown):
+            self.blocks.append(
+                _table(
+                    [h for _, h, _, _ in cols],
+                    [[cell(k, getattr(r, k)) for k, *_ in cols] for r in shown.itertuples()],
+                    [w for *_, w, _ in cols],
+                    "".join(a for *_, a in cols),
+                    size=7,
+                )
+            )
+
+    def _comparison(self, record: dict[str, Any], firms: pd.DataFrame) -> None:
+        tx = self.tx
+        self.add("h2", tx("compare_h"))
+        moved = firms.loc[
+            firms["class_old"].astype("string").fillna("-")
+            != firms["class_new"].astype("string").fillna("-")
+        ]
+        self.add(
+            "p",
+            tx(
+                "compare_text",
+                finished=str(record.get("old", {}).get("finished_utc", "")).replace("T", " ")[:16],
+                n=f"{record['enterprises']['changed']:,}",
+                moved=f"{len(moved):,}",
+                parcels=f"{record['parcels']['changed']:,}",
+            ),
+        )
+        self.add("note", tx("compare_note"))
+        if not len(moved):
+            return
+        cols = [
+            ("name", tx("col_firm"), 2.6, "l"),
+            ("group", tx("col_list"), 1.8, "l"),
+            ("class_old", f"{tx('col_class')} {tx('col_old')}", 0.8, "l"),
+            ("class_new", f"{tx('col_class')} {tx('col_new')}", 0.8, "l"),
+        ]
+        if not self.public:  # ranks and scores are not in the public lists either
+            cols += [
+                ("rank_old", f"{tx('col_rank')} {tx('col_old')}", 0.8, "r"),
+                ("rank_new", f"{tx('col_rank')} {tx('col_new')}", 0.8, "r"),
+                ("score_old", f"{tx('col_score')} {tx('col_old')}", 0.9, "r"),
+                ("score_new", f"{tx('col_score')} {tx('col_new')}", 0.9, "r"),
+            ]
+
+        def cell(col: str, v: Any) -> str | None:
+            if v is None or pd.isna(v):
+                return None
+            if col == "group":
+                return self.list_name(str(v))
+            if col.startswith("rank"):
+                return _i(v)
+            if col.startswith("score"):
+                return _n(v)
+            return str(v)
+
+        self.blocks.append(
+            _table(
+                [h for _, h, _, _ in cols],
+                [[cell(k, getattr(r, k)) for k, *_ in cols] for r in moved.itertuples()],
+                [w for *_, w, _ in cols],
+                "".join(a for *_, a in cols),
+                size=7.5,
+            )
+        )
+
+    def _commitments(self, table: pd.DataFrame) -> None:
+        tx = self.tx
+        self.add("h2", tx("commitments_h"))
+        due = table["status"] == "due"
+        self.add(
+            "p",
+            tx(
+                "commitments_text",
+                listed=f"{len(table):,}",
+                due=f"{int(due.sum()):,}",
+                short=f"{int(table['short'].astype(bool).sum()):,}",
+                later=f"{int((~due).sum()):,}",
+            ),
+        )
+        checked = [c.removesuffix("_met") for c in table.columns if c.endswith("_met")]
+        money = {"tax_per_mu", "output_per_mu"}
+        shown = [c for c in checked if not (self.public and c in money)]
+        head = [tx("col_parcel"), tx("col_due"), tx("col_status"), tx("col_missed")]
+        head += [f"{tx.get(c, c)} {tx('col_old')}/{tx('col_new')}" for c in shown]
+        rows = []
+        for r in table.itertuples():
+            missed = (
+                [tx.get(c, c) for c in checked if _missed(getattr(r, f"{c}_met"))]
+                if not self.public
+                else []
+            )
+            rows.append(
+                [
+                    str(r.parcel_id),
+                    _y(r.due),
+                    tx.get(str(r.status), str(r.status)),
+                ]
+                + [("、" if tx.lang == "zh" else ", ").join(missed) or None]
+                + [
+                    " / ".join(
+                        x or tx("dash")
+                        for x in (
+                            _n(getattr(r, f"{c}_committed")),
+                            _n(getattr(r, f"{c}_actual")),
+                        )
+                    )
+                    for c in shown
+                ]
+            )
+        self.blocks.append(
+            _table(
+                head, rows, [1.1, 0.8, 0.9, 1.6, *([1.5] * len(shown))], "lrll" + "r" * len(shown)
+            )
+        )
+
+    def _register(self, table: pd.DataFrame) -> None:
+        tx = self.tx
+        self.add("h2", tx("register_h"))
+        cyc = self.run.summary.get("cycle", {}).get("register", {})
+        status = table["status"].astype(str).value_counts()
+        sep = "、" if tx.lang == "zh" else ", "
+        self.add(
+            "p",
+            tx(
+                "register_text",
+                n=f"{len(table):,}",
+                status=sep.join(f"{tx.get(str(k), str(k))} {n}" for k, n in status.items()),
+                known=f"{cyc.get('underused_in_register', 0):,}",
+                new=f"{cyc.get('underused_new', 0):,}",
+            ),
+        )
+        change = next((c for c in table.columns if c.endswith("_change")), None)
+        cols = [
+            ("parcel_id", tx("col_parcel"), 1.1, "l"),
+            ("park", tx("park"), 1.6, "l"),
+            ("status", tx("col_status"), 0.9, "l"),
+            ("measure", tx("col_measure"), 1.2, "l"),
+            ("year", tx("col_year"), 0.6, "r"),
+            ("underused", tx("col_underused"), 0.8, "l"),
+        ]
+        if change and not self.public:
+            cols.append((change, tx("col_tax_change"), 1.1, "r"))
+
+        def cell(col: str, v: Any) -> str | None:
+            if v is None or (not isinstance(v, str) and pd.isna(v)):
+                return None
+            if col == "status":
+                return tx.get(str(v), str(v))
+            if col == "underused":
+                return tx("yes") if bool(v) else tx("no")
+            if col == "year":
+                return str(int(v))
+            if col == change:
+                return f"{float(v):+,.2f}"
+            return str(v)
+
+        self.blocks.append(
+            _table(
+                [h for _, h, _, _ in cols],
+                [[cell(k, getattr(r, k, None)) for k, *_ in cols] for r in table.itertuples()],
+                [w for *_, w, _ in cols],
+                "".join(a for *_, a in cols),
+                size=7.5,
+            )
+        )
+
     # -- method and data quality -------------------------------------------------------------
 
     def method(self) -> None:
@@ -936,6 +1180,7 @@ def write_report(
         content.lists()
         content.underuse()
         content.parks()
+        content.cycle()
         content.method()
         content.quality()
         data = _document(content, run, tx)

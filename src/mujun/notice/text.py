@@ -186,7 +186,75 @@ TEXT: dict[str, tuple[str, str]] = {
     "vacant_n": ("空置宗数", "Vacant"),
     "zones_n": ("片区数", "Zones"),
     # method and data quality
-    "method": ("七、评价方法", "7. Method"),
+    "cycle": (
+        "七、年度评价周期：更正、承诺与再开发",
+        "7. The yearly cycle: corrections, commitments, redevelopment",
+    ),
+    "corrections_h": ("公示异议更正", "Corrections after objection"),
+    "corrections_text": (
+        "公示期后根据企业异议和依据文件更正申报数据 {n} 项（{firms} 家企业）：{fields}。"
+        "本结果按更正后的数据计算。",
+        "After the objection period {n} figures of {firms} firms were corrected on documents "
+        "({fields}); these results are computed on the corrected figures.",
+    ),
+    "col_firm": ("企业", "Firm"),
+    "col_field": ("更正项目", "Figure"),
+    "col_old": ("原值", "Was"),
+    "col_new": ("更正值", "Now"),
+    "col_unit": ("单位", "Unit"),
+    "col_reason": ("理由", "Reason"),
+    "col_document": ("依据文件", "Document"),
+    "compare_h": ("与公示结果的比较", "Compared with the notice"),
+    "compare_text": (
+        "与 {finished}（UTC）完成的计算相比，得分、排名、分类或亩均指标有变化的企业 {n} 家次，"
+        "分类变化 {moved} 家；地块的低效认定、片区或分类有变化的 {parcels} 宗。",
+        "Against the run finished {finished} (UTC), {n} firm-years changed score, rank, class "
+        "or per-mu figures, {moved} of them class; {parcels} parcels changed underuse, zone or "
+        "class.",
+    ),
+    "compare_note": (
+        "比较按公示的精度（两位小数）进行；排名和分类的任何变化都列出。按名额比例分档时，"
+        "一家企业升档会使另一家企业降档。",
+        "Figures are compared as published (2 decimals); any change of rank or class is "
+        "listed. With classes by shares, one firm moving up moves another down.",
+    ),
+    "col_list": ("名单", "List"),
+    "col_rank": ("排名", "Rank"),
+    "col_class": ("分类", "Class"),
+    "col_score": ("得分", "Score"),
+    "commitments_h": ("标准地承诺履约", "Land-grant commitments"),
+    "commitments_text": (
+        "承诺 {listed} 宗，已到期 {due} 宗，其中未达承诺 {short} 宗；未到期 {later} 宗。"
+        "投资强度不在申报数据中，只列承诺值。",
+        "{listed} commitments, {due} due, {short} of them missed; {later} not yet due. "
+        "Investment intensity is not in the filings and is listed as committed only.",
+    ),
+    "col_parcel": ("宗地号", "Parcel"),
+    "col_due": ("到期年份", "Due"),
+    "col_status": ("状态", "Status"),
+    "col_missed": ("未达指标", "Missed"),
+    "due": ("已到期", "due"),
+    "not yet due": ("未到期", "not yet due"),
+    "far": ("容积率", "FAR"),
+    "output_per_mu": ("亩均产出", "Output/mu"),
+    "register_h": ("低效用地再开发台账", "Redevelopment register"),
+    "register_text": (
+        "台账内地块 {n} 宗（{status}）；"
+        "本次认定的低效用地中 {known} 宗已在台账内，新发现 {new} 宗。",
+        "{n} parcels are in the register ({status}); of the underused land found, {known} "
+        "parcels are in it and {new} are newly found.",
+    ),
+    "col_measure": ("措施", "Measure"),
+    "col_year": ("年份", "Year"),
+    "col_underused": ("本次低效", "Underused now"),
+    "col_tax_change": ("亩均税收变化", "Change of tax/mu"),
+    "yes": ("是", "yes"),
+    "no": ("否", "no"),
+    "identified": ("已认定", "identified"),
+    "planned": ("已计划", "planned"),
+    "in progress": ("实施中", "in progress"),
+    "done": ("已完成", "done"),
+    "method": ("八、评价方法", "8. Method"),
     "method_preset": (
         "方法预设：{v}；评分方法：{m}；基准：{b}。",
         "Preset: {v}; scoring: {m}; benchmarks: {b}.",
@@ -239,7 +307,7 @@ TEXT: dict[str, tuple[str, str]] = {
         "per mu under {floor}; land of last-class firms. Underused parcels within {gap} m form "
         "consolidation zones (at least {k} parcels).",
     ),
-    "quality": ("八、数据质量", "8. Data quality"),
+    "quality": ("九、数据质量", "9. Data quality"),
     "ledger": ("输入记录去向", "What became of every input record"),
     "source": ("文件", "File"),
     "fate": ("去向", "Fate"),

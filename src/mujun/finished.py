@@ -1,15 +1,15 @@
 """A finished run read back from its folder: run.json, the exports, the configuration.
 
-The notice package is built from what a run wrote, never by running again: ``FinishedRun``
-checks that the folder holds a finished run (``exports/run.json`` last written, every export
-the report reads present) and loads the tables.
+The notice package and ``mujun compare`` work from what a run wrote, never by running it
+again: :func:`read_run` checks that the folder holds a finished run (``exports/run.json``
+last written, every export the report reads present and unchanged) and loads the tables.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +19,16 @@ import pandas as pd
 from mujun.config import Config, load_config
 from mujun.errors import ConfigError, NotARunError
 
-__all__ = ["FinishedRun", "read_run"]
+__all__ = ["CYCLE_TABLES", "FinishedRun", "read_run"]
+
+CYCLE_TABLES = (
+    "commitments",
+    "redevelopment",
+    "corrections",
+    "compare_enterprises",
+    "compare_parcels",
+)
+"""The yearly cycle's exports a report shows when a run (or ``mujun compare``) wrote them."""
 
 _NEEDED = (
     "enterprises.csv",
@@ -51,6 +60,11 @@ class FinishedRun:
     zones: gpd.GeoDataFrame | None
     park_outlines: gpd.GeoDataFrame | None
     """The parks input (if the file the run read is still there), in the working CRS."""
+    cycle: dict[str, pd.DataFrame] = field(default_factory=dict)
+    """The yearly cycle's tables the run wrote (commitments, redevelopment, corrections) and
+    the comparison ``mujun compare`` added (compare_enterprises, compare_parcels), by name."""
+    compare: dict[str, Any] | None = None
+    """compare.json, when ``mujun compare`` compared this run with an earlier one."""
 
     @property
     def summary(self) -> dict[str, Any]:
@@ -73,7 +87,11 @@ def _not_a_run(out: Path, why: str) -> NotARunError:
 
 
 def _csv(path: Path) -> pd.DataFrame:
-    return pd.read_csv(path, encoding="utf-8-sig", dtype={"uscc": "string", "industry": "string"})
+    return pd.read_csv(
+        path,
+        encoding="utf-8-sig",
+        dtype={"uscc": "string", "industry": "string", "parcel_id": "string"},
+    )
 
 
 def read_run(out: Path) -> FinishedRun:
@@ -110,6 +128,11 @@ def read_run(out: Path) -> FinishedRun:
     zones_path = exports / "zones.geojson"
     parcels = gpd.read_parquet(exports / "parcels.parquet")
     zones = gpd.read_file(zones_path).to_crs(parcels.crs) if zones_path.exists() else None
+    cycle = {
+        name: _csv(exports / f"{name}.csv")
+        for name in CYCLE_TABLES
+        if (exports / f"{name}.csv").is_file()
+    }
     return FinishedRun(
         out=out,
         record=record,
@@ -123,7 +146,30 @@ def read_run(out: Path) -> FinishedRun:
         parcels=parcels,
         zones=zones,
         park_outlines=_park_outlines(record, parcels.crs),
+        cycle=cycle,
+        compare=_comparison(exports, record, cycle),
     )
+
+
+def _comparison(
+    exports: Path, record: dict[str, Any], cycle: dict[str, pd.DataFrame]
+) -> dict[str, Any] | None:
+    """compare.json if it speaks of this run (``new.finished_utc`` is this run's) and its
+    tables are there; else the comparison is left out (and its tables with it)."""
+    try:
+        found = json.loads((exports / "compare.json").read_text("utf-8"))
+    except (OSError, ValueError):
+        found = None
+    ok = (
+        isinstance(found, dict)
+        and found.get("new", {}).get("finished_utc") == record.get("finished_utc")
+        and {"compare_enterprises", "compare_parcels"} <= set(cycle)
+    )
+    if not ok:
+        cycle.pop("compare_enterprises", None)
+        cycle.pop("compare_parcels", None)
+        return None
+    return found
 
 
 def _changed(exports: Path, outputs: Any) -> list[str]:
@@ -134,7 +180,13 @@ def _changed(exports: Path, outputs: Any) -> list[str]:
         if isinstance(v, dict)
     }
     changed = []
-    for name in (*_NEEDED, "zones.geojson"):
+    for name in (
+        *_NEEDED,
+        "zones.geojson",
+        "commitments.csv",
+        "redevelopment.csv",
+        "corrections.csv",
+    ):
         path = exports / name
         if name not in recorded or not path.is_file():  # a folder of parts: not checked
             continue
