@@ -262,3 +262,26 @@ def test_sample_timing() -> None:
     took = time.perf_counter() - started
     assert out["tax_per_mu_to_next_class"].notna().sum() > 1500
     assert took < 15, took
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["mean-shares", "published-capped-floor", "mean-thresholds", "industry-mean-shares"],
+)
+def test_windowed_what_if_equals_the_whole_list_what_if(
+    monkeypatch: pytest.MonkeyPatch, name: str
+) -> None:
+    """The benchmark method's what-if scores again only the rows near the firm's new score
+    (mujun.takes._fast); on every firm of the sample county it must give exactly what
+    re-scoring the whole list for each candidate gives."""
+    import mujun.takes as takes  # noqa: PLC0415 - the module whose path is switched
+
+    overrides = {"industry-mean-shares": {"scoring": {"benchmark_source": "industry_mean"}}}
+    config = _config(overrides.get(name) or SAMPLE_CONFIGS.get(name) or CONFIGS[name])
+    state = _state(config)
+    fast = _rescore(state, config, state.filings)
+    monkeypatch.setattr(takes, "_fast", lambda lst: None)
+    full = _rescore(state, config, state.filings)
+    cols = ["tax_per_mu_to_next_class", "tax_per_mu_to_leave_d", "what_it_takes"]
+    assert fast["tax_per_mu_to_next_class"].notna().sum() > 1000
+    pd.testing.assert_frame_equal(fast[cols], full[cols])

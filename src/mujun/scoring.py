@@ -306,7 +306,7 @@ def column_ratio(x: np.ndarray, b: np.ndarray | None, name: str, cfg: ScoringCon
         if name in cfg.negative:
             ratio = 2.0 - ratio
         ratio = np.where(ratio < 0.0, 0.0, ratio)  # NaN stays NaN
-        cap = _cap(cfg, name)
+        cap = ratio_cap(cfg, name)
         if cap > 0:
             ratio = np.where(ratio > cap, cap, ratio)
         return ratio
@@ -337,7 +337,7 @@ def fill_missing(ratio: np.ndarray, name: str, weight: float, cfg: ScoringConfig
     return np.where(np.isnan(ratio), fill, ratio)
 
 
-def _cap(cfg: ScoringConfig, name: str) -> float:
+def ratio_cap(cfg: ScoringConfig, name: str) -> float:
     """The cap of x/B for indicator ``name`` (0: none)."""
     if isinstance(cfg.cap, Mapping):
         return float(cfg.cap.get(name, 0.0))
