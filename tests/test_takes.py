@@ -285,3 +285,29 @@ def test_windowed_what_if_equals_the_whole_list_what_if(
     cols = ["tax_per_mu_to_next_class", "tax_per_mu_to_leave_d", "what_it_takes"]
     assert fast["tax_per_mu_to_next_class"].notna().sum() > 1000
     pd.testing.assert_frame_equal(fast[cols], full[cols])
+
+
+def test_a_min_max_list_too_large_says_so(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The min-max what-if re-scores the whole list per firm (its range moves); above
+    FULL_MAX entries a list gets no figures and a warning, not a run that never ends."""
+    import mujun.takes as takes  # noqa: PLC0415 - the limit is lowered for the sample
+
+    config = _config(SAMPLE_CONFIGS["minmax-thresholds"])
+    state = _state(config)
+    monkeypatch.setattr(takes, "FULL_MAX", 100)
+    with caplog.at_level("WARNING", logger="mujun.takes"):
+        got = _rescore(state, config, state.filings).assign(year=state.enterprises["year"])
+    graded = got["class"].notna()
+    size = got[graded].groupby(["group", "year"])["class"].transform("size")
+    big = size[size > 100].index
+    small = size[size <= 100].index
+    assert len(big) > 1000
+    below_top = got["class"] != config.classes.labels[0]
+    assert (
+        got.loc[big, "what_it_takes"].where(below_top[big], "list_too_large") == "list_too_large"
+    ).all()
+    assert got.loc[big, "tax_per_mu_to_next_class"].isna().all()
+    assert got.loc[small, "tax_per_mu_to_next_class"].notna().any()  # small lists keep theirs
+    assert "what it takes is not computed" in caplog.text

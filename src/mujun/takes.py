@@ -57,7 +57,7 @@ from mujun.scoring import (
     unit_entries,
 )
 
-__all__ = ["CEILING", "COLUMNS", "NOTES", "STEP", "what_it_takes"]
+__all__ = ["CEILING", "COLUMNS", "FULL_MAX", "NOTES", "STEP", "what_it_takes"]
 
 logger = logging.getLogger(__name__)
 
@@ -77,12 +77,19 @@ NOTES = {
     "no_land": ("无用地，无亩均税收", "no land: no tax per mu"),
     "tax_less_is_better": ("税收指标被设为逆向指标", "a tax indicator is set as less-is-better"),
     "not_reproduced": ("未能复现其分类", "its class could not be reproduced"),
+    "list_too_large": (
+        "名单过大，极差法下未计算",
+        "not computed: the min-max what-if re-scores the whole list, too large",
+    ),
 }
 """The codes of ``what_it_takes`` (why a graded firm has no figure), in Chinese and English."""
 _CELLS = 500_000
 """Floats per array in one batch of what-ifs (firms × candidates × list)."""
 _QUERIES = 40_000
 """What-ifs (firms × candidates) in one batch of the windowed what-if."""
+FULL_MAX = 10_000
+"""Largest list whose what-if re-scores the whole list (the min-max method: every firm's
+fraction moves with the list's range): the work grows with the square of the list."""
 _WINDOW_CELLS = 4_000_000
 """Rows scored again in one batch of the windowed what-if, at most (unless one firm)."""
 _CANDIDATES = 8
@@ -422,6 +429,16 @@ def _one_list(
         return
     lst = _prepare(basis.iloc[entries], weights, industry.iloc[entries], group, ctx)
     lst = replace(lst, fast=_fast(lst))
+    if lst.fast is None and len(entries) > FULL_MAX:
+        logger.warning(
+            "what it takes is not computed for the %s list (%d entries): scored by min-max, "
+            "its what-if re-scores the whole list for each firm (up to %d entries)",
+            group,
+            len(entries),
+            FULL_MAX,
+        )
+        note[rows[code[rows] > 0]] = "list_too_large"
+        return
     at = pd.Index(entries).get_indexer(entry[rows])  # each row's entry in the list
     base = code[rows]
     own_tax = lst.tax[at]
