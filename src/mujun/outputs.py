@@ -15,6 +15,7 @@ import hashlib
 import json
 import platform
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime
 from importlib import metadata
 from pathlib import Path
@@ -451,14 +452,38 @@ def _write_staged(
         written.append("map")
         t = log_stage("write map", t, "%s", targets["map"].name)
     parcels = gpd.GeoDataFrame(_parcel_export(result), geometry="geometry")
-    # with the dask engine, written part by part on the workers: the same GeoJSON, the
-    # GeoParquet as a folder of parts
-    engine.write_parcels(
-        parcels, targets["parcels"], targets["parcels_parquet"], precision=cfg.coordinate_precision
-    )
-    t = log_stage("write parcels", t, "%s parcels: GeoJSON and GeoParquet", f"{len(parcels):,}")
-    written += ["parcels", "parcels_parquet", *_write_tables(result, targets)]
-    t = log_stage("write tables", t, "enterprises, units, workbook, aggregates, zones, ledger")
+
+    def write_parcels() -> None:
+        # with the dask engine, written part by part on the workers: the same GeoJSON, the
+        # GeoParquet as a folder of parts
+        started = time.perf_counter()
+        engine.write_parcels(
+            parcels,
+            targets["parcels"],
+            targets["parcels_parquet"],
+            precision=cfg.coordinate_precision,
+        )
+        log_stage(
+            "write parcels", started, "%s parcels: GeoJSON and GeoParquet", f"{len(parcels):,}"
+        )
+
+    def write_tables() -> list[str]:
+        started = time.perf_counter()
+        names = _write_tables(result, targets)
+        log_stage(
+            "write tables", started, "enterprises, units, workbook, aggregates, zones, ledger"
+        )
+        return names
+
+    # the parcel files and the tables need nothing from each other: both cores, one each (the
+    # GeoJSON's geometry text, Parquet and Arrow's CSV writer work without the GIL)
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="mujun-write") as pool:
+        parcels_job = pool.submit(write_parcels)
+        tables_job = pool.submit(write_tables)
+        parcels_job.result()
+        tables = tables_job.result()
+    written += ["parcels", "parcels_parquet", *tables]
+    t = time.perf_counter()
     database = _write_database(result, parcels)
     if database:
         log_stage("write database", t, "%s", database["rows"])
