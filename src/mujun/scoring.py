@@ -31,6 +31,7 @@ from typing import cast
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from mujun.config import ClassConfig, PolicyConfig, ScoringConfig, StabilityConfig
 from mujun.errors import ConfigError
@@ -828,12 +829,18 @@ def unit_entries(
     if classes.share != "unit" or n == 0:
         return entry
     graded = out["graded"].to_numpy(dtype=bool)
-    key = basis["unit_key"].astype(str) + "|" + frame["year"].astype(str)
-    code, _ = pd.factorize(key)
+    # one code per (unit, year), from integer codes (text keys joined and hashed cost 1 s
+    # at a million firms); the unit's firms by credit code, ranked by Arrow's sort
+    unit = pd.factorize(basis["unit_key"].astype(str))[0].astype(np.int64)
+    year = pd.factorize(frame["year"])[0].astype(np.int64)
+    code, _ = pd.factorize(unit * (int(year.max(initial=0)) + 1) + year)
     rows = np.flatnonzero(graded)
     if len(rows) == 0:
         return entry
-    order = rows[np.lexsort((frame["uscc"].astype(str).to_numpy()[rows], code[rows]))]
+    text = pa.array(frame["uscc"].astype(str).to_numpy(dtype=object)[rows], type=pa.string())
+    by_code = np.empty(len(rows), dtype=np.int64)
+    by_code[np.asarray(pc.sort_indices(text))] = np.arange(len(rows))
+    order = rows[np.lexsort((by_code, code[rows]))]
     first = np.r_[True, code[order][1:] != code[order][:-1]]
     head = np.full(int(code.max()) + 1, -1, dtype=np.int64)
     head[code[order][first]] = order[first]
