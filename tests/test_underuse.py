@@ -380,3 +380,17 @@ def test_simulated_neighbours_are_the_site_by_site_choice(k):
         got = _simulated(drawn, z[drawn], z[drawn + 1], sites)
         want = np.where(drawn >= sites[:, None, None], z[drawn + 1], z[drawn])
         np.testing.assert_array_equal(got, want)
+
+
+def test_neighbour_pairs_in_threads_are_the_single_query_s():
+    """zones.within_pairs splits the dwithin search into threads above 10,000 geometries: the
+    pairs and their order must be those of one STRtree query."""
+    from mujun.zones import within_pairs  # noqa: PLC0415
+
+    rng = np.random.default_rng(18)
+    x, y = rng.uniform(0, 20_000, 30_000), rng.uniform(0, 20_000, 30_000)
+    geoms = shapely.box(x, y, x + rng.uniform(5, 80, x.size), y + rng.uniform(5, 80, x.size))
+    want = shapely.STRtree(geoms).query(geoms, predicate="dwithin", distance=30.0)
+    got = within_pairs(geoms, 30.0, parts=3)
+    assert want.shape[1] > 30_000  # every box is near itself, many near others
+    np.testing.assert_array_equal(got, want)

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
 import geopandas as gpd
 import numpy as np
@@ -266,6 +267,24 @@ def park_summary(parcels: pd.DataFrame, zones: pd.DataFrame) -> pd.DataFrame:
     return out.reset_index()
 
 
+def within_pairs(geoms: np.ndarray, distance: float, *, parts: int = 2) -> np.ndarray:
+    """``STRtree(geoms).query(geoms, predicate="dwithin", distance=distance)``: the same
+    pairs in the same order, the queries split into ``parts`` threads (GEOS lets go of the
+    GIL while it searches; at 900,000 parcels the search took 5 s in one)."""
+    tree = shapely.STRtree(geoms)
+    if len(geoms) < 10_000 or parts < 2:
+        return tree.query(geoms, predicate="dwithin", distance=distance)
+    cuts = np.linspace(0, len(geoms), parts + 1).astype(int)
+
+    def part(k: int) -> np.ndarray:
+        found = tree.query(geoms[cuts[k] : cuts[k + 1]], predicate="dwithin", distance=distance)
+        found[0] += cuts[k]
+        return found
+
+    with ThreadPoolExecutor(max_workers=parts, thread_name_prefix="mujun-near") as pool:
+        return np.concatenate(list(pool.map(part, range(parts))), axis=1)
+
+
 def cold_spots(
     parcels: gpd.GeoDataFrame,
     *,
@@ -293,9 +312,7 @@ def cold_spots(
     if len(occupied) >= 10:
         if neighbours is None:
             geoms = np.asarray(parcels.geometry.array, dtype=object)[occupied]
-            left, right = shapely.STRtree(geoms).query(
-                geoms, predicate="dwithin", distance=cfg.zone_gap_m
-            )
+            left, right = within_pairs(geoms, cfg.zone_gap_m)
             pairs = left != right
             left, right = left[pairs], right[pairs]
         else:
