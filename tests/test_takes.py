@@ -311,3 +311,13 @@ def test_a_min_max_list_too_large_says_so(
     assert got.loc[big, "tax_per_mu_to_next_class"].isna().all()
     assert got.loc[small, "tax_per_mu_to_next_class"].notna().any()  # small lists keep theirs
     assert "what it takes is not computed" in caplog.text
+
+
+def test_a_list_whose_tax_is_all_zero(tmp_path: Path) -> None:
+    """Every firm filing 0 tax: the list mean of tax per mu is 0, x / B is 0 / 0 (found by
+    the ledger property test in CI); the run ends and no firm gets a figure."""
+    filings = tiny_filings().assign(**{"实缴税金(万元)": 0.0})
+    files = write_tiny(tmp_path, filings)
+    assert run_mujun(files, tmp_path / "out") == 0
+    firms = pd.read_csv(tmp_path / "out" / "exports" / "enterprises.csv", encoding="utf-8-sig")
+    assert firms["tax_per_mu_to_next_class"].isna().all()

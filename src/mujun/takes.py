@@ -561,7 +561,8 @@ def _fast(lst: _List) -> _Fast | None:
         filled = fill_missing(r, name, weight, cfg)
         score += weight * filled
         have = ~np.isnan(r)
-        raw = np.where(have, np.maximum(0.0, x / mean), np.nan)
+        with np.errstate(divide="ignore", invalid="ignore"):  # a list mean of 0: r is NaN
+            raw = np.where(have, np.maximum(0.0, x / mean), np.nan)
         groups = int(group.max()) + 1 if len(group) and group.max() >= 0 else 0
         sorted_raw, prefix, rmax = [], [], np.zeros(max(groups, 1))
         for g in range(groups):
