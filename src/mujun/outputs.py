@@ -15,6 +15,7 @@ import hashlib
 import json
 import platform
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime
 from importlib import metadata
@@ -250,17 +251,34 @@ def _write_tables(result: RunResult, targets: dict[str, Path]) -> list[str]:
         write_csv(frame, targets[name], overwrite=True, formulas=cfg.csv_formulas)
 
     enterprises = vocab.export(result.enterprises)
-    csv(enterprises, "enterprises")
-    csv(vocab.export(result.units), "units")
-    write_enterprise_workbook(
-        enterprises,
-        targets["workbook"],
-        year=result.year if vocab.years else None,
-        weights={k: dict(v) for k, v in result.config.scoring.weights.items()},
-        lang=cfg.lang,
-        overwrite=True,
-        vocab=vocab,
-    )
+    # the workbook beside the CSVs (it reads the same frame, they write other files)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="mujun-xlsx") as pool:
+        workbook = pool.submit(
+            write_enterprise_workbook,
+            enterprises,
+            targets["workbook"],
+            year=result.year if vocab.years else None,
+            weights={k: dict(v) for k, v in result.config.scoring.weights.items()},
+            lang=cfg.lang,
+            overwrite=True,
+            vocab=vocab,
+        )
+        csv(enterprises, "enterprises")
+        csv(vocab.export(result.units), "units")
+        _write_rest(result, targets, written, csv)
+        workbook.result()
+    return written
+
+
+def _write_rest(
+    result: RunResult,
+    targets: dict[str, Path],
+    written: list[str],
+    csv: Callable[[pd.DataFrame, str], None],
+) -> None:
+    """The aggregates, the cycle's tables, zones, surface and ledger (``written`` grows)."""
+    cfg = result.config.output
+    vocab = _vocabulary(result)
     for name in ("county", "parks", "industries", "changes", "park_changes"):
         csv(vocab.export(result.tables[name]), name)
         written.append(name)
@@ -290,7 +308,6 @@ def _write_tables(result: RunResult, targets: dict[str, Path]) -> list[str]:
         written.append("surface")
     csv(result.ledger, "ledger")
     written.append("ledger")
-    return written
 
 
 COMPARE_EXPORTS = ("compare_enterprises.csv", "compare_parcels.csv", "compare.json")
