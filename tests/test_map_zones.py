@@ -225,7 +225,9 @@ def test_a_parcel_row_opens_the_parcel_and_the_buttons_list_and_export(page, sam
     page.mouse.click(xy["x"], xy["y"])
     page.locator(".mj-zone-popup .mj-zone-show").click()
     assert page.get_attribute(".mj-count", "data-n") == str(len(ids))
-    page.wait_for_timeout(400)
+    # the popup closes (Leaflet fades it out before it leaves the page: on a loaded machine
+    # a fixed 400 ms was once not enough, so wait for it to go, up to 5 s)
+    page.locator(".leaflet-popup").wait_for(state="detached", timeout=5000)
     assert page.locator(".leaflet-popup").count() == 0
 
 
