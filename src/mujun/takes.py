@@ -343,11 +343,16 @@ def _own_scores(
 ) -> np.ndarray:
     """The firms' own scores at their what-ifs (no ranking), for :func:`_guess`."""
     qs = _queries(lst, fast, at, pair, delta)
+    return _unit_scores(lst, fast, qs)[1].reshape(delta.shape)
+
+
+def _unit_scores(lst: _List, fast: _Fast, qs: _Queries) -> tuple[np.ndarray, np.ndarray]:
+    """The scores of each query's unit rows (flat, as ``qs.ur``) and of the firm itself."""
     s_unit = _scores(lst, fast, qs.ur, qs.uq, qs, rise=True)
     s_i = np.zeros(len(qs.d))
     is_firm = qs.ur == qs.who[qs.uq]
     s_i[qs.uq[is_firm]] = s_unit[is_firm]
-    return s_i.reshape(delta.shape)
+    return s_unit, s_i
 
 
 def what_it_takes(
@@ -508,6 +513,7 @@ class _Moving:
     gden: np.ndarray  # per row: its group's denominator total (list mean only)
     group: np.ndarray  # per row: its group (-1: none; list mean only)
     counted: np.ndarray  # per row: counted for its unit in the mean
+    of_unit: np.ndarray  # per unit: its row counted in the mean (-1: none)
     ratio: np.ndarray  # per row: r now, NaN where missing
     raw: np.ndarray  # per row: max(0, x / B) before the cap, NaN where missing
     impute: bool  # missing rows take the list's mean of r
@@ -556,6 +562,8 @@ def _fast(lst: _List) -> _Fast | None:
             given = float(np.asarray(bench, dtype="float64").reshape(-1)[0])
             mean = np.full(n, given)
             gden, group, counted = np.full(n, np.nan), np.full(n, -1), np.zeros(n, dtype=bool)
+        of_unit = np.full(int(lst.unit.max()) + 1, -1)
+        of_unit[lst.unit[counted]] = np.flatnonzero(counted)
         r = column_ratio(x, mean, name, cfg)
         rule, _ = missing_rule(cfg, name)
         filled = fill_missing(r, name, weight, cfg)
@@ -582,6 +590,7 @@ def _fast(lst: _List) -> _Fast | None:
                 gden=gden,
                 group=group,
                 counted=counted,
+                of_unit=of_unit,
                 ratio=r,
                 raw=raw,
                 impute=rule == "impute",
@@ -664,7 +673,7 @@ def _queries(
     qs.uq = np.repeat(np.arange(q), hi - lo)
     qs.ur = fast.members[_ranges(lo, hi)]
     for k, mv in enumerate(fast.moving):
-        c = _benchmark_move(lst, mv, k, qs) if mv.given is None else np.ones(q)
+        c = _benchmark_move(mv, k, qs) if mv.given is None else np.ones(q)
         if mv.impute and mv.have < len(lst.tax):
             _imputed_move(lst, mv, k, qs, c=c, cap=fast.cap[mv.name])
         elif not mv.impute:
@@ -673,12 +682,10 @@ def _queries(
     return qs
 
 
-def _benchmark_move(lst: _List, mv: _Moving, k: int, qs: _Queries) -> np.ndarray:
+def _benchmark_move(mv: _Moving, k: int, qs: _Queries) -> np.ndarray:
     """The list mean's shift for each query (into ``qs``) and the scale c = B / B' of the
     ratios of the firm's group; widens the bounds by the group's highest ratio."""
-    of_unit = np.full(int(lst.unit.max()) + 1, -1)
-    of_unit[lst.unit[mv.counted]] = np.flatnonzero(mv.counted)
-    row = of_unit[qs.unit]
+    row = mv.of_unit[qs.unit]
     at = np.maximum(row, 0)
     g = np.where(row >= 0, mv.group[at], -1)
     ok = g >= 0
@@ -722,11 +729,7 @@ def _fast_codes(
     p, m = delta.shape
     n = len(lst.tax)
     qs = _queries(lst, fast, at, pair, delta)
-    # the firm's own score, and its unit's other rows, exactly
-    s_unit = _scores(lst, fast, qs.ur, qs.uq, qs, rise=True)
-    s_i = np.zeros(p * m)
-    is_firm = qs.ur == qs.who[qs.uq]
-    s_i[qs.uq[is_firm]] = s_unit[is_firm]
+    s_unit, s_i = _unit_scores(lst, fast, qs)  # the firm and its unit's rows, exactly
     with np.errstate(divide="ignore", invalid="ignore"):
         tb_i = (lst.tax[qs.who] + qs.d) / lst.area[qs.who] * 1e-4
     if lst.classes.method == "thresholds":
