@@ -15,7 +15,7 @@ import re
 import subprocess
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -128,6 +128,24 @@ def _table(
         "align": list(align),
         "size": size,
     }
+
+
+def _columns(
+    cols: Sequence[tuple[str, str, float, str]],
+    frame: pd.DataFrame,
+    cell: Callable[[str, Any], str | None],
+    *,
+    size: float,
+) -> dict[str, Any]:
+    """A table of ``frame``'s rows by column specs (column, heading, width, alignment), each
+    value written by ``cell(column, value)``."""
+    return _table(
+        [h for _, h, _, _ in cols],
+        [[cell(c, getattr(r, c, None)) for c, *_ in cols] for r in frame.itertuples()],
+        [w for *_, w, _ in cols],
+        "".join(a for *_, a in cols),
+        size=size,
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -642,15 +660,7 @@ class _Content:
             return _n(v, 1 if c.endswith("_mu") else 2)
 
         self.add("h2", tx("zones_table", n=min(_ZONES_SHOWN, len(zones))))
-        self.blocks.append(
-            _table(
-                [h for _, h, _, _ in cols],
-                [[cell(c, getattr(r, c)) for c, *_ in cols] for r in shown.itertuples()],
-                [w for *_, w, _ in cols],
-                "".join(a for *_, a in cols),
-                size=7,
-            )
-        )
+        self.blocks.append(_columns(cols, shown, cell, size=7))
         if len(zones) > _ZONES_SHOWN:
             self.add(
                 "note",
@@ -791,15 +801,7 @@ class _Content:
             return str(v)
 
         if len(shown):
-            self.blocks.append(
-                _table(
-                    [h for _, h, _, _ in cols],
-                    [[cell(k, getattr(r, k)) for k, *_ in cols] for r in shown.itertuples()],
-                    [w for *_, w, _ in cols],
-                    "".join(a for *_, a in cols),
-                    size=7,
-                )
-            )
+            self.blocks.append(_columns(cols, shown, cell, size=7))
 
     def _comparison(self, record: dict[str, Any], firms: pd.DataFrame) -> None:
         tx = self.tx
@@ -846,15 +848,7 @@ class _Content:
                 return _n(v)
             return str(v)
 
-        self.blocks.append(
-            _table(
-                [h for _, h, _, _ in cols],
-                [[cell(k, getattr(r, k)) for k, *_ in cols] for r in moved.itertuples()],
-                [w for *_, w, _ in cols],
-                "".join(a for *_, a in cols),
-                size=7.5,
-            )
-        )
+        self.blocks.append(_columns(cols, moved, cell, size=7.5))
 
     def _commitments(self, table: pd.DataFrame) -> None:
         tx = self.tx
@@ -947,15 +941,7 @@ class _Content:
                 return f"{float(v):+,.2f}"
             return str(v)
 
-        self.blocks.append(
-            _table(
-                [h for _, h, _, _ in cols],
-                [[cell(k, getattr(r, k, None)) for k, *_ in cols] for r in table.itertuples()],
-                [w for *_, w, _ in cols],
-                "".join(a for *_, a in cols),
-                size=7.5,
-            )
-        )
+        self.blocks.append(_columns(cols, table, cell, size=7.5))
 
     # -- method and data quality -------------------------------------------------------------
 
