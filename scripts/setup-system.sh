@@ -9,29 +9,17 @@
 # notice package).
 set -euo pipefail
 
-if [ "${1:-}" = "--fonts" ]; then
-    # make demo: only the CJK font the notice package embeds (mujun report)
-    fc-list 2>/dev/null | grep -qi "Noto Sans CJK" && exit 0
-    if [ "$(id -u)" -ne 0 ]; then
-        echo "setup-system: the notice package needs the Noto CJK fonts; install them with" \
-            "sudo apt-get install fonts-noto-cjk fontconfig" >&2
-        exit 1
-    fi
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq
-    echo "setup-system: installing fonts-noto-cjk with apt-get" >&2
-    apt-get install -y -qq --no-install-recommends fonts-noto-cjk fontconfig >/dev/null
-    exit 0
-fi
-
 need=()
-command -v chromium >/dev/null 2>&1 || need+=(chromium)
-fc-list 2>/dev/null | grep -qi "Noto Sans CJK" || need+=(fonts-noto-cjk)
-command -v node >/dev/null 2>&1 || need+=(nodejs)
-command -v npm >/dev/null 2>&1 || need+=(npm)
-command -v pdftoppm >/dev/null 2>&1 || need+=(poppler-utils)
+# no grep -q: it would stop reading, and fc-list's SIGPIPE fails the pipe under pipefail
+fc-list 2>/dev/null | grep -i "Noto Sans CJK" >/dev/null || need+=(fonts-noto-cjk)
 postgis=no
-ls /usr/share/postgresql/*/extension/postgis.control >/dev/null 2>&1 || postgis=yes
+if [ "${1:-}" != "--fonts" ]; then  # --fonts (make demo): the CJK font the report embeds, only
+    command -v chromium >/dev/null 2>&1 || need+=(chromium)
+    command -v node >/dev/null 2>&1 || need+=(nodejs)
+    command -v npm >/dev/null 2>&1 || need+=(npm)
+    command -v pdftoppm >/dev/null 2>&1 || need+=(poppler-utils)
+    ls /usr/share/postgresql/*/extension/postgis.control >/dev/null 2>&1 || postgis=yes
+fi
 
 if [ ${#need[@]} -eq 0 ] && [ "$postgis" = no ]; then
     exit 0
