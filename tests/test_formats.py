@@ -77,3 +77,19 @@ def test_missing_sheet_is_named(tmp_path: Path):
     )
     with pytest.raises(mujun.errors.InputFileError, match="choose the sheet"):
         mujun.run(cfg)
+
+
+def test_geoparquet_and_filings_read_at_once_keep_the_order_of_errors(tmp_path: Path):
+    """GeoParquet parcels are read in a thread beside the filings (issue 18): a broken parcel
+    file is still the error reported when the filings are broken too, and a filings error
+    alone still names the filings."""
+    good_parcels = tmp_path / "parcels.parquet"
+    tiny_parcels().to_parquet(good_parcels)
+    bad_parcels = tmp_path / "broken.parquet"
+    bad_parcels.write_bytes(b"PAR1 not a parquet file")
+    bad_filings = tmp_path / "filings.csv"
+    bad_filings.write_text("统一社会信用代码,年度\n", encoding="utf-8")  # no parcel column
+    with pytest.raises(mujun.errors.InputFileError, match=r"broken\.parquet cannot be read"):
+        _run(bad_parcels, bad_filings)
+    with pytest.raises(mujun.errors.MujunError, match=r"filings\.csv"):
+        _run(good_parcels, bad_filings)

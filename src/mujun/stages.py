@@ -10,6 +10,7 @@ the state, and returns its log line. Stage logic lives in those modules, not her
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -36,7 +37,7 @@ from mujun.io.inputs import (
     read_filing_table,
     source_name,
 )
-from mujun.io.readers import NO_YEAR
+from mujun.io.readers import NO_YEAR, Table, captures_warnings
 from mujun.join import (
     JoinQA,
     Occupancy,
@@ -105,11 +106,31 @@ class Stage:
     """None: always; else whether the inputs (by role) call for it."""
 
 
+def _read_both(
+    engine: ParcelEngine, config: Config, paths: dict[str, Path | None]
+) -> tuple[pd.DataFrame, Table, Table]:
+    """The parcel layer and the filings; read at once, one in a thread, where that is safe:
+    the in-memory engine, and a parcel format read without process-wide warning capture (the
+    filings' readers use none). Either way the parcels' error, if any, is the one raised."""
+    path = paths["parcels"]
+    if engine.remote or path is None or captures_warnings(path):
+        parcels, parcel_table = engine.read(config, path)
+        return parcels, parcel_table, read_filing_table(config, paths["filings"])
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="mujun-read") as pool:
+        layer = pool.submit(engine.read, config, path)
+        try:
+            filing_table = read_filing_table(config, paths["filings"])
+        except Exception:
+            layer.result()  # the parcels' error first, as when read one after the other
+            raise
+        parcels, parcel_table = layer.result()
+    return parcels, parcel_table, filing_table
+
+
 def read(s: RunState) -> str:
     paths, config = s.paths, s.config
     try:
-        parcels, parcel_table = s.engine.read(config, paths["parcels"])
-        filing_table = read_filing_table(config, paths["filings"])
+        parcels, parcel_table, filing_table = _read_both(s.engine, config, paths)
     except SchemaError as err:
         if not {"parcel_id", "parcel_ids"} & set(err.missing):
             raise

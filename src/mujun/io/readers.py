@@ -224,6 +224,13 @@ def _dbf_encoding(path: Path) -> str | None:
     return "UTF-8"
 
 
+def captures_warnings(path: Path) -> bool:
+    """Whether reading the parcel layer at ``path`` collects GDAL's warnings with
+    ``warnings.catch_warnings``, which changes the warning state of the whole process: such a
+    read must not run beside another thread's work. GeoParquet is read by Arrow, without it."""
+    return not (path.suffix.lower() in _PARQUET or (path.is_dir() and bool(parquet_parts(path))))
+
+
 def _read_vector(path: Path, *, layer: str | None, encoding: str | None = None) -> gpd.GeoDataFrame:
     """Read a vector layer; unclosed rings are closed and listed in ``attrs["closed_rings"]``,
     and how its CRS was settled in ``attrs["crs_notes"]``.
@@ -233,7 +240,7 @@ def _read_vector(path: Path, *, layer: str | None, encoding: str | None = None) 
     kept so that the ledger can say they were repaired.
     """
     _require_file(path)
-    if path.suffix.lower() in _PARQUET or (path.is_dir() and parquet_parts(path)):
+    if not captures_warnings(path):
         return _read_geoparquet(path)
     if path.suffix.lower() == ".shp":
         check_shapefile(path)
