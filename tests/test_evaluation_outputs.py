@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import json
 import zipfile
 from pathlib import Path
@@ -296,45 +295,3 @@ def test_parcel_classes_by_bits_equal_those_by_labels(labels, seed):
             assert got.empty
             continue
         pd.testing.assert_frame_equal(got.sort_index(), want.sort_index())
-
-
-def _members(path: Path | bytes) -> dict[str, bytes]:
-    with zipfile.ZipFile(io.BytesIO(path) if isinstance(path, bytes) else path) as zf:
-        return {name: zf.read(name) for name in zf.namelist()}
-
-
-def test_workbook_begun_after_scoring_is_the_one_written(tiny_files, tmp_path, monkeypatch):
-    """The run writes enterprises.xlsx into memory after scoring (issue 18); write_outputs
-    copies those bytes for the run's own table, and writes afresh for any other table."""
-    cfg = mujun.load_config(
-        overrides={
-            "input": {k: str(v) for k, v in tiny_files.items()},
-            "output": {"out_dir": str(tmp_path / "a")},
-        }
-    )
-    result = mujun.run(cfg)
-    ahead = result.ahead["workbook"]
-    made = ahead._bytes.result().getvalue()
-    direct = tmp_path / "direct.xlsx"
-    how = xlsx.workbook_arguments(cfg, result.year)
-    write_enterprise_workbook(
-        how["vocab"].export(result.enterprises), direct, overwrite=True, **how
-    )
-    assert _members(direct) == _members(made)
-    calls: list[int] = []
-    real = xlsx.write_enterprise_workbook
-    monkeypatch.setattr(
-        xlsx, "write_enterprise_workbook", lambda *a, **k: calls.append(1) or real(*a, **k)
-    )
-    mujun.write_outputs(result)
-    assert calls == []  # copied from memory
-    assert (tmp_path / "a" / "exports" / "enterprises.xlsx").read_bytes() == made
-    # another table (a firm renamed): written afresh, and with the new name
-    other = result.enterprises.copy()
-    other.iloc[0, other.columns.get_loc("name")] = "改名公司"
-    target = tmp_path / "other.xlsx"
-    ahead.write(other, target, **how)
-    assert calls == [1]
-    wb = openpyxl.load_workbook(target)
-    names = {c.value for ws in wb for c in ws["B"]}
-    assert "改名公司" in names

@@ -424,25 +424,3 @@ def test_polygon_text_is_to_geojson(precision, points):
         "null",
         *shapely.to_geojson(polys[3:]).tolist(),
     ]
-
-
-def test_geometry_text_in_advance_is_used_only_for_the_same_geometries(tmp_path: Path):
-    """GeometryText (issue 18) computes the GeoJSON geometry text in a thread: the file is
-    byte-identical with it, in another row order too; other geometries get their own text."""
-    gdf = _mixed_frame()
-    plain = write_geojson(gdf, tmp_path / "plain.geojson", precision=7).read_bytes()
-    ahead = writers.GeometryText(gdf.geometry, precision=7)
-    used = write_geojson(gdf, tmp_path / "ahead.geojson", precision=7, geometry_text=ahead)
-    assert used.read_bytes() == plain
-    shuffled = gdf.iloc[[3, 0, 9, 1, 2, 8, 4, 7, 6, 5]]
-    expected = write_geojson(shuffled, tmp_path / "s_plain.geojson", precision=7).read_bytes()
-    got = write_geojson(shuffled, tmp_path / "s.geojson", precision=7, geometry_text=ahead)
-    assert got.read_bytes() == expected
-    assert ahead.text_for(shuffled.geometry, precision=7) is not None
-    # copies of the geometries are other objects, and another precision is another text
-    moved = gdf.set_geometry(gdf.geometry.translate(1.0, 0.0))
-    assert ahead.text_for(moved.geometry, precision=7) is None
-    assert ahead.text_for(gdf.geometry, precision=5) is None
-    moved_plain = write_geojson(moved, tmp_path / "m_plain.geojson", precision=7).read_bytes()
-    got = write_geojson(moved, tmp_path / "m.geojson", precision=7, geometry_text=ahead)
-    assert got.read_bytes() == moved_plain != plain

@@ -17,7 +17,7 @@ from mujun.engine import Reprojection, measure_step, reproject_step
 from mujun.errors import InputError
 from mujun.io.inputs import Inputs, read_parcel_layer
 from mujun.io.readers import Table
-from mujun.io.writers import GeometryText, write_geojson
+from mujun.io.writers import write_geojson
 from mujun.parks import fill_parks, parks_located
 from mujun.underuse import footprint_metrics
 from mujun.validate import (
@@ -40,14 +40,12 @@ class MemoryEngine:
 
     def __init__(self) -> None:
         self.parcels: gpd.GeoDataFrame | None = None
-        self.geometry_text: GeometryText | None = None
 
     def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.parcels = None
-        self.geometry_text = None
 
     def _layer(self) -> gpd.GeoDataFrame:
         if self.parcels is None:
@@ -109,10 +107,6 @@ class MemoryEngine:
             checked, config, ledger=ledger, source=source, lonlat=lonlat
         )
         self.parcels = measured
-        # the geometries are final: their GeoJSON text, on the other core, for the export
-        self.geometry_text = GeometryText(
-            measured.geometry, precision=config.output.coordinate_precision
-        )
         return measured, geodesy.area_check(plane, ellipsoidal, config.area.geodesic_check_pct)
 
     def assign_parks(self, parcels: gpd.GeoDataFrame, parks: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
@@ -154,14 +148,7 @@ class MemoryEngine:
     def write_parcels(
         self, export: gpd.GeoDataFrame, geojson: Path, parquet: Path, *, precision: int
     ) -> None:
-        write_geojson(
-            export,
-            geojson,
-            overwrite=True,
-            precision=precision,
-            geometry_text=self.geometry_text,
-        )
-        self.geometry_text = None
+        write_geojson(export, geojson, overwrite=True, precision=precision)
         # the same table as GeoParquet in the working CRS, surveyed geometry at full precision,
         # with a bbox covering column so readers can filter by area without reading geometry
         export.to_parquet(parquet, write_covering_bbox=True, compression="zstd")

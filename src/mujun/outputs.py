@@ -34,7 +34,7 @@ from mujun.errors import MujunError, OutputError
 from mujun.io.postgis import OUTPUT_TABLES, redact, write_run
 from mujun.io.staging import Staging, refuse_symlinks
 from mujun.io.writers import check_writable, write_csv, write_geojson, write_json
-from mujun.io.xlsx import WorkbookAhead, workbook_arguments, write_enterprise_workbook
+from mujun.io.xlsx import write_enterprise_workbook
 from mujun.maps import map_html, render_map
 from mujun.maps.render import ClassLegend
 from mujun.memory import MemoryEngine
@@ -251,18 +251,18 @@ def _write_tables(result: RunResult, targets: dict[str, Path]) -> list[str]:
         write_csv(frame, targets[name], overwrite=True, formulas=cfg.csv_formulas)
 
     enterprises = vocab.export(result.enterprises)
-    how = workbook_arguments(result.config, result.year)
-    ahead: WorkbookAhead | None = result.ahead.get("workbook")
-
-    def write_workbook() -> None:  # begun after scoring if the run did; else here
-        if ahead is not None:
-            ahead.write(result.enterprises, targets["workbook"], **how)
-        else:
-            write_enterprise_workbook(enterprises, targets["workbook"], overwrite=True, **how)
-
-    # the workbook beside the CSVs (they read the same frame and write other files)
+    # the workbook beside the CSVs (it reads the same frame, they write other files)
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="mujun-xlsx") as pool:
-        workbook = pool.submit(write_workbook)
+        workbook = pool.submit(
+            write_enterprise_workbook,
+            enterprises,
+            targets["workbook"],
+            year=result.year if vocab.years else None,
+            weights={k: dict(v) for k, v in result.config.scoring.weights.items()},
+            lang=cfg.lang,
+            overwrite=True,
+            vocab=vocab,
+        )
         csv(enterprises, "enterprises")
         csv(vocab.export(result.units), "units")
         _write_rest(result, targets, written, csv)

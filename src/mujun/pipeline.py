@@ -79,8 +79,6 @@ class RunResult:
     inputs: dict[str, dict[str, Any]] = field(default_factory=dict)
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)
     """county, parks, industries (per year), changes (per enterprise between years), zones."""
-    ahead: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
-    """Exports begun before the run ended (the workbook), for :func:`write_outputs`."""
 
 
 @dataclass(frozen=True)
@@ -150,7 +148,6 @@ def run(config: Config, engine: ParcelEngine | None = None) -> RunResult:
         summary=_summary(s),
         inputs=input_record(s.inputs),
         tables=s.tables,
-        ahead=s.ahead,
     )
 
 

@@ -13,7 +13,6 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import geopandas as gpd
 import pandas as pd
@@ -39,7 +38,6 @@ from mujun.io.inputs import (
     source_name,
 )
 from mujun.io.readers import NO_YEAR, Table, captures_warnings
-from mujun.io.xlsx import WorkbookAhead, workbook_arguments
 from mujun.join import (
     JoinQA,
     Occupancy,
@@ -86,7 +84,6 @@ class RunState:
     enterprises: pd.DataFrame = field(init=False)  # units, scoring
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)  # tables, underuse
     money: dict[str, dict[str, float]] = field(default_factory=dict)  # reconcile
-    ahead: dict[str, Any] = field(default_factory=dict)  # scoring: exports begun early
 
     def __post_init__(self) -> None:
         self.unit = display_unit(self.config.output.display_unit)
@@ -300,8 +297,6 @@ def scoring(s: RunState) -> str:
         enterprise_parks(s.occ, s.parcels, firms.index),
     )
     s.enterprises = firms
-    # the firms' table is final: the workbook is written on the other core meanwhile
-    s.ahead["workbook"] = WorkbookAhead(firms, **workbook_arguments(config, s.year))
     graded = int(firms["class"].notna().sum()) if "class" in firms else 0
     return f"{graded:,} of {len(firms):,} firm-years graded"
 

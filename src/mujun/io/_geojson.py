@@ -39,10 +39,10 @@ import pyproj
 import shapely
 import shapely.errors
 
-__all__ = ["geometry_text", "property_columns", "rfc7946", "write_features"]
+__all__ = ["property_columns", "rfc7946", "write_features"]
 
 _TEXT = pa.large_string()  # 64-bit offsets: a block of large geometries may pass 2 GB
-_NULL = NULL_TEXT = "null"  # the text of a missing geometry or value
+_NULL = "null"
 _EMPTY = pa.scalar("", _TEXT)
 _BOOLS = pa.array(["false", "true", _NULL], _TEXT)
 _QUOTE = pa.scalar('"', _TEXT)
@@ -529,20 +529,12 @@ def _write_text(fh: IO[bytes], text: pa.Array, *, drop: int) -> None:
     fh.write(memoryview(data)[bounds[0] : bounds[1] - drop])
 
 
-def geometry_text(geoms: np.ndarray, precision: int, *, chunk: int = 50_000) -> pa.Array:
-    """The GeoJSON text of RFC 7946 geometries (see :func:`rfc7946`), one string each, as
-    ``shapely.to_geojson`` writes them, ``null`` where missing; built ``chunk`` at a time."""
-    parts = [
-        _geometry_text(geoms[k : k + chunk], precision).cast(_TEXT)
-        for k in range(0, len(geoms), chunk)
-    ]
-    return pa.concat_arrays(parts) if parts else pa.array([], _TEXT)
-
-
-def write_features(fh: IO[bytes], gdf: gpd.GeoDataFrame, geometry: pa.Array, *, chunk: int) -> None:
-    """Write the FeatureCollection of ``gdf``'s properties and geometries to a binary file,
-    ``chunk`` features at a time; ``geometry`` is the geometries' text (:func:`geometry_text`)."""
-    n = len(geometry)
+def write_features(
+    fh: IO[bytes], gdf: gpd.GeoDataFrame, geoms: np.ndarray, *, precision: int, chunk: int
+) -> None:
+    """Write the FeatureCollection of ``gdf``'s properties and ``geoms`` (RFC 7946 geometries,
+    see :func:`rfc7946`) to a binary file, ``chunk`` features at a time."""
+    n = len(geoms)
     props = property_columns(gdf) if n else []
     heads = ['{"type":"Feature","properties":{']
     for i, (key, _) in enumerate(props):
@@ -556,7 +548,7 @@ def write_features(fh: IO[bytes], gdf: gpd.GeoDataFrame, geometry: pa.Array, *, 
         pieces = [between[0]]
         for head, (_, j) in zip(between[1:], props, strict=True):
             pieces += [_encode_column(gdf.iloc[start:stop, j]), head]
-        pieces += [geometry[start:stop], pa.scalar("},\n", _TEXT)]
+        pieces += [_geometry_text(geoms[start:stop], precision), pa.scalar("},\n", _TEXT)]
         text = pc.binary_join_element_wise(*pieces, _EMPTY)
         if text.null_count:  # every piece above is filled; a null would drop a feature
             raise AssertionError("GeoJSON feature text has nulls")

@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import codecs
 import json
-import logging
 from collections.abc import Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -18,23 +16,12 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.csv as pacsv
-import shapely
 
 from mujun.errors import CRSError, OutputExistsError
 from mujun.io import _geojson
 
-__all__ = [
-    "GeometryText",
-    "check_writable",
-    "neutralise_formulas",
-    "write_csv",
-    "write_geojson",
-    "write_json",
-]
-
-logger = logging.getLogger(__name__)
+__all__ = ["check_writable", "neutralise_formulas", "write_csv", "write_geojson", "write_json"]
 
 
 def check_writable(path: Path, *, overwrite: bool, create: bool = True) -> None:
@@ -63,70 +50,8 @@ def rfc7946_geometries(geoms: gpd.GeoSeries, *, precision: int = 7) -> np.ndarra
 CHUNK = 50_000
 
 
-class GeometryText:
-    """The GeoJSON text of a layer's geometries (:func:`rfc7946_geometries`, then as
-    ``shapely.to_geojson`` writes them), computed in a thread of its own from the moment the
-    geometries are final, so that the export later finds it done.
-
-    Most of that work (reprojection, rounding, validity, the coordinates' text) runs in GEOS,
-    PROJ, numpy and Arrow without the GIL, so on a second core beside the run's
-    single-threaded stages (issue 18). :meth:`text_for` hands it to the writer only for the
-    very same geometry objects (compared by identity, in any order); otherwise the writer
-    computes the text itself, as without it.
-    """
-
-    def __init__(self, geoms: gpd.GeoSeries, *, precision: int) -> None:
-        self.precision = precision
-        self._data = np.asarray(geoms.array, dtype=object)  # alive: their ids stay theirs
-        self._keys = _identities(self._data)
-        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mujun-geojson")
-        self._text: Future[pa.Array] = pool.submit(self._compute, geoms)
-        pool.shutdown(wait=False)
-
-    def _compute(self, geoms: gpd.GeoSeries) -> pa.Array:
-        rounded = rfc7946_geometries(geoms, precision=self.precision)
-        return _geojson.geometry_text(rounded, self.precision)
-
-    def text_for(self, geoms: gpd.GeoSeries, *, precision: int) -> pa.Array | None:
-        """The text of ``geoms``, in their order, if each is one of the geometries this was
-        started with (or missing); else None. Waits for the text, so no thread outlives it."""
-        try:
-            text = self._text.result()
-        except Exception:  # the writer computes it again, and raises what it raises
-            logger.debug("the geometry text computed in advance failed", exc_info=True)
-            return None
-        if precision != self.precision or not self._keys.is_unique:
-            return None
-        data = np.asarray(geoms.array, dtype=object)
-        at = self._keys.get_indexer(_identities(data))
-        missing = shapely.is_missing(data)
-        if (at[~missing] < 0).any():
-            return None
-        if len(at) == len(self._keys) and (at == np.arange(len(at))).all():
-            return text
-        at[missing] = 0
-        taken = text.take(pa.array(at))
-        if missing.any():
-            taken = pc.if_else(pa.array(missing), pa.scalar(_geojson.NULL_TEXT, text.type), taken)
-        return taken
-
-
-def _identities(data: np.ndarray) -> pd.Index:
-    """Each geometry object's identity; missing ones get distinct negative keys (None is one
-    object, so its id would repeat)."""
-    keys = np.fromiter(map(id, data), np.int64, len(data))
-    missing = shapely.is_missing(data)
-    keys[missing] = -1 - np.flatnonzero(missing)
-    return pd.Index(keys)
-
-
 def write_geojson(
-    gdf: gpd.GeoDataFrame,
-    path: str | Path,
-    *,
-    overwrite: bool = False,
-    precision: int = 7,
-    geometry_text: GeometryText | None = None,
+    gdf: gpd.GeoDataFrame, path: str | Path, *, overwrite: bool = False, precision: int = 7
 ) -> Path:
     """Write ``gdf`` as an RFC 7946 FeatureCollection (no ``crs`` member, lon/lat WGS 84).
 
@@ -135,21 +60,13 @@ def write_geojson(
     are those of :func:`rfc7946_geometries`, written as ``shapely.to_geojson`` writes them.
     Each column and the geometries are turned into text at once (no loop over features, except
     for object columns holding lists or other non-text values), and the features are joined
-    and written ``CHUNK`` at a time. Lines end with ``\\n`` on every platform. With
-    ``geometry_text`` (see :class:`GeometryText`), the geometries' text computed in advance is
-    used where it is that of these very geometries.
+    and written ``CHUNK`` at a time. Lines end with ``\\n`` on every platform.
     """
     path = Path(path)
     check_writable(path, overwrite=overwrite)
-    text = (
-        None if geometry_text is None else geometry_text.text_for(gdf.geometry, precision=precision)
-    )
-    if text is None:
-        text = _geojson.geometry_text(
-            rfc7946_geometries(gdf.geometry, precision=precision), precision
-        )
+    geoms = rfc7946_geometries(gdf.geometry, precision=precision)
     with path.open("wb") as fh:
-        _geojson.write_features(fh, gdf, text, chunk=CHUNK)
+        _geojson.write_features(fh, gdf, geoms, precision=precision, chunk=CHUNK)
     return path
 
 

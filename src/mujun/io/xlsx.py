@@ -19,14 +19,11 @@ values are empty cells.
 
 from __future__ import annotations
 
-import io
-import logging
 import zipfile
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
 from xml.sax.saxutils import escape, quoteattr
 
 import numpy as np
@@ -34,15 +31,12 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from mujun.config import Config
 from mujun.io.writers import check_writable
 from mujun.scoring import INDICATORS, LIST_NAMES_ZH
 from mujun.takes import NOTES
-from mujun.vocabulary import CHINA, Vocabulary, vocabulary
+from mujun.vocabulary import CHINA, Vocabulary
 
-__all__ = ["WorkbookAhead", "workbook_arguments", "write_enterprise_workbook", "write_sheets"]
-
-logger = logging.getLogger(__name__)
+__all__ = ["write_enterprise_workbook", "write_sheets"]
 
 MAX_SHEET_ROWS = 1_048_576
 """Rows in an Excel worksheet; a list with more firms (plus two heading rows) is split."""
@@ -165,18 +159,6 @@ def write_enterprise_workbook(
     ``"<list> (2)"``, ``"<list> (3)"`` ..., each with the title and header rows.
     """
     check_writable(path, overwrite=overwrite)
-    _write_xlsx(path, *_enterprise_sheets(enterprises, year, weights, lang, vocab), lang)
-    return path
-
-
-def _enterprise_sheets(
-    enterprises: pd.DataFrame,
-    year: int | None,
-    weights: dict[str, dict[str, float]],
-    lang: str,
-    vocab: Vocabulary,
-) -> tuple[Iterator[_Sheet], list[str]]:
-    """The sheets of the enterprises' workbook, made one by one as written, and their names."""
     shown = {"group", "rank", "uscc"}.union(
         *(_columns(enterprises, g, dict(weights.get(g, {}))) for g in _GROUPS)
     )
@@ -210,67 +192,8 @@ def _enterprise_sheets(
                 chunk = ordered.iloc[k * per_sheet : (k + 1) * per_sheet]
                 yield _Sheet(sheet_name, title, headers, widths, chunk)
 
-    return sheets(), [n for *_, names in lists for n in names]
-
-
-def workbook_arguments(config: Config, year: int) -> dict[str, Any]:
-    """The run's arguments of :func:`write_enterprise_workbook` but the table and the path."""
-    vocab = vocabulary(config, year=year)
-    return {
-        "year": year if vocab.years else None,
-        "weights": {k: dict(v) for k, v in config.scoring.weights.items()},
-        "lang": config.output.lang,
-        "vocab": vocab,
-    }
-
-
-class WorkbookAhead:
-    """``enterprises.xlsx`` written into memory in a thread of its own as soon as the firms'
-    table is final (after scoring), so that the export later only copies it (issue 18).
-
-    Compressing runs without the GIL, and the rest beside the run's single-threaded stages,
-    on the second core. :meth:`write` copies it only for the very same table object and the
-    same arguments; otherwise it writes the workbook itself, as without it. ``enterprises``
-    is the run's table; ``vocab.export`` turns it into the workbook's words in the thread.
-    """
-
-    def __init__(self, enterprises: pd.DataFrame, **how: Any) -> None:
-        self._frame, self._columns, self._how = enterprises, list(enterprises.columns), how
-        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mujun-workbook")
-        self._bytes: Future[io.BytesIO] = pool.submit(self._build)
-        pool.shutdown(wait=False)
-
-    def _build(self) -> io.BytesIO:
-        how = self._how
-        out = io.BytesIO()
-        words = how["vocab"].export(self._frame)
-        _write_xlsx(
-            out,
-            *_enterprise_sheets(words, how["year"], how["weights"], how["lang"], how["vocab"]),
-            how["lang"],
-        )
-        return out
-
-    def write(self, enterprises: pd.DataFrame, path: Path, **how: Any) -> Path:
-        """``write_enterprise_workbook(vocab.export(enterprises), path, overwrite=True,
-        **how)``, from memory where this was made from that very table with these arguments."""
-        same = (
-            enterprises is self._frame
-            and list(enterprises.columns) == self._columns
-            and how == self._how
-        )
-        try:
-            made = self._bytes.result()
-        except Exception:  # the direct write below raises what it raises
-            logger.debug("the workbook written in advance failed", exc_info=True)
-            same = False
-        if not same:
-            return write_enterprise_workbook(
-                how["vocab"].export(enterprises), path, overwrite=True, **how
-            )
-        check_writable(path, overwrite=True)
-        path.write_bytes(made.getbuffer())
-        return path
+    _write_xlsx(path, sheets(), lang, names=[n for *_, names in lists for n in names])
+    return path
 
 
 def _title(name: str, year: int | None, lang: str, vocab: Vocabulary) -> str:
@@ -662,9 +585,7 @@ def _write_sheet(zf: zipfile.ZipFile, index: int, sheet: _Sheet, lang: str) -> N
         out.write(_sheet_tail(sheet).encode("utf-8"))
 
 
-def _write_xlsx(
-    path: Path | IO[bytes], sheets: Iterable[_Sheet], names: list[str], lang: str
-) -> None:
+def _write_xlsx(path: Path, sheets: Iterable[_Sheet], lang: str, *, names: list[str]) -> None:
     """Write the workbook; ``sheets`` (named ``names``) may be made one by one as written."""
     if not names:  # a workbook needs a sheet: an empty one
         sheets, names = [_Sheet("Sheet1", "", [""], [14.0], pd.DataFrame())], ["Sheet1"]
@@ -695,5 +616,5 @@ def write_sheets(
         )
         for name, title, headers, rows in sheets
     ]
-    _write_xlsx(path, made, [s.name for s in made], lang)
+    _write_xlsx(path, made, lang, names=[s.name for s in made])
     return path
