@@ -37,10 +37,20 @@ ledger.csv, enterprises.csv (and units.csv, parks.csv, zones.geojson) between th
 and exports/parcels.parquet (a file from memory, a folder of parts from dask) read back with
 geopandas and compared with ``assert_geodataframe_equal`` and geometry by geometry as WKB.
 Last, for the fixed cost of the cluster, a LocalCluster is started as the dask engine does,
-given one task, made to import mujun and dask-geopandas on every worker, and closed. ::
+given one task, made to import mujun and dask-geopandas on every worker, and closed.
+
+``--workers 1 2`` runs the dask side once per number of workers (each compared with the
+memory run); ``--engines dask`` leaves the memory run (and the comparison) out. Each dask
+run's table of stages also gives the client's peak so far after each stage (the ``-v`` log's
+``peak N MB``), so the stage that raised it shows. ``--holdings`` adds a run that walks the
+stages in one process with the dask engine (the largest ``--workers``) and, after each stage,
+measures what the client holds: the deep size (``memory_usage(deep=True)``) of each table of
+the run's state (parcels, filings, units, enterprises, the occupancy links, the filing table
+as read, the parcel keys, the ledger's tables, the county tables) and the process's RSS; the
+exports are not written in that run. ::
 
     python bench/engines.py --n 100000               # 4 parts of 25,000, 2 workers
-    python bench/engines.py --n 1000000 --rows-per-part 125000
+    python bench/engines.py --n 1000000 --rows-per-part 125000 --workers 1 2 --holdings
 
 psutil comes with distributed, which the dask engine needs (``pip install -e ".[dask]"``).
 """
@@ -48,6 +58,7 @@ psutil comes with distributed, which the dask engine needs (``pip install -e ".[
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import shlex
@@ -94,6 +105,9 @@ class Step:
     processes: int = 1
     load: tuple[float, float] = (0.0, 0.0)
     stages: dict[str, float] = field(default_factory=dict)
+    peaks: dict[str, float] = field(default_factory=dict)
+    """The process's peak RSS so far (MB) after each stage, from the ``-v`` log."""
+    text: str = ""
 
 
 def _hwm_mb(pid: int) -> float:
@@ -172,6 +186,8 @@ def _monitored(cmd: list[str], log: Path, interval: float, cwd: Path) -> tuple[S
         processes=len(sampler.hwm),
         load=(load, os.getloadavg()[0]),
         stages={m.group(1): float(m.group(2)) for m in _STAGE.finditer(text)},
+        peaks={m.group(1): float(m.group(3)) for m in _STAGE.finditer(text) if m.group(3)},
+        text=text,
     )
     return step, text
 
@@ -187,13 +203,124 @@ def partition(files: dict[str, Path], parts: Path, args: argparse.Namespace) -> 
     return step
 
 
-def run(engine: str, parts: Path, filings: Path, out: Path, args: argparse.Namespace) -> Step:
+def run(
+    engine: str,
+    parts: Path,
+    filings: Path,
+    out: Path,
+    args: argparse.Namespace,
+    *,
+    workers: int = 0,
+) -> Step:
     cmd = [_mujun(), "run", "--parcels", str(parts), "--filings", str(filings),
            "--out", str(out), "--overwrite", "--no-map", "-v", "--engine", engine]  # fmt: skip
     if engine == "dask":
-        cmd += ["--workers", str(args.workers)]
+        cmd += ["--workers", str(workers)]
     step, _ = _monitored(cmd, out.with_suffix(".log"), args.interval, out.parent)
     return step
+
+
+HOLDINGS = """
+import gc, json, resource, sys, time
+from pathlib import Path
+
+import pandas as pd
+
+import mujun.cli  # as the mujun script does; spawned workers import this file, so mujun.cli too
+
+
+def deep(frame):
+    if isinstance(frame, (pd.DataFrame, pd.Series, pd.Index)):
+        used = frame.memory_usage(deep=True)  # a Series for frames, an int otherwise
+        return int(getattr(used, "sum", lambda: used)()) / 2**20
+    return 0.0
+
+
+def rss_mb():
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def held(s):
+    out = {}
+    for name in ("parcels", "filings", "units", "enterprises"):
+        if name in vars(s):
+            out[name] = deep(getattr(s, name))
+    if "inputs" in vars(s):
+        out["parcel keys"] = deep(s.inputs.parcels)
+        out["filing table"] = deep(s.inputs.filing_table.data)
+    if "occ" in vars(s):
+        out["occupancy"] = sum(deep(getattr(s.occ, f)) for f in vars(s.occ))
+    out["ledger"] = sum(deep(t) for t in getattr(s.ledger, "_tables", {}).values())
+    out["tables"] = sum(deep(t) for t in s.tables.values())
+    return out
+
+
+if __name__ == "__main__":
+    from mujun.config import load_config
+    from mujun.io.inputs import input_paths
+    from mujun.pipeline import open_engine
+    from mujun.stages import RunState, planned
+
+    parts, filings, out, workers = sys.argv[1:5]
+    config = load_config(overrides={
+        "input": {"parcels": parts, "filings": filings},
+        "output": {"out_dir": out, "map": False},
+        "engine": {"name": "dask", "workers": int(workers)},
+    })
+    with open_engine(config) as engine:
+        paths = input_paths(config)
+        s = RunState(config=config, engine=engine, paths=paths)
+        for stage in planned(paths):
+            start = time.perf_counter()
+            stage.run(s)
+            seconds = time.perf_counter() - start
+            gc.collect()
+            hwm = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+            sizes = held(s)
+            rows = {k: len(getattr(s, k)) for k in ("parcels", "enterprises") if k in vars(s)}
+            record = {"stage": stage.name, "seconds": seconds, "rss": rss_mb(), "hwm": hwm,
+                      "sizes": sizes, "rows": rows}
+            print("HELD", json.dumps(record), flush=True)
+"""
+
+
+def holdings(parts: Path, filings: Path, work: Path, args: argparse.Namespace) -> list[str]:
+    """Walk the stages with the dask engine and print what the client holds after each (see
+    the module docstring); returns the table's lines."""
+    script = work / "holdings.py"
+    script.write_text(HOLDINGS, encoding="utf-8")
+    workers = max(args.workers)
+    cmd = [sys.executable, str(script), str(parts), str(filings), str(work / "holdings"),
+           str(workers)]  # fmt: skip
+    step, text = _monitored(cmd, work / "holdings.log", args.interval, work)
+    found = [json.loads(line[5:]) for line in text.splitlines() if line.startswith("HELD ")]
+    lines = [
+        f"\nWhat the client holds after each stage (dask, {workers} workers; MB, deep sizes; "
+        f"run {step.seconds:.1f} s, worker peak {step.worker_mb:,.0f} MB):\n",
+        "| stage | RSS | peak | parcels | filings | units | enterprises | occupancy | "
+        "filing table | parcel keys | ledger | tables | all tables |",
+        "|---|" + "---:|" * 12,
+    ]
+    names = ("parcels", "filings", "units", "enterprises", "occupancy", "filing table",
+             "parcel keys", "ledger", "tables")  # fmt: skip
+    rows: dict[str, int] = {}
+    sizes: dict[str, float] = {}
+    for record in found:
+        sizes, rows = record["sizes"], record["rows"]
+        cells = " | ".join(f"{sizes[k]:,.0f}" if k in sizes else "" for k in names)
+        lines.append(
+            f"| {record['stage']} | {record['rss']:,.0f} | {record['hwm']:,.0f} | {cells} | "
+            f"{sum(sizes.values()):,.0f} |"
+        )
+    if rows:
+        per = ", ".join(
+            f"{k} {sizes[k] * 2**20 / n:,.0f} B per row of {n:,}" for k, n in rows.items() if n
+        )
+        lines.append(f"\nAt the end: {per}.")
+    return lines
 
 
 CLUSTER = """
@@ -228,7 +355,7 @@ def cluster_only(work: Path, args: argparse.Namespace) -> Step:
     import on every worker what the engine's tasks need, and close it."""
     script = work / "cluster.py"
     script.write_text(CLUSTER, encoding="utf-8")
-    cmd = [sys.executable, str(script), str(args.workers)]
+    cmd = [sys.executable, str(script), str(max(args.workers))]
     step, _ = _monitored(cmd, work / "cluster.log", args.interval, work)
     return step
 
@@ -296,14 +423,18 @@ def _ratio(a: float, b: float) -> str:
 
 
 def report(
-    args: argparse.Namespace, parts: int, steps: dict[str, Step], checks: dict[str, str]
+    args: argparse.Namespace,
+    parts: int,
+    steps: dict[str, Step],
+    checks: dict[str, dict[str, str]],
+    held: list[str],
 ) -> None:
     command = " ".join(shlex.quote(a) for a in [Path(sys.executable).name, *sys.argv])
     print(f"\nCommand: `{command}`\nMachine: {machine()}; {_versions()}")
     print(
         f"Data: {args.n:,} parcels, partitioned from parcels.{args.partition_from} into "
         f"{parts} parts of up to {args.rows_per_part:,}; "
-        f"dask: LocalCluster of {args.workers} workers, 1 thread each; "
+        f"dask: LocalCluster of {' or '.join(map(str, args.workers))} workers, 1 thread each; "
         f"tree sampled every {args.interval} s\n"
     )
     print(
@@ -311,39 +442,72 @@ def report(
         "tree peak RSS (MB) | tree peak PSS (MB) | processes | load before / after |"
     )
     print("|---|---:|---:|---:|---:|---:|---:|---:|---|")
-    for name in ("partition", "memory", "dask"):
+    runs = [k for k in steps if k not in {"partition", "cluster"}]
+    for name in ["partition", *runs]:
         print(_row(name, steps[name]))
-    m, d, c = steps["memory"], steps["dask"], steps["cluster"]
-    print(
-        f"| dask / memory | {_ratio(m.seconds, d.seconds)} | {_ratio(m.cpu, d.cpu)} | "
-        f"{_ratio(m.client_mb, d.client_mb)} | | {_ratio(m.tree_rss_mb, d.tree_rss_mb)} | "
-        f"{_ratio(m.tree_pss_mb, d.tree_pss_mb)} | | |"
-    )
+    m = steps.get("memory")
+    for name in (k for k in runs if k != "memory"):
+        d = steps[name]
+        if m is not None:
+            print(
+                f"| {name} / memory | {_ratio(m.seconds, d.seconds)} | {_ratio(m.cpu, d.cpu)} | "
+                f"{_ratio(m.client_mb, d.client_mb)} | | "
+                f"{_ratio(m.tree_rss_mb, d.tree_rss_mb)} | "
+                f"{_ratio(m.tree_pss_mb, d.tree_pss_mb)} | | |"
+            )
+    c = steps["cluster"]
     print(_row("LocalCluster alone", c))
     print(
         f"\nLocalCluster alone: start {c.stages.get('start', np.nan):.1f} s (to the first task's "
         f"result), imports on the workers {c.stages.get('imports', np.nan):.1f} s, close "
         f"{c.stages.get('close', np.nan):.1f} s; the dask run's read stage includes the first two."
     )
-    print("\n| stage | memory (s) | dask (s) | dask / memory |\n|---|---:|---:|---:|")
-    for stage in dict.fromkeys([*m.stages, *d.stages]):
-        a, b = m.stages.get(stage, np.nan), d.stages.get(stage, np.nan)
-        print(f"| {stage} | {a:.1f} | {b:.1f} | {_ratio(a, b)} |")
+    print("\nStage times (s) and, in brackets, the process's peak RSS so far (MB):\n")
+    print("| stage | " + " | ".join(runs) + " |\n|---|" + "---:|" * len(runs))
+    every = dict.fromkeys(k for r in runs for k in steps[r].stages)
+    for stage in every:
+        cells = []
+        for r in runs:
+            s = steps[r]
+            peak = f" ({s.peaks[stage]:,.0f})" if stage in s.peaks else ""
+            cells.append(f"{s.stages.get(stage, np.nan):.1f}{peak}")
+        print(f"| {stage} | " + " | ".join(cells) + " |")
     # the dask engine writes both parcel exports in one go and logs them as "geojson"
-    a, b = (s.stages.get("geojson", 0) + s.stages.get("geoparquet", 0) for s in (m, d))
-    print(f"| geojson + geoparquet | {a:.1f} | {b:.1f} | {_ratio(a, b)} |")
-    a, b = sum(m.stages.values()), sum(d.stages.values())
-    print(f"| all stages | {a:.1f} | {b:.1f} | {_ratio(a, b)} |")
-    print("\n| memory vs dask | result |\n|---|---|")
-    for name, result in checks.items():
-        print(f"| {name} | {result} |")
+    both = (steps[r].stages.get("geojson", 0) + steps[r].stages.get("geoparquet", 0) for r in runs)
+    print("| geojson + geoparquet | " + " | ".join(f"{v:.1f}" for v in both) + " |")
+    print(
+        "| all stages | " + " | ".join(f"{sum(steps[r].stages.values()):.1f}" for r in runs) + " |"
+    )
+    for name, found in checks.items():
+        print(f"\n| memory vs {name} | result |\n|---|---|")
+        for export, result in found.items():
+            print(f"| {export} | {result} |")
+    for line in held:
+        print(line)
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--n", type=int, default=100_000, help="number of parcels")
     parser.add_argument("--rows-per-part", type=int, default=25_000)
-    parser.add_argument("--workers", type=int, default=2, help="dask LocalCluster workers")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        nargs="+",
+        default=[2],
+        help="dask LocalCluster workers (several: one dask run each)",
+    )
+    parser.add_argument(
+        "--engines",
+        choices=("memory,dask", "dask"),
+        default="memory,dask",
+        help="dask: leave out the memory run and the comparison",
+    )
+    parser.add_argument(
+        "--holdings",
+        action="store_true",
+        help="also measure what the dask client holds after each stage",
+    )
     parser.add_argument(
         "--partition-from",
         choices=("parquet", "gpkg"),
@@ -363,16 +527,26 @@ def main(argv: list[str] | None = None) -> None:
         parts = work / "parts.parquet"
         steps = {"partition": partition(files, parts, args)}
         n_parts = len(parquet_parts(parts))
-        for engine in ("memory", "dask"):
-            steps[engine] = run(engine, parts, files["filings"], work / engine, args)
-            print(f"{engine}: {steps[engine].seconds:.1f} s", flush=True)
+        if args.engines != "dask":
+            steps["memory"] = run("memory", parts, files["filings"], work / "memory", args)
+            print(f"memory: {steps['memory'].seconds:.1f} s", flush=True)
+        for w in args.workers:
+            name = f"dask {w}w"
+            steps[name] = run("dask", parts, files["filings"], work / f"dask{w}", args, workers=w)
+            print(f"{name}: {steps[name].seconds:.1f} s", flush=True)
         steps["cluster"] = cluster_only(work, args)
-        mem, dsk = work / "memory" / "exports", work / "dask" / "exports"
-        checks = {name: compare_file(mem / name, dsk / name) for name in EXPORTS}
-        checks["parcels.parquet"] = compare_parquet(
-            mem / "parcels.parquet", dsk / "parcels.parquet"
-        )
-    report(args, n_parts, steps, checks)
+        checks = {}
+        if "memory" in steps:
+            mem = work / "memory" / "exports"
+            for w in args.workers:
+                dsk = work / f"dask{w}" / "exports"
+                found = {name: compare_file(mem / name, dsk / name) for name in EXPORTS}
+                found["parcels.parquet"] = compare_parquet(
+                    mem / "parcels.parquet", dsk / "parcels.parquet"
+                )
+                checks[f"dask {w}w"] = found
+        held = holdings(parts, files["filings"], work, args) if args.holdings else []
+    report(args, n_parts, steps, checks, held)
 
 
 if __name__ == "__main__":
