@@ -299,7 +299,7 @@ def _ratio(value: float | None, ref: float | None) -> str:
 
 
 def table(n: int, results: dict[str, dict[str, Any]], timeout: float) -> str:
-    ref = results["baseline"]
+    ref = results.get("baseline") or next(iter(results.values()))
     lines = [
         "| N | tool | HTML (MB) | build (s) | draw (s) | response (s) "
         "| size vs baseline | build vs baseline | draw vs baseline | response vs baseline |",
@@ -330,7 +330,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--timeout", type=float, default=300.0, help="cap per browser wait (s)")
     parser.add_argument("--chromium", default="/usr/bin/chromium", help="Chromium executable")
     parser.add_argument("--workdir", type=Path, help="keep the pages here (default: a temp dir)")
+    parser.add_argument(
+        "--tools",
+        default=",".join(TOOLS),
+        help=f"comma-separated pages to build and open (default: all of {', '.join(TOOLS)})",
+    )
     args = parser.parse_args(argv)
+    tools = [t.strip() for t in args.tools.split(",") if t.strip()]
+    unknown = sorted(set(tools) - set(TOOLS))
+    if unknown:
+        parser.error(f"unknown tools {unknown}; choose from {list(TOOLS)}")
 
     with tempfile.TemporaryDirectory(prefix="mujun-bench-map-") as tmp:
         workdir = args.workdir or Path(tmp)
@@ -344,7 +353,8 @@ def main(argv: list[str] | None = None) -> None:
             flush=True,
         )
         results: dict[str, dict[str, Any]] = {}
-        for tool, build in TOOLS.items():
+        for tool in tools:
+            build = TOOLS[tool]
             path = workdir / f"{tool.replace(', ', '-').replace(' ', '-')}.html"
             path.with_suffix(".n").write_text(str(len(parcels)))
             seconds = build(parcels, path)
