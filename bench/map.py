@@ -36,6 +36,7 @@ import argparse
 import math
 import os
 import platform
+import re
 import shlex
 import sys
 import tempfile
@@ -158,6 +159,19 @@ def add_columns(gdf: gpd.GeoDataFrame, rng: np.random.Generator) -> gpd.GeoDataF
     return out
 
 
+def _parcels(n: int, seed: int, cache: Path | None) -> gpd.GeoDataFrame:
+    """The synthetic parcels, from ``cache`` if it holds them."""
+    if cache is not None and cache.exists():
+        parcels = gpd.read_parquet(cache)
+        if len(parcels) == n:
+            return parcels
+    rng = np.random.default_rng(seed)
+    parcels = add_columns(make_parcels(n, rng), rng)
+    if cache is not None:
+        parcels.to_parquet(cache)
+    return parcels
+
+
 def build_mujun(parcels: gpd.GeoDataFrame, path: Path, *, aggregate: bool = True) -> float:
     """Build and write mujun's map; its seconds."""
     from mujun.config import MapConfig  # noqa: PLC0415
@@ -188,6 +202,35 @@ def build_baseline(parcels: gpd.GeoDataFrame, path: Path) -> float:
     folium.GeoJson(gdf, tooltip=folium.GeoJsonTooltip(fields=BASELINE_FIELDS)).add_to(fmap)
     fmap.save(str(path))
     return time.perf_counter() - start
+
+
+LONBOARD_COLOURS = np.array(
+    [[215, 25, 28], [253, 174, 97], [255, 255, 191], [166, 217, 106], [26, 150, 65]],
+    dtype=np.uint8,
+)
+"""Five classes of tax per mu (quantiles), low to high; vacant land grey."""
+
+
+def build_lonboard(parcels: gpd.GeoDataFrame, path: Path) -> float:
+    """Build and write lonboard's page (``SolidPolygonLayer`` filled by tax per mu, pickable
+    for its tooltip, ``Map.to_html``); its seconds. The page loads require.js, the widget
+    manager, anywidget, parquet-wasm's wasm and geoarrow-js's earcut worker from CDNs: the
+    browser is given them from their npm packages (``--lonboard-assets``)."""
+    import lonboard  # noqa: PLC0415
+
+    start = time.perf_counter()
+    gdf = parcels[[*BASELINE_FIELDS, "geometry"]].to_crs(4326)
+    tax = parcels["tax_per_mu"].to_numpy()
+    bins = np.nanquantile(tax, [0.2, 0.4, 0.6, 0.8])
+    colours = LONBOARD_COLOURS[np.searchsorted(bins, np.nan_to_num(tax, nan=-1))]
+    colours[np.isnan(tax)] = [189, 189, 189]
+    layer = lonboard.SolidPolygonLayer.from_geopandas(gdf, get_fill_color=colours, pickable=True)
+    lonboard.Map(layer, basemap=None).to_html(path)
+    seconds = time.perf_counter() - start
+    # require.js is served from its npm package, unminified: not the CDN file of the hash
+    text = path.read_text(encoding="utf-8")
+    path.write_text(re.sub(r' integrity="sha256-[^"]*"', "", text, count=1), encoding="utf-8")
+    return seconds
 
 
 def _local_assets() -> dict[str, Path]:
@@ -256,9 +299,145 @@ def browse(page_path: Path, tool: str, *, chromium: str, timeout: float) -> dict
             if tool == "mujun":
                 result["parcels"] = page.evaluate(PARCEL_ZOOM_JS)
             result["response"] = page.evaluate(ZOOM_JS)
+            if tool == "mujun":
+                page.evaluate("mujunMap.map.setZoom(mujunMap.P.aggregate.zoom, {animate: false})")
+                result["frames"] = frames(page)
+                result["tiles"] = page.evaluate(
+                    "({tiles: mujunMap.parcels.tiles, decoded: mujunMap.parcels.decodes,"
+                    " kept: mujunMap.parcels.decoded().length})"
+                )
         finally:
             browser.close()
     return result
+
+
+RAF_START = """() => {
+  window.__frames = [];
+  let last = performance.now();
+  const tick = (t) => {
+    window.__frames.push(t - last);
+    last = t;
+    window.__raf = requestAnimationFrame(tick);
+  };
+  window.__raf = requestAnimationFrame(tick);
+}"""
+RAF_STOP = "() => { cancelAnimationFrame(window.__raf); return window.__frames; }"
+
+
+def frames(page: Any) -> dict[str, float]:
+    """Pan and zoom with the mouse as a user does (four drags of 300 px, two wheel zooms in
+    and two out, at the centre) while the page records the time between its animation
+    frames: the median and the longest frame, in ms, and how many frames."""
+    page.evaluate(RAF_START)
+    cx, cy = 640, 400
+    for dx, dy in ((300, 0), (0, 200), (-300, 0), (0, -200)):
+        page.mouse.move(cx, cy)
+        page.mouse.down()
+        page.mouse.move(cx + dx, cy + dy, steps=10)
+        page.mouse.up()
+        page.wait_for_timeout(400)
+    for delta in (-100, -100, 100, 100):
+        page.mouse.move(cx, cy)
+        page.mouse.wheel(0, delta)
+        page.wait_for_timeout(600)
+    times = np.asarray(page.evaluate(RAF_STOP)[1:], dtype=float)
+    return {"median": float(np.median(times)), "max": float(times.max()), "n": len(times)}
+
+
+def lonboard_route(assets: Path) -> Any:
+    """The route of lonboard's page: its CDN scripts from npm packages under ``assets``."""
+    files = {
+        "require": assets / "requirejs" / "package" / "require.js",
+        "anywidget": Path(
+            next(p for p in sys.path if p.endswith("site-packages")),
+            "anywidget/nbextension/index.js",
+        ),
+    }
+
+    def route(r: Any) -> None:
+        url = r.request.url
+        name = url.rsplit("/", 1)[-1].split("?", 1)[0]
+        found = None
+        if url.startswith("file://"):
+            r.continue_()
+            return
+        if "require" in name and name.endswith(".js"):
+            found = files["require"]
+        elif "html-manager" in url:
+            found = assets / "html-manager" / "package" / "dist" / name
+        elif "anywidget" in url and name == "index.js":
+            found = files["anywidget"]
+        elif "parquet-wasm" in url:
+            found = assets / "parquet-wasm" / "package" / "esm" / name
+        elif "geoarrow-js" in url:
+            found = assets / "geoarrow-js" / "package" / "dist" / name
+        if found is not None and found.exists():
+            kind = "application/wasm" if name.endswith(".wasm") else "text/javascript"
+            r.fulfill(path=found, headers={"Content-Type": kind})
+        else:
+            r.abort()
+
+    return route
+
+
+PAINTED = """() => {
+  const c = document.querySelector('canvas');
+  return c !== null && c.width > 0;
+}"""
+
+
+def browse_lonboard(
+    page_path: Path, *, chromium: str, timeout: float, assets: Path
+) -> dict[str, Any]:
+    """lonboard's page: time until its canvas shows the polygons (a screenshot of the map
+    with coloured pixels, checked every 0.25 s), then its pan/zoom frames."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout  # noqa: PLC0415
+    from playwright.sync_api import sync_playwright  # noqa: PLC0415
+
+    result: dict[str, Any] = {"draw": None, "response": None, "drawn": None, "parcels": None}
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(
+            executable_path=chromium,
+            headless=True,
+            args=[
+                "--no-sandbox",
+                "--use-angle=swiftshader",
+                "--enable-unsafe-swiftshader",
+                "--disable-background-networking",
+            ],
+        )
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 800})
+            page.route("**/*", lonboard_route(assets))
+            start = time.perf_counter()
+            try:
+                page.goto(page_path.as_uri(), wait_until="commit", timeout=timeout * 1000)
+                page.wait_for_function(PAINTED, timeout=timeout * 1000, polling=100)
+                result["canvas"] = time.perf_counter() - start
+                while time.perf_counter() - start < timeout:
+                    shot = page.screenshot(clip={"x": 320, "y": 200, "width": 640, "height": 400})
+                    if _coloured(shot):
+                        result["draw"] = time.perf_counter() - start
+                        break
+                    page.wait_for_timeout(250)
+            except PlaywrightTimeout:
+                return result
+            if result["draw"] is not None:
+                result["frames"] = frames(page)
+        finally:
+            browser.close()
+    return result
+
+
+def _coloured(png: bytes) -> bool:
+    """Whether a screenshot holds pixels of the fill colours (not white or grey)."""
+    import io  # noqa: PLC0415
+
+    from PIL import Image  # noqa: PLC0415
+
+    rgb = np.asarray(Image.open(io.BytesIO(png)).convert("RGB"), dtype=int)
+    spread = rgb.max(axis=2) - rgb.min(axis=2)
+    return int((spread > 40).sum()) > 100
 
 
 def _count(page: Any) -> int | None:
@@ -320,6 +499,7 @@ TOOLS = {
     "mujun": build_mujun,
     "mujun, no aggregates": lambda p, path: build_mujun(p, path, aggregate=False),
     "baseline": build_baseline,
+    "lonboard": build_lonboard,
 }
 
 
@@ -335,6 +515,19 @@ def main(argv: list[str] | None = None) -> None:
         default=",".join(TOOLS),
         help=f"comma-separated pages to build and open (default: all of {', '.join(TOOLS)})",
     )
+    parser.add_argument(
+        "--parcels",
+        type=Path,
+        help="GeoParquet of the generated parcels: read if it exists, else written (saves "
+        "the generation, about 2 minutes at 1,000,000)",
+    )
+    parser.add_argument(
+        "--lonboard-assets",
+        type=Path,
+        default=Path("/tmp/lonboard-assets"),
+        help="folder of the npm packages lonboard's page loads from CDNs, each unpacked in a "
+        "folder of its name: requirejs, html-manager, parquet-wasm, geoarrow-js",
+    )
     args = parser.parse_args(argv)
     tools = [t.strip() for t in args.tools.split(",") if t.strip()]
     unknown = sorted(set(tools) - set(TOOLS))
@@ -344,9 +537,8 @@ def main(argv: list[str] | None = None) -> None:
     with tempfile.TemporaryDirectory(prefix="mujun-bench-map-") as tmp:
         workdir = args.workdir or Path(tmp)
         workdir.mkdir(parents=True, exist_ok=True)
-        rng = np.random.default_rng(args.seed)
         start = time.perf_counter()
-        parcels = add_columns(make_parcels(args.n, rng), rng)
+        parcels = _parcels(args.n, args.seed, args.parcels)
         print(
             f"generated {args.n:,} parcels ({parcels['area_mu'].sum():,.0f} mu, "
             f"{int(parcels['vacant'].sum()):,} vacant) in {time.perf_counter() - start:.1f} s",
@@ -361,11 +553,17 @@ def main(argv: list[str] | None = None) -> None:
             mb = path.stat().st_size / 1e6
             print(f"{tool}: built {mb:.1f} MB in {seconds:.1f} s", flush=True)
             kind = "baseline" if tool == "baseline" else "mujun" if tool == "mujun" else "flat"
-            res = browse(path, kind, chromium=args.chromium, timeout=args.timeout)
+            if tool == "lonboard":
+                res = browse_lonboard(
+                    path, chromium=args.chromium, timeout=args.timeout, assets=args.lonboard_assets
+                )
+            else:
+                res = browse(path, kind, chromium=args.chromium, timeout=args.timeout)
             print(
                 f"{tool}: first view drawn in {_secs(res['draw'], args.timeout)} s "
                 f"(drawn: {res['drawn']}), zoom response {res['response']} s"
-                + (f", parcel zoom {res['parcels']}" if res["parcels"] else ""),
+                + (f", parcel zoom {res['parcels']}" if res["parcels"] else "")
+                + "".join(f", {k} {res[k]}" for k in ("frames", "tiles", "canvas") if k in res),
                 flush=True,
             )
             results[tool] = {"mb": mb, "build": seconds, **res}

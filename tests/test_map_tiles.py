@@ -63,8 +63,8 @@ def _tile(lon: np.ndarray, lat: np.ndarray) -> list[tuple[int, int]]:
 
 
 def _expected(parcels: gpd.GeoDataFrame, view: dict[str, float]) -> dict[str, object]:
-    """Parcels whose box meets the view (the canvas's extent) (strictly, and with boxes one pixel bigger, as the
-    page rounds them outwards) and the tiles of those parcels."""
+    """Parcels whose box meets the view (the canvas's extent), strictly and with boxes one
+    pixel bigger (the page rounds them outwards), and the tiles of those parcels."""
     b = parcels.geometry.bounds
     boxes = [shapely.box(view["w"], view["s"], view["e"], view["n"])]
     meets = shapely.intersects(shapely.box(b.minx, b.miny, b.maxx, b.maxy), boxes[0])
@@ -83,11 +83,11 @@ def _expected(parcels: gpd.GeoDataFrame, view: dict[str, float]) -> dict[str, ob
 STATE = """() => {
   const app = mujunMap, P = app.parcels, l = app.layer('tax'), map = app.map;
   // the canvas's own extent: the view and Leaflet's padding around it
-  const b = L.latLngBounds(map.layerPointToLatLng(l._bounds.min), map.layerPointToLatLng(l._bounds.max));
-  const shown = Object.values(app.drawn());
+  const b = L.latLngBounds(
+    map.layerPointToLatLng(l._bounds.min), map.layerPointToLatLng(l._bounds.max));
   return {w: b.getWest(), e: b.getEast(), s: b.getSouth(), n: b.getNorth(),
           drawn: app.drawn(), decoded: P.decoded().length, decodes: P.decodes, tiles: P.tiles,
-          n_parcels: P.n, zoom: app.map.getZoom(), shown};
+          n_parcels: P.n, zoom: app.map.getZoom()};
 }"""
 
 
