@@ -13,8 +13,12 @@
 /** The payload version this script reads: mujun.maps.payload.SCHEMA_VERSION. */
 const SCHEMA_VERSION = 3;
 
-/** Base64 to bytes. */
+/** Base64 to bytes (the browser's own decoder where it has one: Chrome 140+, Firefox 133+,
+ * Safari 18.2+; 60 MB of a 1,000,000-parcel page took 0.2 s the other way). */
 function bytes(b64) {
+  if (typeof Uint8Array.fromBase64 === "function") {
+    return Uint8Array.fromBase64(b64);
+  }
   const s = atob(b64);
   const out = new Uint8Array(s.length);
   for (let i = 0; i < s.length; i++) {
