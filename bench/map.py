@@ -358,7 +358,7 @@ def lonboard_route(assets: Path) -> Any:
         url = r.request.url
         name = url.rsplit("/", 1)[-1].split("?", 1)[0]
         found = None
-        if url.startswith("file://"):
+        if url.startswith(("file://", "http://127.0.0.1:")):
             r.continue_()
             return
         if "require" in name and name.endswith(".js"):
@@ -390,7 +390,9 @@ def browse_lonboard(
     page_path: Path, *, chromium: str, timeout: float, assets: Path
 ) -> dict[str, Any]:
     """lonboard's page: time until its canvas shows the polygons (a screenshot of the map
-    with coloured pixels, checked every 0.25 s), then its pan/zoom frames."""
+    with coloured pixels, checked every 0.25 s), then its pan/zoom frames. The page is served
+    from a local HTTP server: opened from disk (origin null), its triangulation worker, a
+    blob, cannot load its script, and the polygons are never drawn."""
     from playwright.sync_api import TimeoutError as PlaywrightTimeout  # noqa: PLC0415
     from playwright.sync_api import sync_playwright  # noqa: PLC0415
 
@@ -409,9 +411,11 @@ def browse_lonboard(
         try:
             page = browser.new_page(viewport={"width": 1280, "height": 800})
             page.route("**/*", lonboard_route(assets))
+            server = _serve(page_path.parent)
+            url = f"http://127.0.0.1:{server.server_address[1]}/{page_path.name}"
             start = time.perf_counter()
             try:
-                page.goto(page_path.as_uri(), wait_until="commit", timeout=timeout * 1000)
+                page.goto(url, wait_until="commit", timeout=timeout * 1000)
                 page.wait_for_function(PAINTED, timeout=timeout * 1000, polling=100)
                 result["canvas"] = time.perf_counter() - start
                 while time.perf_counter() - start < timeout:
@@ -424,9 +428,26 @@ def browse_lonboard(
                 return result
             if result["draw"] is not None:
                 result["frames"] = frames(page)
+            server.shutdown()
         finally:
             browser.close()
     return result
+
+
+def _serve(folder: Path) -> Any:
+    """A local HTTP server of ``folder`` in a thread (any free port)."""
+    import functools  # noqa: PLC0415
+    import http.server  # noqa: PLC0415
+    import threading  # noqa: PLC0415
+
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    handler = functools.partial(Quiet, directory=str(folder))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
 
 
 def _coloured(png: bytes) -> bool:
