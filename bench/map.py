@@ -8,6 +8,14 @@ same run:
   (all of mujun's layers, tooltips, search and filters; Leaflet and jQuery embedded),
 - baseline: a plain folium script, ``folium.Map()`` with one ``folium.GeoJson`` layer of the
   parcels in EPSG:4326 with a ``GeoJsonTooltip`` of a few columns, then ``save()``.
+- lonboard: the single-file peer, a ``SolidPolygonLayer`` of the parcels filled by tax per mu
+  (five quantile classes), pickable, ``Map(basemap=None).to_html()`` (deck.gl in WebGL; the
+  browser gets SwiftShader, ``--use-angle=swiftshader --enable-unsafe-swiftshader``).
+
+``--tools`` picks the pages (at 1,000,000 parcels the folium page would be some 640 MB: leave
+``baseline`` out). Pan/zoom frames: at mujun's parcel zoom (lonboard: its first view), four
+mouse drags of 300 px and four wheel zooms, the page recording the time between its
+animation frames; the table gives their median and the longest.
 
 mujun's page is built twice: as shipped (above ``aggregate_above`` parcels, zooms below
 ``aggregate_zoom`` draw grid cells) and with aggregation off, so that the first view draws every
@@ -470,8 +478,10 @@ def _count(page: Any) -> int | None:
 
 def machine(chromium: str) -> str:
     cpu = cpu_name()
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
     libs = ", ".join(
-        f"{p} {version(p)}" for p in ("folium", "geopandas", "shapely", "pandas", "playwright")
+        f"{p} {version(p)}"
+        for p in ("folium", "geopandas", "shapely", "pandas", "playwright", "lonboard")
     )
     browser = Path(chromium).name
     try:
@@ -484,7 +494,8 @@ def machine(chromium: str) -> str:
         pass
     return (
         f"{platform.system()} {platform.machine()}, {os.cpu_count()} cores ({cpu}), "
-        f"Python {platform.python_version()}; {libs}; {browser} (headless)"
+        f"Python {platform.python_version()}; {libs}; {browser} (headless); "
+        f"load average at the end {load}"
     )
 
 
@@ -498,20 +509,27 @@ def _ratio(value: float | None, ref: float | None) -> str:
     return f"{value / ref:.2f}"
 
 
+def _frames(r: dict[str, Any]) -> str:
+    f = r.get("frames")
+    return "—" if not f else f"{f['median']:.0f} / {f['max']:.0f}"
+
+
 def table(n: int, results: dict[str, dict[str, Any]], timeout: float) -> str:
-    ref = results.get("baseline") or next(iter(results.values()))
+    """The run's table; ratios against the baseline (the first tool if it did not run)."""
+    ref_tool = "baseline" if "baseline" in results else next(iter(results))
+    ref = results[ref_tool]
     lines = [
-        "| N | tool | HTML (MB) | build (s) | draw (s) | response (s) "
-        "| size vs baseline | build vs baseline | draw vs baseline | response vs baseline |",
+        f"| N | tool | HTML (MB) | build (s) | draw (s) | response (s) | pan/zoom frames, "
+        f"median / max (ms) | size vs {ref_tool} | build vs {ref_tool} | draw vs {ref_tool} |",
         "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for tool, r in results.items():
         response = "—" if r["draw"] is None else _secs(r["response"], timeout)
         lines.append(
             f"| {n:,} | {tool} | {r['mb']:.1f} | {r['build']:.1f} | "
-            f"{_secs(r['draw'], timeout)} | {response} | "
+            f"{_secs(r['draw'], timeout)} | {response} | {_frames(r)} | "
             f"{_ratio(r['mb'], ref['mb'])} | {_ratio(r['build'], ref['build'])} | "
-            f"{_ratio(r['draw'], ref['draw'])} | {_ratio(r['response'], ref['response'])} |"
+            f"{_ratio(r['draw'], ref['draw'])} |"
         )
     return "\n".join(lines)
 
