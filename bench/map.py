@@ -8,6 +8,14 @@ same run:
   (all of mujun's layers, tooltips, search and filters; Leaflet and jQuery embedded),
 - baseline: a plain folium script, ``folium.Map()`` with one ``folium.GeoJson`` layer of the
   parcels in EPSG:4326 with a ``GeoJsonTooltip`` of a few columns, then ``save()``.
+- lonboard: the single-file peer, a ``SolidPolygonLayer`` of the parcels filled by tax per mu
+  (five quantile classes), pickable, ``Map(basemap=None).to_html()`` (deck.gl in WebGL; the
+  browser gets SwiftShader, ``--use-angle=swiftshader --enable-unsafe-swiftshader``).
+
+``--tools`` picks the pages (at 1,000,000 parcels the folium page would be some 640 MB: leave
+``baseline`` out). Pan/zoom frames: at mujun's parcel zoom (lonboard: its first view), four
+mouse drags of 300 px and four wheel zooms, the page recording the time between its
+animation frames; the table gives their median and the longest.
 
 mujun's page is built twice: as shipped (above ``aggregate_above`` parcels, zooms below
 ``aggregate_zoom`` draw grid cells) and with aggregation off, so that the first view draws every
@@ -36,6 +44,7 @@ import argparse
 import math
 import os
 import platform
+import re
 import shlex
 import sys
 import tempfile
@@ -158,6 +167,19 @@ def add_columns(gdf: gpd.GeoDataFrame, rng: np.random.Generator) -> gpd.GeoDataF
     return out
 
 
+def _parcels(n: int, seed: int, cache: Path | None) -> gpd.GeoDataFrame:
+    """The synthetic parcels, from ``cache`` if it holds them."""
+    if cache is not None and cache.exists():
+        parcels = gpd.read_parquet(cache)
+        if len(parcels) == n:
+            return parcels
+    rng = np.random.default_rng(seed)
+    parcels = add_columns(make_parcels(n, rng), rng)
+    if cache is not None:
+        parcels.to_parquet(cache)
+    return parcels
+
+
 def build_mujun(parcels: gpd.GeoDataFrame, path: Path, *, aggregate: bool = True) -> float:
     """Build and write mujun's map; its seconds."""
     from mujun.config import MapConfig  # noqa: PLC0415
@@ -188,6 +210,35 @@ def build_baseline(parcels: gpd.GeoDataFrame, path: Path) -> float:
     folium.GeoJson(gdf, tooltip=folium.GeoJsonTooltip(fields=BASELINE_FIELDS)).add_to(fmap)
     fmap.save(str(path))
     return time.perf_counter() - start
+
+
+LONBOARD_COLOURS = np.array(
+    [[215, 25, 28], [253, 174, 97], [255, 255, 191], [166, 217, 106], [26, 150, 65]],
+    dtype=np.uint8,
+)
+"""Five classes of tax per mu (quantiles), low to high; vacant land grey."""
+
+
+def build_lonboard(parcels: gpd.GeoDataFrame, path: Path) -> float:
+    """Build and write lonboard's page (``SolidPolygonLayer`` filled by tax per mu, pickable
+    for its tooltip, ``Map.to_html``); its seconds. The page loads require.js, the widget
+    manager, anywidget, parquet-wasm's wasm and geoarrow-js's earcut worker from CDNs: the
+    browser is given them from their npm packages (``--lonboard-assets``)."""
+    import lonboard  # noqa: PLC0415
+
+    start = time.perf_counter()
+    gdf = parcels[[*BASELINE_FIELDS, "geometry"]].to_crs(4326)
+    tax = parcels["tax_per_mu"].to_numpy()
+    bins = np.nanquantile(tax, [0.2, 0.4, 0.6, 0.8])
+    colours = LONBOARD_COLOURS[np.searchsorted(bins, np.nan_to_num(tax, nan=-1))]
+    colours[np.isnan(tax)] = [189, 189, 189]
+    layer = lonboard.SolidPolygonLayer.from_geopandas(gdf, get_fill_color=colours, pickable=True)
+    lonboard.Map(layer, basemap=None).to_html(path)
+    seconds = time.perf_counter() - start
+    # require.js is served from its npm package, unminified: not the CDN file of the hash
+    text = path.read_text(encoding="utf-8")
+    path.write_text(re.sub(r' integrity="sha256-[^"]*"', "", text, count=1), encoding="utf-8")
+    return seconds
 
 
 def _local_assets() -> dict[str, Path]:
@@ -256,9 +307,166 @@ def browse(page_path: Path, tool: str, *, chromium: str, timeout: float) -> dict
             if tool == "mujun":
                 result["parcels"] = page.evaluate(PARCEL_ZOOM_JS)
             result["response"] = page.evaluate(ZOOM_JS)
+            if tool == "mujun":
+                page.evaluate("mujunMap.map.setZoom(mujunMap.P.aggregate.zoom, {animate: false})")
+                result["frames"] = frames(page)
+                result["tiles"] = page.evaluate(
+                    "({tiles: mujunMap.parcels.tiles, decoded: mujunMap.parcels.decodes,"
+                    " kept: mujunMap.parcels.decoded().length})"
+                )
         finally:
             browser.close()
     return result
+
+
+RAF_START = """() => {
+  window.__frames = [];
+  let last = performance.now();
+  const tick = (t) => {
+    window.__frames.push(t - last);
+    last = t;
+    window.__raf = requestAnimationFrame(tick);
+  };
+  window.__raf = requestAnimationFrame(tick);
+}"""
+RAF_STOP = "() => { cancelAnimationFrame(window.__raf); return window.__frames; }"
+
+
+def frames(page: Any) -> dict[str, float]:
+    """Pan and zoom with the mouse as a user does (four drags of 300 px, two wheel zooms in
+    and two out, at the centre) while the page records the time between its animation
+    frames: the median and the longest frame, in ms, and how many frames."""
+    page.evaluate(RAF_START)
+    cx, cy = 640, 400
+    for dx, dy in ((300, 0), (0, 200), (-300, 0), (0, -200)):
+        page.mouse.move(cx, cy)
+        page.mouse.down()
+        page.mouse.move(cx + dx, cy + dy, steps=10)
+        page.mouse.up()
+        page.wait_for_timeout(400)
+    for delta in (-100, -100, 100, 100):
+        page.mouse.move(cx, cy)
+        page.mouse.wheel(0, delta)
+        page.wait_for_timeout(600)
+    times = np.asarray(page.evaluate(RAF_STOP)[1:], dtype=float)
+    return {"median": float(np.median(times)), "max": float(times.max()), "n": len(times)}
+
+
+def lonboard_route(assets: Path) -> Any:
+    """The route of lonboard's page: its CDN scripts from npm packages under ``assets``."""
+    files = {
+        "require": assets / "requirejs" / "package" / "require.js",
+        "anywidget": Path(
+            next(p for p in sys.path if p.endswith("site-packages")),
+            "anywidget/nbextension/index.js",
+        ),
+    }
+
+    def route(r: Any) -> None:
+        url = r.request.url
+        name = url.rsplit("/", 1)[-1].split("?", 1)[0]
+        found = None
+        if url.startswith(("file://", "http://127.0.0.1:")):
+            r.continue_()
+            return
+        if "require" in name and name.endswith(".js"):
+            found = files["require"]
+        elif "html-manager" in url:
+            found = assets / "html-manager" / "package" / "dist" / name
+        elif "anywidget" in url and name == "index.js":
+            found = files["anywidget"]
+        elif "parquet-wasm" in url:
+            found = assets / "parquet-wasm" / "package" / "esm" / name
+        elif "geoarrow-js" in url:
+            found = assets / "geoarrow-js" / "package" / "dist" / name
+        if found is not None and found.exists():
+            kind = "application/wasm" if name.endswith(".wasm") else "text/javascript"
+            r.fulfill(path=found, headers={"Content-Type": kind})
+        else:
+            r.abort()
+
+    return route
+
+
+PAINTED = """() => {
+  const c = document.querySelector('canvas');
+  return c !== null && c.width > 0;
+}"""
+
+
+def browse_lonboard(
+    page_path: Path, *, chromium: str, timeout: float, assets: Path
+) -> dict[str, Any]:
+    """lonboard's page: time until its canvas shows the polygons (a screenshot of the map
+    with coloured pixels, checked every 0.25 s), then its pan/zoom frames. The page is served
+    from a local HTTP server: opened from disk (origin null), its triangulation worker, a
+    blob, cannot load its script, and the polygons are never drawn."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout  # noqa: PLC0415
+    from playwright.sync_api import sync_playwright  # noqa: PLC0415
+
+    result: dict[str, Any] = {"draw": None, "response": None, "drawn": None, "parcels": None}
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(
+            executable_path=chromium,
+            headless=True,
+            args=[
+                "--no-sandbox",
+                "--use-angle=swiftshader",
+                "--enable-unsafe-swiftshader",
+                "--disable-background-networking",
+            ],
+        )
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 800})
+            page.route("**/*", lonboard_route(assets))
+            server = _serve(page_path.parent)
+            url = f"http://127.0.0.1:{server.server_address[1]}/{page_path.name}"
+            start = time.perf_counter()
+            try:
+                page.goto(url, wait_until="commit", timeout=timeout * 1000)
+                page.wait_for_function(PAINTED, timeout=timeout * 1000, polling=100)
+                result["canvas"] = time.perf_counter() - start
+                while time.perf_counter() - start < timeout:
+                    shot = page.screenshot(clip={"x": 320, "y": 200, "width": 640, "height": 400})
+                    if _coloured(shot):
+                        result["draw"] = time.perf_counter() - start
+                        break
+                    page.wait_for_timeout(250)
+            except PlaywrightTimeout:
+                return result
+            if result["draw"] is not None:
+                result["frames"] = frames(page)
+            server.shutdown()
+        finally:
+            browser.close()
+    return result
+
+
+def _serve(folder: Path) -> Any:
+    """A local HTTP server of ``folder`` in a thread (any free port)."""
+    import functools  # noqa: PLC0415
+    import http.server  # noqa: PLC0415
+    import threading  # noqa: PLC0415
+
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    handler = functools.partial(Quiet, directory=str(folder))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+def _coloured(png: bytes) -> bool:
+    """Whether a screenshot holds pixels of the fill colours (not white or grey)."""
+    import io  # noqa: PLC0415
+
+    from PIL import Image  # noqa: PLC0415
+
+    rgb = np.asarray(Image.open(io.BytesIO(png)).convert("RGB"), dtype=int)
+    spread = rgb.max(axis=2) - rgb.min(axis=2)
+    return int((spread > 40).sum()) > 100
 
 
 def _count(page: Any) -> int | None:
@@ -270,8 +478,10 @@ def _count(page: Any) -> int | None:
 
 def machine(chromium: str) -> str:
     cpu = cpu_name()
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
     libs = ", ".join(
-        f"{p} {version(p)}" for p in ("folium", "geopandas", "shapely", "pandas", "playwright")
+        f"{p} {version(p)}"
+        for p in ("folium", "geopandas", "shapely", "pandas", "playwright", "lonboard")
     )
     browser = Path(chromium).name
     try:
@@ -284,7 +494,8 @@ def machine(chromium: str) -> str:
         pass
     return (
         f"{platform.system()} {platform.machine()}, {os.cpu_count()} cores ({cpu}), "
-        f"Python {platform.python_version()}; {libs}; {browser} (headless)"
+        f"Python {platform.python_version()}; {libs}; {browser} (headless); "
+        f"load average at the end {load}"
     )
 
 
@@ -298,20 +509,28 @@ def _ratio(value: float | None, ref: float | None) -> str:
     return f"{value / ref:.2f}"
 
 
+def _frames(r: dict[str, Any]) -> str:
+    f = r.get("frames")
+    return "—" if not f else f"{f['median']:.0f} / {f['max']:.0f}"
+
+
 def table(n: int, results: dict[str, dict[str, Any]], timeout: float) -> str:
-    ref = results["baseline"]
+    """The run's table; ratios against the baseline (the first tool if it did not run)."""
+    ref_tool = "baseline" if "baseline" in results else next(iter(results))
+    ref = results[ref_tool]
     lines = [
-        "| N | tool | HTML (MB) | build (s) | draw (s) | response (s) "
-        "| size vs baseline | build vs baseline | draw vs baseline | response vs baseline |",
+        f"| N | tool | HTML (MB) | build (s) | draw (s) | response (s) | pan/zoom frames, "
+        f"median / max (ms) | size vs {ref_tool} | build vs {ref_tool} | draw vs {ref_tool} |",
         "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for tool, r in results.items():
-        response = "—" if r["draw"] is None else _secs(r["response"], timeout)
+        measured = r["draw"] is not None and "canvas" not in r  # lonboard: no zoom step
+        response = _secs(r["response"], timeout) if measured else "—"
         lines.append(
             f"| {n:,} | {tool} | {r['mb']:.1f} | {r['build']:.1f} | "
-            f"{_secs(r['draw'], timeout)} | {response} | "
+            f"{_secs(r['draw'], timeout)} | {response} | {_frames(r)} | "
             f"{_ratio(r['mb'], ref['mb'])} | {_ratio(r['build'], ref['build'])} | "
-            f"{_ratio(r['draw'], ref['draw'])} | {_ratio(r['response'], ref['response'])} |"
+            f"{_ratio(r['draw'], ref['draw'])} |"
         )
     return "\n".join(lines)
 
@@ -320,6 +539,7 @@ TOOLS = {
     "mujun": build_mujun,
     "mujun, no aggregates": lambda p, path: build_mujun(p, path, aggregate=False),
     "baseline": build_baseline,
+    "lonboard": build_lonboard,
 }
 
 
@@ -330,32 +550,60 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--timeout", type=float, default=300.0, help="cap per browser wait (s)")
     parser.add_argument("--chromium", default="/usr/bin/chromium", help="Chromium executable")
     parser.add_argument("--workdir", type=Path, help="keep the pages here (default: a temp dir)")
+    parser.add_argument(
+        "--tools",
+        default=",".join(TOOLS),
+        help=f"comma-separated pages to build and open (default: all of {', '.join(TOOLS)})",
+    )
+    parser.add_argument(
+        "--parcels",
+        type=Path,
+        help="GeoParquet of the generated parcels: read if it exists, else written (saves "
+        "the generation, about 2 minutes at 1,000,000)",
+    )
+    parser.add_argument(
+        "--lonboard-assets",
+        type=Path,
+        default=Path("/tmp/lonboard-assets"),
+        help="folder of the npm packages lonboard's page loads from CDNs, each unpacked in a "
+        "folder of its name: requirejs, html-manager, parquet-wasm, geoarrow-js",
+    )
     args = parser.parse_args(argv)
+    tools = [t.strip() for t in args.tools.split(",") if t.strip()]
+    unknown = sorted(set(tools) - set(TOOLS))
+    if unknown:
+        parser.error(f"unknown tools {unknown}; choose from {list(TOOLS)}")
 
     with tempfile.TemporaryDirectory(prefix="mujun-bench-map-") as tmp:
         workdir = args.workdir or Path(tmp)
         workdir.mkdir(parents=True, exist_ok=True)
-        rng = np.random.default_rng(args.seed)
         start = time.perf_counter()
-        parcels = add_columns(make_parcels(args.n, rng), rng)
+        parcels = _parcels(args.n, args.seed, args.parcels)
         print(
             f"generated {args.n:,} parcels ({parcels['area_mu'].sum():,.0f} mu, "
             f"{int(parcels['vacant'].sum()):,} vacant) in {time.perf_counter() - start:.1f} s",
             flush=True,
         )
         results: dict[str, dict[str, Any]] = {}
-        for tool, build in TOOLS.items():
+        for tool in tools:
+            build = TOOLS[tool]
             path = workdir / f"{tool.replace(', ', '-').replace(' ', '-')}.html"
             path.with_suffix(".n").write_text(str(len(parcels)))
             seconds = build(parcels, path)
             mb = path.stat().st_size / 1e6
             print(f"{tool}: built {mb:.1f} MB in {seconds:.1f} s", flush=True)
             kind = "baseline" if tool == "baseline" else "mujun" if tool == "mujun" else "flat"
-            res = browse(path, kind, chromium=args.chromium, timeout=args.timeout)
+            if tool == "lonboard":
+                res = browse_lonboard(
+                    path, chromium=args.chromium, timeout=args.timeout, assets=args.lonboard_assets
+                )
+            else:
+                res = browse(path, kind, chromium=args.chromium, timeout=args.timeout)
             print(
                 f"{tool}: first view drawn in {_secs(res['draw'], args.timeout)} s "
                 f"(drawn: {res['drawn']}), zoom response {res['response']} s"
-                + (f", parcel zoom {res['parcels']}" if res["parcels"] else ""),
+                + (f", parcel zoom {res['parcels']}" if res["parcels"] else "")
+                + "".join(f", {k} {res[k]}" for k in ("frames", "tiles", "canvas") if k in res),
                 flush=True,
             )
             results[tool] = {"mb": mb, "build": seconds, **res}

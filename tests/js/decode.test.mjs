@@ -59,6 +59,27 @@ test("shapes decode to the geometries encoded, holes and parts in order", () => 
   }
 });
 
+test("tiles decode on first use; a cache of one vertex keeps one tile and decodes again", () => {
+  const c = fixture("shapes").find((s) => s.name.startsWith("a tile a shape"));
+  const shapes = new decode.Shapes(c.enc, {}, 1);
+  assert.equal(shapes.tiles, c.geometries.length);
+  assert.equal(shapes.decodes, 0);
+  for (const round of [1, 2]) {
+    c.geometries.forEach((g, i) => {
+      assert.deepEqual(shapes.geometry(i), g, `round ${round}, shape ${i}`);
+      assert.deepEqual(shapes.decoded(), [shapes.tileOf[i]]);
+    });
+  }
+  assert.equal(shapes.decodes, 2 * c.geometries.length);
+  const roomy = new decode.Shapes(c.enc, {});
+  c.geometries.forEach((g, i) => {
+    assert.deepEqual(roomy.geometry(i), g);
+    assert.deepEqual(roomy.geometry(i), g);
+  });
+  assert.equal(roomy.decodes, c.geometries.length);
+  assert.equal(roomy.decoded().length, c.geometries.length);
+});
+
 test("drawn shapes are the display vertices, as Leaflet latlngs", () => {
   for (const c of fixture("shapes").filter((s) => s.latlngs)) {
     const shapes = new decode.Shapes(c.enc, {});

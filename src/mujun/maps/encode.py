@@ -32,6 +32,7 @@ import shapely
 from numpy.typing import NDArray
 
 __all__ = [
+    "TILE_ZOOM",
     "decode_shapes",
     "decode_varints",
     "encode_bits",
@@ -41,7 +42,10 @@ __all__ = [
     "pack",
     "script_json",
     "simplify_coverage",
+    "tile_keys",
+    "tile_order",
     "unpack",
+    "world_pixels",
 ]
 
 _GROUPS = 10  # 7-bit groups in a uint64
@@ -50,8 +54,9 @@ _GZIP_LEVEL = 4
 per cent less."""
 
 
-def encode_varints(values: NDArray[np.integer[Any]]) -> str:
-    """Non-negative integers as LEB128 varints (7 bits a byte, low first), in base64."""
+def _varint_bytes(values: NDArray[np.integer[Any]]) -> tuple[NDArray[np.uint8], NDArray[np.int64]]:
+    """Non-negative integers as LEB128 varints (7 bits a byte, low first), and each value's
+    number of bytes."""
     v = np.asarray(values, dtype=np.uint64).ravel()
     if len(v) and (np.asarray(values) < 0).any():
         raise ValueError("varints must be non-negative; zigzag signed values first")
@@ -64,6 +69,12 @@ def encode_varints(values: NDArray[np.integer[Any]]) -> str:
     keep = k[None, :] < nbytes[:, None]
     more = k[None, :] < (nbytes - 1)[:, None]
     data = (groups | (more * 0x80).astype(np.uint64)).astype(np.uint8)[keep]
+    return data, nbytes.astype(np.int64)
+
+
+def encode_varints(values: NDArray[np.integer[Any]]) -> str:
+    """Non-negative integers as LEB128 varints (7 bits a byte, low first), in base64."""
+    data, _ = _varint_bytes(values)
     return base64.b64encode(data.tobytes()).decode("ascii")
 
 
@@ -104,11 +115,69 @@ def _ragged(geoms: NDArray[np.object_]) -> tuple[NDArray[np.float64], list[NDArr
     return coords, offsets
 
 
-def encode_shapes(geoms: Any, *, precision: int = 6, display: Any | None = None) -> dict[str, Any]:
+TILE_ZOOM = 13
+"""Default zoom of the shapes' tiles (256-pixel Web Mercator tiles): the zoom at which a
+large map first draws single parcels, so that its first parcel view needs some 24 tiles."""
+
+
+def world_pixels(lon: Any, lat: Any) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Web Mercator pixels of a 256-pixel world at zoom 0 (as ``decode.js`` computes them)."""
+    x = (np.asarray(lon, dtype=float) + 180) / 360 * 256
+    s = np.sin(np.radians(np.asarray(lat, dtype=float)))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        y = (0.5 - np.log((1 + s) / (1 - s)) / (4 * np.pi)) * 256
+    return x, y
+
+
+def tile_keys(geoms: Any, zoom: int) -> NDArray[np.int64]:
+    """The tile of each shape's box centre at ``zoom`` (longitude/latitude shapes), as
+    ``row * 2**zoom + column``; empty shapes are in tile 0."""
+    b = shapely.bounds(np.asarray(geoms, dtype=object)).reshape(-1, 4)
+    x, y = world_pixels((b[:, 0] + b[:, 2]) / 2, (b[:, 1] + b[:, 3]) / 2)
+    side = 2**zoom
+    col = np.clip(np.nan_to_num(np.floor(x * side / 256)), 0, side - 1).astype(np.int64)
+    row = np.clip(np.nan_to_num(np.floor(y * side / 256)), 0, side - 1).astype(np.int64)
+    return row * side + col
+
+
+def tile_order(geoms: Any, zoom: int) -> NDArray[np.int64]:
+    """Positions that put shapes in tile order (row, then column), in input order within a
+    tile: :func:`encode_shapes` packs each run of shapes of one tile apart."""
+    return np.argsort(tile_keys(geoms, zoom), kind="stable")
+
+
+def _boxes(geoms: NDArray[np.object_], zoom: int) -> str:
+    """Each shape's box in whole pixels of ``zoom`` (rounded outwards), as varints: the
+    zigzag change of (x0, y0) from the shape before, then width and height."""
+    b = np.nan_to_num(shapely.bounds(geoms).reshape(-1, 4))
+    side = 2**zoom
+    x0, y1 = world_pixels(b[:, 0], b[:, 1])
+    x1, y0 = world_pixels(b[:, 2], b[:, 3])
+    lo = np.floor(np.column_stack([x0, y0]) * side - 0.01).astype(np.int64)
+    hi = np.ceil(np.column_stack([x1, y1]) * side + 0.01).astype(np.int64)
+    start = np.diff(lo, axis=0, prepend=np.zeros((1, 2), dtype=np.int64))
+    out = np.column_stack([_zigzag(start[:, 0]), _zigzag(start[:, 1]), hi - lo]).astype(np.uint64)
+    return encode_varints(out.ravel())
+
+
+def encode_shapes(
+    geoms: Any,
+    *,
+    precision: int = 6,
+    display: Any | None = None,
+    tile_zoom: int = TILE_ZOOM,
+    keys: NDArray[np.int64] | None = None,
+) -> dict[str, Any]:
     """Encode longitude/latitude polygons (RFC 7946 oriented) for the page.
 
     ``display``, if given, are the same shapes as drawn (e.g. shifted to GCJ-02 for AMap tiles):
-    they are drawn, while ``geoms`` are what the page exports.
+    they are drawn, while ``geoms`` are what the page exports. Each run of shapes whose drawn
+    box centre is in one tile of ``tile_zoom`` (:func:`tile_keys`; put the shapes in
+    :func:`tile_order` first, so that a tile is one run) is a *tile*: its vertices are a
+    stream of their own, which the page decodes only when it draws or reads a shape of it.
+    Every shape's box (whole pixels of ``tile_zoom``) is read at once. ``keys``, if given,
+    are the shapes' tiles instead (any integers: the page finds a tile's extent from the
+    boxes of its shapes).
     """
     arr = np.asarray(geoms, dtype=object)
     coords, (rings, polys, parts) = _ragged(arr)
@@ -117,28 +186,47 @@ def encode_shapes(geoms: Any, *, precision: int = 6, display: Any | None = None)
     last = rings[1:] - 1
     keep = np.ones(len(coords), dtype=bool)
     keep[last[ring_len > 0]] = False
+    kept = np.maximum(ring_len - 1, 0)
+    drawn = arr if display is None else np.asarray(display, dtype=object)
+    keys = tile_keys(drawn, tile_zoom) if keys is None else np.asarray(keys, dtype=np.int64)
+    first = np.flatnonzero(np.diff(keys, prepend=-1)) if len(arr) else np.zeros(0, np.int64)
+    counts = np.diff(np.append(first, len(arr)))
+    ring_start = np.concatenate(([0], np.cumsum(kept)))
+    tile_verts = ring_start[polys[parts[first]]]  # first vertex of each tile
     out: dict[str, Any] = {
         "n": len(arr),
         "precision": precision,
         "parts": encode_varints(np.diff(parts)),
         "rings": encode_varints(np.diff(polys)),
-        "verts": encode_varints(np.maximum(ring_len - 1, 0)),
+        "verts": encode_varints(kept),
         "nverts": int(keep.sum()),
-        "xy": _encode_coords(coords[keep], precision),
+        "tile_zoom": tile_zoom,
+        "tiles": encode_varints(counts),
+        "box": _boxes(drawn, tile_zoom),
+        "xy": _encode_coords(coords[keep], precision, tile_verts),
     }
     if display is not None:
-        shown, _ = _ragged(np.asarray(display, dtype=object))
+        shown, _ = _ragged(drawn)
         if shown.shape != coords.shape:
             raise ValueError("display shapes must have the same vertices as the exported ones")
-        out["xy_display"] = _encode_coords(shown[keep], precision)
+        out["xy_display"] = _encode_coords(shown[keep], precision, tile_verts)
     return out
 
 
-def _encode_coords(coords: NDArray[np.float64], precision: int) -> str:
-    q = np.round(coords * 10**precision).astype(np.int64).ravel()  # x0 y0 x1 y1 ...
-    xy = q.reshape(-1, 2)
+def _encode_coords(
+    coords: NDArray[np.float64], precision: int, starts: NDArray[np.int64]
+) -> list[str]:
+    """Per tile (vertices ``starts[k]`` to ``starts[k + 1]``), zigzag deltas of its vertices
+    from the one before, the first from (0, 0), as varints in base64."""
+    xy = np.round(coords * 10**precision).astype(np.int64).reshape(-1, 2)  # x0 y0 x1 y1 ...
     deltas = np.diff(xy, axis=0, prepend=np.zeros((1, 2), dtype=np.int64))
-    return encode_varints(_zigzag(deltas.ravel()))
+    fresh = starts[starts < len(xy)]
+    deltas[fresh] = xy[fresh]
+    data, nbytes = _varint_bytes(_zigzag(deltas.ravel()))
+    ends = np.concatenate(([0], np.cumsum(nbytes)))
+    cut = ends[np.minimum(2 * np.append(starts, len(xy)), len(ends) - 1)]
+    raw = data.tobytes()
+    return [base64.b64encode(raw[cut[k] : cut[k + 1]]).decode("ascii") for k in range(len(starts))]
 
 
 def encode_column(values: pd.Series, *, digits: int = 2) -> dict[str, Any]:
@@ -196,9 +284,12 @@ def decode_shapes(enc: dict[str, Any], *, display: bool = False) -> list[list[ND
     parts = decode_varints(enc["parts"])
     rings = decode_varints(enc["rings"])
     verts = decode_varints(enc["verts"])
-    z = decode_varints(enc["xy_display" if display else "xy"])
-    z = (z >> 1) ^ -(z & 1)
-    xy = np.cumsum(z.reshape(-1, 2), axis=0) / 10 ** enc["precision"]
+    tiles = []
+    for text in enc["xy_display" if display else "xy"]:
+        z = decode_varints(text) if text else np.zeros(0, dtype=np.int64)
+        z = (z >> 1) ^ -(z & 1)
+        tiles.append(np.cumsum(z.reshape(-1, 2), axis=0))
+    xy = np.concatenate([*tiles, np.zeros((0, 2))]) / 10 ** enc["precision"]
     ring_start = np.concatenate(([0], np.cumsum(verts)))
     poly_start = np.concatenate(([0], np.cumsum(rings)))
     shape_start = np.concatenate(([0], np.cumsum(parts)))

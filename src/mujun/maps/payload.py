@@ -34,7 +34,7 @@ __all__ = [
 _COLOUR = re.compile(r"#[0-9a-fA-F]{6}")
 _ID = re.compile(r"[A-Za-z0-9_-]+")
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 """Version of the payload's keys and their meaning (the script checks it)."""
 
 ThemeKind = Literal["outline", "num", "cat", "mask"]

@@ -32,11 +32,13 @@ from mujun.maps.assets import CDN_CSS, CDN_JS, inline_assets
 from mujun.maps.basemaps import Basemap, add_basemap, add_orthophoto
 from mujun.maps.controls import ParcelScript, RawHTML
 from mujun.maps.encode import (
+    TILE_ZOOM,
     encode_column,
     encode_shapes,
     encode_varints,
     pack,
     simplify_coverage,
+    tile_keys,
 )
 from mujun.maps.gcj02 import shift_geometries
 from mujun.maps.payload import Aggregate, FirmTable, LesseeTable, Payload, Scale, ShapeSet
@@ -69,7 +71,13 @@ def _lonlat(geoms: gpd.GeoSeries) -> np.ndarray:
 
 
 def _shape_set(
-    geoms: gpd.GeoSeries, cols: dict[str, dict[str, Any]], *, gcj02: bool, simplify_m: float = 0
+    geoms: gpd.GeoSeries,
+    cols: dict[str, dict[str, Any]],
+    *,
+    gcj02: bool,
+    simplify_m: float = 0,
+    tile_zoom: int = TILE_ZOOM,
+    keys: np.ndarray | None = None,
 ) -> tuple[ShapeSet, np.ndarray]:
     """A shape set for the page and its longitude/latitude bounds (as exported, unshifted)."""
     if simplify_m > 0 and geoms.crs is not None and geoms.crs.is_projected:
@@ -77,7 +85,24 @@ def _shape_set(
     lonlat = _lonlat(geoms)
     display = shift_geometries(lonlat) if gcj02 else None
     bounds = shapely.total_bounds(lonlat)
-    return ShapeSet(shapes=encode_shapes(lonlat, display=display), cols=cols), bounds
+    shapes = encode_shapes(lonlat, display=display, tile_zoom=tile_zoom, keys=keys)
+    return ShapeSet(shapes=shapes, cols=cols), bounds
+
+
+def _tiled(parcels: gpd.GeoDataFrame, *, zoom: int, gcj02: bool) -> tuple[gpd.GeoDataFrame, Any]:
+    """The parcels in tile order (:func:`~mujun.maps.encode.tile_order`) and their tiles:
+    the page decodes a tile's shapes only when it needs them. The tile of a parcel is that
+    of its box centre as drawn, reprojected alone (a million parcels: no second reprojection
+    of every vertex)."""
+    b = parcels.geometry.bounds.to_numpy()
+    centres = gpd.GeoSeries(
+        gpd.points_from_xy((b[:, 0] + b[:, 2]) / 2, (b[:, 1] + b[:, 3]) / 2),
+        crs=parcels.crs,
+    ).to_crs(4326)
+    points = shift_geometries(centres.array) if gcj02 else centres.array
+    keys = tile_keys(points, zoom)
+    order = np.argsort(keys, kind="stable")
+    return parcels.iloc[order], keys[order]
 
 
 _TEXT_COLUMNS = ("parcel_id", "enterprises", "uscc")
@@ -323,6 +348,7 @@ def render_map(
     """
     tx = Texts(cfg.lang, vocab=vocab, money=unit.money_label)
     fmap, base = _base_map(cfg, tx)
+    parcels, keys = _tiled(parcels, zoom=cfg.aggregate_zoom, gcj02=base.gcj02)
     public = cfg.profile == "public"
     money = (
         []
@@ -338,7 +364,12 @@ def render_map(
     if scores is not None and scores.notna().any():
         cols["score"] = encode_column(scores, digits=DIGITS)
     shapes, (west, south, east, north) = _shape_set(
-        parcels.geometry, cols, gcj02=base.gcj02, simplify_m=cfg.simplify_m
+        parcels.geometry,
+        cols,
+        gcj02=base.gcj02,
+        simplify_m=cfg.simplify_m,
+        tile_zoom=cfg.aggregate_zoom,
+        keys=keys,
     )
     fmap.fit_bounds([[south, west], [north, east]])
     area_col = f"area_{vocab.area}"

@@ -11,10 +11,14 @@
  */
 
 /** The payload version this script reads: mujun.maps.payload.SCHEMA_VERSION. */
-const SCHEMA_VERSION = 2;
+const SCHEMA_VERSION = 3;
 
-/** Base64 to bytes. */
+/** Base64 to bytes (the browser's own decoder where it has one: Chrome 140+, Firefox 133+,
+ * Safari 18.2+; 60 MB of a 1,000,000-parcel page took 0.2 s the other way). */
 function bytes(b64) {
+  if (typeof Uint8Array.fromBase64 === "function") {
+    return Uint8Array.fromBase64(b64);
+  }
   const s = atob(b64);
   const out = new Uint8Array(s.length);
   for (let i = 0; i < s.length; i++) {
@@ -105,15 +109,22 @@ function offsets(counts, n) {
   return off;
 }
 
+/** Most vertices a shape set keeps decoded: past it, the tiles used longest ago go (about
+ * 32 bytes a vertex; a 1,000,000-parcel map has some 4,000,000). */
+const MAX_VERTICES = 2000000;
+
 /**
- * A decoded shape set: offsets of polygons per shape, rings per polygon and vertices per ring;
- * the true (exported) and drawn vertices, quantised; the drawn ones in world pixels; a box per
- * shape in world pixels; and its columns as functions of the row.
+ * A shape set: offsets of polygons per shape, rings per polygon and vertices per ring; a box
+ * per shape in world pixels; its columns as functions of the row; and its vertices in tiles
+ * (runs of shapes, encode.encode_shapes), each decoded the first time one of its shapes is
+ * drawn or read (true and drawn vertices, quantised; the drawn ones in world pixels) and kept
+ * in a cache of at most MAX_VERTICES vertices.
  */
 class Shapes {
-  constructor(enc, cols) {
+  constructor(enc, cols, maxVertices = MAX_VERTICES) {
     const n = enc.n;
     this.n = n;
+    this.enc = enc;
     const parts = varints(enc.parts);
     const rings = varints(enc.rings);
     const verts = varints(enc.verts);
@@ -121,16 +132,12 @@ class Shapes {
     this.polyOff = offsets(parts, n); // polygons of shape i
     this.ringOff = offsets(rings, parts.length ? rings.length : 0); // rings of polygon p
     this.vertOff = offsets(verts, verts.length); // vertices of ring r
-    this.q = coords(enc.xy); // exported (true) coordinates
-    this.qd = enc.xy_display ? coords(enc.xy_display) : this.q; // drawn coordinates
-    const m = this.qd.length / 2;
-    const w = new Float64Array(2 * m);
-    this.w = w;
-    for (let k = 0; k < m; k++) {
-      w[2 * k] = worldX(this.qd[2 * k] / this.scale);
-      w[2 * k + 1] = worldY(this.qd[2 * k + 1] / this.scale);
-    }
-    this.box = this._boxes();
+    this.box = this._boxes(varints(enc.box), 2 ** enc.tile_zoom);
+    this._tiles(varints(enc.tiles));
+    this.maxVertices = maxVertices;
+    this.cache = new Map(); // tile -> decoded vertices, least recently used first
+    this.cached = 0; // vertices in the cache
+    this.decodes = 0; // tiles decoded so far (tests and the benchmark)
     this.col = {};
     for (const name of Object.keys(cols)) {
       this.col[name] = column(cols[name], n);
@@ -139,25 +146,115 @@ class Shapes {
     this.visible = null; // Uint8Array of the filters, parcels only
   }
 
-  _boxes() {
-    const w = this.w;
+  /** Boxes (x0 y0 x1 y1, world pixels) from zigzag steps of (x0, y0) and sizes, in pixels of
+   * the tile zoom (side 2**zoom worlds). */
+  _boxes(v, side) {
     const box = new Float64Array(4 * this.n);
+    let x = 0;
+    let y = 0;
     for (let i = 0; i < this.n; i++) {
-      const v0 = this.vertOff[this.ringOff[this.polyOff[i]]];
-      const v1 = this.vertOff[this.ringOff[this.polyOff[i + 1]]];
-      let x0 = Number.POSITIVE_INFINITY;
-      let y0 = Number.POSITIVE_INFINITY;
-      let x1 = Number.NEGATIVE_INFINITY;
-      let y1 = Number.NEGATIVE_INFINITY;
-      for (let k = v0; k < v1; k++) {
-        x0 = Math.min(x0, w[2 * k]);
-        x1 = Math.max(x1, w[2 * k]);
-        y0 = Math.min(y0, w[2 * k + 1]);
-        y1 = Math.max(y1, w[2 * k + 1]);
-      }
-      box.set([x0, y0, x1, y1], 4 * i);
+      x += unzigzag(v[4 * i]);
+      y += unzigzag(v[4 * i + 1]);
+      box[4 * i] = x / side;
+      box[4 * i + 1] = y / side;
+      box[4 * i + 2] = (x + v[4 * i + 2]) / side;
+      box[4 * i + 3] = (y + v[4 * i + 3]) / side;
     }
     return box;
+  }
+
+  /** Each tile's shapes (tileOff), each shape's tile (tileOf) and each tile's box. */
+  _tiles(counts) {
+    const nt = counts.length;
+    this.tileOff = offsets(counts, nt);
+    this.tileOf = new Int32Array(this.n);
+    this.tileBox = new Float64Array(4 * nt);
+    const b = this.box;
+    for (let t = 0; t < nt; t++) {
+      const tb = [
+        Number.POSITIVE_INFINITY,
+        Number.POSITIVE_INFINITY,
+        Number.NEGATIVE_INFINITY,
+        Number.NEGATIVE_INFINITY,
+      ];
+      for (let i = this.tileOff[t]; i < this.tileOff[t + 1]; i++) {
+        this.tileOf[i] = t;
+        tb[0] = Math.min(tb[0], b[4 * i]);
+        tb[1] = Math.min(tb[1], b[4 * i + 1]);
+        tb[2] = Math.max(tb[2], b[4 * i + 2]);
+        tb[3] = Math.max(tb[3], b[4 * i + 3]);
+      }
+      this.tileBox.set(tb, 4 * t);
+    }
+    this.tiles = nt;
+  }
+
+  /** The vertices of tile t (decoding it if it is not in the cache): v0, its first vertex in
+   * the set; q and qd, the true and drawn quantised coordinates; w, the drawn ones in world
+   * pixels. */
+  tile(t) {
+    let d = this.cache.get(t);
+    if (d) {
+      this.cache.delete(t); // most recently used last
+      this.cache.set(t, d);
+      return d;
+    }
+    const enc = this.enc;
+    const v0 = this.vertOff[this.ringOff[this.polyOff[this.tileOff[t]]]];
+    const v1 = this.vertOff[this.ringOff[this.polyOff[this.tileOff[t + 1]]]];
+    const m = v1 - v0;
+    const q = coords(enc.xy[t]).subarray(0, 2 * m);
+    const qd = enc.xy_display ? coords(enc.xy_display[t]).subarray(0, 2 * m) : q;
+    const w = new Float64Array(2 * m);
+    for (let k = 0; k < m; k++) {
+      w[2 * k] = worldX(qd[2 * k] / this.scale);
+      w[2 * k + 1] = worldY(qd[2 * k + 1] / this.scale);
+    }
+    d = { v0, q, qd, w };
+    this.decodes++;
+    this.cache.set(t, d);
+    this.cached += m;
+    for (const [old, o] of this.cache) {
+      if (this.cached <= this.maxVertices || old === t) {
+        break;
+      }
+      this.cache.delete(old);
+      this.cached -= o.w.length / 2;
+    }
+    return d;
+  }
+
+  /** The tiles decoded and kept, least recently used first. */
+  decoded() {
+    return Array.from(this.cache.keys());
+  }
+
+  /** Call fn(i) for each shape whose box meets view {x0, y0, x1, y1} (world pixels), tile by
+   * tile: only tiles whose box meets the view are looked at. */
+  eachInView(view, fn) {
+    const tb = this.tileBox;
+    const b = this.box;
+    for (let t = 0; t < this.tiles; t++) {
+      if (
+        tb[4 * t] > view.x1 ||
+        tb[4 * t + 2] < view.x0 ||
+        tb[4 * t + 1] > view.y1 ||
+        tb[4 * t + 3] < view.y0
+      ) {
+        continue;
+      }
+      for (let i = this.tileOff[t]; i < this.tileOff[t + 1]; i++) {
+        if (
+          b[4 * i] > view.x1 ||
+          b[4 * i + 2] < view.x0 ||
+          b[4 * i + 1] > view.y1 ||
+          b[4 * i + 3] < view.y0
+        ) {
+          continue;
+        }
+        fn(i);
+      }
+    }
   }
 
   /** The first and one past the last ring of shape i. */
@@ -167,11 +264,12 @@ class Shapes {
 
   /** Add shape i to a canvas path at scale s, offset by (ox, oy) pixels. */
   trace(path, i, s, ox, oy) {
-    const w = this.w;
+    const d = this.tile(this.tileOf[i]);
+    const w = d.w;
     const [r0, r1] = this.rings(i);
     for (let ring = r0; ring < r1; ring++) {
-      const v0 = this.vertOff[ring];
-      const v1 = this.vertOff[ring + 1];
+      const v0 = this.vertOff[ring] - d.v0;
+      const v1 = this.vertOff[ring + 1] - d.v0;
       if (v1 - v0 < 3) {
         continue;
       }
@@ -189,12 +287,13 @@ class Shapes {
     if (x < b[4 * i] || x > b[4 * i + 2] || y < b[4 * i + 1] || y > b[4 * i + 3]) {
       return false;
     }
-    const w = this.w;
+    const d = this.tile(this.tileOf[i]);
+    const w = d.w;
     const [r0, r1] = this.rings(i);
     let inside = false;
     for (let ring = r0; ring < r1; ring++) {
-      const v0 = this.vertOff[ring];
-      const v1 = this.vertOff[ring + 1];
+      const v0 = this.vertOff[ring] - d.v0;
+      const v1 = this.vertOff[ring + 1] - d.v0;
       for (let k = v0, j = v1 - 1; k < v1; j = k++) {
         const xk = w[2 * k];
         const yk = w[2 * k + 1];
@@ -210,14 +309,15 @@ class Shapes {
 
   /** Shape i as an RFC 7946 geometry: true coordinates, closed rings. */
   geometry(i) {
-    const q = this.q;
+    const d = this.tile(this.tileOf[i]);
+    const q = d.q;
     const s = this.scale;
     const polys = [];
     for (let p = this.polyOff[i]; p < this.polyOff[i + 1]; p++) {
       const rs = [];
       for (let ring = this.ringOff[p]; ring < this.ringOff[p + 1]; ring++) {
         const pts = [];
-        for (let k = this.vertOff[ring]; k < this.vertOff[ring + 1]; k++) {
+        for (let k = this.vertOff[ring] - d.v0; k < this.vertOff[ring + 1] - d.v0; k++) {
           pts.push([q[2 * k] / s, q[2 * k + 1] / s]);
         }
         if (pts.length) {
@@ -234,13 +334,14 @@ class Shapes {
 
   /** The rings of shape i as drawn, [lat, lon] open rings, for Leaflet's highlight. */
   latlngs(i) {
-    const q = this.qd;
+    const d = this.tile(this.tileOf[i]);
+    const q = d.qd;
     const s = this.scale;
     const out = [];
     const [r0, r1] = this.rings(i);
     for (let ring = r0; ring < r1; ring++) {
       const pts = [];
-      for (let k = this.vertOff[ring]; k < this.vertOff[ring + 1]; k++) {
+      for (let k = this.vertOff[ring] - d.v0; k < this.vertOff[ring + 1] - d.v0; k++) {
         pts.push([q[2 * k + 1] / s, q[2 * k] / s]);
       }
       out.push(pts);
@@ -281,6 +382,7 @@ function parsePayload(text) {
 }
 
 mj.decode = {
+  MAX_VERTICES,
   SCHEMA_VERSION,
   Shapes,
   bytes,

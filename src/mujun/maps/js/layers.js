@@ -128,27 +128,19 @@ function bin(bins, v, left) {
   return lo;
 }
 
-/** Group the shapes of a set inside a view box by their style (key), in order of first use. */
+/** Group the shapes of a set inside a view box by their style (key), in order of first use;
+ * only the tiles of the set that meet the view are looked at (and decoded, when drawn). */
 function groupByStyle(app, t, set, view) {
-  const box = set.box;
   const groups = {};
   const order = [];
   let drawn = 0;
-  for (let i = 0; i < set.n; i++) {
+  set.eachInView(view, (i) => {
     if (set.visible && !set.visible[i]) {
-      continue;
-    }
-    if (
-      box[4 * i] > view.x1 ||
-      box[4 * i + 2] < view.x0 ||
-      box[4 * i + 1] > view.y1 ||
-      box[4 * i + 3] < view.y0
-    ) {
-      continue;
+      return;
     }
     const st = app.style(t, i);
     if (!st) {
-      continue;
+      return;
     }
     const key = st.key || "_";
     if (!groups[key]) {
@@ -157,7 +149,7 @@ function groupByStyle(app, t, set, view) {
     }
     groups[key].items.push(i);
     drawn++;
-  }
+  });
   return { groups: order.map((key) => groups[key]), drawn };
 }
 

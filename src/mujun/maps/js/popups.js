@@ -32,31 +32,6 @@ function unionBox(box, idx) {
   return out;
 }
 
-/** A grid of about two parcels a cell, each cell listing the parcels whose box meets it. */
-function buildGrid(P) {
-  const b = P.box;
-  const all = Array.from({ length: P.n }, (_, i) => i);
-  const [x0, y0, x1, y1] = unionBox(b, all);
-  const side = Math.max(1, Math.ceil(Math.sqrt(P.n / 2)));
-  const g = { x0, y0, dx: (x1 - x0) / side || 1, dy: (y1 - y0) / side || 1, side, cells: [] };
-  for (let i = 0; i < side * side; i++) {
-    g.cells.push([]);
-  }
-  const at = (v, origin, step) => Math.min(side - 1, Math.floor((v - origin) / step));
-  for (let i = 0; i < P.n; i++) {
-    const cx0 = at(b[4 * i], x0, g.dx);
-    const cx1 = at(b[4 * i + 2], x0, g.dx);
-    const cy0 = at(b[4 * i + 1], y0, g.dy);
-    const cy1 = at(b[4 * i + 3], y0, g.dy);
-    for (let gy = cy0; gy <= cy1; gy++) {
-      for (let gx = cx0; gx <= cx1; gx++) {
-        g.cells[gy * side + gx].push(i);
-      }
-    }
-  }
-  return g;
-}
-
 const methods = {
   worldPoint(latlng) {
     return this.map.project(latlng, 0);
@@ -82,18 +57,12 @@ const methods = {
     return best;
   },
 
-  /** Parcels whose box may hold world pixel (x, y). */
+  /** Parcels whose box holds world pixel (x, y): those of the tiles whose box holds it (no
+   * index over every parcel: 1,000,000 parcels took 0.4 s to grid, at the first hover). */
   candidates(x, y) {
-    if (!this.grid) {
-      this.grid = buildGrid(this.parcels);
-    }
-    const g = this.grid;
-    const gx = Math.floor((x - g.x0) / g.dx);
-    const gy = Math.floor((y - g.y0) / g.dy);
-    if (gx < 0 || gy < 0 || gx >= g.side || gy >= g.side) {
-      return [];
-    }
-    return g.cells[gy * g.side + gx];
+    const out = [];
+    this.parcels.eachInView({ x0: x, y0: y, x1: x, y1: y }, (i) => out.push(i));
+    return out;
   },
 
   parcelLayerOn() {
@@ -409,4 +378,4 @@ function init(app) {
   app.map.on("dblclick", () => app.doubleClick());
 }
 
-mj.popups = { DOUBLE_CLICK_MS, buildGrid, init, methods, unionBox };
+mj.popups = { DOUBLE_CLICK_MS, init, methods, unionBox };
