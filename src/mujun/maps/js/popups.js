@@ -1,6 +1,6 @@
 /*
- * popups.js: hover and click. Finding the parcel under the pointer (a grid index over the
- * parcels' boxes, then an even-odd point-in-polygon test), the tooltip, the highlight, the
+ * popups.js: hover and click. Finding the parcel under the pointer (the tiles' boxes, then
+ * their parcels' boxes, then an even-odd point-in-polygon test), the tooltip, the highlight, the
  * grid cell tooltip and the parcel popup with its enterprises. With the zones overlay on, a
  * point inside a zone answers with the zone's tooltip and popup (zones.js) instead. A click's
  * popup waits for the double-click interval, so a double-click only zooms. While a tool is on
