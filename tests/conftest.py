@@ -114,14 +114,19 @@ def run_mujun(files: dict[str, Path], out: Path, *extra: str, quiet: bool = True
 
 
 def page_data(page: str) -> dict:
-    """The data a map page's script draws from (its ``mj-data`` element, unpacked)."""
+    """The data a map page's script draws from (its ``mj-data`` and ``mj-data-rest``
+    elements, unpacked and joined)."""
     import re  # noqa: PLC0415
 
     from mujun.maps.encode import unpack  # noqa: PLC0415
+    from mujun.maps.payload import join  # noqa: PLC0415
 
-    found = re.search(r'<script [^>]*id="mj-data"[^>]*>(.*?)</script>', page, re.S)
-    assert found, "no map data in the page"
-    return unpack(found.group(1).strip())
+    parts = []
+    for name in ("mj-data", "mj-data-rest"):
+        found = re.search(rf'<script [^>]*id="{name}"[^>]*>(.*?)</script>', page, re.S)
+        assert found, f"no {name} element in the page"
+        parts.append(unpack(found.group(1).strip()))
+    return join(*parts)
 
 
 def page_shapes(page: str, *, display: bool = False, name: str = "parcels") -> list:

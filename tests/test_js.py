@@ -263,6 +263,8 @@ def write_fixtures(folder: Path) -> None:
     payload = _payload().to_json()
     write("packed", {"packed": pack(payload), "expected": payload})
     write("wrong_version", {"packed": pack(_payload(999).to_json()), "version": 999})
+    first, rest = _payload().parts()
+    write("parts", {"first": pack(first), "rest": pack(rest), "expected": payload})
     (folder / "page.js").write_text(page_script(), encoding="utf-8")
 
 

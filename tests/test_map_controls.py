@@ -12,7 +12,7 @@ from playwright.sync_api import expect
 
 from browser import wait_for_map
 from conftest import page_data, run_mujun
-from mujun.maps.encode import pack
+from mujun.maps.encode import pack, unpack
 from mujun.maps.payload import SCHEMA_VERSION
 from test_writers import check_rfc7946
 
@@ -137,5 +137,72 @@ def test_data_of_another_schema_version_is_refused_on_the_page(page_and_data, ch
     notice = page.locator(".mj-error")
     expect(notice).to_contain_text(f"format version {SCHEMA_VERSION + 1}", timeout=10_000)
     expect(notice).to_contain_text(f"reads version {SCHEMA_VERSION}")
+    assert page.evaluate("window.mujunMap === undefined")
+    context.close()
+
+
+def _element(html: str, name: str) -> str:
+    found = re.search(rf'<script [^>]*id="{name}"[^>]*>(.*?)</script>', html, re.S)
+    assert found, f"no {name} element"
+    return found.group(1).strip()
+
+
+def test_the_first_part_holds_only_what_the_first_view_draws(page_and_data):
+    """The page's data in two parts: the first with the shapes and the columns the layers draw
+    (and the area), the rest with the text columns, the firms and the lessees."""
+    _, props, _, tmp = page_and_data
+    html = (tmp / "out" / "maps" / "mujun.html").read_text(encoding="utf-8")
+    first = unpack(_element(html, "mj-data"))
+    rest = unpack(_element(html, "mj-data-rest"))
+    drawn = {t["col"] for t in first["themes"] if t["set"] == "parcels" and "col" in t}
+    drawn.add(first["area_col"])
+    assert set(first["sets"]["parcels"]["cols"]) == drawn
+    assert {"tax_per_mu", "vacant", "area_mu"} <= drawn
+    later = set(rest["sets"]["parcels"]["cols"])
+    assert not later & drawn
+    assert {"parcel_id", "enterprises"} <= later
+    assert "firms" in rest
+    assert "firms" not in first
+    assert rest["schema_version"] == first["schema_version"] == SCHEMA_VERSION
+    whole = page_data(html)
+    assert set(whole["sets"]["parcels"]["cols"]) == drawn | later
+    assert sorted(whole["sets"]["parcels"]["cols"]["parcel_id"]["v"]) == sorted(props.index)
+
+
+def test_the_first_view_is_drawn_from_the_first_part_alone(page_and_data, chromium):
+    """A page whose second part cannot be read still draws its parcels, says why the rest is
+    missing, and has no panel (nothing half-built)."""
+    _, _, _, tmp = page_and_data
+    html = (tmp / "out" / "maps" / "mujun.html").read_text(encoding="utf-8")
+    rest = unpack(_element(html, "mj-data-rest"))
+    rest["schema_version"] = SCHEMA_VERSION + 1
+    swapped = re.sub(
+        r'(<script [^>]*id="mj-data-rest"[^>]*>)(.*?)(</script>)',
+        lambda m: m.group(1) + pack(rest) + m.group(3),
+        html,
+        flags=re.S,
+    )
+    path = tmp / "no-rest.html"
+    path.write_text(swapped, encoding="utf-8")
+    context = chromium.new_context()
+    page = context.new_page()
+    page.route("**/*", lambda r: r.continue_() if r.request.url.startswith("file:") else r.abort())
+    page.goto(path.as_uri())
+    notice = page.locator(".mj-error:not(.mj-basemap-failed)")
+    expect(notice).to_contain_text(f"format version {SCHEMA_VERSION + 1}")
+    assert page.evaluate("performance.getEntriesByName('mj:first-view').length") == 1
+    assert page.evaluate("performance.getEntriesByName('mj:ready').length") == 0
+    painted = page.evaluate(
+        """() => [...document.querySelectorAll('canvas.mj-canvas')].map(c => {
+          const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+          let n = 0;
+          for (let i = 3; i < d.length; i += 4) n += d[i] > 0;
+          return [c.dataset.theme, n];
+        })"""
+    )
+    layers = dict(painted)
+    assert set(layers) == {"tax", "vacant"}, painted
+    assert layers["tax"] > 1000, painted  # the tax per mu fills, pixels of the sample's parcels
+    assert page.locator(".mj-panel").count() == 0
     assert page.evaluate("window.mujunMap === undefined")
     context.close()

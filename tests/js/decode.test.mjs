@@ -125,6 +125,22 @@ test("the packed payload inflates to the JSON that Python wrote", async () => {
   assert.equal(parcels.col.park(0), "长兴");
 });
 
+test("the page's two parts join to the payload, the rest's columns read by the set", async () => {
+  const { first, rest, expected } = fixture("parts");
+  const P = decode.parsePayload(await decode.inflate(first));
+  const R = decode.parsePayload(await decode.inflate(rest));
+  assert.deepEqual(Object.keys(P.sets.parcels.cols).sort(), ["area_mu", "vacant"]);
+  assert.equal(P.firms, undefined);
+  const parcels = new decode.Shapes(P.sets.parcels.shapes, P.sets.parcels.cols);
+  assert.equal(parcels.col.park, undefined);
+  decode.join(P, R);
+  parcels.addColumns(R.sets.parcels.cols);
+  assert.deepEqual(P, expected);
+  assert.equal(parcels.col.park(1), "长兴");
+  assert.equal(parcels.col.parcel_id(1), "330522-002");
+  assert.equal(P.firms.n, 1);
+});
+
 test("a payload of another schema version is refused with a message", async () => {
   const { packed, version } = fixture("wrong_version");
   const text = await decode.inflate(packed);

@@ -2,11 +2,12 @@
 
 The script itself is the files of ``maps/js/`` joined by :func:`mujun.maps.assets.page_script`
 (written for mujun; it needs only Leaflet).
-:class:`ParcelScript` puts it in the page's head, the map's data (gzip, base64) in a
-``<script type="application/octet-stream">`` element, and one call that starts it on the map
-and adds its layers to the layer control. The export buttons download the parcels that pass the
-filters as RFC 7946 GeoJSON (longitude/latitude, counter-clockwise exteriors, never GCJ-02
-shifted) or as CSV (UTF-8 with BOM for Excel).
+:class:`ParcelScript` puts it in the page's head, the map's data (gzip, base64) in two
+``<script type="application/octet-stream">`` elements (``mj-data``: what the first view draws;
+``mj-data-rest``: the rest, :meth:`mujun.maps.payload.Payload.parts`), and one call that starts
+it on the map and adds its layers to the layer control. The export buttons download the
+parcels that pass the filters as RFC 7946 GeoJSON (longitude/latitude, counter-clockwise
+exteriors, never GCJ-02 shifted) or as CSV (UTF-8 with BOM for Excel).
 """
 
 from __future__ import annotations
@@ -38,22 +39,25 @@ class RawHTML(branca.element.Element):
 
 
 class ParcelScript(branca.element.MacroElement):
-    """The page script and its data (``payload``, from :func:`mujun.maps.encode.pack`), started
-    on the map once ``control`` (the layer control) exists."""
+    """The page script and its data (``payload`` and ``rest``: the two parts of
+    :meth:`mujun.maps.payload.Payload.parts`, each from :func:`mujun.maps.encode.pack`),
+    started on the map once ``control`` (the layer control) exists."""
 
-    def __init__(self, control: folium.LayerControl, payload: str) -> None:
+    def __init__(self, control: folium.LayerControl, payload: str, rest: str) -> None:
         super().__init__()
         self._name = "MujunParcels"
         self.control = control
         if "</" in PAGE_SCRIPT or "<!--" in PAGE_SCRIPT:
             raise ValueError("the page's script must not contain '</' or '<!--'")
-        if not re.fullmatch(r"[A-Za-z0-9+/=]*", payload):
-            raise ValueError("the map's data must be base64 (mujun.maps.encode.pack)")
+        for part in (payload, rest):
+            if not re.fullmatch(r"[A-Za-z0-9+/=]*", part):
+                raise ValueError("the map's data must be base64 (mujun.maps.encode.pack)")
         self.payload = payload
+        self.rest = rest
         self._template = Template(
             "{% macro script(this, kwargs) %}"
             "MujunMap.start({{ this._parent.get_name() }}, {{ this.control.get_name() }}, "
-            '"mj-data");{% endmacro %}'
+            '"mj-data", "mj-data-rest");{% endmacro %}'
         )
 
     def render(self, **kwargs: object) -> None:  # type: ignore[override]
@@ -67,6 +71,8 @@ class ParcelScript(branca.element.MacroElement):
             RawHTML(
                 '<script type="application/octet-stream" id="mj-data" '
                 f'data-encoding="gzip+base64">{self.payload}</script>'
+                '<script type="application/octet-stream" id="mj-data-rest" '
+                f'data-encoding="gzip+base64">{self.rest}</script>'
             ),
             name="mj_data",
         )

@@ -6,6 +6,12 @@ the script (``maps/js/``) reads. The script refuses data whose ``schema_version`
 one it was written for (``SCHEMA_VERSION`` in ``maps/js/decode.js``) and says so on the page.
 Bump :data:`SCHEMA_VERSION` with the script whenever a key changes meaning or goes away.
 
+The page carries the object in two parts (:meth:`Payload.parts`, joined again by :func:`join`):
+what its first view draws (the shapes, the layers' columns and the area), and the rest (the
+parcels' other columns, the firms and the lessees: the text, most of the bytes). The script
+draws the first view from the first part, then reads the second; at 1,000,000 parcels the first
+part is about a third of the JSON.
+
 Encoded shapes and columns are the dictionaries of :mod:`mujun.maps.encode` (their own small
 formats: :func:`~mujun.maps.encode.encode_shapes`, :func:`~mujun.maps.encode.encode_column`).
 """
@@ -29,12 +35,13 @@ __all__ = [
     "ShapeSet",
     "Theme",
     "ThemeKind",
+    "join",
 ]
 
 _COLOUR = re.compile(r"#[0-9a-fA-F]{6}")
 _ID = re.compile(r"[A-Za-z0-9_-]+")
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 """Version of the payload's keys and their meaning (the script checks it)."""
 
 ThemeKind = Literal["outline", "num", "cat", "mask"]
@@ -285,3 +292,31 @@ class Payload:
         optional = {"made": self.made, "source": self.source, "area_m2": self.area_m2}
         out.update({k: v for k, v in optional.items() if v is not None})
         return out
+
+    def parts(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        """:meth:`to_json` in two: the first view's part (every key but ``firms`` and
+        ``lessees``, with only the parcel columns a layer draws and the area) and the rest
+        (``sets.parcels.cols``: the other parcel columns; ``firms``, ``lessees``). Each has
+        ``schema_version``; :func:`join` puts them back together."""
+        first = self.to_json()
+        drawn = {self.area_col} | {t.col for t in self.themes if t.set == "parcels" and t.col}
+        cols = first["sets"]["parcels"]["cols"]
+        first["sets"]["parcels"]["cols"] = {k: v for k, v in cols.items() if k in drawn}
+        rest: dict[str, Any] = {
+            "schema_version": self.schema_version,
+            "sets": {"parcels": {"cols": {k: v for k, v in cols.items() if k not in drawn}}},
+        }
+        for key in ("firms", "lessees"):
+            if key in first:
+                rest[key] = first.pop(key)
+        return first, rest
+
+
+def join(first: Mapping[str, Any], rest: Mapping[str, Any]) -> dict[str, Any]:
+    """The payload of the two parts of :meth:`Payload.parts` (``decode.js`` joins them the
+    same way): the rest's columns added to their sets' and its other keys to the first's."""
+    out = {**first, "sets": {name: dict(s) for name, s in first["sets"].items()}}
+    for name, s in rest.get("sets", {}).items():
+        out["sets"][name]["cols"] = {**out["sets"][name]["cols"], **s["cols"]}
+    out.update({k: v for k, v in rest.items() if k not in ("sets", "schema_version")})
+    return out

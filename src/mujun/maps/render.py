@@ -425,7 +425,8 @@ def render_map(
     )
     control = folium.LayerControl(collapsed=True)  # the basemaps; the page lists the layers
     control.add_to(fmap)
-    ParcelScript(control, pack(payload.to_json())).add_to(fmap)
+    first, rest = payload.parts()
+    ParcelScript(control, pack(first), pack(rest)).add_to(fmap)
     title = (cfg.title or tx("default_title")) + (tx("title_year", y=year) if year else "")
     root = cast(branca.element.Figure, fmap.get_root())
     # as text, never as templates: a title or class name holding "{{ }}" or "{% %}" is shown

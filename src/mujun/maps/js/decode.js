@@ -11,7 +11,7 @@
  */
 
 /** The payload version this script reads: mujun.maps.payload.SCHEMA_VERSION. */
-const SCHEMA_VERSION = 3;
+const SCHEMA_VERSION = 4;
 
 /** Base64 to bytes (the browser's own decoder where it has one: Chrome 140+, Firefox 133+,
  * Safari 18.2+; 60 MB of a 1,000,000-parcel page took 0.2 s the other way). */
@@ -139,11 +139,17 @@ class Shapes {
     this.cached = 0; // vertices in the cache
     this.decodes = 0; // tiles decoded so far (tests and the benchmark)
     this.col = {};
-    for (const name of Object.keys(cols)) {
-      this.col[name] = column(cols[name], n);
-    }
-    this.cols = cols;
+    this.cols = {};
+    this.addColumns(cols);
     this.visible = null; // Uint8Array of the filters, parcels only
+  }
+
+  /** Add encoded columns (the payload's second part brings the ones no layer draws). */
+  addColumns(cols) {
+    for (const name of Object.keys(cols)) {
+      this.cols[name] = cols[name];
+      this.col[name] = column(cols[name], this.n);
+    }
   }
 
   /** Boxes (x0 y0 x1 y1, world pixels) from zigzag steps of (x0, y0) and sizes, in pixels of
@@ -381,6 +387,20 @@ function parsePayload(text) {
   return P;
 }
 
+/** The payload of its two parts (mujun.maps.payload.join): the rest's columns added to their
+ * sets' in P, its other keys (firms, lessees) to P's. Changes and returns P. */
+function join(P, R) {
+  for (const name of Object.keys(R.sets || {})) {
+    Object.assign(P.sets[name].cols, R.sets[name].cols);
+  }
+  for (const key of Object.keys(R)) {
+    if (key !== "sets" && key !== "schema_version") {
+      P[key] = R[key];
+    }
+  }
+  return P;
+}
+
 mj.decode = {
   MAX_VERTICES,
   SCHEMA_VERSION,
@@ -389,6 +409,7 @@ mj.decode = {
   column,
   coords,
   inflate,
+  join,
   offsets,
   parsePayload,
   schemaProblem,

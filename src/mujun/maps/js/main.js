@@ -6,7 +6,13 @@
  * own layer control holds only the basemaps. Plain script (see the comment at the top of
  * decode.js); the last file joined, it sets window.MujunMap.
  *
- * window.mujunMap is the running map (used by the tests and the benchmark).
+ * The page's data comes in two parts (mujun.maps.payload.Payload.parts): start draws the first
+ * view from the first (shapes, the layers' columns), then reads the rest (the other columns,
+ * the firms, the lessees: most of the bytes) and builds the panel, the legend and the tools.
+ * The performance marks "mj:first-view" and "mj:ready" say when (the benchmark reads them).
+ *
+ * window.mujunMap is the running map, set once it is ready (used by the tests and the
+ * benchmark).
  */
 
 const { notice } = mj.dom;
@@ -27,7 +33,8 @@ class App {
     }
     this.parcels = this.sets.parcels;
     this.parcels.visible = new Uint8Array(this.parcels.n).fill(1);
-    this.firms = P.firms ? this.firmIndex(P.firms) : null;
+    this.firms = null;
+    this.ready = false; // until complete(): no hover, no popup (their columns are not read)
     this.listeners = [];
     this.baseControl = control; // Leaflet's control of the basemaps
     this.addLayers();
@@ -35,6 +42,9 @@ class App {
     this.tooltip = L.tooltip({ direction: "top", offset: [0, -6], opacity: 0.95 });
     this.hoverQueued = null;
     map.on("mousemove", (e) => {
+      if (!this.ready) {
+        return;
+      }
       if (this.hoverQueued === null) {
         window.requestAnimationFrame(() => {
           const ev = this.hoverQueued;
@@ -45,7 +55,17 @@ class App {
       this.hoverQueued = e;
     });
     map.on("mouseout", () => this.hideTip());
-    map.on("click", (e) => this.click(e));
+    map.on("click", (e) => this.ready && this.click(e));
+  }
+
+  /** Take the payload's second part R: the columns no layer draws, the firms, the lessees. */
+  complete(R) {
+    mj.decode.join(this.P, R);
+    for (const name of Object.keys(R.sets || {})) {
+      this.sets[name].addColumns(R.sets[name].cols);
+    }
+    this.firms = this.P.firms ? this.firmIndex(this.P.firms) : null;
+    this.ready = true;
   }
 
   /** Each parcel's enterprises: offsets into the firm index, and the firm table's columns. */
@@ -128,24 +148,44 @@ function watchBasemap(map, text) {
   });
 }
 
-/** Start the map on Leaflet map `map` with its layer control, from the data element's id. */
-function start(map, control, dataId) {
+/** A promise kept once the frame after this moment is painted (a hidden tab paints no frame:
+ * then after 200 ms). */
+function afterPaint() {
+  return new Promise((resolve) => {
+    window.requestAnimationFrame(() => setTimeout(resolve, 0));
+    setTimeout(resolve, 200);
+  });
+}
+
+/** Start the map on Leaflet map `map` with its layer control, from the ids of the data's two
+ * elements: the first view is drawn from the first, the panel and the tools once the second
+ * is read. */
+function start(map, control, dataId, restId) {
   if (typeof DecompressionStream === "undefined") {
     return tooOld();
   }
-  const node = document.getElementById(dataId);
-  return mj.decode
-    .inflate(node.textContent.trim())
+  const data = (id) => mj.decode.inflate(document.getElementById(id).textContent.trim());
+  let app = null;
+  return data(dataId)
     .then((text) => {
-      const app = new App(map, control, mj.decode.parsePayload(text));
-      app.controls();
-      initModules(app);
+      app = new App(map, control, mj.decode.parsePayload(text));
       const scale = app.P.scale; // metres, or feet and miles
       L.control
         .scale({ imperial: scale.imperial, metric: scale.metric, position: "bottomright" })
         .addTo(map);
       watchBasemap(map, app.T.basemap_failed);
+      return afterPaint();
+    })
+    .then(() => {
+      performance.mark("mj:first-view");
+      return data(restId);
+    })
+    .then((text) => {
+      app.complete(mj.decode.parsePayload(text));
+      app.controls();
+      initModules(app);
       window.mujunMap = app;
+      performance.mark("mj:ready");
       return app;
     })
     .catch((err) => {
