@@ -9,6 +9,8 @@ from __future__ import annotations
 import os
 import shutil
 from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
 
 import pytest
 from playwright.sync_api import sync_playwright
@@ -40,6 +42,21 @@ def chromium() -> Iterator[object]:
         browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
         yield browser
         browser.close()
+
+
+@contextmanager
+def offline_page(chromium, **options: Any) -> Iterator[Any]:
+    """A page in a new browser context (``options``: ``new_context``'s) that loads only
+    file:// URLs (no basemap, no CDN); on leaving, checks that the page threw no error, and
+    closes the context."""
+    context = chromium.new_context(**options)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.route("**/*", lambda r: r.continue_() if r.request.url.startswith("file:") else r.abort())
+    yield page
+    assert errors == []
+    context.close()
 
 
 def wait_for_map(page, timeout: float = 15_000) -> None:

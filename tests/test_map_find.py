@@ -19,7 +19,7 @@ import pytest
 import shapely
 from playwright.sync_api import expect
 
-from browser import screen_point, wait_for_map
+from browser import offline_page, screen_point, wait_for_map
 from mujun.cli import main
 
 pytestmark = pytest.mark.browser
@@ -49,14 +49,8 @@ def sample(tmp_path_factory) -> dict[str, object]:
 
 @pytest.fixture
 def page(chromium):
-    context = chromium.new_context(viewport={"width": 1366, "height": 768})
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda e: errors.append(str(e)))
-    page.route("**/*", lambda r: r.continue_() if r.request.url.startswith("file:") else r.abort())
-    yield page
-    assert errors == []
-    context.close()
+    with offline_page(chromium, viewport={"width": 1366, "height": 768}) as page:
+        yield page
 
 
 def _open(page, path: Path) -> None:

@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 import shapely
 
-from browser import wait_for_map
+from browser import offline_page, wait_for_map
 from mujun.cli import main
 
 pytestmark = pytest.mark.browser
@@ -52,14 +52,10 @@ def sample(tmp_path_factory) -> dict[str, object]:
 
 @pytest.fixture
 def page(chromium):
-    context = chromium.new_context(viewport={"width": 1366, "height": 768}, accept_downloads=True)
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda e: errors.append(str(e)))
-    page.route("**/*", lambda r: r.continue_() if r.request.url.startswith("file:") else r.abort())
-    yield page
-    assert errors == []
-    context.close()
+    with offline_page(
+        chromium, viewport={"width": 1366, "height": 768}, accept_downloads=True
+    ) as page:
+        yield page
 
 
 def _open(page, path: Path) -> None:

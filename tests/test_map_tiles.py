@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 import shapely
 
-from browser import wait_for_map
+from browser import offline_page, wait_for_map
 from mujun.cli import main
 
 pytestmark = pytest.mark.browser
@@ -43,14 +43,8 @@ def sample(tmp_path_factory) -> dict[str, object]:
 
 @pytest.fixture
 def page(chromium):
-    context = chromium.new_context(viewport={"width": 1000, "height": 700})
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda e: errors.append(str(e)))
-    page.route("**/*", lambda r: r.continue_() if r.request.url.startswith("file:") else r.abort())
-    yield page
-    assert errors == []
-    context.close()
+    with offline_page(chromium, viewport={"width": 1000, "height": 700}) as page:
+        yield page
 
 
 def _tile(lon: np.ndarray, lat: np.ndarray) -> list[tuple[int, int]]:

@@ -23,7 +23,7 @@ import pandas as pd
 import pytest
 from shapely.geometry import box
 
-from browser import wait_for_map
+from browser import offline_page, wait_for_map
 from conftest import X0, Y0, page_data, run_mujun, tiny_filings, tiny_parcels, write_tiny
 from mujun.cli import main
 
@@ -76,20 +76,16 @@ def test_template_text_renders_literally_in_chromium(tmp_path, chromium):
     config = _template_config(tmp_path, "")
     out = tmp_path / "out"
     assert run_mujun(write_tiny(tmp_path), out, "--config", str(config), "--offline") == 0
-    page = chromium.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda e: errors.append(str(e)))
-    page.goto((out / "maps" / "mujun.html").as_uri())
-    wait_for_map(page)
-    title = page.inner_text(".mj-title")
-    for text in TEMPLATES:
-        assert text in title, text
-    page.locator(".mj-layer[data-layer='class']").click()  # the class theme's legend
-    legend = page.text_content(".mj-legend")
-    for text in TEMPLATES[:4]:
-        assert text in legend, text
-    assert errors == []
-    page.close()
+    with offline_page(chromium) as page:
+        page.goto((out / "maps" / "mujun.html").as_uri())
+        wait_for_map(page)
+        title = page.inner_text(".mj-title")
+        for text in TEMPLATES:
+            assert text in title, text
+        page.locator(".mj-layer[data-layer='class']").click()  # the class theme's legend
+        legend = page.text_content(".mj-legend")
+        for text in TEMPLATES[:4]:
+            assert text in legend, text
 
 
 # -------------------------------------------------------------------- all or nothing

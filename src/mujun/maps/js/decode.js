@@ -109,6 +109,13 @@ function offsets(counts, n) {
   return off;
 }
 
+/** Whether box k of boxes b (x0 y0 x1 y1 each, world pixels) is wholly outside view. */
+function outside(b, k, view) {
+  return (
+    b[4 * k] > view.x1 || b[4 * k + 2] < view.x0 || b[4 * k + 1] > view.y1 || b[4 * k + 3] < view.y0
+  );
+}
+
 /** Most vertices a shape set keeps decoded: past it, the tiles used longest ago go (about
  * 32 bytes a vertex; a 1,000,000-parcel map has some 4,000,000). */
 const MAX_VERTICES = 2000000;
@@ -238,27 +245,14 @@ class Shapes {
   /** Call fn(i) for each shape whose box meets view {x0, y0, x1, y1} (world pixels), tile by
    * tile: only tiles whose box meets the view are looked at. */
   eachInView(view, fn) {
-    const tb = this.tileBox;
-    const b = this.box;
     for (let t = 0; t < this.tiles; t++) {
-      if (
-        tb[4 * t] > view.x1 ||
-        tb[4 * t + 2] < view.x0 ||
-        tb[4 * t + 1] > view.y1 ||
-        tb[4 * t + 3] < view.y0
-      ) {
+      if (outside(this.tileBox, t, view)) {
         continue;
       }
       for (let i = this.tileOff[t]; i < this.tileOff[t + 1]; i++) {
-        if (
-          b[4 * i] > view.x1 ||
-          b[4 * i + 2] < view.x0 ||
-          b[4 * i + 1] > view.y1 ||
-          b[4 * i + 3] < view.y0
-        ) {
-          continue;
+        if (!outside(this.box, i, view)) {
+          fn(i);
         }
-        fn(i);
       }
     }
   }

@@ -99,17 +99,33 @@ const methods = {
     const s = el("select", null, panel, "mj-filter");
     s.dataset.field = f;
     el("option", T[`all_${f}`], s).value = "";
+    for (const v of [...this.fieldValues(f)].sort()) {
+      el("option", f === "reasons" && T.reason[v] ? T.reason[v] : v, s).value = v;
+    }
+    s.addEventListener("change", () => this.apply());
+    return s;
+  },
+
+  /** The values of filter field f that the parcels have: a dictionary column's from its
+   * codes (one pass over integers, not a string per parcel), else parcel by parcel. */
+  fieldValues(f) {
+    const c = this.parcels.cols[f];
+    if (f !== "reasons" && c?.k === "cat") {
+      const used = new Uint8Array(c.dict.length);
+      for (const k of c.codes) {
+        if (k >= 0) {
+          used[k] = 1;
+        }
+      }
+      return new Set(c.dict.filter((_, k) => used[k]).map(String));
+    }
     const seen = new Set();
     for (let i = 0; i < this.parcels.n; i++) {
       for (const v of this.values(f, i)) {
         seen.add(v);
       }
     }
-    for (const v of [...seen].sort()) {
-      el("option", f === "reasons" && T.reason[v] ? T.reason[v] : v, s).value = v;
-    }
-    s.addEventListener("change", () => this.apply());
-    return s;
+    return seen;
   },
 
   /** List the first 50 search hits in results (parcels, then lessees); a click on a parcel
@@ -134,21 +150,28 @@ const methods = {
 
   /** Whether parcel i passes the menus, the legend class and a "below a value" figure
    * filter (the "lowest N" filter ranks the parcels that pass: keepLowest). */
-  passes(i) {
-    for (const f of Object.keys(this.selects)) {
-      const want = this.selects[f].value;
-      if (want && this.values(f, i).indexOf(want) < 0) {
+  passes(i, menus = this.menusSet()) {
+    for (const [f, want] of menus) {
+      if (this.values(f, i).indexOf(want) < 0) {
         return false;
       }
     }
     return this.findPasses(i);
   },
 
+  /** The filter menus set: [field, value] pairs. */
+  menusSet() {
+    return Object.keys(this.selects)
+      .map((f) => [f, this.selects[f].value])
+      .filter(([, want]) => want);
+  },
+
   /** Apply the filters: mark the parcels shown, count them, repaint. */
   apply() {
     const P = this.parcels;
+    const menus = this.menusSet();
     for (let i = 0; i < P.n; i++) {
-      P.visible[i] = this.passes(i) ? 1 : 0;
+      P.visible[i] = this.passes(i, menus) ? 1 : 0;
     }
     this.keepLowest(P.visible);
     let n = 0;
