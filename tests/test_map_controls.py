@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import shapely
 from playwright.sync_api import expect
 
 from browser import wait_for_map
@@ -205,4 +206,60 @@ def test_the_first_view_is_drawn_from_the_first_part_alone(page_and_data, chromi
     assert layers["tax"] > 1000, painted  # the tax per mu fills, pixels of the sample's parcels
     assert page.locator(".mj-panel").count() == 0
     assert page.evaluate("window.mujunMap === undefined")
+    context.close()
+
+
+DELAY_REST = """(() => {
+  const text = Response.prototype.text;
+  let calls = 0;
+  Response.prototype.text = function () {
+    calls += 1;
+    const read = text.call(this);
+    if (calls !== 2) return read;  // the second inflate is the rest's: held back 1.5 s
+    return read.then((t) => new Promise((done) => setTimeout(() => done(t), 1500)));
+  };
+})();"""
+
+
+def test_while_the_rest_is_read_the_map_is_drawn_and_says_so(page_and_data, chromium):
+    """Between the first view and the rest (held back here), the parcels are drawn, a note
+    stands where the panel will be, and hover shows nothing; then the panel replaces it."""
+    _, _, _, tmp = page_and_data
+    context = chromium.new_context()
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.route("**/*", lambda r: r.continue_() if r.request.url.startswith("file:") else r.abort())
+    page.add_init_script(DELAY_REST)
+    page.goto((tmp / "out" / "maps" / "mujun.html").as_uri())
+    page.wait_for_function("performance.getEntriesByName('mj:first-view').length === 1")
+    note = page.locator(".mj-reading")
+    expect(note).to_have_text("正在读取地块属性、企业与检索……")
+    assert page.locator(".mj-panel").count() == 0
+    assert page.evaluate("window.mujunMap === undefined")
+    doc = json.loads((tmp / "out" / "exports" / "parcels.geojson").read_text(encoding="utf-8"))
+    inside = shapely.geometry.shape(doc["features"][0]["geometry"]).representative_point()
+    xy = page.evaluate(
+        """([lon, lat]) => {
+            const map = Object.values(window).find((v) => v instanceof L.Map);
+            map.setView([lat, lon], 17, {animate: false});
+            const p = map.latLngToContainerPoint([lat, lon]);
+            const box = map.getContainer().getBoundingClientRect();
+            return {x: p.x + box.left, y: p.y + box.top};
+        }""",
+        [inside.x, inside.y],
+    )
+    page.mouse.move(xy["x"] - 20, xy["y"] - 20)
+    page.mouse.move(xy["x"], xy["y"], steps=5)
+    page.wait_for_timeout(300)
+    assert page.locator(".leaflet-tooltip").count() == 0  # nothing to say yet
+    wait_for_map(page)
+    assert page.locator(".mj-reading").count() == 0
+    assert page.locator(".mj-panel").count() == 1
+    page.mouse.move(xy["x"] - 20, xy["y"] - 20)
+    page.mouse.move(xy["x"], xy["y"], steps=5)  # the same point, now ready: the parcel's tooltip
+    expect(page.locator(".leaflet-tooltip")).to_contain_text(
+        doc["features"][0]["properties"]["parcel_id"]
+    )
+    assert errors == []
     context.close()

@@ -12,8 +12,9 @@ shape set once, encoded here, and draws it on a canvas (``maps/js/``, decoded by
   same way. Rings drop their closing vertex (the script closes them).
 - **Columns** go as JSON arrays: numbers rounded, repeated strings as a dictionary and codes,
   booleans as base64 bit sets.
-- The whole JSON is gzip-compressed and written in base64 (:func:`pack`): firm names and
-  credit codes, most of the bytes, compress about threefold.
+- The JSON, in its two parts (:meth:`mujun.maps.payload.Payload.parts`: what the first view
+  draws, then the rest), is gzip-compressed and written in base64 (:func:`pack`, once per
+  part): firm names and credit codes, most of the bytes, compress about threefold.
 
 The JSON is made safe to embed in ``<script type="application/json">``: ``<``, ``>`` and ``&``
 are written as ``\\u003c``, ``\\u003e`` and ``\\u0026``, so no value can close the element.

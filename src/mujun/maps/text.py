@@ -15,6 +15,10 @@ __all__ = ["CONFIDENTIAL", "SCHEMES", "TEXT", "UNITS", "Texts"]
 
 _BASE: dict[str, tuple[str, str]] = {
     "parcel": ("宗地 {id}", "Parcel {id}"),
+    "reading": (
+        "正在读取地块属性、企业与检索……",
+        "Reading the parcels' attributes, the firms and the search...",
+    ),
     "basemap_failed": (
         "底图未能加载（无网络？）；地块照常显示。",
         "The basemap did not load (no network?); the parcels are drawn as usual.",

@@ -166,9 +166,11 @@ function start(map, control, dataId, restId) {
   }
   const data = (id) => mj.decode.inflate(document.getElementById(id).textContent.trim());
   let app = null;
+  let reading = null; // where the panel will be: says the rest is on its way
   return data(dataId)
     .then((text) => {
       app = new App(map, control, mj.decode.parsePayload(text));
+      reading = mj.dom.el("div", app.T.reading, document.body, "mj-reading");
       const scale = app.P.scale; // metres, or feet and miles
       L.control
         .scale({ imperial: scale.imperial, metric: scale.metric, position: "bottomright" })
@@ -184,11 +186,13 @@ function start(map, control, dataId, restId) {
       app.complete(mj.decode.parsePayload(text));
       app.controls();
       initModules(app);
+      reading.remove();
       window.mujunMap = app;
       performance.mark("mj:ready");
       return app;
     })
     .catch((err) => {
+      reading?.remove();
       notice(err.message);
       throw err;
     });
