@@ -45,17 +45,18 @@ def chromium() -> Iterator[object]:
 
 
 @contextmanager
-def offline_page(chromium, **options: Any) -> Iterator[Any]:
+def offline_page(chromium, errors: list[str] | None = None, **options: Any) -> Iterator[Any]:
     """A page in a new browser context (``options``: ``new_context``'s) that loads only
-    file:// URLs (no basemap, no CDN); on leaving, checks that the page threw no error, and
-    closes the context."""
+    file:// URLs (no basemap, no CDN); on leaving, checks that the page threw no error (or,
+    given ``errors``, leaves the errors there for the test), and closes the context."""
     context = chromium.new_context(**options)
     page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda e: errors.append(str(e)))
+    thrown: list[str] = [] if errors is None else errors
+    page.on("pageerror", lambda e: thrown.append(str(e)))
     page.route("**/*", lambda r: r.continue_() if r.request.url.startswith("file:") else r.abort())
     yield page
-    assert errors == []
+    if errors is None:
+        assert thrown == []
     context.close()
 
 

@@ -11,7 +11,7 @@ import pytest
 import shapely
 from playwright.sync_api import expect
 
-from browser import wait_for_map
+from browser import offline_page, wait_for_map
 from conftest import page_data, run_mujun
 from mujun.maps.encode import pack, unpack
 from mujun.maps.payload import SCHEMA_VERSION
@@ -120,32 +120,39 @@ def test_legends_follow_their_layers(page_and_data):
 def test_data_of_another_schema_version_is_refused_on_the_page(page_and_data, chromium):
     """A page whose data and script come from different mujun versions says so."""
     _, _, _, tmp = page_and_data
-    html = (tmp / "out" / "maps" / "mujun.html").read_text(encoding="utf-8")
-    data = page_data(html)
-    data["schema_version"] = SCHEMA_VERSION + 1
-    swapped = re.sub(
-        r'(<script [^>]*id="mj-data"[^>]*>)(.*?)(</script>)',
-        lambda m: m.group(1) + pack(data) + m.group(3),
-        html,
-        flags=re.S,
-    )
-    path = tmp / "swapped.html"
-    path.write_text(swapped, encoding="utf-8")
-    context = chromium.new_context()
-    page = context.new_page()
-    page.route("**/*", lambda r: r.continue_() if r.request.url.startswith("file:") else r.abort())
-    page.goto(path.as_uri())
-    notice = page.locator(".mj-error")
-    expect(notice).to_contain_text(f"format version {SCHEMA_VERSION + 1}", timeout=10_000)
-    expect(notice).to_contain_text(f"reads version {SCHEMA_VERSION}")
-    assert page.evaluate("window.mujunMap === undefined")
-    context.close()
+    path = _another_version(tmp, "mj-data")
+    errors: list[str] = []
+    with offline_page(chromium, errors) as page:
+        page.goto(path.as_uri())
+        notice = page.locator(".mj-error:not(.mj-basemap-failed)")
+        expect(notice).to_contain_text(f"format version {SCHEMA_VERSION + 1}", timeout=10_000)
+        expect(notice).to_contain_text(f"reads version {SCHEMA_VERSION}")
+        assert page.evaluate("window.mujunMap === undefined")
+        assert page.evaluate("performance.getEntriesByName('mj:first-view').length") == 0
+    assert len(errors) == 1
+    assert f"format version {SCHEMA_VERSION + 1}" in errors[0]
 
 
 def _element(html: str, name: str) -> str:
     found = re.search(rf'<script [^>]*id="{name}"[^>]*>(.*?)</script>', html, re.S)
     assert found, f"no {name} element"
     return found.group(1).strip()
+
+
+def _another_version(tmp: Path, name: str) -> Path:
+    """A copy of the sample page whose data element ``name`` says the next schema version."""
+    html = (tmp / "out" / "maps" / "mujun.html").read_text(encoding="utf-8")
+    data = unpack(_element(html, name))
+    data["schema_version"] = SCHEMA_VERSION + 1
+    swapped = re.sub(
+        rf'(<script [^>]*id="{name}"[^>]*>)(.*?)(</script>)',
+        lambda m: m.group(1) + pack(data) + m.group(3),
+        html,
+        flags=re.S,
+    )
+    path = tmp / f"{name}-{SCHEMA_VERSION + 1}.html"
+    path.write_text(swapped, encoding="utf-8")
+    return path
 
 
 def test_the_first_part_holds_only_what_the_first_view_draws(page_and_data):
@@ -174,39 +181,30 @@ def test_the_first_view_is_drawn_from_the_first_part_alone(page_and_data, chromi
     """A page whose second part cannot be read still draws its parcels, says why the rest is
     missing, and has no panel (nothing half-built)."""
     _, _, _, tmp = page_and_data
-    html = (tmp / "out" / "maps" / "mujun.html").read_text(encoding="utf-8")
-    rest = unpack(_element(html, "mj-data-rest"))
-    rest["schema_version"] = SCHEMA_VERSION + 1
-    swapped = re.sub(
-        r'(<script [^>]*id="mj-data-rest"[^>]*>)(.*?)(</script>)',
-        lambda m: m.group(1) + pack(rest) + m.group(3),
-        html,
-        flags=re.S,
-    )
-    path = tmp / "no-rest.html"
-    path.write_text(swapped, encoding="utf-8")
-    context = chromium.new_context()
-    page = context.new_page()
-    page.route("**/*", lambda r: r.continue_() if r.request.url.startswith("file:") else r.abort())
-    page.goto(path.as_uri())
-    notice = page.locator(".mj-error:not(.mj-basemap-failed)")
-    expect(notice).to_contain_text(f"format version {SCHEMA_VERSION + 1}")
-    assert page.evaluate("performance.getEntriesByName('mj:first-view').length") == 1
-    assert page.evaluate("performance.getEntriesByName('mj:ready').length") == 0
-    painted = page.evaluate(
-        """() => [...document.querySelectorAll('canvas.mj-canvas')].map(c => {
-          const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
-          let n = 0;
-          for (let i = 3; i < d.length; i += 4) n += d[i] > 0;
-          return [c.dataset.theme, n];
-        })"""
-    )
-    layers = dict(painted)
-    assert set(layers) == {"tax", "vacant"}, painted
-    assert layers["tax"] > 1000, painted  # the tax per mu fills, pixels of the sample's parcels
-    assert page.locator(".mj-panel").count() == 0
-    assert page.evaluate("window.mujunMap === undefined")
-    context.close()
+    path = _another_version(tmp, "mj-data-rest")
+    errors: list[str] = []
+    with offline_page(chromium, errors) as page:
+        page.goto(path.as_uri())
+        notice = page.locator(".mj-error:not(.mj-basemap-failed)")
+        expect(notice).to_contain_text(f"format version {SCHEMA_VERSION + 1}")
+        assert page.evaluate("performance.getEntriesByName('mj:first-view').length") == 1
+        assert page.evaluate("performance.getEntriesByName('mj:ready').length") == 0
+        painted = page.evaluate(
+            """() => [...document.querySelectorAll('canvas.mj-canvas')].map(c => {
+              const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+              let n = 0;
+              for (let i = 3; i < d.length; i += 4) n += d[i] > 0;
+              return [c.dataset.theme, n];
+            })"""
+        )
+        layers = dict(painted)
+        assert set(layers) == {"tax", "vacant"}, painted
+        assert layers["tax"] > 1000, painted  # the tax per mu fills: the sample's parcels
+        assert page.locator(".mj-panel").count() == 0
+        assert page.locator(".mj-reading").count() == 0  # the note gives way to the notice
+        assert page.evaluate("window.mujunMap === undefined")
+    assert len(errors) == 1
+    assert f"format version {SCHEMA_VERSION + 1}" in errors[0]
 
 
 DELAY_REST = """(() => {
@@ -225,41 +223,36 @@ def test_while_the_rest_is_read_the_map_is_drawn_and_says_so(page_and_data, chro
     """Between the first view and the rest (held back here), the parcels are drawn, a note
     stands where the panel will be, and hover shows nothing; then the panel replaces it."""
     _, _, _, tmp = page_and_data
-    context = chromium.new_context()
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda e: errors.append(str(e)))
-    page.route("**/*", lambda r: r.continue_() if r.request.url.startswith("file:") else r.abort())
-    page.add_init_script(DELAY_REST)
-    page.goto((tmp / "out" / "maps" / "mujun.html").as_uri())
-    page.wait_for_function("performance.getEntriesByName('mj:first-view').length === 1")
-    note = page.locator(".mj-reading")
-    expect(note).to_have_text("正在读取地块属性、企业与检索……")
-    assert page.locator(".mj-panel").count() == 0
-    assert page.evaluate("window.mujunMap === undefined")
-    doc = json.loads((tmp / "out" / "exports" / "parcels.geojson").read_text(encoding="utf-8"))
-    inside = shapely.geometry.shape(doc["features"][0]["geometry"]).representative_point()
-    xy = page.evaluate(
-        """([lon, lat]) => {
-            const map = Object.values(window).find((v) => v instanceof L.Map);
-            map.setView([lat, lon], 17, {animate: false});
-            const p = map.latLngToContainerPoint([lat, lon]);
-            const box = map.getContainer().getBoundingClientRect();
-            return {x: p.x + box.left, y: p.y + box.top};
-        }""",
-        [inside.x, inside.y],
-    )
-    page.mouse.move(xy["x"] - 20, xy["y"] - 20)
-    page.mouse.move(xy["x"], xy["y"], steps=5)
-    page.wait_for_timeout(300)
-    assert page.locator(".leaflet-tooltip").count() == 0  # nothing to say yet
-    wait_for_map(page)
-    assert page.locator(".mj-reading").count() == 0
-    assert page.locator(".mj-panel").count() == 1
-    page.mouse.move(xy["x"] - 20, xy["y"] - 20)
-    page.mouse.move(xy["x"], xy["y"], steps=5)  # the same point, now ready: the parcel's tooltip
-    expect(page.locator(".leaflet-tooltip")).to_contain_text(
-        doc["features"][0]["properties"]["parcel_id"]
-    )
-    assert errors == []
-    context.close()
+    with offline_page(chromium) as page:
+        page.add_init_script(DELAY_REST)
+        page.goto((tmp / "out" / "maps" / "mujun.html").as_uri())
+        page.wait_for_function("performance.getEntriesByName('mj:first-view').length === 1")
+        note = page.locator(".mj-reading")
+        expect(note).to_have_text("正在读取地块属性、企业与检索……")
+        assert page.locator(".mj-panel").count() == 0
+        assert page.evaluate("window.mujunMap === undefined")
+        doc = json.loads((tmp / "out" / "exports" / "parcels.geojson").read_text(encoding="utf-8"))
+        inside = shapely.geometry.shape(doc["features"][0]["geometry"]).representative_point()
+        xy = page.evaluate(
+            """([lon, lat]) => {
+                const map = Object.values(window).find((v) => v instanceof L.Map);
+                map.setView([lat, lon], 17, {animate: false});
+                const p = map.latLngToContainerPoint([lat, lon]);
+                const box = map.getContainer().getBoundingClientRect();
+                return {x: p.x + box.left, y: p.y + box.top};
+            }""",
+            [inside.x, inside.y],
+        )
+        page.mouse.move(xy["x"] - 20, xy["y"] - 20)
+        page.mouse.move(xy["x"], xy["y"], steps=5)
+        page.wait_for_timeout(300)
+        assert page.locator(".leaflet-tooltip").count() == 0  # nothing to say yet
+        wait_for_map(page)
+        assert page.locator(".mj-reading").count() == 0
+        assert page.locator(".mj-panel").count() == 1
+        page.mouse.move(xy["x"] - 20, xy["y"] - 20)
+        # the same point, now ready: the parcel's tooltip
+        page.mouse.move(xy["x"], xy["y"], steps=5)
+        expect(page.locator(".leaflet-tooltip")).to_contain_text(
+            doc["features"][0]["properties"]["parcel_id"]
+        )
