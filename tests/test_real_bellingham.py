@@ -15,6 +15,7 @@ import pandas as pd
 import pytest
 
 import mujun
+from browser import offline_page, wait_for_map
 from mujun.cli import main
 
 ZIP = Path(__file__).parent / "data" / "real" / "bellingham-ma" / "L3_SHP_M025_BELLINGHAM.zip"
@@ -136,3 +137,26 @@ def test_a_wrong_id_column_stops_naming_the_one_that_joins(tmp_path, capsys):
     assert "only 0.0% of the 6,994 rows of M025Assess_CY25_FY26.dbf that list a parcel" in err
     assert "from column 'LOC_ID', the layer's from column 'MAP_PAR_ID'" in err
     assert "column 'LOC_ID' of M025TaxPar_CY25_FY26.shp and column 'LOC_ID'" in err
+
+
+@pytest.mark.browser
+def test_the_real_town_map_opens_and_finds_a_parcel(tmp_path, chromium):
+    """The town's map (offline page) in Chromium: every feature of the layer in the page
+    (FACTS.md: 6,273), the first view drawn, and the search finding a parcel by its LOC_ID."""
+    config = tmp_path / "bellingham.toml"
+    config.write_text(CONFIG, encoding="utf-8")
+    run = ["run", "--config", str(config), "--parcels", PARCELS, "--filings", TABLE]
+    assert main([*run, "--out", str(tmp_path / "out"), "--offline", "-q"]) == 0
+    ids = gpd.read_file(PARCELS, columns=["LOC_ID"], ignore_geometry=True)["LOC_ID"]
+    loc_id = sorted(ids.dropna())[len(ids) // 2]
+    with offline_page(chromium, viewport={"width": 1366, "height": 768}) as page:
+        page.goto((tmp_path / "out" / "maps" / "mujun.html").as_uri())
+        wait_for_map(page)
+        assert page.evaluate("mujunMap.parcels.n") == FEATURES
+        assert page.evaluate("performance.getEntriesByName('mj:first-view').length") == 1
+        shown = page.evaluate("Object.values(mujunMap.drawn()).reduce((a, b) => a + b, 0)")
+        assert shown > 1000  # the town at its first zoom: parcels, not grid cells (6,273 < 20,000)
+        page.fill(".mj-search", loc_id)
+        hits = page.locator(".mj-hit").all_inner_texts()
+        assert hits, f"no hit for {loc_id}"
+        assert hits[0].startswith(loc_id)
