@@ -60,6 +60,21 @@ def offline_page(chromium, errors: list[str] | None = None, **options: Any) -> I
     context.close()
 
 
+def hold_back_rest(ms: int) -> str:
+    """An init script that holds back the second part of a map page's data (its second
+    inflate) by ``ms`` milliseconds: the page between its first view and ready, for a test."""
+    return f"""(() => {{
+      const text = Response.prototype.text;
+      let calls = 0;
+      Response.prototype.text = function () {{
+        calls += 1;
+        const read = text.call(this);
+        if (calls !== 2) return read;
+        return read.then((t) => new Promise((done) => setTimeout(() => done(t), {int(ms)})));
+      }};
+    }})();"""
+
+
 def wait_for_map(page, timeout: float = 15_000) -> None:
     """Wait until the page's script has decoded the data and drawn the layers."""
     page.wait_for_function("window.mujunMap !== undefined", timeout=timeout)

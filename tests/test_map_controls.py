@@ -11,7 +11,7 @@ import pytest
 import shapely
 from playwright.sync_api import expect
 
-from browser import offline_page, wait_for_map
+from browser import hold_back_rest, offline_page, wait_for_map
 from conftest import page_data, run_mujun
 from mujun.maps.encode import pack, unpack
 from mujun.maps.payload import SCHEMA_VERSION
@@ -207,24 +207,12 @@ def test_the_first_view_is_drawn_from_the_first_part_alone(page_and_data, chromi
     assert f"format version {SCHEMA_VERSION + 1}" in errors[0]
 
 
-DELAY_REST = """(() => {
-  const text = Response.prototype.text;
-  let calls = 0;
-  Response.prototype.text = function () {
-    calls += 1;
-    const read = text.call(this);
-    if (calls !== 2) return read;  // the second inflate is the rest's: held back 1.5 s
-    return read.then((t) => new Promise((done) => setTimeout(() => done(t), 1500)));
-  };
-})();"""
-
-
 def test_while_the_rest_is_read_the_map_is_drawn_and_says_so(page_and_data, chromium):
     """Between the first view and the rest (held back here), the parcels are drawn, a note
     stands where the panel will be, and hover shows nothing; then the panel replaces it."""
     _, _, _, tmp = page_and_data
     with offline_page(chromium) as page:
-        page.add_init_script(DELAY_REST)
+        page.add_init_script(hold_back_rest(1500))
         page.goto((tmp / "out" / "maps" / "mujun.html").as_uri())
         page.wait_for_function("performance.getEntriesByName('mj:first-view').length === 1")
         note = page.locator(".mj-reading")

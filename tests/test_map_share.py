@@ -12,12 +12,13 @@ from urllib.parse import quote
 
 import pandas as pd
 import pytest
+import shapely
 from PIL import Image
 from playwright.sync_api import expect
 from pypdf import PdfReader
 
 import mujun
-from browser import wait_for_map
+from browser import hold_back_rest, wait_for_map
 from mujun.cli import main
 
 pytestmark = pytest.mark.browser
@@ -316,3 +317,61 @@ def test_permalink_keeps_the_figure_filter(context, sample):
     third = _open(context, link)
     assert int(third.locator(".mj-count").get_attribute("data-n")) == n_low
     print(f"lowest-20 link restored; legend class link: {n_low} parcels")
+
+
+FIRST_VIEW = "performance.getEntriesByName('mj:first-view').length === 1"
+SEEN = """() => {
+  const map = Object.values(window).find((v) => v instanceof L.Map);
+  const c = map.getCenter();
+  return {zoom: map.getZoom(), lat: c.lat, lng: c.lng,
+          canvases: [...document.querySelectorAll('canvas.mj-canvas')].map((x) => x.dataset.theme)};
+}"""
+
+
+def _link(sample) -> tuple[str, float, float]:
+    """A shared link to zoom 15 on a parcel of the sample, with the class theme."""
+    doc = json.loads(
+        (sample["map"].parent.parent / "exports" / "parcels.geojson").read_text(encoding="utf-8")
+    )
+    point = shapely.geometry.shape(doc["features"][7]["geometry"]).representative_point()
+    return f"{sample['map'].as_uri()}#z=15&c={point.y:.6f},{point.x:.6f}&t=class", point.y, point.x
+
+
+def test_a_shared_link_shows_its_view_and_theme_from_the_first_view(context, sample):
+    """The link's view and theme are those of the first view, not applied once the page has
+    read the rest of its data (held back here); the planner's move in between is kept."""
+    url, lat, lng = _link(sample)
+    context.add_init_script(hold_back_rest(1500))
+    page = context.new_page()
+    page.goto(url)
+    page.wait_for_function(FIRST_VIEW)
+    first = page.evaluate(SEEN)
+    assert first["zoom"] == 15
+    assert abs(first["lat"] - lat) < 1e-5
+    assert abs(first["lng"] - lng) < 1e-5
+    assert "class" in first["canvases"]
+    assert "tax" not in first["canvases"]
+    assert page.evaluate("window.mujunMap === undefined")  # still reading
+    page.evaluate(
+        "Object.values(window).find((v) => v instanceof L.Map).panBy([200, 0], {animate: false})"
+    )
+    moved = page.evaluate(SEEN)
+    assert moved["lng"] > lng
+    wait_for_map(page)
+    ready = page.evaluate(SEEN)
+    assert (ready["zoom"], ready["lat"], ready["lng"]) == (15, moved["lat"], moved["lng"])
+    assert "class" in ready["canvases"]
+    page.close()
+
+
+def test_a_shared_link_left_alone_keeps_its_view_when_ready(context, sample):
+    url, lat, lng = _link(sample)
+    context.add_init_script(hold_back_rest(500))
+    page = context.new_page()
+    page.goto(url)
+    wait_for_map(page)
+    ready = page.evaluate(SEEN)
+    assert ready["zoom"] == 15
+    assert abs(ready["lat"] - lat) < 1e-5
+    assert abs(ready["lng"] - lng) < 1e-5
+    page.close()

@@ -167,9 +167,17 @@ function start(map, control, dataId, restId) {
   const data = (id) => mj.decode.inflate(document.getElementById(id).textContent.trim());
   let app = null;
   let reading = null; // where the panel will be: says the rest is on its way
+  const movedEarly = () => {
+    app.movedEarly = true; // the planner moved the map: a shared link's view is not forced back
+  };
   return data(dataId)
     .then((text) => {
+      // a shared link's view, theme and overlays from the first view on (its filters and
+      // the rest of its state once the panel is built: share.js)
+      const opened = mj.share.parseHash(window.location.hash);
+      mj.share.openView(map, opened);
       app = new App(map, control, mj.decode.parsePayload(text));
+      app.restoreLayers(opened);
       reading = mj.dom.el("div", app.T.reading, document.body, "mj-reading");
       const scale = app.P.scale; // metres, or feet and miles
       L.control
@@ -180,9 +188,11 @@ function start(map, control, dataId, restId) {
     })
     .then(() => {
       performance.mark("mj:first-view");
+      map.once("movestart", movedEarly);
       return data(restId);
     })
     .then((text) => {
+      map.off("movestart", movedEarly); // from here on the page moves it itself
       app.complete(mj.decode.parsePayload(text));
       app.controls();
       initModules(app);

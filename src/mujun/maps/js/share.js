@@ -56,6 +56,22 @@ function pair(key, values, encoded) {
   return `${key}=${(encoded ? values : values.map((v) => encodeURIComponent(v))).join(",")}`;
 }
 
+/** Set map to the zoom (z) and centre (c) of hash pairs h, where they are valid. */
+function openView(map, h) {
+  const z = h.z ? Number(h.z[0]) : Number.NaN;
+  const c = h.c && h.c.length === 2 ? h.c.map(Number) : null;
+  const zoomOk = Number.isInteger(z) && z >= map.getMinZoom() && z <= map.getMaxZoom();
+  const centreOk =
+    c &&
+    Number.isFinite(c[0]) &&
+    Number.isFinite(c[1]) &&
+    Math.abs(c[0]) <= L.Projection.SphericalMercator.MAX_LATITUDE &&
+    Math.abs(c[1]) <= 180;
+  if (zoomOk || centreOk) {
+    map.setView(centreOk ? c : map.getCenter(), zoomOk ? z : map.getZoom(), { animate: false });
+  }
+}
+
 /** The north arrow (the map is north-up): an SVG drawn here, no markup from elsewhere. */
 function northArrow(parent) {
   const ns = "http://www.w3.org/2000/svg";
@@ -153,7 +169,9 @@ const methods = {
   },
 
   /** Show what a permalink's hash says; what it does not name stays as it is. */
-  restore(hash) {
+  /** Show the state of hash; with `view` false, keep the map where it is (the planner moved
+   * it while the page was still reading its data: start in main.js). */
+  restore(hash, view = true) {
     const h = parseHash(hash);
     this.restoring = true;
     try {
@@ -164,27 +182,13 @@ const methods = {
           this.stateParts[key].set(h[key]);
         }
       }
-      this.restoreView(h);
+      if (view) {
+        openView(this.map, h);
+      }
     } finally {
       this.restoring = false;
     }
     this.writeHash();
-  },
-
-  restoreView(h) {
-    const map = this.map;
-    const z = h.z ? Number(h.z[0]) : Number.NaN;
-    const c = h.c && h.c.length === 2 ? h.c.map(Number) : null;
-    const zoomOk = Number.isInteger(z) && z >= map.getMinZoom() && z <= map.getMaxZoom();
-    const centreOk =
-      c &&
-      Number.isFinite(c[0]) &&
-      Number.isFinite(c[1]) &&
-      Math.abs(c[0]) <= L.Projection.SphericalMercator.MAX_LATITUDE &&
-      Math.abs(c[1]) <= 180;
-    if (zoomOk || centreOk) {
-      map.setView(centreOk ? c : map.getCenter(), zoomOk ? z : map.getZoom(), { animate: false });
-    }
   },
 
   restoreLayers(h) {
@@ -412,7 +416,7 @@ function init(app) {
   findState(app);
   app.shareReady = true;
   app.openedHash = window.location.hash;
-  app.restore(app.openedHash);
+  app.restore(app.openedHash, !app.movedEarly);
   app.map.on("moveend", () => {
     if (!app.printing) {
       app.writeHash();
@@ -425,4 +429,4 @@ function init(app) {
   });
 }
 
-mj.share = { init, methods, parseHash };
+mj.share = { init, methods, openView, parseHash };
