@@ -95,18 +95,10 @@ class App {
   }
 }
 
-/** The modules whose methods App has, in the order of assets.PAGE_MODULES. */
-const MODULES = [
-  "layers",
-  "legend",
-  "popups",
-  "zones",
-  "panel",
-  "find",
-  "table",
-  "share",
-  "measure",
-];
+/** The modules whose methods App has: those of mj that export `methods`, in the order their
+ * files ran (mujun.maps.assets.PAGE_MODULES, the one list of them; an object keeps the order
+ * its keys were added in). */
+const MODULES = Object.keys(mj).filter((name) => mj[name].methods);
 for (const name of MODULES) {
   Object.assign(App.prototype, mj[name].methods);
 }
