@@ -128,16 +128,18 @@ def _side_by_side(
     o = old.set_index(key)
     n = new.set_index(key)
     both = o.index.union(n.index, sort=False)
-    o, n = o.reindex(both), n.reindex(both)
     presence = np.where(
-        both.isin(old.set_index(key).index),
-        np.where(both.isin(new.set_index(key).index), "both", "old only"),
-        "new only",
+        both.isin(o.index), np.where(both.isin(n.index), "both", "old only"), "new only"
     )
+    o, n = o.reindex(both), n.reindex(both)
+
+    def side(frame: pd.DataFrame, col: str, blank: object = np.nan) -> pd.Series:
+        """A side's column, or a blank one where that side lacks it."""
+        return frame[col] if col in frame else pd.Series(blank, index=both)
+
     diffs = {}
     for col in columns:
-        a = o[col] if col in o else pd.Series(np.nan, index=both)
-        b = n[col] if col in n else pd.Series(np.nan, index=both)
+        a, b = side(o, col), side(n, col)
         diffs[col] = _differs(a, b, _DIGITS.get(col, DIGITS)) & (presence == "both")
     changed_any = np.zeros(len(both), dtype=bool)
     for mask in diffs.values():
@@ -146,8 +148,7 @@ def _side_by_side(
     out = pd.DataFrame(index=both[keep])
     for col in context:
         if col in n or col in o:
-            a = o[col] if col in o else pd.Series(pd.NA, index=both)
-            b = n[col] if col in n else pd.Series(pd.NA, index=both)
+            a, b = side(o, col, pd.NA), side(n, col, pd.NA)
             out[col] = b.where(b.notna(), a)[keep].to_numpy()
     out["presence"] = presence[keep]
     names = np.array(list(diffs))
@@ -157,8 +158,8 @@ def _side_by_side(
     )
     shown = [c for c in columns if diffs[c].any() or c in set(always)]
     for col in shown:
-        out[f"{col}_old"] = (o[col] if col in o else pd.Series(np.nan, index=both))[keep].to_numpy()
-        out[f"{col}_new"] = (n[col] if col in n else pd.Series(np.nan, index=both))[keep].to_numpy()
+        out[f"{col}_old"] = side(o, col)[keep].to_numpy()
+        out[f"{col}_new"] = side(n, col)[keep].to_numpy()
     return out.reset_index()
 
 
