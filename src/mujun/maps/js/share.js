@@ -168,9 +168,9 @@ const methods = {
     }
   },
 
-  /** Show what a permalink's hash says; what it does not name stays as it is. */
-  /** Show the state of hash; with `view` false, keep the map where it is (the planner moved
-   * it while the page was still reading its data: start in main.js). */
+  /** Show what a permalink's hash says; what it does not name stays as it is. With `view`
+   * false the map stays where it is (the planner moved it while the page was still reading
+   * its data: start in main.js). */
   restore(hash, view = true) {
     const h = parseHash(hash);
     this.restoring = true;
