@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
@@ -564,7 +565,8 @@ def test_class_stability_never_holds_every_score(monkeypatch: pytest.MonkeyPatch
 
 
 def _benchmarks_by_pandas(basis, names, cfg, industry):
-    """The per-indicator pandas aggregation ``_benchmarks`` replaces: the reference."""
+    """The per-indicator pandas aggregation ``_benchmarks`` replaces: the reference, with
+    each group's sums exact then rounded once (``math.fsum``), as mujun's sums are."""
     out = pd.DataFrame(index=basis.index)
     for name in names:
         ind = INDICATORS[name]
@@ -573,7 +575,7 @@ def _benchmarks_by_pandas(basis, names, cfg, industry):
         parts["group"] = industry if cfg.benchmark_source == "industry_mean" else "all"
         valid = parts[parts[ind.denominator] > 0].dropna(subset=[ind.numerator])
         once = valid.drop_duplicates("key")
-        sums = once.groupby("group")[[ind.numerator, ind.denominator]].sum()
+        sums = once.groupby("group")[[ind.numerator, ind.denominator]].agg(math.fsum)
         mean = sums[ind.numerator] / sums[ind.denominator] * ind.factor
         out[name] = parts["group"].map(mean).astype("float64")
     return out

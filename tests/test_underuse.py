@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import itertools
+import math
 
 import geopandas as gpd
 import numpy as np
@@ -216,9 +217,12 @@ def _random_layout(seed: int, side: int = 32) -> gpd.GeoDataFrame:
 
 
 def _one_zone(part: pd.DataFrame, park: str, median: pd.Series, land: pd.Series) -> dict:
-    """A zone's row computed from its parcels alone, one zone at a time (the former code)."""
-    area_m2 = float(part["area_m2"].sum())
-    tax_wan = float(part["tax"].fillna(0).sum()) / 1e4
+    """A zone's row computed from its parcels alone, one zone at a time (the former code):
+    sums exact then rounded once (``math.fsum``), the outline the union of the parcels in the
+    order of their ids."""
+    part = part.sort_values("parcel_id")
+    area_m2 = _fsum(part["area_m2"])
+    tax_wan = _fsum(part["tax"]) / 1e4
     target = float(median.get(park, np.nan))
     potential = target * (area_m2 / MU_M2) if np.isfinite(target) else np.nan
     firms = sorted({f for text in part["enterprises"].dropna() for f in str(text).split("、")})
@@ -228,7 +232,7 @@ def _one_zone(part: pd.DataFrame, park: str, median: pd.Series, land: pd.Series)
         "n_enterprises": len(firms),
         "enterprises": "、".join(firms),
         "area_mu": area_m2 / MU_M2,
-        "vacant_mu": float(part.loc[part["vacant"], "area_m2"].sum()) / MU_M2,
+        "vacant_mu": _fsum(part.loc[part["vacant"], "area_m2"]) / MU_M2,
         "tax_wan": tax_wan,
         "park_median_tax_per_mu": target,
         "gain_wan": potential - tax_wan if np.isfinite(potential) else np.nan,
@@ -236,6 +240,10 @@ def _one_zone(part: pd.DataFrame, park: str, median: pd.Series, land: pd.Series)
         "reasons": "; ".join(f"{k} {v}" for k, v in reasons.value_counts().items()),
         "geometry": shapely.to_wkb(shapely.union_all(part.geometry.array)),
     }
+
+
+def _fsum(values: pd.Series) -> float:
+    return math.fsum(values.dropna())
 
 
 def _nan_as_none(row: dict) -> dict:
@@ -246,14 +254,14 @@ def _nan_as_none(row: dict) -> dict:
 @pytest.mark.parametrize("seed", [0, 4])
 def test_zones_equal_the_zone_by_zone_computation(seed, within):
     """Grouped sums, lists, counts of reasons and unions: exactly the values of computing each
-    zone from its own parcels (same float sums, same polygons), in rank order."""
+    zone from its own parcels (exact sums, the same polygons), in rank order."""
     parcels = _random_layout(seed)
     zones, zone_of = consolidation_zones(parcels, cfg=UnderuseConfig(zones_within_parks=within))
     # zones of more than 8 and 128 parcels: where numpy's pairwise sums change their blocks
     assert zones["n_parcels"].max() > (128 if seed == 0 else 8)
     park = parcels["park"].fillna("（园区外）")
     median = parcels[~parcels["vacant"]].groupby(park[~parcels["vacant"]])["tax_per_mu"].median()
-    land = parcels.groupby(park)["area_m2"].sum()
+    land = parcels.groupby(park)["area_m2"].agg(_fsum)
     for zone in zones.itertuples():
         part = parcels.loc[(zone_of == zone.zone_id).fillna(False).to_numpy(dtype=bool)]
         want = _one_zone(part, zone.park, median, land)
@@ -275,6 +283,8 @@ def test_cold_spot_p_values_equal_esda():
     parcels = _random_layout(2, side=16)
     got = cold_spots(parcels, cfg=UnderuseConfig(zone_gap_m=160.0, permutations=199, seed=3))
     occupied = parcels[~parcels["vacant"] & parcels["tax_per_mu"].notna()]
+    occupied = occupied.sort_values("parcel_id")  # the draws go to the parcels in id order
+    assert (np.diff(parcels.index.get_indexer(occupied.index)) < 0).any()  # not the row order
     geoms = occupied.geometry.array
     left, right = shapely.STRtree(geoms).query(geoms, predicate="dwithin", distance=160.0)
     keep = left != right

@@ -256,8 +256,7 @@ def _w_measure(
         "attrs": attrs,
         "calls": log.calls,
         "said": said.found,
-        "plane": plane,
-        "ellipsoidal": ellipsoidal,
+        "areas": geodesy.area_sums(plane, ellipsoidal),  # exact totals: parts add up
     }
 
 
@@ -515,9 +514,8 @@ class DaskEngine:
             _relog(r["said"])
         attrs = pd.concat([r["attrs"] for r in results if len(r["attrs"])], ignore_index=True)
         parcels = gpd.GeoDataFrame(attrs, geometry="geometry", crs=self.crs)
-        plane = np.concatenate([r["plane"] for r in results])
-        ellipsoidal = np.concatenate([r["ellipsoidal"] for r in results])
-        return parcels, geodesy.area_check(plane, ellipsoidal, config.area.geodesic_check_pct)
+        check = geodesy.area_check([r["areas"] for r in results], config.area.geodesic_check_pct)
+        return parcels, check
 
     def _working_crs(
         self, gk: geodesy.GaussKrugerFix, declared: Any, config: Config, source: str

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import geopandas as gpd
@@ -24,6 +25,7 @@ from pyproj.database import query_utm_crs_info
 
 from mujun.errors import CRSError
 from mujun.schema import ACRE_M2, MU_M2
+from mujun.sums import Partial, partial_sums
 
 __all__ = [
     "GaussKrugerFix",
@@ -433,18 +435,26 @@ def plan_gauss_kruger(
     return GaussKrugerFix(swap=swap, crs=new, notes=tuple(notes))
 
 
-def area_check(
-    plane: np.ndarray, ellipsoidal: np.ndarray, tolerance_pct: float
-) -> dict[str, float]:
-    """Compare the area used with the other method (plane vs ellipsoidal), total and worst."""
+def area_sums(plane: np.ndarray, ellipsoidal: np.ndarray) -> tuple[Partial, float]:
+    """What :func:`area_check` needs of some parcels (a part of the layer, or all of it):
+    the exact totals of both areas (groups 0 and 1) and the largest relative difference."""
     sized = ellipsoidal >= 1.0  # relative differences of sub-m² slivers mean nothing
     rel = (plane[sized] - ellipsoidal[sized]) / ellipsoidal[sized] * 100
-    total_p, total_e = float(plane.sum()), float(ellipsoidal.sum())
+    which = np.r_[np.zeros(len(plane), np.int64), np.ones(len(ellipsoidal), np.int64)]
+    totals = partial_sums(which, np.r_[plane, ellipsoidal])
+    return totals, float(np.abs(rel).max()) if len(rel) else 0.0
+
+
+def area_check(parts: Iterable[tuple[Partial, float]], tolerance_pct: float) -> dict[str, float]:
+    """Compare the area used with the other method (plane vs ellipsoidal), total and worst,
+    from the :func:`area_sums` of the layer's parts."""
+    found = list(parts)
+    total_p, total_e = sum((p for p, _ in found), Partial()).total(2).tolist()
     result = {
         "plane_m2": total_p,
         "ellipsoidal_m2": total_e,
         "total_diff_pct": (total_p - total_e) / total_e * 100 if total_e > 0 else 0.0,
-        "max_abs_diff_pct": float(np.abs(rel).max()) if len(rel) else 0.0,
+        "max_abs_diff_pct": max((worst for _, worst in found), default=0.0),
     }
     if abs(result["total_diff_pct"]) > tolerance_pct:
         logger.warning(

@@ -16,6 +16,7 @@ import pyarrow.compute as pc
 
 from mujun.join import Occupancy, joined_groups, positions
 from mujun.schema import ACRE_M2, MU_M2
+from mujun.sums import group_nansums, group_sums
 
 __all__ = [
     "MONEY",
@@ -144,12 +145,11 @@ class LandRules:
 
 
 def _unit_sums(code: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
-    """Per unit code (0..n-1), the sum of ``values``; NaN where any of its values is NaN or
-    it has none."""
-    bad = np.bincount(code, weights=np.isnan(values).astype("float64"), minlength=n)
-    total = np.bincount(code, weights=np.nan_to_num(values), minlength=n)
-    some = np.bincount(code, minlength=n) > 0
-    return np.where((bad == 0) & some, total, np.nan)
+    """Per unit code (0..n-1), the sum of ``values`` (correctly rounded); NaN where any of
+    its values is NaN or it has none."""
+    total = group_sums(code, values, n)
+    total[np.bincount(code, minlength=n) == 0] = np.nan
+    return total
 
 
 def unit_table(
@@ -179,12 +179,13 @@ def unit_table(
     by_parcel, by_firm = code[parcels], code[firms]
     present = [c for c in QUANTITIES if c in filings]
     firm_rows = links["filing"][firms]
-    firm_money = filings.loc[firm_rows, present].set_axis(by_firm).groupby(level=0)
     n = len(ids)
-    surveyed = np.bincount(by_parcel, weights=_take(area_m2, at[parcels]), minlength=n)
+    surveyed = group_sums(by_parcel, _take(area_m2, at[parcels]), n)
+    first_firm = np.full(n, -1, dtype=np.int64)
+    first_firm[by_firm[::-1]] = np.flatnonzero(firms)[::-1]  # each unit's first firm link
     table = pd.DataFrame(
         {
-            "year": links["year"][firms].set_axis(by_firm).groupby(level=0).first().to_numpy(),
+            "year": links["year"].to_numpy()[first_firm],
             "n_enterprises": np.bincount(by_firm, minlength=n),
             "n_parcels": np.bincount(by_parcel, minlength=n),
             "surveyed_m2": surveyed,
@@ -217,9 +218,9 @@ def unit_table(
     )
     table["area_m2"] = area
     table["not_evaluated"] = pd.array(np.where(np.isnan(area), reason, ""), dtype="string")
-    money = firm_money.sum(min_count=1)
-    for figure in money.columns:  # columns, not a join: no check of the index's labels
-        table[figure] = money[figure].to_numpy()
+    for figure in present:  # NaN skipped; NaN where no firm of the unit filed it
+        values = filings[figure].loc[firm_rows].to_numpy(dtype="float64")
+        table[figure] = group_nansums(by_firm, values, n, min_count=1)
     other = "declared" if rules.basis == "surveyed" else "surveyed"
     for figure in (m for m in MONEY if m in present):
         table[unit.column(figure)] = _per_area(table[figure], table["area_m2"], unit)
@@ -279,20 +280,17 @@ def evaluation_basis(
         num = filings[numerator].to_numpy(dtype="float64")
         den = filings[denominator].to_numpy(dtype="float64")
         both = ~np.isnan(num) & ~np.isnan(den)
-        sums = pd.DataFrame(
-            {"num": np.where(both, num, np.nan), "den": np.where(both, den, np.nan), "n": both}
-        )
+        num, den = np.where(both, num, np.nan), np.where(both, den, np.nan)
         on_land = unit_code >= 0
-        by_unit = sums[on_land].groupby(unit_code[on_land])
-        totals = by_unit[["num", "den"]].sum(min_count=1)
-        reporting = by_unit["n"].sum()
-        firms = by_unit.size()
-        at = positions(pd.Index(unit_code), totals.index)  # -1 off land
+        of, k = unit_code[on_land], len(units)
+        at = np.where(on_land, unit_code, k)  # k: off land, past every unit
         col_num, col_den, col_partial = pair_columns(numerator, denominator)
-        basis[col_num] = np.where(on_land, _take(totals["num"], at), sums["num"])
-        basis[col_den] = np.where(on_land, _take(totals["den"], at), sums["den"])
-        some = _take(reporting, at, 0.0)
-        basis[col_partial] = on_land & (some > 0) & (some < _take(firms, at, 0.0))
+        for col, part in ((col_num, num), (col_den, den)):
+            total = group_nansums(of, part[on_land], k + 1, min_count=1)
+            basis[col] = np.where(on_land, total[at], part)
+        reporting = np.bincount(of, weights=both[on_land], minlength=k + 1)[at]
+        firms = np.bincount(of, minlength=k + 1)[at]
+        basis[col_partial] = on_land & (reporting > 0) & (reporting < firms)
     return basis
 
 

@@ -446,18 +446,22 @@ def join_qa(
     *,
     columns: dict[str, str],
 ) -> JoinQA:
-    """Join rates both ways, examples of unmatched ids on each side and near misses."""
+    """Join rates both ways, examples of unmatched ids on each side (the first in text
+    order) and near misses."""
     lists = _lists(filings["parcel_ids"])
     flat = pc.list_flatten(lists)
     among = pa.array(parcel_ids.dropna(), type=pa.large_string(), from_pandas=True)
     listing, matched = listing_rate(filings["parcel_ids"], among)
     distinct = pc.unique(flat)
     found = np.asarray(pc.fill_null(pc.is_in(distinct, value_set=among), False), dtype=bool)
+    # examples and near misses from the ids in text order, not in the order of the tables
     missing = distinct.filter(pa.array(~found))
+    missing = missing.take(pc.array_sort_indices(missing))
     of_year = filings.loc[(filings["year"] == year).to_numpy(), "parcel_ids"]
     named_ids = pc.unique(pc.list_flatten(_lists(of_year)))
     named = np.asarray(pc.fill_null(pc.is_in(among, value_set=named_ids), False), dtype=bool)
     unnamed = among.filter(pa.array(~named))
+    unnamed = unnamed.take(pc.array_sort_indices(unnamed))
     return JoinQA(
         columns=columns,
         filing_rows=len(filings),

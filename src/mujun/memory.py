@@ -107,7 +107,9 @@ class MemoryEngine:
             checked, config, ledger=ledger, source=source, lonlat=lonlat
         )
         self.parcels = measured
-        return measured, geodesy.area_check(plane, ellipsoidal, config.area.geodesic_check_pct)
+        return measured, geodesy.area_check(
+            [geodesy.area_sums(plane, ellipsoidal)], config.area.geodesic_check_pct
+        )
 
     def assign_parks(self, parcels: gpd.GeoDataFrame, parks: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
         return fill_parks(parcels, parks_located(parcels, parks))

@@ -21,6 +21,7 @@ from mujun.errors import ReconciliationError
 from mujun.indicators import MONEY
 from mujun.io.readers import NO_YEAR
 from mujun.join import Occupancy, isin_values, positions
+from mujun.sums import exact_sum
 from mujun.validate import Ledger
 
 __all__ = ["note_not_evaluated", "reconcile_money", "settle_fates"]
@@ -154,12 +155,12 @@ def reconcile_money(
     set_aside = raw.loc[raw["record"].map(fates).isin(["duplicate", "rejected"]).to_numpy()]
     result: dict[str, Any] = {}
     for figure in (m for m in MONEY if m in raw):
-        total_in = float(raw[figure].sum())
-        out = float(enterprises[figure].sum())
-        aside = float(set_aside[figure].sum())
+        total_in = exact_sum(raw[figure].dropna())
+        out = exact_sum(enterprises[figure].dropna())
+        aside = exact_sum(set_aside[figure].dropna())
         landed = (occ.land_status.isin(["own", "shared"]) & (kept["year"] == year)).to_numpy()
-        on_land = float(kept.loc[landed, figure].sum())
-        on_parcels = float(parcels[figure].sum())
+        on_land = exact_sum(kept.loc[landed, figure].dropna())
+        on_parcels = exact_sum(parcels[figure].dropna())
         result[figure] = {
             "input_yuan": total_in,
             "enterprises_yuan": out,

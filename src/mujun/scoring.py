@@ -37,6 +37,7 @@ from mujun.config import ClassConfig, PolicyConfig, ScoringConfig, StabilityConf
 from mujun.errors import ConfigError
 from mujun.indicators import pair_columns
 from mujun.join import positions
+from mujun.sums import exact_sum, group_sums
 
 __all__ = [
     "INDICATORS",
@@ -262,13 +263,17 @@ def list_average(
     first = ~pd.Series(np.where(valid, key, -2)).duplicated().to_numpy()
     once = valid.to_numpy() & first
     once &= group >= 0
-    sums = parts[once].groupby(group[once]).sum()
-    mean = (sums[num] / sums[den] * ind.factor).to_numpy("float64")
-    rows = pd.Index(sums.index).get_indexer(group)
+    k = int(group.max(initial=-1)) + 1
+    total_num = group_sums(group[once], parts[num].to_numpy("float64")[once], k + 1)
+    total_den = group_sums(group[once], parts[den].to_numpy("float64")[once], k + 1)
+    present = np.bincount(group[once], minlength=k + 1) > 0  # k: no group, never present
+    with np.errstate(divide="ignore", invalid="ignore"):
+        mean = np.where(present, total_num / total_den * ind.factor, np.nan)
+    rows = np.where(group >= 0, group, k)
     return Average(
-        mean=np.append(mean, np.nan)[rows],
-        den=np.append(sums[den].to_numpy("float64"), np.nan)[rows],
-        group=np.where(rows >= 0, group, -1),
+        mean=mean[rows],
+        den=np.where(present, total_den, np.nan)[rows],
+        group=np.where(present[rows], group, -1),
         counted=once,
     )
 
@@ -331,7 +336,10 @@ def fill_missing(ratio: np.ndarray, name: str, weight: float, cfg: ScoringConfig
     if rule == "impute":
         have = ~np.isnan(ratio)
         count = have.sum(axis=-1, keepdims=True)
-        total = np.where(have, ratio, 0.0).sum(axis=-1, keepdims=True)
+        if ratio.ndim == 1:  # one list: its exact sum (what-ifs over many take numpy's)
+            total = np.array([exact_sum(ratio[have])])
+        else:
+            total = np.where(have, ratio, 0.0).sum(axis=-1, keepdims=True)
         fill = np.divide(total, count, out=np.zeros_like(total), where=count > 0)
     else:  # zero, or a penalty of ``points``: a ratio giving -points at the weight
         fill = np.asarray(-points / weight if rule == "penalty" and weight else 0.0)
@@ -789,8 +797,10 @@ def evaluate(
     ).groupby(["group", "year"], sort=False, dropna=False)
     ctx = _Context(frame, basis, values, industry, scoring, classes, stability)
     scored: dict[str, np.ndarray] = {}
-    for key, at in lists.indices.items():
-        group, year = cast("tuple[str, int]", key)
+    # lists in the order of their names and years, not of their first rows: the columns they
+    # add come in that order, whatever the order of the filing table
+    named = {cast("tuple[str, int]", key): at for key, at in lists.indices.items()}
+    for (group, year), at in sorted(named.items(), key=lambda kv: (str(kv[0][0]), kv[0][1])):
         rows = graded[at]
         entries = rows[entry[rows] == rows]  # each unit once (each firm with "firm")
         # every graded row takes its entry's result

@@ -20,6 +20,7 @@ import pyarrow as pa
 from mujun.indicators import DisplayUnit, display_unit, parcel_indicators
 from mujun.join import Occupancy, join_per_key, positions
 from mujun.schema import MU_M2
+from mujun.sums import Grouped, exact_sum, grouped_sums
 
 OUTSIDE_PARKS = "（园区外）"
 """Park label of land outside every park."""
@@ -55,7 +56,8 @@ def enterprise_parks(occ: Occupancy, parcels: pd.DataFrame, index: pd.Index) -> 
             "area_m2": parcels["area_m2"].to_numpy()[at[kept]],
         }
     )
-    by_park = data.groupby(["filing", "park"])["area_m2"].sum().reset_index()
+    area = grouped_sums(data.groupby(["filing", "park"]), data["area_m2"])
+    by_park = area.rename("area_m2").reset_index()
     best = by_park.sort_values(["filing", "area_m2", "park"], ascending=[True, False, True])
     best = best.drop_duplicates("filing")
     found = pd.Series(
@@ -101,6 +103,7 @@ def aggregate(
     if by is not None:
         data[by] = data[by].astype("string").fillna(NO_LAND if by == "park" else "（无）")
     grouped = data.groupby(keys, dropna=False)
+    sums = Grouped(grouped)
     out = pd.DataFrame(
         {
             "enterprises": grouped.size(),
@@ -108,7 +111,7 @@ def aggregate(
             "lessees": grouped["_lessee"].sum(),
             "orphans": grouped["_orphan"].sum(),
             "graded": grouped["graded"].sum() if "graded" in data else 0,
-            land: grouped["_land"].sum(),
+            land: sums.sum(data["_land"]),
         }
     )
     if "land_incomplete" in data:
@@ -117,8 +120,8 @@ def aggregate(
         if money not in data:
             continue
         value = data[money].astype("float64") / unit.money_factor
-        landed = value.where(on_land).groupby([data[k] for k in keys], dropna=False).sum()
-        other = value.where(~on_land).groupby([data[k] for k in keys], dropna=False).sum()
+        landed = sums.sum(value.where(on_land))
+        other = sums.sum(value.where(~on_land))
         out[f"{money}_on_land_{unit.money}"] = landed
         per_area = landed / out[land].replace(0, np.nan)
         out[unit.column(money)] = per_area * unit.money_factor / unit.area_m2 * unit.factor
@@ -285,14 +288,18 @@ def county_tables(
     )
     tables = {
         "county": aggregate(
-            enterprises, None, labels=labels, unit=unit, industrial_m2=pd.Series([land_m2.sum()])
+            enterprises,
+            None,
+            labels=labels,
+            unit=unit,
+            industrial_m2=pd.Series([exact_sum(land_m2.dropna())]),
         ),
         "parks": aggregate(
             enterprises,
             "park",
             labels=labels,
             unit=unit,
-            industrial_m2=land_m2.groupby(park_of.to_numpy()).sum(),
+            industrial_m2=grouped_sums(land_m2.groupby(park_of.to_numpy()), land_m2),
         ),
         "industries": aggregate(
             enterprises.assign(

@@ -38,6 +38,7 @@ from scipy.sparse.csgraph import connected_components
 from mujun.config import UnderuseConfig
 from mujun.join import positions
 from mujun.schema import MU_M2
+from mujun.sums import Grouped, group_nansums, grouped_sums
 
 PUBLIC_REASONS = ("vacant", "unused_buildings", "low_coverage", "low_far")
 """Underuse reasons that tell nothing about a firm's tax, value added, revenue or score: the
@@ -83,8 +84,11 @@ def consolidation_zones(
     park = _park_of(parcels)
     vacant = parcels["vacant"].to_numpy(dtype=bool)
     median = parcels["tax_per_mu"][~vacant].groupby(park[~vacant]).median()
-    park_land = parcels["area_m2"].groupby(park).sum()
+    park_land = grouped_sums(parcels["area_m2"].groupby(park), parcels["area_m2"])
     at = np.flatnonzero(parcels["underused"].astype(bool).to_numpy())  # underused parcels
+    # in the order of their ids, so that zones, their numbers and outlines do not depend on
+    # the order of the parcel layer
+    at = at[_id_order(parcels["parcel_id"], at)]
     zone_of = pd.Series(pd.NA, index=parcels.index, dtype="string")
     if not len(at):
         return gpd.GeoDataFrame(geometry=[], crs=parcels.crs), zone_of
@@ -123,6 +127,12 @@ def consolidation_zones(
     zone_of = pd.Series(pd.array(taken, dtype="string"), index=parcels.index)
     logger.info("%d consolidation zones from %d underused parcels", len(zones), len(at))
     return zones, zone_of
+
+
+def _id_order(ids: pd.Series, rows: np.ndarray) -> np.ndarray:
+    """The order of ``rows`` (positions in ``ids``) by their parcel id, in text order."""
+    text = pa.array(ids.astype(str).to_numpy(dtype=object)[rows], type=pa.string())
+    return np.asarray(pc.sort_indices(text), dtype=np.int64)
 
 
 def _zone_table(
@@ -174,10 +184,8 @@ def _by_size(values: np.ndarray, zone: np.ndarray, n: int, func: Callable) -> np
 
 
 def _segment_sums(values: pd.Series, zone: np.ndarray, n: int) -> np.ndarray:
-    """Per-zone sums equal to ``Series.sum()`` of each zone's values (NaN as 0, the same
-    pairwise summation), not a grouped running sum that would round differently."""
-    numbers = values.to_numpy(dtype="float64", na_value=np.nan)
-    return _by_size(np.where(np.isnan(numbers), 0.0, numbers), zone, n, np.sum)
+    """Per-zone sums of ``values`` (NaN as 0), correctly rounded (:mod:`mujun.sums`)."""
+    return group_nansums(zone, values.to_numpy(dtype="float64", na_value=np.nan), n)
 
 
 def _join(texts: pd.Series | pa.Array, zone: np.ndarray, n: int, sep: str) -> np.ndarray:
@@ -241,13 +249,14 @@ def park_summary(parcels: pd.DataFrame, zones: pd.DataFrame) -> pd.DataFrame:
         _under_mu=parcels["area_m2"].where(parcels["underused"], 0) / MU_M2,
     )
     grouped = data.groupby("_park")
+    sums = Grouped(grouped)
     out = pd.DataFrame(
         {
             "parcels": grouped.size(),
-            "parcel_land_mu": grouped["_mu"].sum(),
+            "parcel_land_mu": sums.sum(data["_mu"]),
             "vacant_parcels": grouped["vacant"].sum(),
             "underused_parcels": grouped["underused"].sum(),
-            "underused_mu": grouped["_under_mu"].sum(),
+            "underused_mu": sums.sum(data["_under_mu"]),
         }
     )
     out["underused_share"] = out["underused_mu"] / out["parcel_land_mu"]
@@ -308,6 +317,9 @@ def cold_spots(
     tax = parcels["tax_per_mu"].to_numpy(dtype="float64", na_value=np.nan)
     # positions of the occupied parcels with a tax per mu
     occupied = np.flatnonzero(~parcels["vacant"].to_numpy(dtype=bool) & ~np.isnan(tax))
+    # in the order of their ids: the draws go to the sites in that order, so that the
+    # p-values do not depend on the order of the parcel layer
+    occupied = occupied[_id_order(parcels["parcel_id"], occupied)]
     linked = np.array([], dtype=np.int64)
     if len(occupied) >= 10:
         if neighbours is None:

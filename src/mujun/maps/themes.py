@@ -33,6 +33,7 @@ from mujun.config import MapConfig
 from mujun.indicators import DisplayUnit
 from mujun.maps.payload import Legend, LegendRow, Pattern, Theme, ThemeKind
 from mujun.maps.text import Texts
+from mujun.sums import Grouped
 from mujun.underuse import REASONS
 
 __all__ = [
@@ -414,8 +415,9 @@ def parcel_scores(parcels: pd.DataFrame, firms: pd.DataFrame | None) -> pd.Serie
     pairs = pairs[pairs["parcel"].notna() & (pairs["parcel"] != "")]
     pairs = pairs.assign(w=pairs["land"].where(pairs["land"] > 0, 1e-9))
     pairs = pairs.assign(ws=pairs["w"] * pairs["score"])
-    sums = pairs.groupby("parcel")[["ws", "w"]].sum()
-    score = sums["ws"] / sums["w"]
+    grouped = pairs.groupby("parcel")
+    sums = Grouped(grouped)
+    score = sums.sum(pairs["ws"]) / sums.sum(pairs["w"])
     return parcels["parcel_id"].astype(str).map(score).astype(float)
 
 

@@ -36,6 +36,7 @@ from mujun.notice import figures
 from mujun.notice.text import Texts
 from mujun.schema import FILING_COLUMNS
 from mujun.scoring import INDICATORS
+from mujun.sums import exact_sum, grouped_sums
 from mujun.tables import aggregate
 from mujun.underuse import REASONS
 from mujun.zones import PUBLIC_REASONS, public_underuse
@@ -591,13 +592,13 @@ class _Content:
         under = p["underused"].astype("boolean").fillna(False).to_numpy(dtype=bool)
         mu = p["area_mu"].astype(float)
         zones = self.zones if self.zones is not None else gpd.GeoDataFrame()
-        zone_mu = float(zones["area_mu"].sum()) if "area_mu" in zones else 0.0
+        zone_mu = exact_sum(zones["area_mu"].dropna()) if "area_mu" in zones else 0.0
         self.add(
             "p",
             tx(
                 "under_text",
                 n=f"{int(under.sum()):,}",
-                land=f"{mu[under].sum():,.1f}",
+                land=f"{exact_sum(mu[under].dropna()):,.1f}",
                 zones=f"{len(zones):,}",
                 zone_land=f"{zone_mu:,.1f}",
             ),
@@ -690,7 +691,7 @@ class _Content:
         by_park = pd.DataFrame(
             {
                 "vacant": p["vacant"].astype("boolean").fillna(False).groupby(name).sum(),
-                "under_mu": p["area_mu"].where(under, 0.0).groupby(name).sum(),
+                "under_mu": grouped_sums(name.groupby(name), p["area_mu"].where(under, 0.0)),
             }
         )
         zones = self.zones
