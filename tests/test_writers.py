@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import tempfile
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +21,9 @@ from shapely.geometry import MultiPolygon, Polygon, box
 
 from conftest import X0, Y0
 from mujun.errors import OutputExistsError
-from mujun.io import _geojson, writers
+from mujun.io import _geojson, writers, xlsx
 from mujun.io.writers import rfc7946_geometries, write_csv, write_geojson
+from mujun.io.xlsx import write_sheets
 
 
 def check_rfc7946(doc: dict, *, precision: int = 7) -> None:
@@ -424,3 +426,38 @@ def test_polygon_text_is_to_geojson(precision, points):
         "null",
         *shapely.to_geojson(polys[3:]).tolist(),
     ]
+
+
+def _sheet_members(path: Path) -> dict[str, bytes]:
+    with zipfile.ZipFile(path) as zf:
+        return {name: zf.read(name) for name in zf.namelist()}
+
+
+def test_workbook_rows_in_chunks_are_the_rows_of_one_write(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """The sheet's XML is made a few rows at a time (so that a list of 500,000 firms does not
+    hold every cell's text at once); how a column is written is decided over all its rows,
+    so the chunks join into the same bytes as one chunk: here an object column whose first
+    rows are whole numbers and later rows text, a column of few distinct values, floats with
+    gaps, flags and text to escape."""
+    n = 100
+    rows = pd.DataFrame(
+        {
+            "name": [f"企业{i} <&>" if i % 9 else None for i in range(n)],
+            "mixed": [i if i < 60 else f"x{i}" for i in range(n)],
+            "class": pd.array(["A", "B", None, "D"] * (n // 4), dtype="string"),
+            "score": [np.nan if i % 7 == 0 else i / 3 for i in range(n)],
+            "rank": pd.array([i if i % 5 else None for i in range(n)], dtype="Int64"),
+            "flag": [bool(i % 2) for i in range(n)],
+        }
+    )
+    headers = list(rows.columns)
+    whole = write_sheets([("list", "title", headers, rows)], tmp_path / "whole.xlsx")
+    monkeypatch.setattr(xlsx, "_CHUNK_ROWS", 7)  # 100 rows: 14 chunks of 7 and one of 2
+    chunked = write_sheets([("list", "title", headers, rows)], tmp_path / "chunked.xlsx")
+    assert _sheet_members(whole) == _sheet_members(chunked)
+    sheet = _sheet_members(chunked)["xl/worksheets/sheet1.xml"].decode("utf-8")
+    assert '<c r="B3"><v>0</v></c>' not in sheet  # "mixed" is text in every row: 0 too
+    assert '<c r="B3" t="inlineStr"><is><t>0</t></is></c>' in sheet
+    assert "企业1 &lt;&amp;&gt;" in sheet

@@ -95,15 +95,17 @@ def _counter_clockwise(xy: np.ndarray, counts: np.ndarray) -> np.ndarray:
     return (counts > 0) & (twice_area > bound)
 
 
-def rfc7946(geoms: gpd.GeoSeries, precision: int) -> np.ndarray:
+def rfc7946(geoms: gpd.GeoSeries, precision: int, *, with_z: bool | None = None) -> np.ndarray:
     """Reproject to EPSG:4326, round, snap-round where rounding broke validity, orient.
 
     The same geometries as ``geoms.to_crs(4326)``, then ``shapely.transform`` with
     ``np.round``, ``remove_repeated_points(..., 0.0)``, ``set_precision`` of the unrounded
     geometry where the rounded one is invalid, and ``orient_polygons(exterior_cw=False)``.
+    Each geometry on its own: a layer can be done in slices (``with_z``: whether some
+    geometry of the whole layer has z, which picks the way; None: of these).
     """
     data = np.asarray(geoms.array, dtype=object)
-    if shapely.has_z(data).any():
+    if shapely.has_z(data).any() if with_z is None else with_z:
         return _rfc7946_3d(geoms, precision)
     xy = shapely.get_coordinates(data)
     if not geoms.crs.is_exact_same(_WGS84):
@@ -530,11 +532,17 @@ def _write_text(fh: IO[bytes], text: pa.Array, *, drop: int) -> None:
 
 
 def write_features(
-    fh: IO[bytes], gdf: gpd.GeoDataFrame, geoms: np.ndarray, *, precision: int, chunk: int
+    fh: IO[bytes],
+    gdf: gpd.GeoDataFrame,
+    geoms: Callable[[int, int], np.ndarray],
+    *,
+    precision: int,
+    chunk: int,
 ) -> None:
-    """Write the FeatureCollection of ``gdf``'s properties and ``geoms`` (RFC 7946 geometries,
-    see :func:`rfc7946`) to a binary file, ``chunk`` features at a time."""
-    n = len(geoms)
+    """Write the FeatureCollection of ``gdf``'s properties and geometries (``geoms(start,
+    stop)``: the RFC 7946 geometries of those rows, see :func:`rfc7946`) to a binary file,
+    ``chunk`` features at a time: only one chunk's geometries and text are held at once."""
+    n = len(gdf)
     props = property_columns(gdf) if n else []
     heads = ['{"type":"Feature","properties":{']
     for i, (key, _) in enumerate(props):
@@ -548,7 +556,7 @@ def write_features(
         pieces = [between[0]]
         for head, (_, j) in zip(between[1:], props, strict=True):
             pieces += [_encode_column(gdf.iloc[start:stop, j]), head]
-        pieces += [_geometry_text(geoms[start:stop], precision), pa.scalar("},\n", _TEXT)]
+        pieces += [_geometry_text(geoms(start, stop), precision), pa.scalar("},\n", _TEXT)]
         text = pc.binary_join_element_wise(*pieces, _EMPTY)
         if text.null_count:  # every piece above is filled; a null would drop a feature
             raise AssertionError("GeoJSON feature text has nulls")

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pacsv
+import shapely
 
 from mujun.errors import CRSError, OutputExistsError
 from mujun.io import _geojson
@@ -58,13 +59,21 @@ def write_geojson(
     Properties keep their column order and are written as ``json.dumps(...,
     ensure_ascii=False)`` writes a dict of the row; NaN, inf and <NA> become null. Geometries
     are those of :func:`rfc7946_geometries`, written as ``shapely.to_geojson`` writes them.
-    Each column and the geometries are turned into text at once (no loop over features, except
-    for object columns holding lists or other non-text values), and the features are joined
-    and written ``CHUNK`` at a time. Lines end with ``\\n`` on every platform.
+    ``CHUNK`` features at a time, the geometries are reprojected and rounded, each column and
+    the geometries turned into text (no loop over features, except for object columns holding
+    lists or other non-text values), and the features joined and written. Lines end with
+    ``\\n`` on every platform.
     """
     path = Path(path)
     check_writable(path, overwrite=overwrite)
-    geoms = rfc7946_geometries(gdf.geometry, precision=precision)
+    if gdf.geometry.crs is None:
+        raise CRSError("cannot export geometries without a CRS")
+    geometry = gdf.geometry
+    with_z = bool(shapely.has_z(np.asarray(geometry.array, dtype=object)).any())
+
+    def geoms(start: int, stop: int) -> np.ndarray:
+        return _geojson.rfc7946(geometry.iloc[start:stop], precision, with_z=with_z)
+
     with path.open("wb") as fh:
         _geojson.write_features(fh, gdf, geoms, precision=precision, chunk=CHUNK)
     return path

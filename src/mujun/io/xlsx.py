@@ -20,7 +20,7 @@ values are empty cells.
 from __future__ import annotations
 
 import zipfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -328,20 +328,43 @@ def _float_text_parts(
     return pc.if_else(pa.array(missing), _lit(None), head), tail
 
 
-def _bodies(series: pd.Series, col: str, lang: str) -> pa.Array:
-    """The XML after ``<c r="A3"`` of each cell of one column, null for an empty cell.
+_Cells = Callable[[int, int], pa.Array]
+"""One column's cell bodies for the rows ``start:stop``."""
+
+
+def _bodies(series: pd.Series, col: str, lang: str) -> _Cells:
+    """The XML after ``<c r="A3"`` of each cell of one column (null for an empty cell), made
+    a chunk of rows at a time. What decides how a value is written (the column's type, its
+    distinct values) is decided over the whole column first, so that every chunk is written
+    alike; only the bodies of one chunk are held at once (at 525,000 rows the whole sheet's
+    took about 1 GB).
 
     A column with few distinct values (park, class, flags ...) is written once per value.
     """
     series = _labelled(series, col, lang)
     sample = series.iloc[:_SAMPLE]
     if len(series) > _SAMPLE and sample.nunique(dropna=False) * 4 > len(sample):
-        return _typed_bodies(series)  # mostly distinct values
+        return _typed_cells(series)  # mostly distinct values
     codes, uniques = pd.factorize(series, use_na_sentinel=True)
     if len(uniques) * 4 > len(series):
-        return _typed_bodies(series)
+        return _typed_cells(series)
     distinct = _typed_bodies(pd.Series(uniques))
-    return distinct.take(pa.array(codes, mask=codes < 0))
+    return lambda start, stop: distinct.take(
+        pa.array(codes[start:stop], mask=codes[start:stop] < 0)
+    )
+
+
+def _typed_cells(series: pd.Series) -> _Cells:
+    """:func:`_typed_bodies` a chunk at a time; text and object columns converted to Arrow
+    (their type inferred) over the whole column first."""
+    if (
+        pd.api.types.is_bool_dtype(series.dtype)
+        or pd.api.types.is_integer_dtype(series.dtype)
+        or pd.api.types.is_float_dtype(series.dtype)
+    ):
+        return lambda start, stop: _typed_bodies(series.iloc[start:stop])
+    arr = _as_arrow(series)
+    return lambda start, stop: _arrow_bodies(arr.slice(start, stop - start))
 
 
 _SAMPLE = 4096
@@ -381,10 +404,22 @@ def _typed_bodies(series: pd.Series) -> pa.Array:
 
 def _other_bodies(series: pd.Series) -> pa.Array:
     """Text columns (and object columns holding one type) by their Arrow type."""
+    return _arrow_bodies(_as_arrow(series))
+
+
+def _as_arrow(series: pd.Series) -> pa.Array:
+    """A text or object column as Arrow, its type inferred (mixed objects as text)."""
     try:
         arr = pa.array(series, from_pandas=True)
     except (pa.ArrowException, TypeError, ValueError):  # mixed Python objects
         arr = pa.array([None if pd.isna(v) else str(v) for v in series], pa.large_string())
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    return arr
+
+
+def _arrow_bodies(arr: pa.Array) -> pa.Array:
+    """Cell bodies of an Arrow column by its type: booleans, integers, floats, text."""
     if pa.types.is_boolean(arr.type):
         return _typed_bodies(pd.Series(arr.to_pandas(), dtype="boolean"))
     if pa.types.is_integer(arr.type):
@@ -525,18 +560,18 @@ def _row_chunks(sheet: _Sheet, lang: str) -> Iterator[memoryview]:
     too, and both are left out when the row is joined (a few columns at a time: Arrow's join is
     fastest with a handful of arguments).
     """
-    bodies = [
+    cells = [
         _bodies(sheet.rows[c].reset_index(drop=True), str(c), lang) for c in sheet.rows.columns
     ]
-    prefixes = [f'<c r="{_column_letter(j)}' for j in range(1, len(bodies) + 1)]
+    prefixes = [f'<c r="{_column_letter(j)}' for j in range(1, len(cells) + 1)]
     for start in range(0, len(sheet.rows), _CHUNK_ROWS):
         stop = min(start + _CHUNK_ROWS, len(sheet.rows))
         numbers = pc.cast(pa.array(np.arange(start, stop) + _HEAD_ROWS + 1), pa.large_string())
         quoted = pc.binary_join_element_wise(numbers, _lit('"'), _lit(""))
         parts: list[pa.Array] = []
-        for prefix, body in zip(prefixes, bodies, strict=True):
-            cells = body[start:stop]
-            parts += [_masked(pc.binary_replace_slice(quoted, 0, 0, prefix), cells), cells]
+        for prefix, column in zip(prefixes, cells, strict=True):
+            body = column(start, stop)
+            parts += [_masked(pc.binary_replace_slice(quoted, 0, 0, prefix), body), body]
         groups = [
             pc.binary_join_element_wise(
                 *parts[k : k + 8], _lit(""), null_handling="replace", null_replacement=""
