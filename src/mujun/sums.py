@@ -5,7 +5,7 @@ differ in the last bit, so a run on a re-sorted filing table, or on parts of it 
 engine), gave other list averages, unit totals and county totals, and by them, rarely, a
 class at a bound. Every sum that reaches a result is therefore **correctly rounded**: the
 exact sum of its terms, rounded once to the nearest float (ties to even), which depends on
-the terms alone; the value :func:`math.fsum` gives.
+the terms alone; the value :func:`math.fsum` gives (except that a sum of zeros is +0.0).
 
 How: a group of one or two terms is added by ``np.bincount`` (0 + a + b rounds once). In
 larger groups every finite float is an integer times a power of two (frexp's mantissa and
