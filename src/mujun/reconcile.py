@@ -21,7 +21,7 @@ from mujun.errors import ReconciliationError
 from mujun.indicators import MONEY
 from mujun.io.readers import NO_YEAR
 from mujun.join import Occupancy, isin_values, positions
-from mujun.sums import exact_sum
+from mujun.sums import exact_nansum
 from mujun.validate import Ledger
 
 __all__ = ["note_not_evaluated", "reconcile_money", "settle_fates"]
@@ -155,12 +155,12 @@ def reconcile_money(
     set_aside = raw.loc[raw["record"].map(fates).isin(["duplicate", "rejected"]).to_numpy()]
     result: dict[str, Any] = {}
     for figure in (m for m in MONEY if m in raw):
-        total_in = exact_sum(raw[figure].dropna())
-        out = exact_sum(enterprises[figure].dropna())
-        aside = exact_sum(set_aside[figure].dropna())
+        total_in = exact_nansum(raw[figure])
+        out = exact_nansum(enterprises[figure])
+        aside = exact_nansum(set_aside[figure])
         landed = (occ.land_status.isin(["own", "shared"]) & (kept["year"] == year)).to_numpy()
-        on_land = exact_sum(kept.loc[landed, figure].dropna())
-        on_parcels = exact_sum(parcels[figure].dropna())
+        on_land = exact_nansum(kept.loc[landed, figure])
+        on_parcels = exact_nansum(parcels[figure])
         result[figure] = {
             "input_yuan": total_in,
             "enterprises_yuan": out,

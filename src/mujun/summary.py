@@ -15,7 +15,7 @@ import pandas as pd
 
 from mujun.config import Config
 from mujun.indicators import MONEY, DisplayUnit
-from mujun.sums import exact_sum
+from mujun.sums import exact_nansum
 from mujun.tables import aggregate
 from mujun.validate import Ledger
 
@@ -91,7 +91,7 @@ def parcel_summary(
     out: dict[str, Any] = {
         "count": len(parcels),
         "vacant": int(parcels["vacant"].sum()),
-        "area_mu": exact_sum(parcels["area_mu"].dropna()),
+        "area_mu": exact_nansum(parcels["area_mu"]),
         "shared": int((parcels["n_enterprises"] > 1).sum()),
     }
     if (ledger.fates(source) == "merged").any():
@@ -181,15 +181,15 @@ def underuse_summary(
     flags = [c for c in parcels.columns if c.startswith("flag_")]
     out: dict[str, Any] = {
         "underused_parcels": int(parcels["underused"].sum()),
-        "underused_mu": exact_sum(parcels.loc[parcels["underused"], "area_mu"].dropna()),
+        "underused_mu": exact_nansum(parcels.loc[parcels["underused"], "area_mu"]),
         "by_reason": {c.removeprefix("flag_"): int(parcels[c].sum()) for c in flags},
         "zones": len(zones),
-        "zone_mu": exact_sum(zones["area_mu"].dropna()) if len(zones) else 0.0,
+        "zone_mu": exact_nansum(zones["area_mu"]) if len(zones) else 0.0,
         # what is summed, said in the keys: the zones below their park's median only, and
         # every zone (those above the median count negative)
-        "zone_gain_wan": exact_sum(zones["gain_wan"].clip(lower=0).dropna()) if len(zones) else 0.0,
+        "zone_gain_wan": exact_nansum(zones["gain_wan"].clip(lower=0)) if len(zones) else 0.0,
         "zones_gaining": int((zones["gain_wan"] > 0).sum()) if len(zones) else 0,
-        "zone_gain_all_wan": exact_sum(zones["gain_wan"].dropna()) if len(zones) else 0.0,
+        "zone_gain_all_wan": exact_nansum(zones["gain_wan"]) if len(zones) else 0.0,
         "zone_min_parcels": min_parcels,
     }
     if "cold_spot" in parcels:

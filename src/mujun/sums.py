@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 __all__ = [
     "Grouped",
     "Partial",
+    "exact_nansum",
     "exact_sum",
     "group_nansums",
     "group_sums",
@@ -46,6 +47,13 @@ def exact_sum(values: npt.ArrayLike) -> float:
     """The correctly rounded sum of ``values`` (0.0 for none); see the module's notes."""
     x = np.asarray(values, dtype="float64").reshape(-1)
     return float(group_sums(np.zeros(len(x), dtype=np.int64), x, 1)[0])
+
+
+def exact_nansum(values: pd.Series) -> float:
+    """The correctly rounded sum of a column's values, missing ones (NaN, NA) skipped: what
+    ``values.sum()`` means, without its order."""
+    x = values.to_numpy(dtype="float64", na_value=np.nan)
+    return float(group_nansums(np.zeros(len(x), dtype=np.int64), x, 1)[0])
 
 
 def group_sums(code: npt.ArrayLike, values: npt.ArrayLike, n: int) -> np.ndarray:

@@ -20,7 +20,7 @@ import pyarrow as pa
 from mujun.indicators import DisplayUnit, display_unit, parcel_indicators
 from mujun.join import Occupancy, join_per_key, positions
 from mujun.schema import MU_M2
-from mujun.sums import Grouped, exact_sum, grouped_sums
+from mujun.sums import Grouped, exact_nansum, grouped_sums
 
 OUTSIDE_PARKS = "（园区外）"
 """Park label of land outside every park."""
@@ -292,7 +292,7 @@ def county_tables(
             None,
             labels=labels,
             unit=unit,
-            industrial_m2=pd.Series([exact_sum(land_m2.dropna())]),
+            industrial_m2=pd.Series([exact_nansum(land_m2)]),
         ),
         "parks": aggregate(
             enterprises,

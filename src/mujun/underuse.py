@@ -37,7 +37,7 @@ from mujun import geodesy
 from mujun.config import Config, UnderuseConfig
 from mujun.io.readers import read_buildings
 from mujun.join import positions
-from mujun.sums import exact_sum
+from mujun.sums import exact_nansum
 from mujun.validate import Ledger, reject_unusable
 from mujun.zones import cold_spots, consolidation_zones, park_summary
 
@@ -261,9 +261,9 @@ def underused_land(
     and the park land summary."""
     industry2, streaks = main_firms(links, year, parcels, enterprises)
     parcels["industry2"] = industry2
-    occupied_mu = exact_sum(parcels.loc[~parcels["vacant"], "area_mu"].dropna())
+    occupied_mu = exact_nansum(parcels.loc[~parcels["vacant"], "area_mu"])
     county_tax = (
-        exact_sum(parcels["tax"].dropna()) / occupied_mu
+        exact_nansum(parcels["tax"]) / occupied_mu
         if "tax" in parcels and occupied_mu > 0
         else np.nan
     )

@@ -36,7 +36,7 @@ from mujun.notice import figures
 from mujun.notice.text import Texts
 from mujun.schema import FILING_COLUMNS
 from mujun.scoring import INDICATORS
-from mujun.sums import exact_sum, grouped_sums
+from mujun.sums import exact_nansum, grouped_sums
 from mujun.tables import aggregate
 from mujun.underuse import REASONS
 from mujun.zones import PUBLIC_REASONS, public_underuse
@@ -592,13 +592,13 @@ class _Content:
         under = p["underused"].astype("boolean").fillna(False).to_numpy(dtype=bool)
         mu = p["area_mu"].astype(float)
         zones = self.zones if self.zones is not None else gpd.GeoDataFrame()
-        zone_mu = exact_sum(zones["area_mu"].dropna()) if "area_mu" in zones else 0.0
+        zone_mu = exact_nansum(zones["area_mu"]) if "area_mu" in zones else 0.0
         self.add(
             "p",
             tx(
                 "under_text",
                 n=f"{int(under.sum()):,}",
-                land=f"{exact_sum(mu[under].dropna()):,.1f}",
+                land=f"{exact_nansum(mu[under]):,.1f}",
                 zones=f"{len(zones):,}",
                 zone_land=f"{zone_mu:,.1f}",
             ),
